@@ -1,5 +1,52 @@
-/** The omadm command line: `omadm <command> …`. Returns the process exit code. */
+/**
+ * The omadm command line. Each file in `commands/` exports `register(program)`
+ * and is discovered at start, so commands are added without touching this file.
+ */
+import { readdirSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { CliError, ExitCode } from './errors.ts';
+
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+async function loadCommands(program: Command): Promise<void> {
+  const dir = new URL('./commands/', import.meta.url);
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`))
+    .sort();
+  for (const file of files) {
+    const mod = (await import(new URL(file, dir).href)) as Partial<CommandModule>;
+    mod.register?.(program);
+  }
+}
+
+/** Runs the CLI on argv (without `node` and the script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  process.stdout.write(`omadm: nothing here yet (${argv.join(' ')})\n`);
-  return 0;
+  const program = new Command('omadm')
+    .description('OMA Device Management: DM server, DM client, DM gateway and SyncML DM codecs')
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  await loadCommands(program);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are "errors" to commander; they are successes to us.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.Ok;
+      if (err.code === 'commander.help') return ExitCode.Ok;
+      return ExitCode.Usage;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`omadm: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(
+      `omadm: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return ExitCode.Internal;
+  }
 }
