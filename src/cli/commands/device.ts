@@ -1,0 +1,248 @@
+/**
+ * `omadm device add|list|show|rm|set`: provisioning and inspection of devices through the REST API.
+ */
+import { type Command, Option } from 'commander';
+import type { ApiClient } from '../api/client.ts';
+import { type ApiOptions, clientFor, seg, withApiOptions } from '../api/common.ts';
+import { ago, fields, json, stdio, table } from '../api/output.ts';
+import { CliError, ExitCode } from '../errors.ts';
+
+/** The device as the API returns it (docs/api.md). */
+export interface DeviceView {
+  id: string;
+  authType: string;
+  serverId: string | null;
+  hasServerSecret: boolean;
+  tags: string[];
+  groups: string[];
+  enrolled: string;
+  online: boolean;
+  lastSeen: string | null;
+  sessionCount: number;
+  devInfo: Record<string, string> | null;
+  devDetail: Record<string, string> | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+const collect = (value: string, prev: string[] = []) => [...prev, ...value.split(',').filter(Boolean)];
+
+export function register(program: Command): void {
+  const device = program
+    .command('device')
+    .description('provision and inspect devices (through the REST API)');
+
+  withApiOptions(
+    device
+      .command('add')
+      .description('provision a device')
+      .argument('<id>', 'the DevId, as the device sends it (e.g. IMEI:490154203237518)')
+      .requiredOption('--secret <secret>', 'the client secret (only its digest is stored)')
+      .addOption(
+        new Option('--auth <type>', 'how the device authenticates')
+          .choices(['basic', 'md5', 'hmac'])
+          .default('md5'),
+      )
+      .option('--server-secret <secret>', 'the server secret the server authenticates itself with')
+      .option('--server-id <id>', 'the ServerID the device knows this server by')
+      .option('--tag <tag...>', 'tags (repeat or comma-separate)', collect)
+      .option('--group <group...>', 'groups (repeat or comma-separate)', collect),
+  ).action(
+    async (
+      id: string,
+      opts: ApiOptions & {
+        secret: string;
+        auth: string;
+        serverSecret?: string;
+        serverId?: string;
+        tag?: string[];
+        group?: string[];
+      },
+    ) => {
+      const api = clientFor(opts);
+      const body = {
+        id,
+        secret: opts.secret,
+        authType: opts.auth,
+        ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
+        ...(opts.serverId ? { serverId: opts.serverId } : {}),
+        ...(opts.tag ? { tags: opts.tag.flat() } : {}),
+        ...(opts.group ? { groups: opts.group.flat() } : {}),
+      };
+      const d = await api.post<DeviceView>('/devices', body);
+      stdio.out(opts.json ? json(d) : `provisioned ${d.id} (auth ${d.authType})\n`);
+    },
+  );
+
+  withApiOptions(
+    device
+      .command('list')
+      .alias('ls')
+      .description('list devices')
+      .option('--tag <tag>', 'only devices with this tag')
+      .option('--group <group>', 'only devices in this group')
+      .option('--online', 'only devices online now')
+      .option('--offline', 'only devices not online')
+      .option('-q, --search <text>', 'DevId, make or model contains this text')
+      .option('--limit <n>', 'at most this many devices (default: all)'),
+  ).action(
+    async (
+      opts: ApiOptions & {
+        tag?: string;
+        group?: string;
+        online?: boolean;
+        offline?: boolean;
+        search?: string;
+        limit?: string;
+      },
+    ) => {
+      const api = clientFor(opts);
+      if (opts.online && opts.offline)
+        throw new CliError('--online and --offline exclude each other', ExitCode.BadInput);
+      let limit = Number.POSITIVE_INFINITY;
+      if (opts.limit !== undefined) {
+        limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) {
+          throw new CliError(`--limit must be a positive integer, not ${opts.limit}`, ExitCode.BadInput);
+        }
+      }
+      const devices = await listAll(api, limit, {
+        tag: opts.tag,
+        group: opts.group,
+        online: opts.online ? true : opts.offline ? false : undefined,
+        q: opts.search,
+      });
+      if (opts.json) {
+        stdio.out(json(devices));
+        return;
+      }
+      if (devices.length === 0) {
+        stdio.out('no devices\n');
+        return;
+      }
+      stdio.out(
+        table(
+          ['DEVICE', 'AUTH', 'ONLINE', 'LAST SEEN', 'SESSIONS', 'MODEL', 'TAGS'],
+          devices.map((d) => [
+            d.id,
+            d.authType,
+            d.online ? 'yes' : 'no',
+            ago(d.lastSeen),
+            String(d.sessionCount),
+            [d.devInfo?.Man, d.devInfo?.Mod].filter(Boolean).join(' ') || '-',
+            d.tags.join(',') || '-',
+          ]),
+        ),
+      );
+    },
+  );
+
+  withApiOptions(device.command('show').description('show one device').argument('<id>', 'the DevId')).action(
+    async (id: string, opts: ApiOptions) => {
+      const api = clientFor(opts);
+      const d = await api.get<DeviceView>(`/devices/${seg(id)}`);
+      if (opts.json) {
+        stdio.out(json(d));
+        return;
+      }
+      const pairs: [string, string][] = [
+        ['device', d.id],
+        ['auth', d.authType],
+        ['server id', d.serverId ?? '-'],
+        ['server secret', d.hasServerSecret ? 'set' : 'not set'],
+        ['enrolled', d.enrolled],
+        ['online', d.online ? 'yes' : 'no'],
+        ['last seen', d.lastSeen ? `${d.lastSeen} (${ago(d.lastSeen)})` : 'never'],
+        ['sessions', String(d.sessionCount)],
+        ['tags', d.tags.join(', ') || '-'],
+        ['groups', d.groups.join(', ') || '-'],
+      ];
+      for (const [k, v] of Object.entries(d.devInfo ?? {})) pairs.push([`DevInfo/${k}`, v]);
+      for (const [k, v] of Object.entries(d.devDetail ?? {})) pairs.push([`DevDetail/${k}`, v]);
+      stdio.out(fields(pairs));
+    },
+  );
+
+  withApiOptions(
+    device
+      .command('set')
+      .description('change a device: secrets, auth type, tags, groups')
+      .argument('<id>', 'the DevId')
+      .option('--secret <secret>', 'a new client secret')
+      .addOption(
+        new Option('--auth <type>', 'how the device authenticates').choices(['basic', 'md5', 'hmac']),
+      )
+      .option('--server-secret <secret>', 'a new server secret')
+      .option('--server-id <id>', 'the ServerID the device knows this server by')
+      .option('--tag <tag...>', 'replace the tags', collect)
+      .option('--group <group...>', 'replace the groups', collect),
+  ).action(
+    async (
+      id: string,
+      opts: ApiOptions & {
+        secret?: string;
+        auth?: string;
+        serverSecret?: string;
+        serverId?: string;
+        tag?: string[];
+        group?: string[];
+      },
+    ) => {
+      const body = {
+        ...(opts.secret ? { secret: opts.secret } : {}),
+        ...(opts.auth ? { authType: opts.auth } : {}),
+        ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
+        ...(opts.serverId ? { serverId: opts.serverId } : {}),
+        ...(opts.tag ? { tags: opts.tag } : {}),
+        ...(opts.group ? { groups: opts.group } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new CliError('nothing to change', ExitCode.BadInput);
+      const d = await clientFor(opts).patch<DeviceView>(`/devices/${seg(id)}`, body);
+      stdio.out(opts.json ? json(d) : `updated ${d.id}\n`);
+    },
+  );
+
+  withApiOptions(
+    device
+      .command('rm')
+      .alias('remove')
+      .description('delete a device and its data')
+      .argument('<id...>', 'DevIds'),
+  ).action(async (ids: string[], opts: ApiOptions) => {
+    const api = clientFor(opts);
+    for (const id of ids) {
+      await api.delete(`/devices/${seg(id)}`);
+      if (!opts.json) stdio.out(`removed ${id}\n`);
+    }
+    if (opts.json) stdio.out(json({ removed: ids }));
+  });
+}
+
+async function listAll(
+  api: ApiClient,
+  limit: number,
+  filter: {
+    tag?: string | undefined;
+    group?: string | undefined;
+    online?: boolean | undefined;
+    q?: string | undefined;
+  },
+): Promise<DeviceView[]> {
+  const out: DeviceView[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<Page<DeviceView>>('/devices', {
+      ...filter,
+      limit: Math.min(500, limit - out.length),
+      cursor,
+    });
+    out.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor && out.length < limit);
+  return out;
+}

@@ -1,0 +1,318 @@
+/**
+ * TypeBox schemas of the operator API: the request validation (Fastify's Ajv compiles them) and
+ * the OpenAPI document come from these, and `Static<>` gives the handler types.
+ */
+import { type Static, Type } from 'typebox';
+
+export const Iso = Type.String({ format: 'date-time', description: 'ISO 8601 time (UTC).' });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const AuthTypeName = Type.Union([Type.Literal('basic'), Type.Literal('md5'), Type.Literal('hmac')], {
+  description: 'How the device authenticates: syncml:auth-basic, syncml:auth-md5, or HMAC (x-syncml-hmac).',
+});
+export type AuthTypeName = Static<typeof AuthTypeName>;
+
+export const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
+export type Role = Static<typeof Role>;
+
+/** A tag or group name: printable, no commas (they separate filter values in the CLI). */
+const Label = Type.String({ minLength: 1, maxLength: 64, pattern: '^[^,\\s][^,]*$' });
+const DeviceIdSchema = Type.String({
+  minLength: 1,
+  maxLength: 256,
+  pattern: '^[\\x21-\\x7e]+$',
+  description: 'The DevId (e.g. IMEI:490154203237518), as the device sends it in SyncHdr/Source/LocURI.',
+});
+
+export const DeviceParams = Type.Object({ id: DeviceIdSchema });
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+export const NameParams = Type.Object({ name: Label });
+
+export const Device = Type.Object({
+  id: Type.String(),
+  authType: AuthTypeName,
+  serverId: Nullable(Type.String()),
+  hasServerSecret: Type.Boolean(),
+  tags: Type.Array(Type.String()),
+  groups: Type.Array(Type.String()),
+  enrolled: Type.Union([Type.Literal('provisioned'), Type.Literal('auto')]),
+  online: Type.Boolean({
+    description: 'A session with this device is open, or ended less than a minute ago.',
+  }),
+  lastSeen: Nullable(Iso),
+  sessionCount: Type.Integer(),
+  devInfo: Nullable(Type.Record(Type.String(), Type.String())),
+  devDetail: Nullable(Type.Record(Type.String(), Type.String())),
+  createdAt: Iso,
+  updatedAt: Iso,
+});
+export type Device = Static<typeof Device>;
+
+export const DeviceCreate = Type.Object(
+  {
+    id: DeviceIdSchema,
+    secret: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'The client secret (ClientPW). Only its digest B64(MD5(id:secret)) is stored.',
+    }),
+    authType: Type.Optional(AuthTypeName),
+    serverId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'The ServerID this device knows us by.' }),
+    ),
+    serverSecret: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description: 'The server secret (ServerPW) the server authenticates itself with to the device.',
+      }),
+    ),
+    tags: Type.Optional(Type.Array(Label, { maxItems: 64 })),
+    groups: Type.Optional(Type.Array(Label, { maxItems: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceCreate = Static<typeof DeviceCreate>;
+
+export const DeviceUpdate = Type.Object(
+  {
+    secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    authType: Type.Optional(AuthTypeName),
+    serverId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    serverSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    tags: Type.Optional(Type.Array(Label, { maxItems: 64 })),
+    groups: Type.Optional(Type.Array(Label, { maxItems: 64 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type DeviceUpdate = Static<typeof DeviceUpdate>;
+
+export const Limit = Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Page size.' });
+export const Cursor = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  description: 'The `nextCursor` of the previous page.',
+});
+
+export const DeviceListQuery = Type.Object(
+  {
+    tag: Type.Optional(Label),
+    group: Type.Optional(Label),
+    online: Type.Optional(Type.Boolean()),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'Substring of the DevId, make or model.' }),
+    ),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+export type DeviceListQuery = Static<typeof DeviceListQuery>;
+
+export const Page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
+  Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String()) });
+
+export const TreeQuery = Type.Object(
+  {
+    path: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description: 'A node URI; the node and everything below it.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const TreeNode = Type.Object({
+  uri: Type.String(),
+  value: Nullable(Type.String()),
+  format: Nullable(Type.String()),
+  type: Nullable(Type.String()),
+  readAt: Iso,
+});
+
+/** The DDF formats a value may be sent in. */
+export const FormatName = Type.Union(
+  ['b64', 'bin', 'bool', 'chr', 'int', 'node', 'null', 'xml', 'date', 'time', 'float'].map((f) =>
+    Type.Literal(f),
+  ),
+);
+
+const Uri = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description: 'A node URI (./DevInfo/Mod, Vendor/…).',
+});
+
+export const CommandItem = Type.Object(
+  {
+    uri: Uri,
+    value: Type.Optional(Type.String({ maxLength: 1_000_000 })),
+    format: Type.Optional(FormatName),
+    type: Type.Optional(Type.String({ maxLength: 128, description: 'MIME type (Meta/Type) of the value.' })),
+    source: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, description: 'Copy: the source URI.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const LeafType = Type.Union(['Get', 'Add', 'Replace', 'Delete', 'Copy', 'Exec'].map((t) => Type.Literal(t)));
+
+const LeafFields = {
+  uri: Type.Optional(Uri),
+  value: Type.Optional(Type.String({ maxLength: 1_000_000 })),
+  format: Type.Optional(FormatName),
+  contentType: Type.Optional(
+    Type.String({ maxLength: 128, description: 'MIME type (Meta/Type) of the value.' }),
+  ),
+  source: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Copy: the source URI.' })),
+  items: Type.Optional(Type.Array(CommandItem, { minItems: 1, maxItems: 100 })),
+};
+
+export const LeafCommand = Type.Object({ type: LeafType, ...LeafFields }, { additionalProperties: false });
+
+export const CommandCreate = Type.Object(
+  {
+    type: Type.Union([LeafType, Type.Literal('Atomic'), Type.Literal('Sequence')], {
+      description: 'The DM command.',
+    }),
+    ...LeafFields,
+    commands: Type.Optional(
+      Type.Array(LeafCommand, {
+        minItems: 1,
+        maxItems: 100,
+        description: 'Atomic/Sequence: the inner commands.',
+      }),
+    ),
+    expiresIn: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 365 * 86400,
+        description: 'Seconds after which an undelivered command expires.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CommandCreate = Static<typeof CommandCreate>;
+
+export const ResultItem = Type.Object({
+  uri: Type.String(),
+  value: Nullable(Type.String()),
+  format: Nullable(Type.String()),
+  type: Nullable(Type.String()),
+});
+
+export const Command = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  type: Type.String(),
+  request: Type.Unknown({ description: 'The command as queued.' }),
+  state: Type.String({
+    description:
+      'queued, sent, succeeded, failed, pending (Exec accepted, awaiting its Generic Alert), expired, canceled.',
+  }),
+  status: Nullable(Type.Integer({ description: 'The DM status code the device answered.' })),
+  results: Type.Array(ResultItem),
+  alert: Type.Unknown({ description: 'Exec: the Generic Alert that completed it.' }),
+  sessionId: Nullable(Type.String()),
+  createdAt: Iso,
+  sentAt: Nullable(Iso),
+  completedAt: Nullable(Iso),
+  expiresAt: Nullable(Iso),
+});
+
+export const CommandQuery = Type.Object(
+  {
+    wait: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 300,
+        description: 'Long-poll: wait up to this many seconds for the command to reach a final state.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const CommandListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+
+export const Session = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  startedAt: Iso,
+  endedAt: Nullable(Iso),
+  outcome: Nullable(Type.String()),
+  messages: Type.Integer(),
+});
+
+export const TraceMessage = Type.Object({
+  seq: Type.Integer(),
+  direction: Type.Union([Type.Literal('in'), Type.Literal('out')]),
+  at: Iso,
+  contentType: Type.String(),
+  size: Type.Integer(),
+  xml: Nullable(
+    Type.String({ description: 'The message as XML (WBXML decoded); null when it does not decode.' }),
+  ),
+});
+
+export const Trace = Type.Object({ session: Session, messages: Type.Array(TraceMessage) });
+
+export const Group = Type.Object({ name: Type.String(), devices: Type.Integer() });
+
+export const GroupCommandResult = Type.Object({
+  group: Type.String(),
+  commands: Type.Array(Type.Object({ deviceId: Type.String(), commandId: Type.String() })),
+});
+
+export const TokenCreate = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 128 }), role: Role },
+  { additionalProperties: false },
+);
+export const Token = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Role,
+  createdAt: Iso,
+  lastUsedAt: Nullable(Iso),
+});
+export const TokenCreated = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Role,
+  createdAt: Iso,
+  lastUsedAt: Nullable(Iso),
+  token: Type.String({ description: 'The secret; shown once, only its hash is stored.' }),
+});
+
+export const AuditEntry = Type.Object({
+  id: Type.String(),
+  at: Iso,
+  actor: Type.String(),
+  action: Type.String(),
+  target: Nullable(Type.String()),
+  details: Type.Unknown(),
+});
+
+export const AuditQuery = Type.Object(
+  {
+    actor: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    action: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+
+export const WhoAmI = Type.Object({ name: Type.String(), role: Role });
