@@ -1,0 +1,103 @@
+/** A growable output buffer for the encoder: bytes, mb_u_int32 and NUL-terminated UTF-8. */
+import { mbUint32Length, writeMbUint32 } from './mb-uint32.ts';
+
+const utf8 = new TextEncoder();
+
+export class ByteWriter {
+  buf: Uint8Array;
+  pos = 0;
+
+  constructor(size = 1024) {
+    this.buf = new Uint8Array(size);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n + 256));
+      next.set(this.buf.subarray(0, this.pos));
+      this.buf = next;
+    }
+  }
+
+  byte(b: number): void {
+    if (this.pos >= this.buf.length) this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  mbUint32(v: number): void {
+    if (v < 0x80) {
+      this.byte(v);
+      return;
+    }
+    this.ensure(mbUint32Length(v));
+    this.pos = writeMbUint32(this.buf, this.pos, v);
+  }
+
+  bytes(data: Uint8Array): void {
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+  }
+
+  /**
+   * Writes `s` as UTF-8 followed by NUL. Returns false (and writes nothing) when `s` contains
+   * U+0000, which an inline string cannot carry.
+   */
+  cstring(s: string): boolean {
+    const n = s.length;
+    this.ensure(n * 3 + 1);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.cstringSlow(s);
+      if (c === 0) return false;
+      buf[p++] = c;
+    }
+    buf[p++] = 0;
+    this.pos = p;
+    return true;
+  }
+
+  private cstringSlow(s: string): boolean {
+    if (s.includes('\0')) return false;
+    const { written } = utf8.encodeInto(s, this.buf.subarray(this.pos));
+    this.pos += written;
+    this.buf[this.pos++] = 0;
+    return true;
+  }
+
+  /** Writes UTF-8 bytes of `s` with no terminator. */
+  utf8(s: string): void {
+    this.ensure(s.length * 3);
+    const { written } = utf8.encodeInto(s, this.buf.subarray(this.pos));
+    this.pos += written;
+  }
+
+  /** A copy of what was written. */
+  result(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+/** UTF-8 byte length of a JS string. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+export function utf8Bytes(s: string): Uint8Array {
+  return utf8.encode(s);
+}

@@ -1,0 +1,329 @@
+/**
+ * Element → WBXML. Tags become tokens of the page their namespace maps to (SWITCH_PAGE emitted
+ * lazily, before the next tag on another page, as libwbxml and the RTK do); text becomes STR_I
+ * (or STR_T runs with a string table), bytes become OPAQUE. With
+ * `{ version: 0x02, stringTable: false, tnds: 'opaque' }` the output is byte-identical to
+ * libwbxml's `xml2wbxml -v 1.2 -n`, and with `stringTable: true` to plain `xml2wbxml -v 1.2`.
+ */
+import { type Element, type ElementChild, isElement } from '../element.ts';
+import { ByteWriter } from './byte-writer.ts';
+import {
+  DMDDF_TAGS,
+  defaultPublicId,
+  METINF_TAGS,
+  PublicId,
+  pageForNamespace,
+  SYNCML_TAGS,
+  TndsType,
+} from './code-pages.ts';
+import { WbxmlError } from './errors.ts';
+import { isBlank, StringTable } from './string-table.ts';
+import { Charset, TAG_ATTRIBUTES, TAG_CONTENT, Token, type WbxmlVersion } from './tokens.ts';
+
+export interface WbxmlEncodeOptions {
+  /** Version byte: 0x01 = WBXML 1.1, 0x02 = 1.2 (default), 0x03 = 1.3. */
+  version?: WbxmlVersion;
+  /**
+   * Numeric public id, or an FPI to write in the string table (publicid 0, index 0).
+   * Default from the root: SyncML 1.2 → 0x1201, SyncML 1.1 → 0x0FD3, MgmtTree → the DM DDF FPI.
+   */
+  publicId?: number | string;
+  /** Share repeated strings through a string table (libwbxml's algorithm). Default false. */
+  stringTable?: boolean;
+  /**
+   * How the text of SyncML `Data` is written: false (default) STR_I; true OPAQUE (as libdmclient
+   * does); 'libwbxml' as libwbxml decides — OPAQUE for Data in an Item of Add/Replace (unless its
+   * Meta/Type is DevInf or TNDS) and for Types text/clear, text/x-vcard, text/x-vcalendar,
+   * text/directory;profile=vCard; STR_I otherwise. (libwbxml also turns LF into CRLF in those;
+   * we never alter values.)
+   */
+  opaqueData?: boolean | 'libwbxml';
+  /**
+   * DM DDF/TNDS element trees inside `Data`: 'opaque' (default) writes each as a nested WBXML
+   * document in OPAQUE, as libwbxml does; 'inline' writes them on code page 2 in the same stream
+   * (Motorola RTK). Either way the item's Meta/Type `…dmtnds+xml` is written as `…dmtnds+wbxml`.
+   */
+  tnds?: 'opaque' | 'inline';
+}
+
+const PAGE_TABLES = [SYNCML_TAGS, METINF_TAGS, DMDDF_TAGS] as const;
+const TOKENS: readonly ReadonlyMap<string, number>[] = PAGE_TABLES.map((tags) => {
+  const m = new Map<string, number>();
+  tags.forEach((name, token) => {
+    if (name !== undefined) m.set(name, token);
+  });
+  return m;
+});
+const SYNCML_DATA = SYNCML_TAGS.indexOf('Data');
+const SYNCML_ITEM = SYNCML_TAGS.indexOf('Item');
+const METINF_TYPE = METINF_TAGS.indexOf('Type');
+
+/** libwbxml's `wbxml_tree_node_get_syncml_data_type`, reduced to "is this Data written as OPAQUE". */
+const LIBWBXML_OPAQUE_TYPES = new Set([
+  'text/clear',
+  'text/directory;profile=vCard',
+  'text/x-vcard',
+  'text/x-vcalendar',
+]);
+const LIBWBXML_NORMAL_TYPES = new Set([
+  'application/vnd.syncml-devinf+wbxml',
+  'application/vnd.syncml-devinf+xml',
+  'application/vnd.syncml.dmtnds+wbxml',
+  'application/vnd.syncml.dmtnds+xml',
+]);
+
+function firstChild(el: Element | undefined, name: string): Element | undefined {
+  if (el === undefined) return undefined;
+  for (const c of el.children) if (isElement(c) && c.name === name) return c;
+  return undefined;
+}
+
+function metaType(el: Element | undefined): Element | undefined {
+  return firstChild(firstChild(el, 'Meta'), 'Type');
+}
+
+function libwbxmlOpaque(parent: Element | undefined, grand: Element | undefined): boolean {
+  const type = metaType(parent) ?? metaType(grand);
+  const t = type?.children[0];
+  if (typeof t === 'string') {
+    if (LIBWBXML_OPAQUE_TYPES.has(t)) return true;
+    if (LIBWBXML_NORMAL_TYPES.has(t)) return false;
+  }
+  return grand !== undefined && (grand.name === 'Add' || grand.name === 'Replace');
+}
+
+const nsPages = new Map<string, number>();
+function nsPage(ns: string): number {
+  let p = nsPages.get(ns);
+  if (p === undefined) {
+    p = pageForNamespace(ns);
+    if (nsPages.size < 64) nsPages.set(ns, p);
+  }
+  return p;
+}
+
+/** Where an element goes: page and token, or token -1 for a LITERAL on that page. */
+function resolve(el: Element, curPage: number): { page: number; token: number } {
+  const p = nsPage(el.ns);
+  if (p >= 0) return { page: p, token: TOKENS[p]!.get(el.name) ?? -1 };
+  // No or unknown namespace: be liberal and find the name, current page first.
+  const here = TOKENS[curPage]!.get(el.name);
+  if (here !== undefined) return { page: curPage, token: here };
+  for (let q = 0; q < TOKENS.length; q++) {
+    const t = TOKENS[q]!.get(el.name);
+    if (t !== undefined) return { page: q, token: t };
+  }
+  return { page: curPage, token: -1 };
+}
+
+function hasElementChild(children: readonly ElementChild[]): boolean {
+  for (const c of children) if (isElement(c)) return true;
+  return false;
+}
+
+/** Text children the encoder drops: empty ones, and indentation between child elements. */
+function skipText(s: string, mixed: boolean): boolean {
+  return s.length === 0 || (mixed && isBlank(s));
+}
+
+/** Does this element's Data (or an Item's) carry a DDF element tree? Then its Type says +wbxml. */
+function carriesTnds(el: Element): boolean {
+  for (const c of el.children) {
+    if (!isElement(c) || nsPage(c.ns) > 0) continue;
+    if (c.name === 'Data') {
+      for (const d of c.children) if (isElement(d) && nsPage(d.ns) !== 0) return true;
+    } else if (c.name === 'Item' && carriesTnds(c)) return true;
+  }
+  return false;
+}
+
+class Encoder {
+  readonly w: ByteWriter;
+  readonly opts: WbxmlEncodeOptions;
+  readonly table: StringTable | undefined;
+  /** Used for LITERAL names and the FPI even without `stringTable`. */
+  literals: StringTable;
+  page = 0;
+  tndsScope = 0;
+
+  constructor(opts: WbxmlEncodeOptions, w: ByteWriter) {
+    this.opts = opts;
+    this.w = w;
+    this.table = opts.stringTable ? new StringTable() : undefined;
+    this.literals = this.table ?? new StringTable();
+  }
+
+  /** Is the text of this Data element written as OPAQUE? */
+  opaqueData(parent: Element | undefined, grand: Element | undefined): boolean {
+    const o = this.opts.opaqueData;
+    return o === 'libwbxml' ? libwbxmlOpaque(parent, grand) : o === true;
+  }
+
+  element(el: Element, parent?: Element, grand?: Element): void {
+    const w = this.w;
+    const { page, token } = resolve(el, this.page);
+    if (page !== this.page) {
+      w.byte(Token.SWITCH_PAGE);
+      w.byte(page);
+      this.page = page;
+    }
+    const children = el.children;
+    const mixed = hasElementChild(children);
+    let content = false;
+    for (const c of children) {
+      if (typeof c !== 'string' || !skipText(c, mixed)) {
+        content = true;
+        break;
+      }
+    }
+    const attrs = el.attrs;
+    const hasAttrs = attrs !== undefined && Object.keys(attrs).length > 0;
+    const flags = (content ? TAG_CONTENT : 0) | (hasAttrs ? TAG_ATTRIBUTES : 0);
+    if (token >= 0) w.byte(token | flags);
+    else {
+      w.byte(Token.LITERAL | flags);
+      w.mbUint32(this.literals.add(el.name));
+    }
+    if (hasAttrs) this.attributes(attrs);
+    if (!content) return;
+
+    const isData = page === 0 && token === SYNCML_DATA;
+    const opaque = isData && this.opaqueData(parent, grand);
+    const isType = page === 1 && token === METINF_TYPE;
+    const scoped = page === 0 && token === SYNCML_ITEM && carriesTnds(el);
+    if (scoped) this.tndsScope++;
+    for (const c of children) {
+      if (typeof c === 'string') {
+        if (skipText(c, mixed)) continue;
+        if (opaque) this.opaqueText(c);
+        else if (isType && this.tndsScope > 0 && c === TndsType.Xml) this.text(TndsType.Wbxml);
+        else this.text(c);
+      } else if (c instanceof Uint8Array) {
+        w.byte(Token.OPAQUE);
+        w.mbUint32(c.length);
+        w.bytes(c);
+      } else if (isData && this.opts.tnds !== 'inline' && nsPage(c.ns) !== 0) {
+        const nested = encodeWbxml(c, { ...this.opts, publicId: undefined });
+        w.byte(Token.OPAQUE);
+        w.mbUint32(nested.length);
+        w.bytes(nested);
+      } else {
+        this.element(c, el, parent);
+      }
+    }
+    if (scoped) this.tndsScope--;
+    w.byte(Token.END);
+  }
+
+  text(s: string): void {
+    const w = this.w;
+    if (this.table !== undefined) {
+      for (const run of this.table.split(s)) {
+        if (typeof run === 'number') {
+          w.byte(Token.STR_T);
+          w.mbUint32(run);
+        } else if (run.length > 0) this.inline(run);
+      }
+      return;
+    }
+    this.inline(s);
+  }
+
+  inline(s: string): void {
+    const w = this.w;
+    w.byte(Token.STR_I);
+    // An inline string cannot carry U+0000: fall back to OPAQUE.
+    if (!w.cstring(s)) {
+      w.pos--;
+      this.opaqueText(s);
+    }
+  }
+
+  opaqueText(s: string): void {
+    const bytes = new TextEncoder().encode(s);
+    this.w.byte(Token.OPAQUE);
+    this.w.mbUint32(bytes.length);
+    this.w.bytes(bytes);
+  }
+
+  attributes(attrs: Record<string, string>): void {
+    const w = this.w;
+    for (const [name, value] of Object.entries(attrs)) {
+      w.byte(Token.LITERAL);
+      w.mbUint32(this.literals.add(name));
+      if (value.length > 0) this.inline(value);
+    }
+    w.byte(Token.END);
+  }
+
+  /**
+   * Texts of the document in order, the string table's input. As in libwbxml, texts written as
+   * OPAQUE count too (they can make a string "repeated") but are never replaced by references.
+   */
+  collectTexts(el: Element, out: string[], inItemTnds: boolean): void {
+    const { page, token } = resolve(el, this.page);
+    const prev = this.page;
+    this.page = page;
+    const mixed = hasElementChild(el.children);
+    const isData = page === 0 && token === SYNCML_DATA;
+    const scoped = inItemTnds || (page === 0 && token === SYNCML_ITEM && carriesTnds(el));
+    for (const c of el.children) {
+      if (typeof c === 'string') {
+        if (skipText(c, mixed)) continue;
+        out.push(page === 1 && token === METINF_TYPE && scoped && c === TndsType.Xml ? TndsType.Wbxml : c);
+      } else if (isElement(c)) {
+        if (isData && this.opts.tnds !== 'inline' && nsPage(c.ns) !== 0) continue;
+        this.collectTexts(c, out, scoped);
+      }
+    }
+    this.page = prev;
+  }
+}
+
+/** Encodes an element tree as a WBXML document (UTF-8). */
+export function encodeWbxml(root: Element, options: WbxmlEncodeOptions = {}): Uint8Array {
+  const version = options.version ?? 0x02;
+  if (!Number.isInteger(version) || version < 0 || version > 0x0f) {
+    throw new WbxmlError('wbxml.encode', `WBXML version byte ${version} is not WBXML 1.x`);
+  }
+  const publicId = options.publicId ?? defaultPublicId(root.name, root.ns);
+  const body = new ByteWriter(1024);
+  const enc = new Encoder(options, body);
+  // The FPI of an unregistered document type lives in the string table: first when the table
+  // holds nothing else, after the shared strings otherwise (where libwbxml puts it).
+  let fpiIndex = typeof publicId === 'string' && enc.table === undefined ? enc.literals.add(publicId) : -1;
+  if (enc.table !== undefined) {
+    const texts: string[] = [];
+    enc.collectTexts(root, texts, false);
+    enc.page = 0;
+    enc.table.collect(texts);
+  }
+  enc.element(root);
+  if (typeof publicId === 'string' && fpiIndex < 0) fpiIndex = enc.literals.add(publicId);
+
+  const table = enc.literals.size > 0 ? enc.literals.bytes() : undefined;
+  const head = new ByteWriter(16 + (table?.length ?? 0));
+  head.byte(version);
+  if (fpiIndex >= 0) {
+    head.byte(PublicId.StringTable);
+    head.mbUint32(fpiIndex);
+  } else {
+    if (
+      typeof publicId !== 'number' ||
+      !Number.isInteger(publicId) ||
+      publicId < 1 ||
+      publicId > 0xffffffff
+    ) {
+      throw new WbxmlError('wbxml.encode', `bad public id ${String(publicId)}`);
+    }
+    head.mbUint32(publicId);
+  }
+  if (version >= 0x01) head.byte(Charset.Utf8);
+  head.mbUint32(table?.length ?? 0);
+  if (table !== undefined) head.bytes(table);
+
+  const out = new Uint8Array(head.pos + body.pos);
+  out.set(head.buf.subarray(0, head.pos), 0);
+  out.set(body.buf.subarray(0, body.pos), head.pos);
+  return out;
+}
