@@ -16,7 +16,7 @@ import {
   SYNCML_TAGS,
   TndsType,
 } from './code-pages.ts';
-import { WbxmlError } from './errors.ts';
+import { EncodeError } from '../errors.ts';
 import { isBlank, StringTable } from './string-table.ts';
 import { Charset, TAG_ATTRIBUTES, TAG_CONTENT, Token, type WbxmlVersion } from './tokens.ts';
 
@@ -284,7 +284,7 @@ class Encoder {
 export function encodeWbxml(root: Element, options: WbxmlEncodeOptions = {}): Uint8Array {
   const version = options.version ?? 0x02;
   if (!Number.isInteger(version) || version < 0 || version > 0x0f) {
-    throw new WbxmlError('wbxml.encode', `WBXML version byte ${version} is not WBXML 1.x`);
+    throw new EncodeError('wbxml.encode', `WBXML version byte ${version} is not WBXML 1.x`);
   }
   const publicId = options.publicId ?? defaultPublicId(root.name, root.ns);
   const body = new ByteWriter(1024);
@@ -314,7 +314,7 @@ export function encodeWbxml(root: Element, options: WbxmlEncodeOptions = {}): Ui
       publicId < 1 ||
       publicId > 0xffffffff
     ) {
-      throw new WbxmlError('wbxml.encode', `bad public id ${String(publicId)}`);
+      throw new EncodeError('wbxml.encode', `bad public id ${String(publicId)}`);
     }
     head.mbUint32(publicId);
   }
