@@ -95,9 +95,10 @@ const SAMPLE = `<?xml version="1.0" encoding="UTF-8"?>
 
 /** A little in-memory tree for the checks that need one. */
 function view(nodes: Record<string, { type?: string; children?: string[] }>): TreeView {
+  const key = (path: readonly string[]) => (path.length === 0 ? '.' : `./${path.join('/')}`);
   return {
-    children: (uri) => nodes[uri]?.children,
-    type: (uri) => nodes[uri]?.type,
+    childNames: (path) => nodes[key(path)]?.children ?? [],
+    typeOf: (path) => nodes[key(path)]?.type,
   };
 }
 

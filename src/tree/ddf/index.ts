@@ -6,3 +6,4 @@ export { writeMgmtTree, type WriteMgmtTreeOptions } from './write.ts';
 export * from './document.ts';
 export * from './schema.ts';
 export { isValidValue, normalizeValue } from './values.ts';
+export { ddfTreeSchema } from './hook.ts';

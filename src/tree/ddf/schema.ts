@@ -44,12 +44,22 @@ export interface SchemaNode {
   readonly pattern: string;
 }
 
-/** The engine's tree as the checks need to see it. */
+/**
+ * The engine's tree as the checks need to see it (structurally the tree engine's TreeView).
+ * Paths are decoded node names from the root (`[]` = root).
+ */
 export interface TreeView {
-  /** Child names of an existing interior node; undefined when the node does not exist. */
-  children(uri: string): readonly string[] | undefined;
-  /** The Type property of an existing node (MO identifier for interior nodes); undefined when absent. */
-  type(uri: string): string | undefined;
+  /** Child names of an existing interior node (empty when absent or a leaf). */
+  childNames(path: readonly string[]): readonly string[];
+  /** The Type property of an existing node (MO identifier of an interior node); lets floating MOs apply. */
+  typeOf?(path: readonly string[]): string | undefined;
+}
+
+/** A node address: a URI (`./A/B`, `A/B`, `.`) or decoded names from the root. */
+export type NodeRef = string | readonly string[];
+
+function toPath(ref: NodeRef): readonly string[] {
+  return typeof ref === 'string' ? uriSegments(ref) : ref;
 }
 
 /** Where a URI falls relative to the DDFs. */
@@ -224,8 +234,8 @@ export class DdfSchema {
    * Locate a URI. `view` lets floating MOs apply below tree nodes whose Type
    * names them, and is also how an existing node's placeholder slot is seen.
    */
-  match(uri: string, view?: TreeView): SchemaMatch {
-    const segments = uriSegments(uri);
+  match(uri: NodeRef, view?: TreeView): SchemaMatch {
+    const segments = toPath(uri);
     let current: SchemaNode | undefined;
     let depthStart = 0;
     // Longest fixed mount that is a prefix of the URI (placeholders allowed in the mount base path).
@@ -242,7 +252,7 @@ export class DdfSchema {
       // A floating MO root anywhere above? Look for the nearest ancestor typed with a known MO id.
       if (!view) return { kind: 'free' };
       for (let k = segments.length; k >= 1; k--) {
-        const id = view.type(joinUri(segments.slice(0, k)));
+        const id = view.typeOf?.(segments.slice(0, k));
         const mo = id ? this.#floating.get(id) : undefined;
         if (mo) {
           current = mo;
@@ -260,7 +270,7 @@ export class DdfSchema {
       const next: SchemaNode | undefined = namedChild(current, name) ?? current.placeholder;
       if (!next) {
         // A floating MO may have been added below a described node (e.g. FUMO under a vendor node).
-        const id = view?.type(joinUri(segments.slice(0, i + 1)));
+        const id = view?.typeOf?.(segments.slice(0, i + 1));
         const mo = id ? this.#floating.get(id) : undefined;
         if (mo) {
           current = mo;
@@ -274,7 +284,7 @@ export class DdfSchema {
   }
 
   /** Check a command that only needs the DDF AccessType (Get, Delete, Exec, Copy) plus Scope for Delete. */
-  checkCommand(uri: string, command: 'Get' | 'Delete' | 'Exec' | 'Copy', view?: TreeView) {
+  checkCommand(uri: NodeRef, command: 'Get' | 'Delete' | 'Exec' | 'Copy', view?: TreeView) {
     const m = this.match(uri, view);
     if (m.kind !== 'described') return { ok: true as const };
     if (!m.node.df.accessType.includes(command)) {
@@ -291,7 +301,7 @@ export class DdfSchema {
   }
 
   /** Check an Add of a new node (the engine has already checked that it does not exist). */
-  checkAdd(uri: string, write: NodeWrite, view?: TreeView): Verdict {
+  checkAdd(uri: NodeRef, write: NodeWrite, view?: TreeView): Verdict {
     const m = this.match(uri, view);
     if (m.kind === 'free') return pass(write);
     if (m.kind === 'forbidden') {
@@ -301,10 +311,9 @@ export class DdfSchema {
     // A floating MO root is added with its MO identifier as Type; its own AccessType is the MO's.
     if (!node.df.accessType.includes('Add')) return deny(405, `Add not in the AccessType of ${node.pattern}`);
     if (node.name === '' && view) {
-      const segments = uriSegments(uri);
-      const parentUri = joinUri(segments.slice(0, -1));
-      const siblings = view.children(parentUri) ?? [];
-      const parent = this.match(parentUri, view);
+      const parentPath = toPath(uri).slice(0, -1);
+      const siblings = view.childNames(parentPath);
+      const parent = this.match(parentPath, view);
       const inSlot =
         parent.kind === 'described'
           ? siblings.filter((s) => !namedChild(parent.node, s)).length
@@ -316,7 +325,7 @@ export class DdfSchema {
   }
 
   /** Check a Replace of an existing node's value (and Format/Type if sent). */
-  checkReplace(uri: string, write: NodeWrite, view?: TreeView): Verdict {
+  checkReplace(uri: NodeRef, write: NodeWrite, view?: TreeView): Verdict {
     const m = this.match(uri, view);
     if (m.kind === 'free') return pass(write);
     if (m.kind === 'forbidden')
@@ -328,7 +337,7 @@ export class DdfSchema {
   }
 
   /** Check a rename (Replace `?prop=Name`): permanent nodes and named (non-placeholder) nodes keep their names. */
-  checkRename(uri: string, newName: string, view?: TreeView) {
+  checkRename(uri: NodeRef, newName: string, view?: TreeView) {
     const m = this.match(uri, view);
     if (m.kind !== 'described') return { ok: true as const };
     if (scopeOf(m.node.df) === 'Permanent') {
@@ -341,8 +350,7 @@ export class DdfSchema {
         reason: `${m.node.pattern} has a fixed name in its DDF`,
       };
     }
-    const parentUri = joinUri(uriSegments(uri).slice(0, -1));
-    const parent = this.match(parentUri, view);
+    const parent = this.match(toPath(uri).slice(0, -1), view);
     if (parent.kind === 'described' && namedChild(parent.node, newName)) {
       return {
         ok: false as const,
@@ -422,12 +430,13 @@ export class DdfSchema {
   }
 
   /** Skeleton of one new instance: required named descendants of the node at `uri` (e.g. a new DMAcc account). */
-  instanceSkeleton(uri: string, view?: TreeView): SkeletonNode[] {
+  instanceSkeleton(uri: NodeRef, view?: TreeView): SkeletonNode[] {
     const m = this.match(uri, view);
     if (m.kind !== 'described') return [];
     const out: SkeletonNode[] = [];
-    const seen = new Set<string>([uri]);
-    for (const child of m.node.named.values()) this.#walk(child, `${uri}/${child.name}`, out, seen);
+    const base = joinUri(toPath(uri));
+    const seen = new Set<string>([base]);
+    for (const child of m.node.named.values()) this.#walk(child, `${base}/${child.name}`, out, seen);
     return out;
   }
 
