@@ -26,21 +26,22 @@ export const DecodeErrorCode = {
   XmlNamespace: 'xml.namespace',
   /** Input bytes are not valid UTF-8, or the declaration names an unsupported encoding. */
   XmlEncoding: 'xml.encoding',
+  // The wbxml.* codes are those of WbxmlError (wbxml/errors.ts); decodeMessage carries them over.
   /** Input ends inside a token, or a length runs past the end. */
   WbxmlTruncated: 'wbxml.truncated',
+  /** mb_u_int32 longer than 5 bytes or above 2^32-1. */
+  WbxmlMbUint: 'wbxml.mbuint',
   /** Unsupported WBXML version byte. */
   WbxmlVersion: 'wbxml.version',
-  /** Public identifier not usable (bad string-table index). */
-  WbxmlPublicId: 'wbxml.publicid',
   /** Charset other than UTF-8 (MIBenum 106). */
   WbxmlCharset: 'wbxml.charset',
-  /** mb_u_int32 longer than 5 bytes or above 2^32-1. */
-  WbxmlInteger: 'wbxml.mbuint32',
-  /** Unknown or misplaced token (tag not in the code page, END with nothing open, …). */
+  /** Unknown or misplaced token. */
   WbxmlToken: 'wbxml.token',
   /** SWITCH_PAGE to a code page the document type does not define. */
-  WbxmlCodePage: 'wbxml.codepage',
-  /** String-table reference outside the table, or a table entry without terminator. */
+  WbxmlPage: 'wbxml.page',
+  /** A tag with no name in the current code page. */
+  WbxmlTag: 'wbxml.tag',
+  /** String-table reference outside the table, or an entry without terminator. */
   WbxmlStringTable: 'wbxml.strtbl',
   /** Element nesting deeper than the limit. */
   WbxmlDepth: 'wbxml.depth',
@@ -48,8 +49,8 @@ export const DecodeErrorCode = {
   WbxmlSize: 'wbxml.size',
   /** More elements than the limit. */
   WbxmlElements: 'wbxml.elements',
-  /** Bytes after the root element's END. */
-  WbxmlJunk: 'wbxml.junk',
+  /** Attributes (SyncML DM defines none). */
+  WbxmlAttribute: 'wbxml.attribute',
   /** Root is not `SyncML`, or SyncHdr/SyncBody missing or misplaced. */
   SyncmlStructure: 'syncml.structure',
   /** A required element is missing (e.g. SyncHdr/MsgID). */
@@ -65,12 +66,8 @@ export type DecodeErrorCode = (typeof DecodeErrorCode)[keyof typeof DecodeErrorC
 export const EncodeErrorCode = {
   /** An element name is not valid XML, or text contains characters XML cannot carry. */
   XmlInvalid: 'xml.invalid',
-  /** An element has no token in the code pages of the document type. */
-  WbxmlUnknownTag: 'wbxml.unknown-tag',
-  /** A namespace has no code page in the document type. */
-  WbxmlUnknownNamespace: 'wbxml.unknown-namespace',
-  /** A value cannot be represented (string with NUL, integer out of range, …). */
-  WbxmlInvalid: 'wbxml.invalid',
+  /** WBXML encoding failed (WbxmlError `wbxml.encode`: a tag without a token, …). */
+  WbxmlEncode: 'wbxml.encode',
   /** The message model is missing something mandatory or holds an impossible value. */
   SyncmlInvalid: 'syncml.invalid',
 } as const;

@@ -1,0 +1,670 @@
+/**
+ * A hand-written XML reader producing the generic element tree. One pass over the string with
+ * charCodeAt/indexOf; no regular expressions on the hot path, no per-character concatenation.
+ *
+ * Hostile-input rules: no entity declarations (a DOCTYPE internal subset declaring entities is
+ * refused), no external DTD or entity is ever fetched (DOCTYPE ids are read and ignored), only
+ * the 5 predefined and numeric character references are expanded, and every limit in XmlLimits
+ * is checked before the memory it guards is spent.
+ *
+ * Whitespace: whitespace-only text in an element that has element children is dropped (it is
+ * formatting); a leaf keeps its text verbatim. Line ends are normalised to LF as XML requires.
+ */
+import type { Element, ElementChild } from '../element.ts';
+import { DecodeError, type DecodeErrorCode } from '../errors.ts';
+import { DEFAULT_XML_LIMITS, type XmlReadOptions } from './limits.ts';
+
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+
+/** Per-ASCII-code flags: 1 = name start char, 2 = name char. Non-ASCII is accepted as both. */
+const NAME = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[A-Za-z_:]/.test(ch)) NAME[c] = 3;
+  else if (/[0-9.-]/.test(ch)) NAME[c] = 2;
+}
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}
+
+/** Namespace scope: a default namespace and prefix bindings, shared until an element declares. */
+interface Scope {
+  readonly def: string;
+  readonly prefixes: Map<string, string> | null;
+}
+
+const ROOT_SCOPE: Scope = { def: '', prefixes: null };
+
+/**
+ * Reads an XML document into an Element tree.
+ * @throws DecodeError with codes `xml.*`; `offset` is the UTF-8 byte offset of the problem.
+ */
+export function parseXmlElement(input: string | Uint8Array, options?: XmlReadOptions): Element {
+  const limits = options ? { ...DEFAULT_XML_LIMITS, ...stripUndefined(options) } : DEFAULT_XML_LIMITS;
+  let text: string;
+  let byteBase = 0;
+  let latin1 = false;
+  if (typeof input === 'string') {
+    // UTF-16 length ≤ UTF-8 length ≤ 3 × UTF-16 length: only measure when it can matter.
+    if (
+      input.length > limits.maxBytes ||
+      (input.length * 3 > limits.maxBytes && Buffer.byteLength(input) > limits.maxBytes)
+    ) {
+      throw new DecodeError(
+        'xml.size',
+        `XML input larger than the ${limits.maxBytes}-byte limit`,
+        limits.maxBytes,
+      );
+    }
+    text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+  } else {
+    if (input.length > limits.maxBytes) {
+      throw new DecodeError(
+        'xml.size',
+        `XML input larger than the ${limits.maxBytes}-byte limit`,
+        limits.maxBytes,
+      );
+    }
+    const decoded = decodeBytes(input);
+    text = decoded.text;
+    byteBase = decoded.bom;
+    latin1 = decoded.latin1;
+  }
+  const reader = new Reader(text, limits, options?.strict === true, byteBase, latin1);
+  return reader.document();
+}
+
+function stripUndefined(o: XmlReadOptions): XmlReadOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as XmlReadOptions;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function decodeBytes(bytes: Uint8Array): { text: string; bom: number; latin1: boolean } {
+  let start = 0;
+  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
+  else if (
+    bytes.length >= 2 &&
+    ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe))
+  ) {
+    throw new DecodeError('xml.encoding', 'UTF-16 XML is not supported (send UTF-8)', 0);
+  }
+  const body = start ? bytes.subarray(start) : bytes;
+  const enc = declaredEncoding(body);
+  if (enc !== null && enc !== 'utf-8' && enc !== 'utf8' && enc !== 'us-ascii' && enc !== 'ascii') {
+    if (enc === 'iso-8859-1' || enc === 'latin1' || enc === 'iso_8859-1' || enc === 'windows-1252') {
+      return {
+        text: new TextDecoder(enc === 'windows-1252' ? 'windows-1252' : 'latin1').decode(body),
+        bom: start,
+        latin1: true,
+      };
+    }
+    throw new DecodeError(
+      'xml.encoding',
+      `unsupported XML encoding "${enc}" (UTF-8 and ISO-8859-1 are read)`,
+      start,
+    );
+  }
+  try {
+    return { text: utf8.decode(body), bom: start, latin1: false };
+  } catch {
+    throw new DecodeError('xml.encoding', 'input is not valid UTF-8', start + firstBadUtf8(body));
+  }
+}
+
+/** The encoding named by an XML declaration at the very start, lower-cased, or null. */
+function declaredEncoding(b: Uint8Array): string | null {
+  // `<?xml` then up to ~200 bytes of pseudo-attributes; the declaration is ASCII.
+  if (!(b[0] === 0x3c && b[1] === 0x3f && b[2] === 0x78 && b[3] === 0x6d && b[4] === 0x6c)) return null;
+  const end = Math.min(b.length, 256);
+  let head = '';
+  for (let i = 0; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0x3e) break;
+    head += String.fromCharCode(c);
+  }
+  const m = /encoding\s*=\s*(["'])([A-Za-z0-9._-]+)\1/.exec(head);
+  return m ? m[2]!.toLowerCase() : null;
+}
+
+function firstBadUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const n =
+      c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    if (n === 0 || i + n > b.length) return i;
+    try {
+      utf8.decode(b.subarray(i, i + n));
+    } catch {
+      return i;
+    }
+    i += n;
+  }
+  return i;
+}
+
+class Reader {
+  private readonly s: string;
+  private readonly len: number;
+  private pos = 0;
+  private readonly strict: boolean;
+  private readonly maxDepth: number;
+  private readonly maxElements: number;
+  private readonly maxAttributes: number;
+  private readonly maxText: number;
+  private readonly byteBase: number;
+  private readonly latin1: boolean;
+  private elements = 0;
+
+  constructor(
+    s: string,
+    limits: typeof DEFAULT_XML_LIMITS,
+    strict: boolean,
+    byteBase: number,
+    latin1: boolean,
+  ) {
+    this.s = s;
+    this.len = s.length;
+    this.strict = strict;
+    this.maxDepth = limits.maxDepth;
+    this.maxElements = limits.maxElements;
+    this.maxAttributes = limits.maxAttributes;
+    this.maxText = limits.maxTextLength;
+    this.byteBase = byteBase;
+    this.latin1 = latin1;
+  }
+
+  private fail(code: DecodeErrorCode, message: string, at: number = this.pos): never {
+    const p = Math.min(Math.max(at, 0), this.len);
+    const offset = this.byteBase + (this.latin1 ? p : Buffer.byteLength(this.s.slice(0, p)));
+    throw new DecodeError(code, message, offset);
+  }
+
+  document(): Element {
+    const s = this.s;
+    // Prolog: XML declaration, then comments, PIs, whitespace and at most one DOCTYPE.
+    if (s.startsWith('<?xml', 0) && (isWs(s.charCodeAt(5)) || s.charCodeAt(5) === 0x3f)) this.skipPi();
+    let sawDoctype = false;
+    for (;;) {
+      this.skipWs();
+      if (this.pos >= this.len) this.fail('xml.malformed', 'no root element');
+      if (s.charCodeAt(this.pos) !== 0x3c) this.fail('xml.malformed', 'text before the root element');
+      const c = s.charCodeAt(this.pos + 1);
+      if (c === 0x3f) this.skipPi();
+      else if (c === 0x21) {
+        if (s.startsWith('<!--', this.pos)) this.skipComment();
+        else if (s.startsWith('<!DOCTYPE', this.pos)) {
+          if (sawDoctype) this.fail('xml.doctype', 'second DOCTYPE');
+          sawDoctype = true;
+          this.skipDoctype();
+        } else this.fail('xml.malformed', 'unexpected markup before the root element');
+      } else break;
+    }
+    const root = this.element();
+    // Misc after the root: whitespace, comments, PIs only.
+    for (;;) {
+      this.skipWs();
+      if (this.pos >= this.len) return root;
+      if (s.startsWith('<!--', this.pos)) this.skipComment();
+      else if (s.startsWith('<?', this.pos)) this.skipPi();
+      else this.fail('xml.malformed', 'content after the root element');
+    }
+  }
+
+  private skipWs(): void {
+    const s = this.s;
+    let p = this.pos;
+    while (p < this.len && isWs(s.charCodeAt(p))) p++;
+    this.pos = p;
+  }
+
+  private skipPi(): void {
+    const start = this.pos;
+    const end = this.s.indexOf('?>', start + 2);
+    if (end < 0) this.fail('xml.malformed', 'unterminated processing instruction', start);
+    const nameStart = start + 2;
+    const nameEnd = this.nameEnd(nameStart);
+    if (nameEnd === nameStart)
+      this.fail('xml.malformed', 'processing instruction without a target', nameStart);
+    const target = this.s.slice(nameStart, nameEnd);
+    if (start !== 0 && target.toLowerCase() === 'xml')
+      this.fail('xml.malformed', 'XML declaration not at the start', start);
+    this.pos = end + 2;
+  }
+
+  private skipComment(): void {
+    const start = this.pos;
+    const end = this.s.indexOf('-->', start + 4);
+    if (end < 0) this.fail('xml.malformed', 'unterminated comment', start);
+    this.pos = end + 3;
+  }
+
+  /**
+   * DOCTYPE: the name and external ids are read and ignored (never fetched). An internal subset is
+   * scanned (honouring quotes and comments); any ENTITY declaration in it is refused, which stops
+   * billion-laughs and external-entity attacks at the source.
+   */
+  private skipDoctype(): void {
+    const s = this.s;
+    const start = this.pos;
+    let p = start + 9;
+    for (; p < this.len; p++) {
+      const c = s.charCodeAt(p);
+      if (c === 0x3e) {
+        this.pos = p + 1;
+        return;
+      }
+      if (c === 0x22 || c === 0x27) {
+        const q = s.indexOf(c === 0x22 ? '"' : "'", p + 1);
+        if (q < 0) break;
+        p = q;
+      } else if (c === 0x5b) {
+        p = this.scanInternalSubset(p + 1);
+      }
+    }
+    this.fail('xml.doctype', 'unterminated DOCTYPE', start);
+  }
+
+  /** Returns the index of the `]` closing the internal subset. */
+  private scanInternalSubset(from: number): number {
+    const s = this.s;
+    for (let p = from; p < this.len; p++) {
+      const c = s.charCodeAt(p);
+      if (c === 0x5d) return p;
+      if (c === 0x22 || c === 0x27) {
+        const q = s.indexOf(c === 0x22 ? '"' : "'", p + 1);
+        if (q < 0) break;
+        p = q;
+      } else if (c === 0x3c) {
+        if (s.startsWith('<!--', p)) {
+          const e = s.indexOf('-->', p + 4);
+          if (e < 0) break;
+          p = e + 2;
+        } else if (s.startsWith('<!ENTITY', p)) {
+          this.fail('xml.doctype', 'entity declarations are not accepted (DOCTYPE internal subset)', p);
+        }
+      } else if (c === 0x25) {
+        this.fail('xml.doctype', 'parameter entity references are not accepted (DOCTYPE internal subset)', p);
+      }
+    }
+    this.fail('xml.doctype', 'unterminated DOCTYPE internal subset', from);
+  }
+
+  /** End of a name starting at `p` (p itself when there is no name). */
+  private nameEnd(p: number): number {
+    const s = this.s;
+    const len = this.len;
+    if (p >= len) return p;
+    let c = s.charCodeAt(p);
+    if (c < 128 && (NAME[c]! & 1) === 0) return p;
+    p++;
+    while (p < len) {
+      c = s.charCodeAt(p);
+      if (c < 128) {
+        if (NAME[c] === 0) break;
+      } else if (c === 0xa0 || c === 0x3000 || c === 0xfeff) break;
+      p++;
+    }
+    return p;
+  }
+
+  /** Reads the element at `pos` (which is '<' followed by a name) and its whole subtree. */
+  private element(): Element {
+    const s = this.s;
+    const len = this.len;
+    // Explicit stacks instead of recursion: depth is bounded by a limit, not by the JS stack.
+    const elems: Element[] = [];
+    const qnames: string[] = [];
+    const scopes: Scope[] = [];
+    const hasElem: boolean[] = [];
+    const pendingWs: (string | null)[] = [];
+    let depth = 0;
+    let scope = ROOT_SCOPE;
+    let root: Element | null = null;
+
+    for (;;) {
+      // At '<' here.
+      const lt = this.pos;
+      const c1 = s.charCodeAt(lt + 1);
+      if (c1 === 0x2f) {
+        // End tag.
+        if (depth === 0) this.fail('xml.malformed', 'end tag without a start tag', lt);
+        const nStart = lt + 2;
+        const nEnd = this.nameEnd(nStart);
+        const qn = qnames[depth - 1]!;
+        if (nEnd - nStart !== qn.length || !s.startsWith(qn, nStart)) {
+          this.fail('xml.malformed', `end tag </${s.slice(nStart, nEnd)}> does not match <${qn}>`, lt);
+        }
+        let p = nEnd;
+        while (p < len && isWs(s.charCodeAt(p))) p++;
+        if (s.charCodeAt(p) !== 0x3e) this.fail('xml.malformed', `malformed end tag </${qn}>`, p);
+        this.pos = p + 1;
+        depth--;
+        const el = elems[depth]!;
+        const ws = pendingWs[depth];
+        if (ws !== null && el.children.length === 0) el.children.push(ws!);
+        elems.pop();
+        qnames.pop();
+        scopes.pop();
+        hasElem.pop();
+        pendingWs.pop();
+        if (depth === 0) return root!;
+        scope = scopes[depth - 1]!;
+      } else if (c1 === 0x21) {
+        if (depth === 0) this.fail('xml.malformed', 'expected the root element', lt);
+        if (s.startsWith('<!--', lt)) this.skipComment();
+        else if (s.startsWith('<![CDATA[', lt)) {
+          const end = s.indexOf(']]>', lt + 9);
+          if (end < 0) this.fail('xml.malformed', 'unterminated CDATA section', lt);
+          if (end - lt - 9 > this.maxText)
+            this.fail('xml.text', `text longer than ${this.maxText} characters`, lt);
+          const t = normalizeNewlines(s.slice(lt + 9, end));
+          this.pos = end + 3;
+          const d = depth - 1;
+          const el = elems[d]!;
+          const ws = pendingWs[d];
+          if (ws !== null && ws !== undefined) {
+            pendingWs[d] = null;
+            if (!hasElem[d]) this.appendText(el, ws);
+          }
+          this.appendText(el, t);
+        } else this.fail('xml.malformed', 'unexpected markup declaration in content', lt);
+      } else if (c1 === 0x3f) {
+        if (depth === 0) this.fail('xml.malformed', 'expected the root element', lt);
+        this.skipPi();
+      } else {
+        // Start tag.
+        const nStart = lt + 1;
+        const nEnd = this.nameEnd(nStart);
+        if (nEnd === nStart) this.fail('xml.malformed', 'invalid element name', nStart);
+        if (++this.elements > this.maxElements)
+          this.fail('xml.elements', `more than ${this.maxElements} elements`, lt);
+        if (depth >= this.maxDepth)
+          this.fail('xml.depth', `elements nested deeper than ${this.maxDepth}`, lt);
+        const qn = s.slice(nStart, nEnd);
+        let p = nEnd;
+        let attrs: Record<string, string> | undefined;
+        let attrCount = 0;
+        let newDef: string | undefined;
+        let newPrefixes: Map<string, string> | undefined;
+        let c = s.charCodeAt(p);
+        // Attributes.
+        for (;;) {
+          let sawWs = false;
+          while (p < len && isWs(c)) {
+            c = s.charCodeAt(++p);
+            sawWs = true;
+          }
+          if (c === 0x3e || c === 0x2f || p >= len) break;
+          if (!sawWs) this.fail('xml.malformed', 'missing whitespace before attribute', p);
+          const aStart = p;
+          const aEnd = this.nameEnd(p);
+          if (aEnd === aStart) this.fail('xml.malformed', `invalid attribute name in <${qn}>`, p);
+          if (++attrCount > this.maxAttributes)
+            this.fail('xml.attributes', `more than ${this.maxAttributes} attributes on <${qn}>`, p);
+          const aName = s.slice(aStart, aEnd);
+          p = aEnd;
+          while (p < len && isWs(s.charCodeAt(p))) p++;
+          if (s.charCodeAt(p) !== 0x3d) this.fail('xml.malformed', `attribute ${aName} without a value`, p);
+          p++;
+          while (p < len && isWs(s.charCodeAt(p))) p++;
+          const q = s.charCodeAt(p);
+          if (q !== 0x22 && q !== 0x27) this.fail('xml.malformed', `attribute ${aName} value not quoted`, p);
+          const vEnd = s.indexOf(q === 0x22 ? '"' : "'", p + 1);
+          if (vEnd < 0) this.fail('xml.malformed', `unterminated value of attribute ${aName}`, p);
+          if (vEnd - p - 1 > this.maxText)
+            this.fail('xml.text', `attribute value longer than ${this.maxText} characters`, p);
+          const value = this.attrValue(p + 1, vEnd);
+          p = vEnd + 1;
+          c = s.charCodeAt(p);
+          if (aName.charCodeAt(0) === 0x78 && aName.startsWith('xmlns')) {
+            if (aName.length === 5) {
+              if (newDef !== undefined) this.fail('xml.attributes', `duplicate xmlns on <${qn}>`, aStart);
+              newDef = value;
+              continue;
+            }
+            if (aName.charCodeAt(5) === 0x3a) {
+              const prefix = aName.slice(6);
+              if (prefix === '' || prefix === 'xmlns')
+                this.fail('xml.namespace', `invalid namespace prefix in ${aName}`, aStart);
+              if (value === '') this.fail('xml.namespace', `empty namespace for prefix ${prefix}`, aStart);
+              newPrefixes ??= new Map();
+              if (newPrefixes.has(prefix))
+                this.fail('xml.attributes', `duplicate ${aName} on <${qn}>`, aStart);
+              newPrefixes.set(prefix, value);
+              continue;
+            }
+          }
+          attrs ??= {};
+          if (Object.hasOwn(attrs, aName))
+            this.fail('xml.attributes', `duplicate attribute ${aName} on <${qn}>`, aStart);
+          attrs[aName] = value;
+        }
+        let selfClosing = false;
+        if (c === 0x2f) {
+          if (s.charCodeAt(p + 1) !== 0x3e) this.fail('xml.malformed', `malformed start tag <${qn}>`, p);
+          selfClosing = true;
+          p += 2;
+        } else if (c === 0x3e) p++;
+        else this.fail('xml.malformed', `unterminated start tag <${qn}>`, lt);
+        this.pos = p;
+
+        if (newDef !== undefined || newPrefixes !== undefined) {
+          let prefixes = scope.prefixes;
+          if (newPrefixes) {
+            prefixes = new Map(prefixes ?? undefined);
+            for (const [k, v] of newPrefixes) prefixes.set(k, v);
+          }
+          scope = { def: newDef ?? scope.def, prefixes };
+        }
+        let name = qn;
+        let ns = scope.def;
+        const colon = qn.indexOf(':');
+        if (colon >= 0) {
+          const prefix = qn.slice(0, colon);
+          name = qn.slice(colon + 1);
+          if (name === '' || name.indexOf(':') >= 0)
+            this.fail('xml.malformed', `invalid element name <${qn}>`, nStart);
+          const bound = prefix === 'xml' ? XML_NS : scope.prefixes?.get(prefix);
+          if (bound === undefined)
+            this.fail('xml.namespace', `undeclared namespace prefix "${prefix}" on <${qn}>`, nStart);
+          ns = bound;
+        }
+        const el: Element = attrs ? { name, ns, attrs, children: [] } : { name, ns, children: [] };
+        if (depth === 0) root = el;
+        else {
+          const d = depth - 1;
+          elems[d]!.children.push(el);
+          hasElem[d] = true;
+          pendingWs[d] = null;
+        }
+        if (selfClosing) {
+          if (depth === 0) return root!;
+          scope = scopes[depth - 1]!;
+        } else {
+          elems.push(el);
+          qnames.push(qn);
+          scopes.push(scope);
+          hasElem.push(false);
+          pendingWs.push(null);
+          depth++;
+        }
+      }
+
+      // Text up to the next '<'.
+      const tStart = this.pos;
+      let lt2 = s.indexOf('<', tStart);
+      if (lt2 < 0) lt2 = len;
+      if (lt2 > tStart) {
+        if (lt2 - tStart > this.maxText)
+          this.fail('xml.text', `text longer than ${this.maxText} characters`, tStart);
+        const d = depth - 1;
+        let allWs = true;
+        for (let i = tStart; i < lt2; i++) {
+          if (!isWs(s.charCodeAt(i))) {
+            allWs = false;
+            break;
+          }
+        }
+        const el = elems[d]!;
+        if (allWs) {
+          // Formatting between elements, unless this turns out to be a leaf's whole value.
+          if (!hasElem[d]) {
+            const ws = normalizeNewlines(s.slice(tStart, lt2));
+            if (el.children.length === 0) pendingWs[d] = (pendingWs[d] ?? '') + ws;
+            else this.appendText(el, ws);
+          }
+        } else {
+          const ws = pendingWs[d];
+          if (ws !== null && ws !== undefined) {
+            pendingWs[d] = null;
+            this.appendText(el, ws);
+          }
+          this.appendText(el, this.textValue(tStart, lt2));
+        }
+      }
+      if (lt2 >= len) {
+        this.pos = len;
+        this.fail('xml.malformed', `unclosed element <${qnames[depth - 1]}>`, len);
+      }
+      this.pos = lt2;
+    }
+  }
+
+  private appendText(el: Element, t: string): void {
+    const ch = el.children;
+    const last = ch.length - 1;
+    if (last >= 0 && typeof ch[last] === 'string') {
+      const merged = (ch[last] as string) + t;
+      if (merged.length > this.maxText) this.fail('xml.text', `text longer than ${this.maxText} characters`);
+      ch[last] = merged;
+    } else ch.push(t as ElementChild);
+  }
+
+  /** Character data between `start` and `end`: entities resolved, line ends normalised. */
+  private textValue(start: number, end: number): string {
+    const s = this.s;
+    let amp = s.indexOf('&', start);
+    if (amp < 0 || amp >= end) return normalizeNewlines(s.slice(start, end));
+    let out = '';
+    let from = start;
+    while (amp >= 0 && amp < end) {
+      out += s.slice(from, amp);
+      const r = this.reference(amp, end);
+      if (r === null) {
+        out += '&';
+        from = amp + 1;
+      } else {
+        out += r.text;
+        from = r.next;
+      }
+      amp = s.indexOf('&', from);
+    }
+    out += s.slice(from, end);
+    return normalizeNewlines(out);
+  }
+
+  /** Attribute value: references resolved, whitespace characters become spaces (XML §3.3.3). */
+  private attrValue(start: number, end: number): string {
+    const s = this.s;
+    const lt = s.indexOf('<', start);
+    if (lt >= 0 && lt < end) this.fail('xml.malformed', "'<' in attribute value", lt);
+    let v = this.textValue(start, end);
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0x0a || c === 0x09) {
+        v = v.replace(/[\n\t]/g, ' ');
+        break;
+      }
+    }
+    return v;
+  }
+
+  /**
+   * The reference starting at `amp`, or null for a bare '&' that starts no reference (accepted as
+   * a literal '&' in liberal mode: real servers send `MAXDT=15&DR=1`).
+   */
+  private reference(amp: number, end: number): { text: string; next: number } | null {
+    const s = this.s;
+    const c = s.charCodeAt(amp + 1);
+    if (c === 0x23) {
+      // &#...; or &#x...;
+      const hex = s.charCodeAt(amp + 2) === 0x78;
+      let p = amp + (hex ? 3 : 2);
+      const digitsStart = p;
+      let code = 0;
+      for (; p < end; p++) {
+        const d = s.charCodeAt(p);
+        let v: number;
+        if (d >= 0x30 && d <= 0x39) v = d - 0x30;
+        else if (hex && d >= 0x61 && d <= 0x66) v = d - 0x57;
+        else if (hex && d >= 0x41 && d <= 0x46) v = d - 0x37;
+        else break;
+        code = code * (hex ? 16 : 10) + v;
+        if (code > 0x10ffff) this.fail('xml.entity', 'character reference out of range', amp);
+      }
+      if (p === digitsStart || s.charCodeAt(p) !== 0x3b) {
+        if (this.strict) this.fail('xml.entity', "'&' that starts no valid reference", amp);
+        return null;
+      }
+      if (!isXmlChar(code))
+        this.fail(
+          'xml.entity',
+          `character reference to a character XML does not allow (U+${code.toString(16).toUpperCase()})`,
+          amp,
+        );
+      return { text: String.fromCodePoint(code), next: p + 1 };
+    }
+    const nEnd = this.nameEnd(amp + 1);
+    if (nEnd === amp + 1 || nEnd >= end || s.charCodeAt(nEnd) !== 0x3b) {
+      if (this.strict) this.fail('xml.entity', "bare '&' (escape it as &amp;)", amp);
+      return null;
+    }
+    const name = s.slice(amp + 1, nEnd);
+    let t: string;
+    switch (name) {
+      case 'lt':
+        t = '<';
+        break;
+      case 'gt':
+        t = '>';
+        break;
+      case 'amp':
+        t = '&';
+        break;
+      case 'quot':
+        t = '"';
+        break;
+      case 'apos':
+        t = "'";
+        break;
+      default:
+        this.fail(
+          'xml.entity',
+          `undeclared entity &${name}; (only the 5 predefined entities are expanded)`,
+          amp,
+        );
+    }
+    return { text: t, next: nEnd + 1 };
+  }
+}
+
+function isXmlChar(c: number): boolean {
+  return (
+    c === 0x9 ||
+    c === 0xa ||
+    c === 0xd ||
+    (c >= 0x20 && c <= 0xd7ff) ||
+    (c >= 0xe000 && c <= 0xfffd) ||
+    (c >= 0x10000 && c <= 0x10ffff)
+  );
+}
+
+function normalizeNewlines(t: string): string {
+  if (t.indexOf('\r') < 0) return t;
+  return t.replace(/\r\n?/g, '\n');
+}
