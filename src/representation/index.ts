@@ -1,9 +1,28 @@
 /**
  * omadm/representation: the SyncML DM message model, its status/alert codes, the generic element
- * tree shared by the codecs, and the errors they raise.
+ * tree shared by the codecs, the XML and WBXML codecs, and the errors they raise.
  */
 export type { Element, ElementChild } from './element.ts';
 export { isElement } from './element.ts';
 export * from './model.ts';
 export * from './codes.ts';
 export * from './errors.ts';
+export {
+  type DecodeOptions,
+  decodeMessage,
+  decodeWbxmlMessage,
+  decodeWbxmlRoot,
+  decodeXml,
+  detectEncoding,
+  type Encoding,
+  encodeMessage,
+  encodeWbxmlMessage,
+  encodeXml,
+  parseElement,
+} from './codec.ts';
+export { dataBytes, dataText, embeddedElement } from './data.ts';
+export { elementToMessage, type ModelReadOptions, textOf } from './message/decode.ts';
+export { messageToElement, syncmlNamespace } from './message/encode.ts';
+export { DEFAULT_XML_LIMITS, type XmlLimits, type XmlReadOptions } from './xml/limits.ts';
+export { parseXmlElement } from './xml/reader.ts';
+export { escapeAttr, escapeText, type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
