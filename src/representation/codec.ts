@@ -8,14 +8,13 @@
  * ```
  */
 import type { Element } from './element.ts';
-import { DecodeError, type DecodeErrorCode, EncodeError } from './errors.ts';
+import { DecodeError } from './errors.ts';
 import { elementToMessage, type ModelReadOptions } from './message/decode.ts';
 import { messageToElement } from './message/encode.ts';
 import { ContentType, type SyncML } from './model.ts';
 import {
   decodeWbxml,
   encodeWbxml,
-  WbxmlError,
   type WbxmlEncodeOptions,
   type WbxmlLimits,
 } from './wbxml/index.ts';
@@ -45,13 +44,7 @@ export function decodeWbxmlMessage(bytes: Uint8Array, options?: DecodeOptions): 
 
 /** Encodes a message as WBXML (default WBXML 1.2, public id from VerDTD, no string table). @throws EncodeError */
 export function encodeWbxmlMessage(msg: SyncML, options?: WbxmlEncodeOptions): Uint8Array {
-  const root = messageToElement(msg);
-  try {
-    return encodeWbxml(root, options);
-  } catch (e) {
-    if (e instanceof WbxmlError) throw new EncodeError('wbxml.encode', e.message);
-    throw e;
-  }
+  return encodeWbxml(messageToElement(msg), options);
 }
 
 /** The two wire forms of a DM message. */
@@ -91,21 +84,9 @@ export function encodeMessage(msg: SyncML, contentType: string = ContentType.DmX
   return Buffer.from(encodeXml(msg), 'utf8');
 }
 
-/** Decodes WBXML to the element tree, turning WbxmlError into DecodeError (same code and offset). */
+/** Decodes WBXML to the element tree. @throws DecodeError (WbxmlError, `wbxml.*` codes) */
 export function decodeWbxmlRoot(bytes: Uint8Array, limits?: WbxmlLimits): Element {
-  try {
-    return decodeWbxml(bytes, limits).root;
-  } catch (e) {
-    if (e instanceof WbxmlError) {
-      const err = new DecodeError(
-        e.code as DecodeErrorCode,
-        e.message.replace(/ \(at byte \d+\)$/, ''),
-        e.offset,
-      );
-      throw Object.assign(err, { cause: e });
-    }
-    throw e;
-  }
+  return decodeWbxml(bytes, limits).root;
 }
 
 /** Reads an XML or WBXML document (a message, a TNDS tree, …) into the element tree. */
