@@ -12,12 +12,7 @@ import { DecodeError } from './errors.ts';
 import { elementToMessage, type ModelReadOptions } from './message/decode.ts';
 import { messageToElement } from './message/encode.ts';
 import { ContentType, type SyncML } from './model.ts';
-import {
-  decodeWbxml,
-  encodeWbxml,
-  type WbxmlEncodeOptions,
-  type WbxmlLimits,
-} from './wbxml/index.ts';
+import { decodeWbxml, encodeWbxml, type WbxmlEncodeOptions, type WbxmlLimits } from './wbxml/index.ts';
 import type { XmlReadOptions } from './xml/limits.ts';
 import { parseXmlElement } from './xml/reader.ts';
 import { type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
