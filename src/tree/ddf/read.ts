@@ -113,7 +113,9 @@ class Reader {
     if (!nameEl && this.#kind === 'ddf') {
       throw new MgmtTreeError(MgmtTreeErrorCode.MissingElement, 'Node without NodeName', where);
     }
-    const node: MgmtNode = { name: nameEl ? text(nameEl) : '', children: [] };
+    // TNDS names are data (a trailing space is part of the name); DDF files are often pretty-printed.
+    const name = nameEl ? (this.#kind === 'tnds' ? rawText(nameEl) : text(nameEl)) : '';
+    const node: MgmtNode = { name, children: [] };
     let index = 0;
     for (const c of elements(el)) {
       switch (c.name) {

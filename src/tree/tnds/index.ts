@@ -1,0 +1,4 @@
+/** TNDS (Tree and Description Serialization): parse and write subtrees with their properties, XML and WBXML. */
+export * from './codec.ts';
+export * from './subtree.ts';
+export * from './list.ts';
