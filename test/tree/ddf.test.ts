@@ -227,9 +227,17 @@ function dfArb(interior: boolean): fc.Arbitrary<DfProperties> {
 }
 const nodeArb: fc.Memo<DdfNode> = fc.memo((depth) =>
   depth <= 1
-    ? fc.record({ name: fc.oneof(name, fc.constant('')), df: dfArb(false), children: fc.constant<DdfNode[]>([]) })
+    ? fc.record({
+        name: fc.oneof(name, fc.constant('')),
+        df: dfArb(false),
+        children: fc.constant<DdfNode[]>([]),
+      })
     : fc.oneof(
-        fc.record({ name: fc.oneof(name, fc.constant('')), df: dfArb(false), children: fc.constant<DdfNode[]>([]) }),
+        fc.record({
+          name: fc.oneof(name, fc.constant('')),
+          df: dfArb(false),
+          children: fc.constant<DdfNode[]>([]),
+        }),
         fc.record({ name, df: dfArb(true), children: fc.array(nodeArb(depth - 1), { maxLength: 3 }) }),
       ),
 );
