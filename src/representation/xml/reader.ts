@@ -159,6 +159,10 @@ class Reader {
   private readonly byteBase: number;
   private readonly latin1: boolean;
   private elements = 0;
+  /** Index of the next '&' at or after the last lookup (cached: indexOf would rescan to the end). */
+  private nextAmp = -2;
+  /** Whether the input contains a CR at all: line-end normalisation is skipped when not. */
+  private readonly hasCR: boolean;
 
   constructor(
     s: string,
@@ -176,6 +180,23 @@ class Reader {
     this.maxText = limits.maxTextLength;
     this.byteBase = byteBase;
     this.latin1 = latin1;
+    this.hasCR = s.indexOf('\r') >= 0;
+  }
+
+  private norm(t: string): string {
+    return this.hasCR ? normalizeNewlines(t) : t;
+  }
+
+  /** The next '&' in [start, end), or -1. */
+  private ampIn(start: number, end: number): number {
+    let a = this.nextAmp;
+    if (a === -1) return -1;
+    if (a < start) {
+      a = this.s.indexOf('&', start);
+      this.nextAmp = a;
+      if (a < 0) return -1;
+    }
+    return a < end ? a : -1;
   }
 
   private fail(code: DecodeErrorCode, message: string, at: number = this.pos): never {
@@ -316,9 +337,11 @@ class Reader {
   private element(): Element {
     const s = this.s;
     const len = this.len;
-    // Explicit stacks instead of recursion: depth is bounded by a limit, not by the JS stack.
+    // Explicit stacks indexed by depth instead of recursion: depth is bounded by a limit, not by
+    // the JS stack. Open element i (0-based) is elems[i]; its qualified name is s[qStart[i], +qLen[i]).
     const elems: Element[] = [];
-    const qnames: string[] = [];
+    const qStart: number[] = [];
+    const qLen: number[] = [];
     const scopes: Scope[] = [];
     const hasElem: boolean[] = [];
     const pendingWs: (string | null)[] = [];
@@ -331,27 +354,33 @@ class Reader {
       const lt = this.pos;
       const c1 = s.charCodeAt(lt + 1);
       if (c1 === 0x2f) {
-        // End tag.
+        // End tag: must repeat the open element's qualified name exactly.
         if (depth === 0) this.fail('xml.malformed', 'end tag without a start tag', lt);
-        const nStart = lt + 2;
-        const nEnd = this.nameEnd(nStart);
-        const qn = qnames[depth - 1]!;
-        if (nEnd - nStart !== qn.length || !s.startsWith(qn, nStart)) {
-          this.fail('xml.malformed', `end tag </${s.slice(nStart, nEnd)}> does not match <${qn}>`, lt);
+        const d = depth - 1;
+        const qs = qStart[d]!;
+        const ql = qLen[d]!;
+        let p = lt + 2;
+        let ok = p + ql <= len;
+        for (let i = 0; ok && i < ql; i++) ok = s.charCodeAt(p + i) === s.charCodeAt(qs + i);
+        p += ql;
+        let c = s.charCodeAt(p);
+        if (ok && c !== 0x3e) {
+          while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) c = s.charCodeAt(++p);
+          ok = c === 0x3e;
         }
-        let p = nEnd;
-        while (p < len && isWs(s.charCodeAt(p))) p++;
-        if (s.charCodeAt(p) !== 0x3e) this.fail('xml.malformed', `malformed end tag </${qn}>`, p);
+        if (!ok) {
+          const nEnd = this.nameEnd(lt + 2);
+          this.fail(
+            'xml.malformed',
+            `end tag </${s.slice(lt + 2, nEnd)}> does not match <${s.slice(qs, qs + ql)}>`,
+            lt,
+          );
+        }
         this.pos = p + 1;
-        depth--;
-        const el = elems[depth]!;
-        const ws = pendingWs[depth];
-        if (ws !== null && el.children.length === 0) el.children.push(ws!);
-        elems.pop();
-        qnames.pop();
-        scopes.pop();
-        hasElem.pop();
-        pendingWs.pop();
+        const el = elems[d]!;
+        const ws = pendingWs[d];
+        if (ws !== null && ws !== undefined && el.children.length === 0) el.children.push(ws);
+        depth = d;
         if (depth === 0) return root!;
         scope = scopes[depth - 1]!;
       } else if (c1 === 0x21) {
@@ -362,7 +391,7 @@ class Reader {
           if (end < 0) this.fail('xml.malformed', 'unterminated CDATA section', lt);
           if (end - lt - 9 > this.maxText)
             this.fail('xml.text', `text longer than ${this.maxText} characters`, lt);
-          const t = normalizeNewlines(s.slice(lt + 9, end));
+          const t = this.norm(s.slice(lt + 9, end));
           this.pos = end + 3;
           const d = depth - 1;
           const el = elems[d]!;
@@ -377,80 +406,95 @@ class Reader {
         if (depth === 0) this.fail('xml.malformed', 'expected the root element', lt);
         this.skipPi();
       } else {
-        // Start tag.
+        // Start tag. Name scanned inline, noting a prefix colon on the way.
         const nStart = lt + 1;
-        const nEnd = this.nameEnd(nStart);
-        if (nEnd === nStart) this.fail('xml.malformed', 'invalid element name', nStart);
+        let p = nStart;
+        let c = c1;
+        let colon = -1;
+        if (!(c >= 128 || (NAME[c]! & 1) !== 0) || c === 0x3a)
+          this.fail('xml.malformed', 'invalid element name', nStart);
+        for (;;) {
+          c = s.charCodeAt(++p);
+          if (c < 128) {
+            if (NAME[c] === 0) break;
+            if (c === 0x3a) {
+              if (colon >= 0) this.fail('xml.malformed', 'invalid element name (two colons)', nStart);
+              colon = p;
+            }
+          } else if (c === 0xa0 || c === 0x3000 || c === 0xfeff || p >= len) break;
+        }
+        const nEnd = p;
         if (++this.elements > this.maxElements)
           this.fail('xml.elements', `more than ${this.maxElements} elements`, lt);
         if (depth >= this.maxDepth)
           this.fail('xml.depth', `elements nested deeper than ${this.maxDepth}`, lt);
-        const qn = s.slice(nStart, nEnd);
-        let p = nEnd;
         let attrs: Record<string, string> | undefined;
-        let attrCount = 0;
         let newDef: string | undefined;
         let newPrefixes: Map<string, string> | undefined;
-        let c = s.charCodeAt(p);
-        // Attributes.
-        for (;;) {
-          let sawWs = false;
-          while (p < len && isWs(c)) {
-            c = s.charCodeAt(++p);
-            sawWs = true;
-          }
-          if (c === 0x3e || c === 0x2f || p >= len) break;
-          if (!sawWs) this.fail('xml.malformed', 'missing whitespace before attribute', p);
-          const aStart = p;
-          const aEnd = this.nameEnd(p);
-          if (aEnd === aStart) this.fail('xml.malformed', `invalid attribute name in <${qn}>`, p);
-          if (++attrCount > this.maxAttributes)
-            this.fail('xml.attributes', `more than ${this.maxAttributes} attributes on <${qn}>`, p);
-          const aName = s.slice(aStart, aEnd);
-          p = aEnd;
-          while (p < len && isWs(s.charCodeAt(p))) p++;
-          if (s.charCodeAt(p) !== 0x3d) this.fail('xml.malformed', `attribute ${aName} without a value`, p);
-          p++;
-          while (p < len && isWs(s.charCodeAt(p))) p++;
-          const q = s.charCodeAt(p);
-          if (q !== 0x22 && q !== 0x27) this.fail('xml.malformed', `attribute ${aName} value not quoted`, p);
-          const vEnd = s.indexOf(q === 0x22 ? '"' : "'", p + 1);
-          if (vEnd < 0) this.fail('xml.malformed', `unterminated value of attribute ${aName}`, p);
-          if (vEnd - p - 1 > this.maxText)
-            this.fail('xml.text', `attribute value longer than ${this.maxText} characters`, p);
-          const value = this.attrValue(p + 1, vEnd);
-          p = vEnd + 1;
-          c = s.charCodeAt(p);
-          if (aName.charCodeAt(0) === 0x78 && aName.startsWith('xmlns')) {
-            if (aName.length === 5) {
-              if (newDef !== undefined) this.fail('xml.attributes', `duplicate xmlns on <${qn}>`, aStart);
-              newDef = value;
-              continue;
+        if (c !== 0x3e && c !== 0x2f) {
+          // Attributes (rare in DM: mostly xmlns declarations).
+          let attrCount = 0;
+          for (;;) {
+            let sawWs = false;
+            while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
+              c = s.charCodeAt(++p);
+              sawWs = true;
             }
-            if (aName.charCodeAt(5) === 0x3a) {
-              const prefix = aName.slice(6);
-              if (prefix === '' || prefix === 'xmlns')
-                this.fail('xml.namespace', `invalid namespace prefix in ${aName}`, aStart);
-              if (value === '') this.fail('xml.namespace', `empty namespace for prefix ${prefix}`, aStart);
-              newPrefixes ??= new Map();
-              if (newPrefixes.has(prefix))
-                this.fail('xml.attributes', `duplicate ${aName} on <${qn}>`, aStart);
-              newPrefixes.set(prefix, value);
-              continue;
+            if (c === 0x3e || c === 0x2f || p >= len) break;
+            const qnText = s.slice(nStart, nEnd);
+            if (!sawWs) this.fail('xml.malformed', `missing whitespace before attribute in <${qnText}>`, p);
+            const aStart = p;
+            const aEnd = this.nameEnd(p);
+            if (aEnd === aStart) this.fail('xml.malformed', `invalid attribute name in <${qnText}>`, p);
+            if (++attrCount > this.maxAttributes)
+              this.fail('xml.attributes', `more than ${this.maxAttributes} attributes on <${qnText}>`, p);
+            const aName = s.slice(aStart, aEnd);
+            p = aEnd;
+            while (p < len && isWs(s.charCodeAt(p))) p++;
+            if (s.charCodeAt(p) !== 0x3d) this.fail('xml.malformed', `attribute ${aName} without a value`, p);
+            p++;
+            while (p < len && isWs(s.charCodeAt(p))) p++;
+            const q = s.charCodeAt(p);
+            if (q !== 0x22 && q !== 0x27)
+              this.fail('xml.malformed', `attribute ${aName} value not quoted`, p);
+            const vEnd = s.indexOf(q === 0x22 ? '"' : "'", p + 1);
+            if (vEnd < 0) this.fail('xml.malformed', `unterminated value of attribute ${aName}`, p);
+            if (vEnd - p - 1 > this.maxText)
+              this.fail('xml.text', `attribute value longer than ${this.maxText} characters`, p);
+            const value = this.attrValue(p + 1, vEnd);
+            p = vEnd + 1;
+            c = s.charCodeAt(p);
+            if (aName.charCodeAt(0) === 0x78 && aName.startsWith('xmlns')) {
+              if (aName.length === 5) {
+                if (newDef !== undefined)
+                  this.fail('xml.attributes', `duplicate xmlns on <${qnText}>`, aStart);
+                newDef = value;
+                continue;
+              }
+              if (aName.charCodeAt(5) === 0x3a) {
+                const prefix = aName.slice(6);
+                if (prefix === '' || prefix === 'xmlns')
+                  this.fail('xml.namespace', `invalid namespace prefix in ${aName}`, aStart);
+                if (value === '') this.fail('xml.namespace', `empty namespace for prefix ${prefix}`, aStart);
+                newPrefixes ??= new Map();
+                if (newPrefixes.has(prefix))
+                  this.fail('xml.attributes', `duplicate ${aName} on <${qnText}>`, aStart);
+                newPrefixes.set(prefix, value);
+                continue;
+              }
             }
+            attrs ??= {};
+            if (Object.hasOwn(attrs, aName))
+              this.fail('xml.attributes', `duplicate attribute ${aName} on <${qnText}>`, aStart);
+            attrs[aName] = value;
           }
-          attrs ??= {};
-          if (Object.hasOwn(attrs, aName))
-            this.fail('xml.attributes', `duplicate attribute ${aName} on <${qn}>`, aStart);
-          attrs[aName] = value;
         }
         let selfClosing = false;
-        if (c === 0x2f) {
-          if (s.charCodeAt(p + 1) !== 0x3e) this.fail('xml.malformed', `malformed start tag <${qn}>`, p);
+        if (c === 0x3e) p++;
+        else if (c === 0x2f && s.charCodeAt(p + 1) === 0x3e) {
           selfClosing = true;
           p += 2;
-        } else if (c === 0x3e) p++;
-        else this.fail('xml.malformed', `unterminated start tag <${qn}>`, lt);
+        } else this.fail('xml.malformed', `unterminated start tag <${s.slice(nStart, nEnd)}>`, lt);
         this.pos = p;
 
         if (newDef !== undefined || newPrefixes !== undefined) {
@@ -461,17 +505,20 @@ class Reader {
           }
           scope = { def: newDef ?? scope.def, prefixes };
         }
-        let name = qn;
+        let name: string;
         let ns = scope.def;
-        const colon = qn.indexOf(':');
-        if (colon >= 0) {
-          const prefix = qn.slice(0, colon);
-          name = qn.slice(colon + 1);
-          if (name === '' || name.indexOf(':') >= 0)
-            this.fail('xml.malformed', `invalid element name <${qn}>`, nStart);
+        if (colon < 0) name = s.slice(nStart, nEnd);
+        else {
+          const prefix = s.slice(nStart, colon);
+          name = s.slice(colon + 1, nEnd);
+          if (name === '') this.fail('xml.malformed', `invalid element name <${prefix}:>`, nStart);
           const bound = prefix === 'xml' ? XML_NS : scope.prefixes?.get(prefix);
           if (bound === undefined)
-            this.fail('xml.namespace', `undeclared namespace prefix "${prefix}" on <${qn}>`, nStart);
+            this.fail(
+              'xml.namespace',
+              `undeclared namespace prefix "${prefix}" on <${prefix}:${name}>`,
+              nStart,
+            );
           ns = bound;
         }
         const el: Element = attrs ? { name, ns, attrs, children: [] } : { name, ns, children: [] };
@@ -486,51 +533,59 @@ class Reader {
           if (depth === 0) return root!;
           scope = scopes[depth - 1]!;
         } else {
-          elems.push(el);
-          qnames.push(qn);
-          scopes.push(scope);
-          hasElem.push(false);
-          pendingWs.push(null);
+          elems[depth] = el;
+          qStart[depth] = nStart;
+          qLen[depth] = nEnd - nStart;
+          scopes[depth] = scope;
+          hasElem[depth] = false;
+          pendingWs[depth] = null;
           depth++;
         }
       }
 
-      // Text up to the next '<'.
+      // Text up to the next '<': whitespace-only runs are found by looking at their first chars.
       const tStart = this.pos;
-      let lt2 = s.indexOf('<', tStart);
-      if (lt2 < 0) lt2 = len;
-      if (lt2 > tStart) {
-        if (lt2 - tStart > this.maxText)
-          this.fail('xml.text', `text longer than ${this.maxText} characters`, tStart);
-        const d = depth - 1;
-        let allWs = true;
-        for (let i = tStart; i < lt2; i++) {
-          if (!isWs(s.charCodeAt(i))) {
-            allWs = false;
-            break;
-          }
-        }
-        const el = elems[d]!;
-        if (allWs) {
-          // Formatting between elements, unless this turns out to be a leaf's whole value.
+      let p = tStart;
+      let c = s.charCodeAt(p);
+      while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) c = s.charCodeAt(++p);
+      if (c === 0x3c) {
+        // Whitespace only (or nothing) before the next tag.
+        if (p > tStart) {
+          const d = depth - 1;
           if (!hasElem[d]) {
-            const ws = normalizeNewlines(s.slice(tStart, lt2));
+            // Formatting between elements, unless this turns out to be a leaf's whole value.
+            const el = elems[d]!;
+            if (p - tStart > this.maxText)
+              this.fail('xml.text', `text longer than ${this.maxText} characters`, tStart);
+            const ws = this.norm(s.slice(tStart, p));
             if (el.children.length === 0) pendingWs[d] = (pendingWs[d] ?? '') + ws;
             else this.appendText(el, ws);
           }
-        } else {
-          const ws = pendingWs[d];
-          if (ws !== null && ws !== undefined) {
-            pendingWs[d] = null;
-            this.appendText(el, ws);
-          }
-          this.appendText(el, this.textValue(tStart, lt2));
         }
+        this.pos = p;
+        continue;
       }
-      if (lt2 >= len) {
+      const lt2 = p < len ? s.indexOf('<', p) : -1;
+      if (lt2 < 0) {
         this.pos = len;
-        this.fail('xml.malformed', `unclosed element <${qnames[depth - 1]}>`, len);
+        this.fail(
+          'xml.malformed',
+          `unclosed element <${s.slice(qStart[depth - 1]!, qStart[depth - 1]! + qLen[depth - 1]!)}>`,
+          len,
+        );
       }
+      if (lt2 - tStart > this.maxText)
+        this.fail('xml.text', `text longer than ${this.maxText} characters`, tStart);
+      const d = depth - 1;
+      const el = elems[d]!;
+      const ws = pendingWs[d];
+      if (ws !== null && ws !== undefined) {
+        pendingWs[d] = null;
+        this.appendText(el, ws);
+      }
+      const t = this.textValue(tStart, lt2);
+      if (el.children.length === 0) el.children.push(t);
+      else this.appendText(el, t);
       this.pos = lt2;
     }
   }
@@ -548,11 +603,11 @@ class Reader {
   /** Character data between `start` and `end`: entities resolved, line ends normalised. */
   private textValue(start: number, end: number): string {
     const s = this.s;
-    let amp = s.indexOf('&', start);
-    if (amp < 0 || amp >= end) return normalizeNewlines(s.slice(start, end));
+    let amp = this.ampIn(start, end);
+    if (amp < 0) return this.norm(s.slice(start, end));
     let out = '';
     let from = start;
-    while (amp >= 0 && amp < end) {
+    while (amp >= 0) {
       out += s.slice(from, amp);
       const r = this.reference(amp, end);
       if (r === null) {
@@ -562,10 +617,10 @@ class Reader {
         out += r.text;
         from = r.next;
       }
-      amp = s.indexOf('&', from);
+      amp = this.ampIn(from, end);
     }
     out += s.slice(from, end);
-    return normalizeNewlines(out);
+    return this.norm(out);
   }
 
   /** Attribute value: references resolved, whitespace characters become spaces (XML §3.3.3). */
