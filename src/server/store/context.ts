@@ -1,0 +1,58 @@
+/** What every SQL store shares: the Kysely instance, backend, clock, secret box, events. */
+import { EventEmitter } from 'node:events';
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+import type { SecretBox } from './secret-box.ts';
+import type { TraceRetention } from './types.ts';
+import { StoreError, StoreErrorCode } from './errors.ts';
+
+export interface StoreContext {
+  readonly db: Kysely<Database>;
+  readonly backend: 'sqlite' | 'postgres';
+  readonly now: () => number;
+  readonly box: SecretBox;
+  /** In-process change events (`command` with the command id) for waiters. */
+  readonly events: EventEmitter;
+  readonly retention: TraceRetention;
+  /** Trace retention runs inline every this many appends (per store instance). */
+  readonly pruneEvery: number;
+}
+
+export function newEvents(): EventEmitter {
+  const e = new EventEmitter();
+  e.setMaxListeners(0);
+  return e;
+}
+
+/** Opaque cursor of a keyset page: base64url of the last key. */
+export function encodeCursor(key: string | number): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor<T extends string | number>(
+  cursor: string | undefined,
+  kind: 'string' | 'number',
+): T | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof v === kind) return v as T;
+  } catch {
+    // fall through
+  }
+  throw new StoreError(StoreErrorCode.InvalidInput, 'invalid pagination cursor');
+}
+
+export function clampLimit(limit: number | undefined, def = 100, max = 1000): number {
+  if (limit === undefined || !Number.isFinite(limit)) return def;
+  return Math.max(1, Math.min(max, Math.floor(limit)));
+}
+
+export function parseJson<T>(text: string | null, fallback: T): T {
+  if (text === null || text === '') return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Schema migrations, as code, run by Kysely's Migrator when a store opens. Migrations are
+ * append-only: never edit a released one, add the next `NNNN_what` instead. Kysely's Migrator
+ * takes a lock, so several server processes starting at once on one PostgreSQL migrate once.
+ */
+import { type Kysely, sql } from 'kysely';
+import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { StoreError, StoreErrorCode } from './errors.ts';
+
+/** Which SQL backend a migration is running on (for the few type names that differ). */
+export type Backend = 'sqlite' | 'postgres';
+
+function migrations(backend: Backend): Record<string, Migration> {
+  const bytes = backend === 'postgres' ? 'bytea' : 'blob';
+  // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists.
+  const serialId = (db: Kysely<any>, table: string) =>
+    backend === 'postgres'
+      ? db.schema.createTable(table).addColumn('id', 'bigserial', (c) => c.primaryKey())
+      : db.schema.createTable(table).addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+  return {
+    '0001_initial': {
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('omadm_device')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('auth_type', 'text', (c) => c.notNull())
+          .addColumn('client_auth_name', 'text', (c) => c.notNull())
+          .addColumn('client_digest', 'text')
+          .addColumn('server_auth_name', 'text')
+          .addColumn('server_digest', 'text')
+          .addColumn('server_secret', 'text')
+          .addColumn('client_nonce', 'text')
+          .addColumn('server_nonce', 'text')
+          .addColumn('dev_info', 'text', (c) => c.notNull())
+          .addColumn('dev_detail', 'text', (c) => c.notNull())
+          .addColumn('attributes', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen_at', 'bigint')
+          .addColumn('session_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('online_until', 'bigint')
+          .addColumn('current_session', 'text')
+          .execute();
+        await db.schema
+          .createIndex('omadm_device_last_seen')
+          .on('omadm_device')
+          .column('last_seen_at')
+          .execute();
+
+        await db.schema
+          .createTable('omadm_device_tag')
+          .addColumn('device_id', 'text', (c) =>
+            c.notNull().references('omadm_device.id').onDelete('cascade'),
+          )
+          .addColumn('tag', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('omadm_device_tag_pk', ['device_id', 'tag'])
+          .execute();
+        await db.schema
+          .createIndex('omadm_device_tag_tag')
+          .on('omadm_device_tag')
+          .columns(['tag', 'device_id'])
+          .execute();
+
+        await db.schema
+          .createTable('omadm_group')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('omadm_group_member')
+          .addColumn('group_name', 'text', (c) =>
+            c.notNull().references('omadm_group.name').onDelete('cascade'),
+          )
+          .addColumn('device_id', 'text', (c) =>
+            c.notNull().references('omadm_device.id').onDelete('cascade'),
+          )
+          .addPrimaryKeyConstraint('omadm_group_member_pk', ['group_name', 'device_id'])
+          .execute();
+        await db.schema
+          .createIndex('omadm_group_member_device')
+          .on('omadm_group_member')
+          .column('device_id')
+          .execute();
+
+        await db.schema
+          .createTable('omadm_tree_value')
+          .addColumn('device_id', 'text', (c) =>
+            c.notNull().references('omadm_device.id').onDelete('cascade'),
+          )
+          .addColumn('uri', 'text', (c) => c.notNull())
+          .addColumn('value', 'text')
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('type', 'text')
+          .addColumn('read_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('omadm_tree_value_pk', ['device_id', 'uri'])
+          .execute();
+
+        await serialId(db, 'omadm_command')
+          .addColumn('device_id', 'text', (c) =>
+            c.notNull().references('omadm_device.id').onDelete('cascade'),
+          )
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('command', 'text', (c) => c.notNull())
+          .addColumn('uri', 'text', (c) => c.notNull())
+          .addColumn('value', 'text')
+          .addColumn('destructive', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('session_id', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('msg_id', 'integer')
+          .addColumn('cmd_id', 'text')
+          .addColumn('sent_at', 'bigint')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'integer')
+          .addColumn('results', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('completed_at', 'bigint')
+          .execute();
+        // The claim path: a device's queued commands in order.
+        await db.schema
+          .createIndex('omadm_command_device_state')
+          .on('omadm_command')
+          .columns(['device_id', 'state', 'id'])
+          .execute();
+        // Recovery and expiry sweeps.
+        await db.schema
+          .createIndex('omadm_command_state_lease')
+          .on('omadm_command')
+          .columns(['state', 'lease_until'])
+          .execute();
+
+        await db.schema
+          .createTable('omadm_correlator')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('correlator', 'text', (c) => c.notNull())
+          .addColumn('command_id', 'bigint', (c) =>
+            c.notNull().references('omadm_command.id').onDelete('cascade'),
+          )
+          .addColumn('status', 'integer')
+          .addColumn('data', 'text')
+          .addColumn('resolved_at', 'bigint')
+          .addPrimaryKeyConstraint('omadm_correlator_pk', ['device_id', 'correlator'])
+          .execute();
+        await db.schema
+          .createIndex('omadm_correlator_command')
+          .on('omadm_correlator')
+          .column('command_id')
+          .execute();
+
+        await db.schema
+          .createTable('omadm_session')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('omadm_session_pk', ['device_id', 'session_id'])
+          .execute();
+        await db.schema
+          .createIndex('omadm_session_expires')
+          .on('omadm_session')
+          .column('expires_at')
+          .execute();
+
+        await serialId(db, 'omadm_trace')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text')
+          .addColumn('direction', 'text', (c) => c.notNull())
+          .addColumn('content_type', 'text', (c) => c.notNull())
+          .addColumn('body', sql.raw(bytes), (c) => c.notNull())
+          .addColumn('size', 'integer', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('omadm_trace_device')
+          .on('omadm_trace')
+          .columns(['device_id', 'id'])
+          .execute();
+        await db.schema.createIndex('omadm_trace_at').on('omadm_trace').column('at').execute();
+
+        await serialId(db, 'omadm_audit')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text')
+          .addColumn('details', 'text')
+          .execute();
+        await db.schema.createIndex('omadm_audit_at').on('omadm_audit').column('at').execute();
+
+        await db.schema
+          .createTable('omadm_token')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('last_used_at', 'bigint')
+          .execute();
+      },
+    },
+  };
+}
+
+class CodeMigrationProvider implements MigrationProvider {
+  readonly #backend: Backend;
+  constructor(backend: Backend) {
+    this.#backend = backend;
+  }
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.#backend);
+  }
+}
+
+/** Brings the schema up to date. Safe to call from several processes at once. */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on the untyped schema.
+export async function migrateToLatest(db: Kysely<any>, backend: Backend, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new CodeMigrationProvider(backend),
+    migrationTableName: 'omadm_migration',
+    migrationLockTableName: 'omadm_migration_lock',
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new StoreError(StoreErrorCode.Migration, `database migration ${failed} failed`, { cause: error });
+  }
+}

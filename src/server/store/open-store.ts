@@ -1,0 +1,202 @@
+/**
+ * `openStore(url)`: one entry point for every backend. Opens the database, runs migrations, and
+ * returns the stores wired to one Kysely instance.
+ *
+ * URLs:
+ * - `sqlite:/abs/path/omadm.db`, `sqlite:relative.db`, `sqlite::memory:`, or a bare file path;
+ * - `postgres://user@host:5432/db` or `postgresql://…` (any `pg` connection string).
+ */
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { newEvents, type StoreContext } from './context.ts';
+import { StoreError, StoreErrorCode } from './errors.ts';
+import { migrateToLatest } from './migrations.ts';
+import { NodeSqliteDialect } from './node-sqlite-dialect.ts';
+import type { Database } from './schema.ts';
+import { SecretBox } from './secret-box.ts';
+import { SqlAuditLog } from './sql-audit-log.ts';
+import { SqlCommandQueue } from './sql-command-queue.ts';
+import { SqlDeviceStore } from './sql-device-store.ts';
+import { SqlSessionStore } from './sql-session-store.ts';
+import { SqlTokenStore } from './sql-token-store.ts';
+import { SqlTraceStore } from './sql-trace-store.ts';
+import { SqlTreeCache } from './sql-tree-cache.ts';
+import type { Store, SweepReport, TraceRetention } from './types.ts';
+
+/** Options of {@link openStore}. */
+export interface StoreOptions {
+  /** 32-byte key sealing server-side secrets (AES-256-GCM). See docs/storage.md. */
+  readonly secretKey?: Uint8Array;
+  /** Clock (ms); injected by tests. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Trace retention; defaults 1000 messages per device, 7 days. */
+  readonly traceRetention?: Partial<TraceRetention>;
+  /** Apply trace retention inline every N appends (default 64). */
+  readonly pruneEvery?: number;
+  /** PostgreSQL schema to use (created if missing); default the connection's search_path. */
+  readonly schema?: string;
+  /** PostgreSQL pool size (default 10). */
+  readonly poolSize?: number;
+  /** SQLite: how long to wait for another connection's write lock (default 10 s). */
+  readonly busyTimeoutMs?: number;
+}
+
+/** What a URL resolves to. */
+export type StoreLocation =
+  | { readonly backend: 'sqlite'; readonly path: string }
+  | { readonly backend: 'postgres'; readonly url: string };
+
+/** Parses a store URL (see module doc). */
+export function parseStoreUrl(url: string): StoreLocation {
+  if (typeof url !== 'string' || url.trim() === '')
+    throw new StoreError(StoreErrorCode.BadUrl, 'empty database URL');
+  if (/^postgres(ql)?:\/\//i.test(url)) return { backend: 'postgres', url };
+  if (/^sqlite:/i.test(url)) {
+    let path = url.slice('sqlite:'.length);
+    if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs/path → /abs/path
+    if (path === '') throw new StoreError(StoreErrorCode.BadUrl, 'sqlite: URL without a path');
+    return { backend: 'sqlite', path };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new StoreError(StoreErrorCode.BadUrl, `unsupported database URL scheme in ${url.split(':')[0]}:`);
+  }
+  return { backend: 'sqlite', path: url };
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** int8 and numeric counts come back from pg as strings; our values fit in a double. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20 && format !== 'binary') return (v: string) => Number(v);
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloaded getTypeParser signature.
+    return (pg.types.getTypeParser as any)(oid, format);
+  },
+};
+
+/**
+ * Opens (and migrates) a store.
+ *
+ * @example
+ * await using store = await openStore('sqlite:./omadm-data/omadm.db');
+ * await store.devices.create({ id: 'IMEI:1', clientSecret: 's' });
+ */
+export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
+  const location = parseStoreUrl(url);
+  const box = new SecretBox(options.secretKey);
+  let db: Kysely<Database>;
+  if (location.backend === 'postgres') {
+    const schema = options.schema;
+    if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+      throw new StoreError(StoreErrorCode.BadUrl, 'schema must be a lower-case SQL identifier');
+    }
+    if (schema) {
+      // Create the schema with a throwaway client so the pool's search_path points to it.
+      const c = new pg.Client({ connectionString: location.url });
+      await c.connect();
+      try {
+        await c.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      } finally {
+        await c.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: location.url,
+      max: options.poolSize ?? 10,
+      types: pgTypes,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    await sql`select 1`.execute(db);
+    await migrateToLatest(db, 'postgres', schema);
+  } else {
+    db = new Kysely<Database>({
+      dialect: new NodeSqliteDialect({
+        path: location.path,
+        ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+      }),
+    });
+    await migrateToLatest(db, 'sqlite');
+  }
+  return new SqlStore({
+    db,
+    backend: location.backend,
+    now: options.now ?? Date.now,
+    box,
+    events: newEvents(),
+    retention: {
+      maxPerDevice: options.traceRetention?.maxPerDevice ?? 1000,
+      maxAgeMs: options.traceRetention?.maxAgeMs ?? 7 * 24 * 3600 * 1000,
+    },
+    pruneEvery: Math.max(1, Math.floor(options.pruneEvery ?? 64)),
+  });
+}
+
+/** The SQL-backed {@link Store}. */
+export class SqlStore implements Store {
+  readonly backend: 'sqlite' | 'postgres';
+  readonly devices: SqlDeviceStore;
+  readonly tree: SqlTreeCache;
+  readonly queue: SqlCommandQueue;
+  readonly sessions: SqlSessionStore;
+  readonly traces: SqlTraceStore;
+  readonly audit: SqlAuditLog;
+  readonly tokens: SqlTokenStore;
+  readonly #ctx: StoreContext;
+  #closed = false;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+    this.backend = ctx.backend;
+    this.devices = new SqlDeviceStore(ctx);
+    this.tree = new SqlTreeCache(ctx);
+    this.queue = new SqlCommandQueue(ctx);
+    this.sessions = new SqlSessionStore(ctx);
+    this.traces = new SqlTraceStore(ctx);
+    this.audit = new SqlAuditLog(ctx);
+    this.tokens = new SqlTokenStore(ctx);
+  }
+
+  /** The underlying Kysely instance (for the server's own read-only reports; not for writes). */
+  get kysely(): Kysely<Database> {
+    return this.#ctx.db;
+  }
+
+  async sweep(now = this.#ctx.now()): Promise<SweepReport> {
+    const expiredSessions = await this.sessions.expireIdle(now);
+    let requeued = 0;
+    let resent = 0;
+    let unknown = 0;
+    for (const s of expiredSessions) {
+      const r = await this.queue.releaseSession(
+        s.deviceId,
+        s.sessionId,
+        `session ${s.sessionId} expired while idle`,
+      );
+      requeued += r.requeued;
+      resent += r.resent;
+      unknown += r.unknown;
+    }
+    const r = await this.queue.recover(now);
+    const tracesPruned = await this.traces.prune(undefined, now);
+    return {
+      sessionsExpired: expiredSessions.length,
+      requeued: requeued + r.requeued,
+      resent: resent + r.resent,
+      unknown: unknown + r.unknown,
+      expired: r.expired,
+      tracesPruned,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ctx.events.removeAllListeners();
+    await this.#ctx.db.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Table types for Kysely: the single schema shared by SQLite and PostgreSQL.
+ *
+ * Portable column conventions (so one data-access layer serves both backends):
+ * - times are `bigint` milliseconds since the epoch (PostgreSQL int8 is parsed to `number`);
+ * - booleans are integers 0/1;
+ * - JSON is stored as text and parsed in TypeScript;
+ * - raw message bytes are `blob` (SQLite) / `bytea` (PostgreSQL).
+ */
+import type { Generated } from 'kysely';
+
+export interface DeviceTable {
+  id: string;
+  auth_type: string;
+  client_auth_name: string;
+  /** B64(MD5(name ":" secret)); the client's plaintext secret is never stored. */
+  client_digest: string | null;
+  server_auth_name: string | null;
+  /** B64(MD5(serverName ":" serverSecret)), sealed when a secret key is configured. */
+  server_digest: string | null;
+  /** The server's plaintext secret, only for Basic server credentials, always sealed. */
+  server_secret: string | null;
+  client_nonce: string | null;
+  server_nonce: string | null;
+  dev_info: string;
+  dev_detail: string;
+  attributes: string;
+  created_at: number;
+  updated_at: number;
+  last_seen_at: number | null;
+  session_count: number;
+  online_until: number | null;
+  current_session: string | null;
+}
+
+export interface DeviceTagTable {
+  device_id: string;
+  tag: string;
+}
+
+export interface GroupTable {
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+export interface GroupMemberTable {
+  group_name: string;
+  device_id: string;
+}
+
+export interface TreeValueTable {
+  device_id: string;
+  uri: string;
+  value: string | null;
+  format: string;
+  type: string | null;
+  read_at: number;
+}
+
+export interface CommandTable {
+  id: Generated<number>;
+  device_id: string;
+  kind: string;
+  command: string;
+  uri: string;
+  value: string | null;
+  destructive: number;
+  state: string;
+  created_at: number;
+  created_by: string | null;
+  updated_at: number;
+  expires_at: number | null;
+  session_id: string | null;
+  lease_until: number | null;
+  msg_id: number | null;
+  cmd_id: string | null;
+  sent_at: number | null;
+  attempts: number;
+  status: number | null;
+  results: string | null;
+  detail: string | null;
+  completed_at: number | null;
+}
+
+export interface CorrelatorTable {
+  device_id: string;
+  correlator: string;
+  command_id: number;
+  status: number | null;
+  data: string | null;
+  resolved_at: number | null;
+}
+
+export interface SessionTable {
+  device_id: string;
+  session_id: string;
+  state: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+  expires_at: number;
+}
+
+export interface TraceTable {
+  id: Generated<number>;
+  device_id: string;
+  session_id: string | null;
+  direction: string;
+  content_type: string;
+  body: Uint8Array;
+  size: number;
+  at: number;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: string | null;
+}
+
+export interface TokenTable {
+  id: string;
+  name: string;
+  role: string;
+  hash: string;
+  created_at: number;
+  created_by: string | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+/** The whole schema, as Kysely sees it. */
+export interface Database {
+  omadm_device: DeviceTable;
+  omadm_device_tag: DeviceTagTable;
+  omadm_group: GroupTable;
+  omadm_group_member: GroupMemberTable;
+  omadm_tree_value: TreeValueTable;
+  omadm_command: CommandTable;
+  omadm_correlator: CorrelatorTable;
+  omadm_session: SessionTable;
+  omadm_trace: TraceTable;
+  omadm_audit: AuditTable;
+  omadm_token: TokenTable;
+}

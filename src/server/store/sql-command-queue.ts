@@ -1,0 +1,713 @@
+/**
+ * The durable command queue over Kysely. State machine and guarantees: docs/storage.md.
+ *
+ * Exactly-once claim: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED` inside the claiming
+ * transaction, so concurrent claimers (any process) take disjoint rows without waiting; on SQLite
+ * every transaction is BEGIN IMMEDIATE, so claims are serialized by the database write lock. In
+ * both, the UPDATE re-checks `state = 'queued'`.
+ *
+ * Never-twice for destructive commands: `markSent` is durable before the bytes leave; a command
+ * found `sent` with no Status after its session died becomes `unknown`, never `queued` (only a Get
+ * is re-queued). `markSent` fails if the claim was lost (lease expired and recovered), so a slow
+ * session can never send a command another session may also send.
+ */
+import type { Selectable, Transaction } from 'kysely';
+import {
+  correlatorsOf,
+  type DmCommand,
+  isDestructive,
+  parseCommand,
+  primaryUri,
+  primaryValue,
+  type SequenceMember,
+} from './command.ts';
+import { clampLimit, decodeCursor, encodeCursor, parseJson, type StoreContext } from './context.ts';
+import { StoreError, StoreErrorCode } from './errors.ts';
+import type { CommandTable, Database } from './schema.ts';
+import {
+  type AlertOutcome,
+  type ClaimOptions,
+  type CommandDetail,
+  type CommandOutcome,
+  type CommandQuery,
+  type CommandQueue,
+  type CommandRecord,
+  CommandState,
+  type EnqueueOptions,
+  FINAL_STATES,
+  type MemberOutcome,
+  type Page,
+  type RecoveryReport,
+  type ResultItem,
+  type SentRef,
+} from './types.ts';
+
+type Row = Selectable<CommandTable>;
+type Tx = Transaction<Database>;
+
+/** Statuses that mean "done as asked". 202/213 are not final; 214/215/216 mean not executed. */
+export function isSuccessStatus(status: number): boolean {
+  return (
+    status >= 200 && status < 300 && status !== 202 && status !== 213 && !(status >= 214 && status <= 216)
+  );
+}
+
+const SETTLED_STATES: readonly CommandState[] = [...FINAL_STATES, CommandState.Pending];
+
+function toRecord(r: Row): CommandRecord {
+  const command = parseJson<DmCommand>(r.command, { kind: 'Get', target: r.uri });
+  return Object.freeze({
+    id: Number(r.id),
+    deviceId: r.device_id,
+    command,
+    kind: command.kind,
+    uri: r.uri,
+    value: r.value,
+    destructive: r.destructive === 1,
+    state: r.state as CommandState,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    updatedAt: r.updated_at,
+    expiresAt: r.expires_at,
+    sessionId: r.session_id,
+    leaseUntil: r.lease_until,
+    msgId: r.msg_id,
+    cmdId: r.cmd_id,
+    sentAt: r.sent_at,
+    attempts: r.attempts,
+    status: r.status,
+    results: parseJson<ResultItem[] | null>(r.results, null),
+    detail: parseJson<CommandDetail | null>(r.detail, null),
+    completedAt: r.completed_at,
+  });
+}
+
+interface Verdict {
+  readonly state: CommandState;
+  readonly reason?: string;
+}
+
+/**
+ * Decides a sent command's state from the device's Status. A destructive command is `succeeded`
+ * only when the Status (and every member's) is a success; 202 on an Exec is `pending`.
+ */
+function judge(command: DmCommand, outcome: CommandOutcome): Verdict {
+  const s = outcome.status;
+  switch (command.kind) {
+    case 'Exec':
+      if (s === 202) return { state: CommandState.Pending };
+      return { state: isSuccessStatus(s) ? CommandState.Succeeded : CommandState.Failed };
+    case 'Atomic': {
+      if (!isSuccessStatus(s)) return { state: CommandState.Failed };
+      if (outcome.members?.some((m) => !isSuccessStatus(m.status))) return { state: CommandState.Failed };
+      return { state: CommandState.Succeeded };
+    }
+    case 'Sequence': {
+      if (!isSuccessStatus(s)) return { state: CommandState.Failed };
+      // A Sequence reports 200 once execution started (§3.8): members decide the outcome.
+      const members = outcome.members;
+      if (!members || members.length !== command.commands.length) {
+        return { state: CommandState.Unknown, reason: 'Sequence status without a status for every member' };
+      }
+      let pending = false;
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i]!;
+        const c = command.commands[i] as SequenceMember;
+        if (c.kind === 'Exec' && m.status === 202) pending = true;
+        else if (!isSuccessStatus(m.status)) return { state: CommandState.Failed };
+      }
+      return { state: pending ? CommandState.Pending : CommandState.Succeeded };
+    }
+    default:
+      if (s === 202) {
+        return {
+          state: CommandState.Unknown,
+          reason: 'accepted (202) without a correlator to learn the outcome',
+        };
+      }
+      return { state: isSuccessStatus(s) ? CommandState.Succeeded : CommandState.Failed };
+  }
+}
+
+function checkOutcome(o: CommandOutcome): void {
+  if (!o || !Number.isInteger(o.status) || o.status < 100 || o.status > 999) {
+    throw new StoreError(StoreErrorCode.InvalidInput, 'outcome.status must be a 3-digit status code');
+  }
+  for (const m of o.members ?? []) {
+    if (!Number.isInteger(m.status))
+      throw new StoreError(StoreErrorCode.InvalidInput, 'member status must be an integer');
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+export class SqlCommandQueue implements CommandQueue {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  #emit(ids: Iterable<number>): void {
+    for (const id of ids) this.#ctx.events.emit(`command:${id}`);
+  }
+
+  async #row(db: Tx | StoreContext['db'], id: number): Promise<Row | undefined> {
+    return db.selectFrom('omadm_command').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async #mustRow(db: Tx | StoreContext['db'], id: number): Promise<Row> {
+    const r = await this.#row(db, id);
+    if (!r) throw new StoreError(StoreErrorCode.NotFound, `command ${id} not found`);
+    return r;
+  }
+
+  async enqueue(deviceId: string, input: unknown, options: EnqueueOptions = {}): Promise<CommandRecord> {
+    const command = parseCommand(input);
+    const now = this.#ctx.now();
+    if (options.expiresAt !== undefined && !Number.isFinite(options.expiresAt)) {
+      throw new StoreError(StoreErrorCode.InvalidInput, 'expiresAt must be a time in ms');
+    }
+    const correlators = correlatorsOf(command);
+    if (new Set(correlators).size !== correlators.length) {
+      throw new StoreError(StoreErrorCode.InvalidInput, 'two Execs of one command share a correlator');
+    }
+    const row = await this.#ctx.db.transaction().execute(async (tx) => {
+      const device = await tx
+        .selectFrom('omadm_device')
+        .select('id')
+        .where('id', '=', deviceId)
+        .executeTakeFirst();
+      if (!device) throw new StoreError(StoreErrorCode.NotFound, `device ${deviceId} not found`);
+      if (correlators.length) {
+        // A correlator may be reused only once its previous command is finished.
+        const taken = await tx
+          .selectFrom('omadm_correlator as c')
+          .innerJoin('omadm_command as m', 'm.id', 'c.command_id')
+          .select(['c.correlator', 'm.state'])
+          .where('c.device_id', '=', deviceId)
+          .where('c.correlator', 'in', correlators)
+          .execute();
+        const live = taken.filter((t) => !FINAL_STATES.includes(t.state as CommandState));
+        if (live.length) {
+          throw new StoreError(StoreErrorCode.InvalidInput, `correlator ${live[0]!.correlator} is in use`);
+        }
+        if (taken.length) {
+          await tx
+            .deleteFrom('omadm_correlator')
+            .where('device_id', '=', deviceId)
+            .where(
+              'correlator',
+              'in',
+              taken.map((t) => t.correlator),
+            )
+            .execute();
+        }
+      }
+      const inserted = await tx
+        .insertInto('omadm_command')
+        .values({
+          device_id: deviceId,
+          kind: command.kind,
+          command: JSON.stringify(command),
+          uri: primaryUri(command),
+          value: primaryValue(command),
+          destructive: isDestructive(command) ? 1 : 0,
+          state: CommandState.Queued,
+          created_at: now,
+          created_by: options.createdBy ?? null,
+          updated_at: now,
+          expires_at: options.expiresAt ?? null,
+          session_id: null,
+          lease_until: null,
+          msg_id: null,
+          cmd_id: null,
+          sent_at: null,
+          attempts: 0,
+          status: null,
+          results: null,
+          detail: null,
+          completed_at: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      if (correlators.length) {
+        await tx
+          .insertInto('omadm_correlator')
+          .values(
+            correlators.map((correlator) => ({
+              device_id: deviceId,
+              correlator,
+              command_id: Number(inserted.id),
+              status: null,
+              data: null,
+              resolved_at: null,
+            })),
+          )
+          .execute();
+      }
+      return inserted;
+    });
+    return toRecord(row);
+  }
+
+  async get(id: number): Promise<CommandRecord | undefined> {
+    const r = await this.#row(this.#ctx.db, id);
+    return r ? toRecord(r) : undefined;
+  }
+
+  async list(query: CommandQuery = {}): Promise<Page<CommandRecord>> {
+    const limit = clampLimit(query.limit);
+    const after = decodeCursor<number>(query.cursor, 'number');
+    let q = this.#ctx.db.selectFrom('omadm_command').selectAll();
+    if (query.deviceId !== undefined) q = q.where('device_id', '=', query.deviceId);
+    if (query.sessionId !== undefined) q = q.where('session_id', '=', query.sessionId);
+    if (query.states?.length) q = q.where('state', 'in', [...query.states]);
+    if (after !== undefined) q = q.where('id', query.newestFirst ? '<' : '>', after);
+    const rows = await q
+      .orderBy('id', query.newestFirst ? 'desc' : 'asc')
+      .limit(limit + 1)
+      .execute();
+    const more = rows.length > limit;
+    const page = (more ? rows.slice(0, limit) : rows).map(toRecord);
+    return more ? { items: page, nextCursor: encodeCursor(page[page.length - 1]!.id) } : { items: page };
+  }
+
+  /** Marks queued commands past their expiry as expired; returns their ids. */
+  async #expire(tx: Tx, now: number, deviceId?: string): Promise<number[]> {
+    let q = tx
+      .updateTable('omadm_command')
+      .set({
+        state: CommandState.Expired,
+        updated_at: now,
+        completed_at: now,
+        detail: JSON.stringify({ reason: 'expired before delivery' } satisfies CommandDetail),
+      })
+      .where('state', '=', CommandState.Queued)
+      .where('expires_at', '<=', now);
+    if (deviceId !== undefined) q = q.where('device_id', '=', deviceId);
+    const rows = await q.returning('id').execute();
+    return rows.map((r) => Number(r.id));
+  }
+
+  async claim(deviceId: string, sessionId: string, options: ClaimOptions): Promise<readonly CommandRecord[]> {
+    const limit = Math.floor(options.limit);
+    if (!(limit > 0)) return [];
+    const now = this.#ctx.now();
+    const { rows, expired } = await this.#ctx.db.transaction().execute(async (tx) => {
+      const expired = await this.#expire(tx, now, deviceId);
+      let pick = tx
+        .selectFrom('omadm_command')
+        .select('id')
+        .where('device_id', '=', deviceId)
+        .where('state', '=', CommandState.Queued)
+        .orderBy('id')
+        .limit(limit);
+      if (this.#ctx.backend === 'postgres') pick = pick.forUpdate().skipLocked();
+      const ids = (await pick.execute()).map((r) => Number(r.id));
+      if (!ids.length) return { rows: [] as Row[], expired };
+      const rows = await tx
+        .updateTable('omadm_command')
+        .set((eb) => ({
+          state: CommandState.Claimed,
+          session_id: sessionId,
+          lease_until: options.leaseUntil,
+          attempts: eb('attempts', '+', 1),
+          updated_at: now,
+        }))
+        .where('id', 'in', ids)
+        .where('state', '=', CommandState.Queued)
+        .returningAll()
+        .execute();
+      return { rows, expired };
+    });
+    this.#emit(expired);
+    return rows.sort((a, b) => Number(a.id) - Number(b.id)).map(toRecord);
+  }
+
+  async renewLease(deviceId: string, sessionId: string, leaseUntil: number): Promise<number> {
+    const r = await this.#ctx.db
+      .updateTable('omadm_command')
+      .set({ lease_until: leaseUntil })
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .where('state', 'in', [CommandState.Claimed, CommandState.Sent])
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async markSent(id: number, sessionId: string, ref: SentRef): Promise<CommandRecord> {
+    if (!Number.isInteger(ref.msgId) || typeof ref.cmdId !== 'string' || ref.cmdId === '') {
+      throw new StoreError(StoreErrorCode.InvalidInput, 'markSent needs an integer msgId and a cmdId');
+    }
+    const now = this.#ctx.now();
+    const row = await this.#ctx.db
+      .updateTable('omadm_command')
+      .set({ state: CommandState.Sent, msg_id: ref.msgId, cmd_id: ref.cmdId, sent_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('state', '=', CommandState.Claimed)
+      .where('session_id', '=', sessionId)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      const current = await this.#mustRow(this.#ctx.db, id);
+      throw new StoreError(
+        StoreErrorCode.InvalidState,
+        `command ${id} is ${current.state}${current.session_id ? ` (session ${current.session_id})` : ''}, not claimed by session ${sessionId}: do not send it`,
+      );
+    }
+    this.#emit([id]);
+    return toRecord(row);
+  }
+
+  async release(id: number, sessionId: string): Promise<CommandRecord> {
+    const now = this.#ctx.now();
+    const row = await this.#ctx.db
+      .updateTable('omadm_command')
+      .set({ state: CommandState.Queued, session_id: null, lease_until: null, updated_at: now })
+      .where('id', '=', id)
+      .where('state', '=', CommandState.Claimed)
+      .where('session_id', '=', sessionId)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      const current = await this.#mustRow(this.#ctx.db, id);
+      throw new StoreError(
+        StoreErrorCode.InvalidState,
+        `command ${id} is ${current.state}, not claimed by ${sessionId}`,
+      );
+    }
+    return toRecord(row);
+  }
+
+  async settle(id: number, outcome: CommandOutcome): Promise<CommandRecord> {
+    checkOutcome(outcome);
+    const now = this.#ctx.now();
+    const row = await this.#ctx.db.transaction().execute(async (tx) => {
+      let sel = tx.selectFrom('omadm_command').selectAll().where('id', '=', id);
+      if (this.#ctx.backend === 'postgres') sel = sel.forUpdate();
+      const current = await sel.executeTakeFirst();
+      if (!current) throw new StoreError(StoreErrorCode.NotFound, `command ${id} not found`);
+      // `unknown` accepts a late Status: real information beats our conservative guess.
+      if (current.state !== CommandState.Sent && current.state !== CommandState.Unknown) {
+        throw new StoreError(StoreErrorCode.InvalidState, `command ${id} is ${current.state}, not sent`);
+      }
+      const command = toRecord(current).command;
+      let verdict = judge(command, outcome);
+      const alerts = await this.#alerts(tx, id);
+      if (verdict.state === CommandState.Pending) {
+        // The Generic Alert may have been processed before this Status (same package, other order).
+        verdict = afterAlerts(acceptedCorrelators(command, outcome.status, outcome.members), alerts);
+      }
+      const detail: CommandDetail = {
+        ...(outcome.members ? { members: outcome.members } : {}),
+        ...(alerts.length ? { alerts } : {}),
+        ...(verdict.reason ? { reason: verdict.reason } : {}),
+      };
+      const results = outcome.results ?? collectResults(outcome.members);
+      const final = verdict.state !== CommandState.Pending;
+      return tx
+        .updateTable('omadm_command')
+        .set({
+          state: verdict.state,
+          status: outcome.status,
+          results: results.length ? JSON.stringify(results) : null,
+          detail: Object.keys(detail).length ? JSON.stringify(detail) : null,
+          updated_at: now,
+          completed_at: final ? now : null,
+          lease_until: null,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    });
+    this.#emit([id]);
+    return toRecord(row);
+  }
+
+  async #alerts(tx: Tx, commandId: number): Promise<{ correlator: string; status: number; data?: string }[]> {
+    const rows = await tx
+      .selectFrom('omadm_correlator')
+      .selectAll()
+      .where('command_id', '=', commandId)
+      .orderBy('correlator')
+      .execute();
+    return rows
+      .filter((r) => r.resolved_at !== null)
+      .map((r) => ({
+        correlator: r.correlator,
+        status: r.status ?? 0,
+        ...(r.data !== null ? { data: r.data } : {}),
+      }));
+  }
+
+  async findSent(deviceId: string, sessionId: string, ref: SentRef): Promise<CommandRecord | undefined> {
+    const r = await this.#ctx.db
+      .selectFrom('omadm_command')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .where('msg_id', '=', ref.msgId)
+      .where('cmd_id', '=', ref.cmdId)
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    return r ? toRecord(r) : undefined;
+  }
+
+  async completeByCorrelator(
+    deviceId: string,
+    correlator: string,
+    outcome: AlertOutcome,
+  ): Promise<CommandRecord | undefined> {
+    if (!Number.isInteger(outcome?.status)) {
+      throw new StoreError(StoreErrorCode.InvalidInput, 'alert outcome needs an integer status');
+    }
+    const now = this.#ctx.now();
+    const row = await this.#ctx.db.transaction().execute(async (tx) => {
+      let sel = tx
+        .selectFrom('omadm_correlator')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('correlator', '=', correlator);
+      if (this.#ctx.backend === 'postgres') sel = sel.forUpdate();
+      const c = await sel.executeTakeFirst();
+      if (!c) return undefined;
+      const commandId = Number(c.command_id);
+      if (c.resolved_at !== null) return this.#row(tx, commandId);
+      await tx
+        .updateTable('omadm_correlator')
+        .set({ status: outcome.status, data: outcome.data ?? null, resolved_at: now })
+        .where('device_id', '=', deviceId)
+        .where('correlator', '=', correlator)
+        .execute();
+      let cs = tx.selectFrom('omadm_command').selectAll().where('id', '=', commandId);
+      if (this.#ctx.backend === 'postgres') cs = cs.forUpdate();
+      const current = await cs.executeTakeFirst();
+      if (!current) return undefined;
+      const alerts = await this.#alerts(tx, commandId);
+      const detail = parseJson<CommandDetail>(current.detail, {});
+      const nextDetail = JSON.stringify({ ...detail, alerts } satisfies CommandDetail);
+      if (current.state !== CommandState.Pending) {
+        // Alert before the 202 was settled (or after a cancel): keep it; `settle` takes it into account.
+        return tx
+          .updateTable('omadm_command')
+          .set({ detail: nextDetail, updated_at: now })
+          .where('id', '=', commandId)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      }
+      const accepted = acceptedCorrelators(toRecord(current).command, current.status, detail.members);
+      const verdict = afterAlerts(accepted, alerts);
+      const final = verdict.state !== CommandState.Pending;
+      return tx
+        .updateTable('omadm_command')
+        .set({ state: verdict.state, detail: nextDetail, updated_at: now, completed_at: final ? now : null })
+        .where('id', '=', commandId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    });
+    if (!row) return undefined;
+    this.#emit([Number(row.id)]);
+    return toRecord(row);
+  }
+
+  async cancel(id: number, reason = 'cancelled by operator'): Promise<CommandRecord> {
+    const now = this.#ctx.now();
+    const row = await this.#ctx.db
+      .updateTable('omadm_command')
+      .set({
+        state: CommandState.Cancelled,
+        updated_at: now,
+        completed_at: now,
+        detail: JSON.stringify({ reason } satisfies CommandDetail),
+      })
+      .where('id', '=', id)
+      .where('state', 'in', [CommandState.Queued, CommandState.Pending])
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      const current = await this.#mustRow(this.#ctx.db, id);
+      throw new StoreError(
+        StoreErrorCode.InvalidState,
+        `command ${id} is ${current.state}: only queued or pending commands can be cancelled`,
+      );
+    }
+    this.#emit([id]);
+    return toRecord(row);
+  }
+
+  async requeue(id: number, options: EnqueueOptions = {}): Promise<CommandRecord> {
+    const current = await this.#mustRow(this.#ctx.db, id);
+    if (!FINAL_STATES.includes(current.state as CommandState)) {
+      throw new StoreError(StoreErrorCode.InvalidState, `command ${id} is ${current.state}, not finished`);
+    }
+    // Fresh correlators: the old ones belong to the old command's alerts.
+    const command = JSON.parse(current.command, (k, v) => (k === 'correlator' ? undefined : v)) as unknown;
+    return this.enqueue(current.device_id, command, {
+      ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
+      createdBy: options.createdBy ?? current.created_by ?? undefined,
+    } as EnqueueOptions);
+  }
+
+  /** Applies the dead-session rules to the selected claimed/sent rows. */
+  async #reclaim(
+    tx: Tx,
+    now: number,
+    where: { deviceId: string; sessionId: string } | { leaseBefore: number },
+    reason: string,
+  ): Promise<{ report: Omit<RecoveryReport, 'expired'>; ids: number[] }> {
+    const base = (state: CommandState) => {
+      let q = tx.updateTable('omadm_command').where('state', '=', state);
+      if ('leaseBefore' in where) q = q.where('lease_until', '<', where.leaseBefore);
+      else q = q.where('device_id', '=', where.deviceId).where('session_id', '=', where.sessionId);
+      return q;
+    };
+    const requeued = await base(CommandState.Claimed)
+      .set({ state: CommandState.Queued, session_id: null, lease_until: null, updated_at: now })
+      .returning('id')
+      .execute();
+    const resent = await base(CommandState.Sent)
+      .where('destructive', '=', 0)
+      .set({
+        state: CommandState.Queued,
+        session_id: null,
+        lease_until: null,
+        msg_id: null,
+        cmd_id: null,
+        sent_at: null,
+        updated_at: now,
+      })
+      .returning('id')
+      .execute();
+    const unknown = await base(CommandState.Sent)
+      .where('destructive', '=', 1)
+      .set({
+        state: CommandState.Unknown,
+        lease_until: null,
+        updated_at: now,
+        completed_at: now,
+        detail: JSON.stringify({ reason } satisfies CommandDetail),
+      })
+      .returning('id')
+      .execute();
+    return {
+      report: { requeued: requeued.length, resent: resent.length, unknown: unknown.length },
+      ids: [...requeued, ...resent, ...unknown].map((r) => Number(r.id)),
+    };
+  }
+
+  async releaseSession(deviceId: string, sessionId: string, reason?: string): Promise<RecoveryReport> {
+    const now = this.#ctx.now();
+    const { report, ids } = await this.#ctx.db
+      .transaction()
+      .execute((tx) =>
+        this.#reclaim(
+          tx,
+          now,
+          { deviceId, sessionId },
+          reason ?? `session ${sessionId} ended before the device returned a Status`,
+        ),
+      );
+    this.#emit(ids);
+    return { ...report, expired: 0 };
+  }
+
+  async recover(now = this.#ctx.now()): Promise<RecoveryReport> {
+    const { report, ids, expired } = await this.#ctx.db.transaction().execute(async (tx) => {
+      const r = await this.#reclaim(
+        tx,
+        now,
+        { leaseBefore: now },
+        'the session holding it died after it was sent (no Status received)',
+      );
+      const expired = await this.#expire(tx, now);
+      return { ...r, expired };
+    });
+    this.#emit([...ids, ...expired]);
+    return { ...report, expired: expired.length };
+  }
+
+  async waitFor(
+    id: number,
+    options: {
+      readonly timeoutMs?: number;
+      readonly until?: 'settled' | 'final';
+      readonly signal?: AbortSignal;
+    } = {},
+  ): Promise<CommandRecord | undefined> {
+    const done = options.until === 'final' ? FINAL_STATES : SETTLED_STATES;
+    const deadline = Date.now() + Math.max(0, options.timeoutMs ?? 30_000);
+    const event = `command:${id}`;
+    let delay = 25;
+    for (;;) {
+      const r = await this.get(id);
+      if (!r || done.includes(r.state)) return r;
+      const left = deadline - Date.now();
+      if (left <= 0 || options.signal?.aborted) return r;
+      // Wake on an in-process event or after the backoff (changes made by other processes).
+      const ac = new AbortController();
+      const onAbort = () => ac.abort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#ctx.events.once(event, onAbort);
+      await sleep(Math.min(delay, left), ac.signal);
+      this.#ctx.events.off(event, onAbort);
+      options.signal?.removeEventListener('abort', onAbort);
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  async counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>> {
+    let q = this.#ctx.db
+      .selectFrom('omadm_command')
+      .select(({ fn }) => ['state', fn.countAll<number | string>().as('n')])
+      .groupBy('state');
+    if (deviceId !== undefined) q = q.where('device_id', '=', deviceId);
+    const rows = await q.execute();
+    const out: Partial<Record<CommandState, number>> = {};
+    for (const r of rows) out[r.state as CommandState] = Number(r.n);
+    return out;
+  }
+}
+
+function collectResults(members: readonly MemberOutcome[] | undefined): ResultItem[] {
+  return (members ?? []).flatMap((m) => m.results ?? []);
+}
+
+/** Correlators of the Execs the device answered with 202 (each then waits for its Generic Alert). */
+function acceptedCorrelators(
+  command: DmCommand,
+  status: number | null,
+  members: readonly MemberOutcome[] | undefined,
+): string[] {
+  if (command.kind === 'Exec') return status === 202 && command.correlator ? [command.correlator] : [];
+  if (command.kind === 'Sequence' && members) {
+    const out: string[] = [];
+    command.commands.forEach((c, i) => {
+      if (c.kind === 'Exec' && members[i]?.status === 202 && c.correlator) out.push(c.correlator);
+    });
+    return out;
+  }
+  return [];
+}
+
+/**
+ * A pending command stays pending until every accepted Exec's alert arrived; any alert reporting
+ * a failure makes it failed (a failed update never shows as success).
+ */
+function afterAlerts(
+  accepted: readonly string[],
+  alerts: readonly { correlator: string; status: number }[],
+): Verdict {
+  const got = alerts.filter((a) => accepted.includes(a.correlator));
+  if (got.some((a) => !isSuccessStatus(a.status))) return { state: CommandState.Failed };
+  return got.length >= accepted.length ? { state: CommandState.Succeeded } : { state: CommandState.Pending };
+}

@@ -1,0 +1,156 @@
+/**
+ * SessionStore over Kysely: the protocol engine's session blob with optimistic locking.
+ * `update` is a single `UPDATE … WHERE version = expected`, so two processes handling messages of
+ * one session can never both apply a change made from the same version.
+ */
+import type { Selectable } from 'kysely';
+import type { StoreContext } from './context.ts';
+import { StoreError, StoreErrorCode } from './errors.ts';
+import type { SessionTable } from './schema.ts';
+import type { SessionRecord, SessionStore } from './types.ts';
+
+const MAX_STATE = 4 * 1024 * 1024;
+
+function toRecord<S>(r: Selectable<SessionTable>): SessionRecord<S> {
+  return Object.freeze({
+    deviceId: r.device_id,
+    sessionId: r.session_id,
+    state: JSON.parse(r.state) as S,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    expiresAt: r.expires_at,
+  });
+}
+
+function serialize(state: unknown): string {
+  const text = JSON.stringify(state);
+  if (text === undefined) throw new StoreError(StoreErrorCode.InvalidInput, 'session state must be JSON');
+  if (text.length > MAX_STATE)
+    throw new StoreError(StoreErrorCode.InvalidInput, 'session state is too large');
+  return text;
+}
+
+export class SqlSessionStore implements SessionStore {
+  readonly #ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  async create<S>(input: {
+    readonly deviceId: string;
+    readonly sessionId: string;
+    readonly state: S;
+    readonly expiresAt: number;
+  }): Promise<SessionRecord<S>> {
+    const now = this.#ctx.now();
+    const state = serialize(input.state);
+    const row = await this.#ctx.db.transaction().execute(async (tx) => {
+      const existing = await tx
+        .selectFrom('omadm_session')
+        .select(['expires_at'])
+        .where('device_id', '=', input.deviceId)
+        .where('session_id', '=', input.sessionId)
+        .executeTakeFirst();
+      if (existing && existing.expires_at > now) {
+        throw new StoreError(
+          StoreErrorCode.AlreadyExists,
+          `session ${input.sessionId} of ${input.deviceId} already exists`,
+        );
+      }
+      if (existing) {
+        await tx
+          .deleteFrom('omadm_session')
+          .where('device_id', '=', input.deviceId)
+          .where('session_id', '=', input.sessionId)
+          .execute();
+      }
+      return tx
+        .insertInto('omadm_session')
+        .values({
+          device_id: input.deviceId,
+          session_id: input.sessionId,
+          state,
+          version: 1,
+          created_at: now,
+          updated_at: now,
+          expires_at: input.expiresAt,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    });
+    return toRecord<S>(row);
+  }
+
+  async get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined> {
+    const row = await this.#ctx.db
+      .selectFrom('omadm_session')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .where('expires_at', '>', this.#ctx.now())
+      .executeTakeFirst();
+    return row ? toRecord<S>(row) : undefined;
+  }
+
+  async update<S>(
+    deviceId: string,
+    sessionId: string,
+    expectedVersion: number,
+    state: S,
+    expiresAt: number,
+  ): Promise<SessionRecord<S>> {
+    const now = this.#ctx.now();
+    const row = await this.#ctx.db
+      .updateTable('omadm_session')
+      .set({ state: serialize(state), version: expectedVersion + 1, updated_at: now, expires_at: expiresAt })
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .where('version', '=', expectedVersion)
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return toRecord<S>(row);
+    const current = await this.get(deviceId, sessionId);
+    if (!current)
+      throw new StoreError(
+        StoreErrorCode.NotFound,
+        `session ${sessionId} of ${deviceId} not found or expired`,
+      );
+    throw new StoreError(
+      StoreErrorCode.VersionConflict,
+      `session ${sessionId} of ${deviceId} is at version ${current.version}, not ${expectedVersion}`,
+    );
+  }
+
+  async delete<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined> {
+    const row = await this.#ctx.db
+      .deleteFrom('omadm_session')
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord<S>(row) : undefined;
+  }
+
+  async listByDevice(deviceId: string): Promise<readonly SessionRecord[]> {
+    const rows = await this.#ctx.db
+      .selectFrom('omadm_session')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => toRecord(r));
+  }
+
+  async expireIdle(
+    now = this.#ctx.now(),
+  ): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]> {
+    const rows = await this.#ctx.db
+      .deleteFrom('omadm_session')
+      .where('expires_at', '<=', now)
+      .returning(['device_id', 'session_id'])
+      .execute();
+    return rows.map((r) => ({ deviceId: r.device_id, sessionId: r.session_id }));
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * TraceStore over Kysely: raw messages per device with bounded retention (count per device and
+ * age). Retention runs inline every `pruneEvery` appends of this store instance and in `sweep`.
+ */
+import type { Selectable } from 'kysely';
+import { clampLimit, decodeCursor, encodeCursor, type StoreContext } from './context.ts';
+import { StoreError, StoreErrorCode } from './errors.ts';
+import type { TraceTable } from './schema.ts';
+import type { Page, TraceDirection, TraceEntry, TraceStore } from './types.ts';
+
+const MAX_BODY = 16 * 1024 * 1024;
+
+function toEntry(r: Selectable<TraceTable>): TraceEntry {
+  return Object.freeze({
+    id: Number(r.id),
+    deviceId: r.device_id,
+    sessionId: r.session_id,
+    direction: r.direction as TraceDirection,
+    contentType: r.content_type,
+    body: new Uint8Array(r.body.buffer, r.body.byteOffset, r.body.byteLength),
+    size: r.size,
+    at: r.at,
+  });
+}
+
+export class SqlTraceStore implements TraceStore {
+  readonly #ctx: StoreContext;
+  #appends = 0;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  async append(entry: Omit<TraceEntry, 'id' | 'size'>): Promise<number> {
+    if (entry.direction !== 'in' && entry.direction !== 'out') {
+      throw new StoreError(StoreErrorCode.InvalidInput, "direction must be 'in' or 'out'");
+    }
+    if (!(entry.body instanceof Uint8Array))
+      throw new StoreError(StoreErrorCode.InvalidInput, 'body must be bytes');
+    if (entry.body.byteLength > MAX_BODY)
+      throw new StoreError(StoreErrorCode.InvalidInput, 'trace body too large');
+    const body = this.#ctx.backend === 'postgres' ? Buffer.from(entry.body) : entry.body;
+    const row = await this.#ctx.db
+      .insertInto('omadm_trace')
+      .values({
+        device_id: entry.deviceId,
+        session_id: entry.sessionId,
+        direction: entry.direction,
+        content_type: entry.contentType,
+        body,
+        size: entry.body.byteLength,
+        at: entry.at,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    if (++this.#appends % this.#ctx.pruneEvery === 0) await this.prune(entry.deviceId, entry.at);
+    return Number(row.id);
+  }
+
+  async list(
+    deviceId: string,
+    query: {
+      readonly sessionId?: string;
+      readonly limit?: number;
+      readonly cursor?: string;
+      readonly oldestFirst?: boolean;
+    } = {},
+  ): Promise<Page<TraceEntry>> {
+    const limit = clampLimit(query.limit);
+    const after = decodeCursor<number>(query.cursor, 'number');
+    let q = this.#ctx.db.selectFrom('omadm_trace').selectAll().where('device_id', '=', deviceId);
+    if (query.sessionId !== undefined) q = q.where('session_id', '=', query.sessionId);
+    if (after !== undefined) q = q.where('id', query.oldestFirst ? '>' : '<', after);
+    const rows = await q
+      .orderBy('id', query.oldestFirst ? 'asc' : 'desc')
+      .limit(limit + 1)
+      .execute();
+    const more = rows.length > limit;
+    const items = (more ? rows.slice(0, limit) : rows).map(toEntry);
+    return more ? { items, nextCursor: encodeCursor(items[items.length - 1]!.id) } : { items };
+  }
+
+  async prune(deviceId?: string, now = this.#ctx.now()): Promise<number> {
+    const { maxPerDevice, maxAgeMs } = this.#ctx.retention;
+    const db = this.#ctx.db;
+    let dropped = 0;
+    let age = db.deleteFrom('omadm_trace').where('at', '<', now - maxAgeMs);
+    if (deviceId !== undefined) age = age.where('device_id', '=', deviceId);
+    dropped += Number((await age.executeTakeFirst()).numDeletedRows);
+
+    const devices =
+      deviceId !== undefined
+        ? [deviceId]
+        : (
+            await db
+              .selectFrom('omadm_trace')
+              .select('device_id')
+              .groupBy('device_id')
+              .having((eb) => eb.fn.countAll(), '>', maxPerDevice)
+              .execute()
+          ).map((r) => r.device_id);
+    for (const d of devices) {
+      // The id of the newest message that falls out; everything up to it goes.
+      const cut = await db
+        .selectFrom('omadm_trace')
+        .select('id')
+        .where('device_id', '=', d)
+        .orderBy('id', 'desc')
+        .offset(maxPerDevice)
+        .limit(1)
+        .executeTakeFirst();
+      if (!cut) continue;
+      const r = await db
+        .deleteFrom('omadm_trace')
+        .where('device_id', '=', d)
+        .where('id', '<=', Number(cut.id))
+        .executeTakeFirst();
+      dropped += Number(r.numDeletedRows);
+    }
+    return dropped;
+  }
+}

@@ -1,0 +1,652 @@
+/**
+ * The storage layer's public interfaces. Each is narrow (Leshan-style) and backend-neutral; one
+ * SQL implementation serves SQLite and PostgreSQL. All times are milliseconds since the epoch and
+ * come from the store's injected clock unless a method takes `now`.
+ */
+import type { DmCommand } from './command.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Devices
+
+/** How a device authenticates at DM level (DMAcc AAuthType; protocol.md §4.1). */
+export const AuthType = {
+  /** `syncml:auth-basic` — B64(name:secret) in Cred. */
+  Basic: 'basic',
+  /** `syncml:auth-md5` — digest with nonce in Cred. */
+  Md5: 'md5',
+  /** `syncml:auth-MAC` — x-syncml-hmac transport header. */
+  Hmac: 'hmac',
+  /** No DM-level auth: the transport (TLS client certificates) authenticates. */
+  Transport: 'transport',
+} as const;
+export type AuthType = (typeof AuthType)[keyof typeof AuthType];
+export const AUTH_TYPES: readonly AuthType[] = Object.values(AuthType);
+
+/** A device as the store returns it. Never contains a plaintext secret. */
+export interface Device {
+  /** DevId (`./DevInfo/DevId`), e.g. `IMEI:490154203237518`. */
+  readonly id: string;
+  readonly authType: AuthType;
+  /** AAuthName the device uses in its credentials (defaults to the DevId). */
+  readonly clientAuthName: string;
+  /** True when a client credential digest is provisioned. */
+  readonly hasClientCredential: boolean;
+  /** The server's AAuthName toward this device (the device's SRVCRED name), if provisioned. */
+  readonly serverAuthName: string | null;
+  readonly hasServerCredential: boolean;
+  readonly tags: readonly string[];
+  readonly groups: readonly string[];
+  /** Latest `./DevInfo/*` values, by leaf name (`DevId`, `Man`, `Mod`, `DmV`, `Lang`, …). */
+  readonly devInfo: Readonly<Record<string, string>>;
+  /** Latest `./DevDetail/*` values, by relative path (`SwV`, `Ext/…`). */
+  readonly devDetail: Readonly<Record<string, string>>;
+  /** Free-form operator attributes (notes, location, …). */
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly lastSeenAt: number | null;
+  readonly sessionCount: number;
+  /** True while a session is live (with a TTL, so a crashed server never leaves devices "online"). */
+  readonly online: boolean;
+  readonly currentSession: string | null;
+}
+
+/**
+ * Provisioning input. Secrets are taken in plaintext and turned into digests here; the client's
+ * plaintext is never stored. Either `clientSecret` or a precomputed `clientDigest`.
+ */
+export interface DeviceInput {
+  readonly id: string;
+  readonly authType?: AuthType;
+  readonly clientAuthName?: string;
+  readonly clientSecret?: string;
+  /** B64(MD5(clientAuthName ":" secret)), for importing without knowing the secret. */
+  readonly clientDigest?: string;
+  /** The server's name toward the device (SRVCRED AAuthName); usually the server id. */
+  readonly serverAuthName?: string;
+  /** The server's secret toward this device (SRVCRED AAuthSecret); must differ per device. */
+  readonly serverSecret?: string;
+  readonly tags?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** Partial update; `null` clears a credential. Fields left out are kept. */
+export interface DevicePatch {
+  readonly authType?: AuthType;
+  readonly clientAuthName?: string;
+  readonly clientSecret?: string | null;
+  readonly clientDigest?: string | null;
+  readonly serverAuthName?: string | null;
+  readonly serverSecret?: string | null;
+  readonly tags?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly attributes?: Readonly<Record<string, string>>;
+  /** Merged into the stored DevInfo (a `null` value removes a key). */
+  readonly devInfo?: Readonly<Record<string, string | null>>;
+  readonly devDetail?: Readonly<Record<string, string | null>>;
+}
+
+/**
+ * What the auth code needs, and nothing else (read-only view; Leshan's SecurityStore).
+ * `serverDigest` is unsealed here; `serverSecret` is only present for Basic server credentials.
+ */
+export interface DeviceCredentials {
+  readonly deviceId: string;
+  readonly authType: AuthType;
+  readonly clientAuthName: string;
+  /** B64(MD5(clientAuthName ":" clientSecret)); verifies Basic, MD5 and HMAC credentials. */
+  readonly clientDigest: string | null;
+  readonly serverAuthName: string | null;
+  /** B64(MD5(serverAuthName ":" serverSecret)); builds the server's MD5/HMAC Cred and Pkg0 digest. */
+  readonly serverDigest: string | null;
+  /** Plaintext server secret, only kept (sealed) when needed for a Basic server Cred. */
+  readonly serverSecret: string | null;
+  /** Nonce (base64) the server last gave the client (client uses it in its next Cred). */
+  readonly clientNonce: string | null;
+  /** Nonce (base64) the client last gave the server (server uses it in its next Cred). */
+  readonly serverNonce: string | null;
+}
+
+/** Device listing filters (all optional, combined with AND). */
+export interface DeviceQuery {
+  /** Devices carrying every one of these tags. */
+  readonly tags?: readonly string[];
+  readonly group?: string;
+  readonly authType?: AuthType;
+  readonly online?: boolean;
+  /** DevId prefix. */
+  readonly idPrefix?: string;
+  readonly seenSince?: number;
+  readonly seenBefore?: number;
+  /** Page size, 1..1000, default 100. */
+  readonly limit?: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+/** One page of results; `nextCursor` is absent on the last page. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly nextCursor?: string;
+}
+
+/** A named set of devices. */
+export interface Group {
+  readonly name: string;
+  readonly description: string;
+  readonly createdAt: number;
+  readonly size: number;
+}
+
+/**
+ * Device registry.
+ *
+ * @example
+ * await store.devices.create({ id: 'IMEI:1', authType: 'md5', clientSecret: 's', serverAuthName: 'omadm', serverSecret: 's2' });
+ * const creds = await store.devices.credentials('IMEI:1');
+ */
+export interface DeviceStore {
+  get(id: string): Promise<Device | undefined>;
+  /** Creates a device; throws `OMADM_ERR_STORE_ALREADY_EXISTS` if the id is taken. */
+  create(input: DeviceInput): Promise<Device>;
+  /** Creates or replaces a device; returns the previous record (undefined when new). */
+  put(input: DeviceInput): Promise<Device | undefined>;
+  /** Applies a patch; returns `[previous, updated]`; throws NOT_FOUND. */
+  update(id: string, patch: DevicePatch): Promise<readonly [Device, Device]>;
+  /** Deletes a device with its queue, tree cache, sessions and traces; returns what was removed. */
+  delete(id: string): Promise<Device | undefined>;
+  list(query?: DeviceQuery): Promise<Page<Device>>;
+  /** The auth view of a device, or undefined when unknown. */
+  credentials(id: string): Promise<DeviceCredentials | undefined>;
+  /** Stores the nonces (base64) for the next authentication; returns the previous values. */
+  setNonces(
+    id: string,
+    nonces: { readonly clientNonce?: string | null; readonly serverNonce?: string | null },
+  ): Promise<{ readonly clientNonce: string | null; readonly serverNonce: string | null }>;
+  /**
+   * Records the start of a session: session count +1, last seen, online (until `onlineUntil`),
+   * DevInfo merged when given.
+   */
+  noteSessionStart(
+    id: string,
+    session: {
+      readonly sessionId: string;
+      readonly at: number;
+      readonly onlineUntil: number;
+      readonly devInfo?: Readonly<Record<string, string>>;
+    },
+  ): Promise<Device>;
+  /** Extends online state on each message of a session. */
+  noteSeen(id: string, at: number, onlineUntil: number): Promise<void>;
+  /** Session ended cleanly: offline now. */
+  noteSessionEnd(id: string, sessionId: string, at: number): Promise<void>;
+
+  createGroup(name: string, description?: string): Promise<Group>;
+  deleteGroup(name: string): Promise<Group | undefined>;
+  listGroups(): Promise<readonly Group[]>;
+  /** Adds devices to a group; returns how many were newly added. */
+  addToGroup(name: string, deviceIds: readonly string[]): Promise<number>;
+  removeFromGroup(name: string, deviceIds: readonly string[]): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree cache
+
+/** A value read from a device's tree, with when it was read. */
+export interface TreeValue {
+  readonly uri: string;
+  /** The value as received (`b64`/`bin` values as base64 text); null for an interior node's list. */
+  readonly value: string | null;
+  /** Meta Format (`chr`, `int`, `b64`, `bool`, `node`, …). */
+  readonly format: string;
+  readonly type: string | null;
+  readonly readAt: number;
+}
+
+/**
+ * Cached copy of every value the server has read from each device's tree.
+ *
+ * @example
+ * await store.tree.put('IMEI:1', [{ uri: './DevDetail/SwV', value: '1.2', format: 'chr', type: null, readAt: now }]);
+ */
+export interface TreeCache {
+  /** Upserts values; returns the entries they replaced. */
+  put(deviceId: string, values: readonly TreeValue[]): Promise<readonly TreeValue[]>;
+  get(deviceId: string, uri: string): Promise<TreeValue | undefined>;
+  /** Values at `prefix` and below (whole tree when omitted), sorted by URI. */
+  list(deviceId: string, prefix?: string): Promise<readonly TreeValue[]>;
+  /** Forgets `uri` and everything below it (after a successful Delete); returns how many. */
+  deleteSubtree(deviceId: string, uri: string): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command queue
+
+/**
+ * Command states. See docs/storage.md for the machine:
+ * queued → claimed → sent → succeeded | failed | pending | unknown; pending → succeeded | failed;
+ * queued → expired | cancelled; claimed → queued (released); sent → queued (only a Get) | unknown.
+ */
+export const CommandState = {
+  /** Waiting for the device's next session. */
+  Queued: 'queued',
+  /** Taken by a session, not yet written to the wire; goes back to queued if the session dies. */
+  Claimed: 'claimed',
+  /** Written to a message (msgId/cmdId recorded) and awaiting its Status. */
+  Sent: 'sent',
+  /** The device's Status says success (200, or 200 for every member). */
+  Succeeded: 'succeeded',
+  /** The device's Status says failure, or a member failed. */
+  Failed: 'failed',
+  /** Exec accepted with 202: waiting for the Generic Alert with its Correlator. */
+  Pending: 'pending',
+  /** Sent, but the outcome is unknown (session died before the Status): needs an operator. */
+  Unknown: 'unknown',
+  /** Its expiry passed before delivery. */
+  Expired: 'expired',
+  /** Cancelled by an operator before delivery (or while pending). */
+  Cancelled: 'cancelled',
+} as const;
+export type CommandState = (typeof CommandState)[keyof typeof CommandState];
+
+/** States from which a command never moves again. */
+export const FINAL_STATES: readonly CommandState[] = [
+  'succeeded',
+  'failed',
+  'unknown',
+  'expired',
+  'cancelled',
+];
+
+/** One `Results` item returned for a Get. */
+export interface ResultItem {
+  readonly uri: string;
+  readonly value: string | null;
+  readonly format?: string;
+  readonly type?: string;
+}
+
+/** A queued command and everything known about it. */
+export interface CommandRecord {
+  readonly id: number;
+  readonly deviceId: string;
+  readonly command: DmCommand;
+  readonly kind: DmCommand['kind'];
+  readonly uri: string;
+  readonly value: string | null;
+  /** Anything but a Get: never re-sent once sent. */
+  readonly destructive: boolean;
+  readonly state: CommandState;
+  readonly createdAt: number;
+  readonly createdBy: string | null;
+  readonly updatedAt: number;
+  readonly expiresAt: number | null;
+  readonly sessionId: string | null;
+  readonly leaseUntil: number | null;
+  readonly msgId: number | null;
+  readonly cmdId: string | null;
+  readonly sentAt: number | null;
+  /** How many times a session claimed it (re-deliveries after a dead session count). */
+  readonly attempts: number;
+  /** The device's Status code for the command (or the group), when received. */
+  readonly status: number | null;
+  readonly results: readonly ResultItem[] | null;
+  /** Member statuses of a group, Generic Alert data, or why it became unknown/expired. */
+  readonly detail: CommandDetail | null;
+  readonly completedAt: number | null;
+}
+
+/** Extra outcome information kept as JSON. */
+export interface CommandDetail {
+  readonly members?: readonly MemberOutcome[];
+  readonly alerts?: readonly {
+    readonly correlator: string;
+    readonly status: number;
+    readonly data?: string;
+  }[];
+  readonly reason?: string;
+}
+
+/** Status of one member of an Atomic/Sequence, in member order (nested groups flattened). */
+export interface MemberOutcome {
+  readonly status: number;
+  readonly results?: readonly ResultItem[];
+}
+
+/** What the session engine reports for a sent command. */
+export interface CommandOutcome {
+  readonly status: number;
+  readonly results?: readonly ResultItem[];
+  /** For Atomic/Sequence: each member's status, in order (nested Atomic members flattened). */
+  readonly members?: readonly MemberOutcome[];
+}
+
+/** What a Generic Alert (1226) carrying a Correlator reports. */
+export interface AlertOutcome {
+  /** The result code the alert carries in Data (e.g. FUMO `200`); 2xx = success. */
+  readonly status: number;
+  readonly data?: string;
+}
+
+export interface EnqueueOptions {
+  /** Absolute expiry time; undelivered by then → `expired`. */
+  readonly expiresAt?: number;
+  /** Who queued it (token name / user), for listings and audit. */
+  readonly createdBy?: string;
+}
+
+export interface CommandQuery {
+  readonly deviceId?: string;
+  readonly states?: readonly CommandState[];
+  readonly sessionId?: string;
+  readonly limit?: number;
+  readonly cursor?: string;
+  /** Newest first when true (default: oldest first). */
+  readonly newestFirst?: boolean;
+}
+
+/** Options of `claim`. */
+export interface ClaimOptions {
+  /** Max commands to take. */
+  readonly limit: number;
+  /** Lease end: if the session is not heard from by then, recovery may reclaim. */
+  readonly leaseUntil: number;
+}
+
+/** Where a command was written. */
+export interface SentRef {
+  readonly msgId: number;
+  readonly cmdId: string;
+}
+
+/** Totals of a recovery sweep. */
+export interface RecoveryReport {
+  /** Claimed-but-never-sent commands put back to queued. */
+  readonly requeued: number;
+  /** Sent Gets put back to queued (safe to repeat). */
+  readonly resent: number;
+  /** Sent destructive commands marked unknown (needs attention). */
+  readonly unknown: number;
+  /** Queued commands whose expiry passed. */
+  readonly expired: number;
+}
+
+/**
+ * The durable command queue each device session drains.
+ *
+ * Session engine protocol: `claim` when building a package → `markSent` BEFORE the message goes
+ * on the wire → `settle` with the device's Status → `completeByCorrelator` for 202-then-1226 Execs
+ * → `releaseSession` when the session ends (anything claimed but unsent goes back to the queue).
+ *
+ * @example
+ * const cmd = await store.queue.enqueue('IMEI:1', { kind: 'Get', target: './DevDetail/SwV' });
+ * const done = await store.queue.waitFor(cmd.id, { timeoutMs: 30_000 });
+ */
+export interface CommandQueue {
+  /** Validates and queues a command; returns the stored record (id, normalized command). */
+  enqueue(deviceId: string, command: unknown, options?: EnqueueOptions): Promise<CommandRecord>;
+  get(id: number): Promise<CommandRecord | undefined>;
+  list(query?: CommandQuery): Promise<Page<CommandRecord>>;
+  /**
+   * Atomically takes up to `limit` queued, unexpired commands of the device, oldest first, for
+   * `sessionId`. Each queued command is handed to exactly one claimer across processes.
+   * Commands whose expiry has passed become `expired` here.
+   */
+  claim(deviceId: string, sessionId: string, options: ClaimOptions): Promise<readonly CommandRecord[]>;
+  /** Extends the lease of every claimed/sent command of the session. */
+  renewLease(deviceId: string, sessionId: string, leaseUntil: number): Promise<number>;
+  /**
+   * Records that a claimed command is being written in message `msgId` with `cmdId`. Must be
+   * called (and awaited) before the bytes leave, so a crash afterwards never re-sends it.
+   */
+  markSent(id: number, sessionId: string, ref: SentRef): Promise<CommandRecord>;
+  /** Gives a claimed (unsent) command back to the queue, e.g. it did not fit MaxMsgSize. */
+  release(id: number, sessionId: string): Promise<CommandRecord>;
+  /**
+   * Applies the device's Status (and Results) to a sent command and returns the new record:
+   * success → succeeded; 202 on an Exec (or a group with an Exec member at 202) → pending;
+   * anything else → failed (a failed destructive command never shows as success).
+   */
+  settle(id: number, outcome: CommandOutcome): Promise<CommandRecord>;
+  /** Finds the sent command of a session by where it was written (for Status/CmdRef matching). */
+  findSent(deviceId: string, sessionId: string, ref: SentRef): Promise<CommandRecord | undefined>;
+  /**
+   * Resolves a pending Exec from a Generic Alert's Correlator. Returns the command (final once
+   * all its correlators resolved), or undefined when nothing of that device waits for it.
+   * Idempotent: a repeated alert returns the record unchanged.
+   */
+  completeByCorrelator(
+    deviceId: string,
+    correlator: string,
+    outcome: AlertOutcome,
+  ): Promise<CommandRecord | undefined>;
+  /** Cancels a queued (or pending) command; throws INVALID_STATE from other states. */
+  cancel(id: number, reason?: string): Promise<CommandRecord>;
+  /** Queues a copy of a finished command (operator decides to retry an unknown/failed one). */
+  requeue(id: number, options?: EnqueueOptions): Promise<CommandRecord>;
+  /**
+   * The session ended (cleanly or aborted): claimed → queued; sent without Status → queued for a
+   * Get, unknown for anything destructive.
+   */
+  releaseSession(deviceId: string, sessionId: string, reason?: string): Promise<RecoveryReport>;
+  /** Crash recovery: applies `releaseSession` rules to every lease that ended before `now`; expires. */
+  recover(now?: number): Promise<RecoveryReport>;
+  /**
+   * Resolves when the command reaches a settled state (`final` also waits through `pending`), or
+   * with its current record when `timeoutMs` elapses. In-process events + polling with backoff,
+   * so a command settled by another server process is seen too.
+   */
+  waitFor(
+    id: number,
+    options?: {
+      readonly timeoutMs?: number;
+      readonly until?: 'settled' | 'final';
+      readonly signal?: AbortSignal;
+    },
+  ): Promise<CommandRecord | undefined>;
+  /** Number of commands per state for a device (or all devices). */
+  counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+/** Persisted state of one DM session, owned by the protocol engine (opaque JSON here). */
+export interface SessionRecord<S = unknown> {
+  readonly deviceId: string;
+  /** The engine's session key; should be unique per session run (DM SessionIDs repeat). */
+  readonly sessionId: string;
+  readonly state: S;
+  /** Incremented by every successful write; pass it back to `update`. */
+  readonly version: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * Session state between HTTP requests, so any server process can handle the next message.
+ * Optimistic locking: `update` succeeds only with the version you read; otherwise it throws
+ * `OMADM_ERR_STORE_VERSION_CONFLICT` and the caller must reload (or fail the message).
+ *
+ * @example
+ * const s = await store.sessions.create({ deviceId, sessionId, state, expiresAt });
+ * const s2 = await store.sessions.update(deviceId, sessionId, s.version, next, expiresAt);
+ */
+export interface SessionStore {
+  /** Throws ALREADY_EXISTS if a live session with that key exists (an expired one is replaced). */
+  create<S>(input: {
+    readonly deviceId: string;
+    readonly sessionId: string;
+    readonly state: S;
+    readonly expiresAt: number;
+  }): Promise<SessionRecord<S>>;
+  /** The session, or undefined when unknown or expired. */
+  get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined>;
+  /** Compare-and-set on `version`; returns the new record (version + 1). */
+  update<S>(
+    deviceId: string,
+    sessionId: string,
+    expectedVersion: number,
+    state: S,
+    expiresAt: number,
+  ): Promise<SessionRecord<S>>;
+  /** Removes the session; returns it. */
+  delete<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined>;
+  listByDevice(deviceId: string): Promise<readonly SessionRecord[]>;
+  /** Deletes sessions idle past their expiry; returns the removed keys. */
+  expireIdle(now?: number): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces
+
+export const TraceDirection = { In: 'in', Out: 'out' } as const;
+export type TraceDirection = (typeof TraceDirection)[keyof typeof TraceDirection];
+
+/** One raw message of a session. */
+export interface TraceEntry {
+  readonly id: number;
+  readonly deviceId: string;
+  readonly sessionId: string | null;
+  readonly direction: TraceDirection;
+  readonly contentType: string;
+  readonly body: Uint8Array;
+  readonly size: number;
+  readonly at: number;
+}
+
+/** Retention bounds; the older messages go first. */
+export interface TraceRetention {
+  /** Keep at most this many messages per device (default 1000). */
+  readonly maxPerDevice: number;
+  /** Drop messages older than this (ms, default 7 days). */
+  readonly maxAgeMs: number;
+}
+
+/**
+ * Raw protocol trace per device, bounded by {@link TraceRetention}.
+ *
+ * @example
+ * await store.traces.append({ deviceId, sessionId, direction: 'in', contentType, body, at: Date.now() });
+ */
+export interface TraceStore {
+  append(entry: Omit<TraceEntry, 'id' | 'size'>): Promise<number>;
+  /** Newest first unless `oldestFirst`. */
+  list(
+    deviceId: string,
+    query?: {
+      readonly sessionId?: string;
+      readonly limit?: number;
+      readonly cursor?: string;
+      readonly oldestFirst?: boolean;
+    },
+  ): Promise<Page<TraceEntry>>;
+  /** Applies retention now (to one device, or all); returns how many messages were dropped. */
+  prune(deviceId?: string, now?: number): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+export interface AuditEntry {
+  readonly id: number;
+  readonly at: number;
+  /** Who: token name or user. */
+  readonly actor: string;
+  /** What: a dotted verb such as `device.create`, `command.enqueue`, `token.revoke`. */
+  readonly action: string;
+  /** On what: device id, command id, token id… */
+  readonly target: string | null;
+  readonly details: Readonly<Record<string, unknown>> | null;
+}
+
+/** Append-only log of operator actions. */
+export interface AuditLog {
+  append(entry: {
+    readonly actor: string;
+    readonly action: string;
+    readonly target?: string | null;
+    readonly details?: Readonly<Record<string, unknown>>;
+    readonly at?: number;
+  }): Promise<AuditEntry>;
+  /** Newest first. */
+  list(query?: {
+    readonly actor?: string;
+    readonly target?: string;
+    readonly action?: string;
+    readonly since?: number;
+    readonly limit?: number;
+    readonly cursor?: string;
+  }): Promise<Page<AuditEntry>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API tokens
+
+export const Role = { Admin: 'admin', Operator: 'operator', Viewer: 'viewer' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+export const ROLES: readonly Role[] = Object.values(Role);
+
+export interface ApiToken {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly createdAt: number;
+  readonly createdBy: string | null;
+  readonly revokedAt: number | null;
+  readonly lastUsedAt: number | null;
+}
+
+/**
+ * API tokens, stored as sha256 hashes; the plaintext is returned once by `create`.
+ *
+ * @example
+ * const { token, secret } = await store.tokens.create({ name: 'ci', role: 'operator' });
+ * const who = await store.tokens.verify(secret); // ApiToken | undefined
+ */
+export interface TokenStore {
+  create(input: {
+    readonly name: string;
+    readonly role: Role;
+    readonly createdBy?: string;
+    /** Import an existing plaintext token (e.g. `--token`/OMADM_TOKEN) instead of generating one. */
+    readonly secret?: string;
+  }): Promise<{ readonly token: ApiToken; readonly secret: string }>;
+  /** The live (unrevoked) token for a plaintext secret; updates last-used time. */
+  verify(secret: string): Promise<ApiToken | undefined>;
+  /** Revokes; returns the record before revocation (undefined when unknown). */
+  revoke(id: string): Promise<ApiToken | undefined>;
+  list(options?: { readonly includeRevoked?: boolean }): Promise<readonly ApiToken[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+/** Totals of a maintenance sweep. */
+export interface SweepReport extends RecoveryReport {
+  readonly sessionsExpired: number;
+  readonly tracesPruned: number;
+}
+
+/**
+ * All stores on one database. `await using store = await openStore(url)` closes it.
+ */
+export interface Store extends AsyncDisposable {
+  readonly backend: 'sqlite' | 'postgres';
+  readonly devices: DeviceStore;
+  readonly tree: TreeCache;
+  readonly queue: CommandQueue;
+  readonly sessions: SessionStore;
+  readonly traces: TraceStore;
+  readonly audit: AuditLog;
+  readonly tokens: TokenStore;
+  /**
+   * Periodic maintenance (run every few seconds by each server process; idempotent and safe to run
+   * concurrently): expire idle sessions and release their commands, recover dead leases, expire
+   * commands, prune traces.
+   */
+  sweep(now?: number): Promise<SweepReport>;
+  close(): Promise<void>;
+}
