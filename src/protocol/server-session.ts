@@ -1,0 +1,1001 @@
+/**
+ * The DM server session engine (protocol.md §3, §4): one `handle()` per received client message,
+ * I/O-free apart from the injected stores. All session state lives in a `SessionStore` between
+ * messages, so any process can handle the next message of a session.
+ *
+ * Per message: decode → find the session (RespURI token, or package 1) → reject retransmissions
+ * and out-of-order MsgIDs → authenticate the client → correlate Status/Results with what we sent
+ * → answer the client's commands → build the next package (continuation, "next message"
+ * response, new commands from the CommandSource, or package 4) → save state (compare-and-set).
+ */
+import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
+import type { Chal, Command, Cred, Item, Status, SyncML } from '../representation/index.ts';
+import { AlertCode, detectEncoding, StatusCode } from '../representation/index.ts';
+import {
+  AuthScheme,
+  basicCredential,
+  buildHmacHeader,
+  decodeNonce,
+  encodeNonce,
+  md5CredentialFromDigest,
+  parseAuthScheme,
+  parseChal,
+  verifyBasic,
+  verifyHmac,
+  verifyMd5,
+  credentialDigest,
+} from './auth/index.ts';
+import { answerMediaType, type Encoding, encodingOfMediaType, type MessageCodec } from './codec.ts';
+import { channels } from './diagnostics.ts';
+import { SessionError, SessionErrorCode } from './errors.ts';
+import { fromJson, toJson } from './json.ts';
+import { continues, isChunk, receiveChunk } from './large-object.ts';
+import { resolveLimits, type SessionLimits } from './limits.ts';
+import { alert, commandStatus, dataText, header, headerStatus, intOf } from './message.ts';
+import { dataSize, isChunkable, type OutEntry, pack } from './packer.ts';
+import type {
+  AuthMode,
+  ClientAlert,
+  CommandOutcome,
+  CommandSource,
+  CredentialSource,
+  DeviceCredentials,
+  SessionOutcome,
+  SessionRef,
+  SessionStore,
+} from './server-sources.ts';
+import { type AwaitingCommand, ServerPhase, type ServerSessionState } from './server-state.ts';
+
+export interface ServerEngineOptions {
+  readonly codec: MessageCodec;
+  readonly credentials: CredentialSource;
+  readonly commands: CommandSource;
+  readonly sessions: SessionStore;
+  readonly limits?: Partial<SessionLimits>;
+  /** Clock (ms since epoch). */
+  readonly now?: () => number;
+  /** Randomness for nonces and session tokens. */
+  readonly randomBytes?: (size: number) => Uint8Array;
+  /** Scheme to challenge with when a device is unknown. Default md5. */
+  readonly defaultAuth?: 'basic' | 'md5' | 'hmac';
+  /** DM protocol version to speak when the client's is unknown. */
+  readonly verProto?: string;
+}
+
+/** One received message, as the binding hands it over. */
+export interface ServerRequest {
+  readonly body: Uint8Array;
+  readonly contentType: string | undefined;
+  /** The `x-syncml-hmac` header, if any. */
+  readonly hmac?: string | undefined;
+  /** Session token from the URL the message was posted to (our earlier RespURI). */
+  readonly sessionToken?: string | undefined;
+  /** Builds the RespURI for a session token; without it no RespURI is sent. */
+  readonly respUri?: ((token: string) => string) | undefined;
+  /** Identity proven by the transport (e.g. TLS client certificate subject CN). */
+  readonly transportIdentity?: string | undefined;
+}
+
+export interface ServerResponse {
+  readonly body: Uint8Array;
+  readonly mediaType: string;
+  /** `x-syncml-hmac` header value to send, when the server authenticates with HMAC. */
+  readonly hmac?: string;
+  /** The session is over after this message (the client will not answer). */
+  readonly done: boolean;
+  readonly deviceId: string;
+  readonly sessionId: string;
+}
+
+interface Work {
+  readonly msg: SyncML;
+  readonly state: ServerSessionState;
+  readonly creds: DeviceCredentials | undefined;
+  readonly ref: SessionRef;
+  readonly statuses: Status[];
+  /** Commands to send after the statuses (Alert 1222/1223/1225). */
+  readonly extra: Command[];
+  wantsNext: boolean;
+  aborted: boolean;
+  /** Keys of our messages whose commands the client refused for our credentials. */
+  readonly resend: Set<string>;
+  /** Queue ids taken from the CommandSource while handling this message. */
+  readonly taken: string[];
+  readonly respUri: ((token: string) => string) | undefined;
+  endOutcome?: SessionOutcome;
+}
+
+const FINISHED: ReadonlySet<string> = new Set(['whole', 'last']);
+
+export class DmServerEngine {
+  readonly #o: ServerEngineOptions;
+  readonly #limits: SessionLimits;
+  readonly #now: () => number;
+  readonly #random: (size: number) => Uint8Array;
+
+  constructor(options: ServerEngineOptions) {
+    this.#o = options;
+    this.#limits = resolveLimits(options.limits);
+    this.#now = options.now ?? Date.now;
+    this.#random = options.randomBytes ?? ((n) => new Uint8Array(nodeRandomBytes(n)));
+  }
+
+  get limits(): SessionLimits {
+    return this.#limits;
+  }
+
+  /** Handles one client message and returns the server's answer. Throws SessionError for messages that get no SyncML answer. */
+  async handle(req: ServerRequest): Promise<ServerResponse> {
+    // The bytes decide (libdmclient labels WBXML with the DS type; peers mislabel); the header hints.
+    const encoding = detectEncoding(req.body, req.contentType) ?? encodingOfMediaType(req.contentType);
+    if (!encoding)
+      throw new SessionError(SessionErrorCode.ContentType, `unsupported content type ${req.contentType}`);
+    let msg: SyncML;
+    try {
+      msg = this.#o.codec.decode(req.body, encoding);
+    } catch (cause) {
+      throw new SessionError(SessionErrorCode.Decode, 'undecodable SyncML message', { status: 400, cause });
+    }
+    const hdr = msg.SyncHdr;
+    const msgId = intOf(hdr.MsgID);
+    if (msgId === undefined || msgId < 1)
+      throw new SessionError(SessionErrorCode.Protocol, `bad MsgID ${hdr.MsgID}`);
+    const deviceId = hdr.Source.LocURI;
+    const now = this.#now();
+    const requestHash = createHash('sha256')
+      .update(req.body)
+      .update(req.hmac ?? '')
+      .digest('base64');
+    const isInit =
+      msgId === 1 &&
+      msg.SyncBody.commands.some(
+        (c) =>
+          c.type === 'Alert' &&
+          (c.Data === AlertCode.ClientInitiatedMgmt || c.Data === AlertCode.ServerInitiatedMgmt),
+      );
+
+    // Find the session.
+    let loaded: ServerSessionState | undefined;
+    let viaToken = false;
+    if (req.sessionToken) {
+      loaded = await this.#o.sessions.load(req.sessionToken);
+      viaToken = loaded !== undefined;
+    }
+    if (!loaded && !isInit) {
+      const current = await this.#o.sessions.loadByDevice(deviceId);
+      if (current && current.sessionId === hdr.SessionID) loaded = current;
+    }
+    if (loaded && (loaded.deviceId !== deviceId || loaded.sessionId !== hdr.SessionID)) {
+      if (!isInit)
+        throw new SessionError(SessionErrorCode.Hijack, 'message does not belong to this session', {
+          status: 403,
+        });
+      loaded = undefined;
+    }
+    if (
+      loaded &&
+      isInit &&
+      msgId === 1 &&
+      loaded.clientMsgId >= 1 &&
+      !(loaded.lastReply?.requestHash === requestHash)
+    ) {
+      loaded = undefined; // a new session reusing the SessionID
+    }
+    if (loaded && this.#expired(loaded, now)) {
+      await this.#close(loaded, 'expired');
+      if (!isInit)
+        throw new SessionError(SessionErrorCode.UnknownSession, 'session expired', { status: 404 });
+      loaded = undefined;
+    }
+    if (!loaded && !isInit) {
+      throw new SessionError(SessionErrorCode.UnknownSession, `no session ${hdr.SessionID} for ${deviceId}`, {
+        status: 404,
+      });
+    }
+    if (loaded) {
+      if (loaded.phase === ServerPhase.Closed && loaded.lastReply?.requestHash !== requestHash) {
+        throw new SessionError(SessionErrorCode.Closed, 'session is over', { status: 404 });
+      }
+      if (msgId === loaded.clientMsgId && loaded.lastReply?.requestHash === requestHash) {
+        // Retransmission (the answer was lost): answer identically, execute nothing twice.
+        const r = loaded.lastReply;
+        return {
+          body: new Uint8Array(Buffer.from(r.body, 'base64')),
+          mediaType: r.mediaType,
+          ...(r.hmac === undefined ? {} : { hmac: r.hmac }),
+          done: r.done,
+          deviceId,
+          sessionId: loaded.sessionId,
+        };
+      }
+      if (msgId !== loaded.clientMsgId + 1) {
+        throw new SessionError(
+          SessionErrorCode.MsgIdOrder,
+          `MsgID ${msgId} out of order (expected ${loaded.clientMsgId + 1})`,
+          { status: 400 },
+        );
+      }
+    }
+
+    const creds = await this.#o.credentials.lookup(deviceId);
+    const expectedRevision = loaded?.revision ?? 0;
+    const state: ServerSessionState = loaded
+      ? structuredClone(loaded)
+      : this.#newState(msg, encoding, req, now, msgId);
+    state.clientMsgId = msgId;
+    state.lastActivityAt = now;
+    state.messages++;
+    const meta = hdr.Meta;
+    if (meta?.MaxMsgSize !== undefined) state.clientMaxMsgSize = meta.MaxMsgSize;
+    if (meta?.MaxObjSize !== undefined) state.clientMaxObjSize = meta.MaxObjSize;
+    const ref: SessionRef = { deviceId, sessionId: state.sessionId, initiator: state.initiator };
+    if (!loaded) channels.sessionStart.publish({ role: 'server', sessionId: state.sessionId, deviceId });
+    channels.messageIn.publish({
+      role: 'server',
+      sessionId: state.sessionId,
+      deviceId,
+      msgId,
+      bytes: req.body.byteLength,
+      encoding,
+    });
+
+    const work: Work = {
+      msg,
+      state,
+      creds,
+      ref,
+      statuses: [],
+      extra: [],
+      wantsNext: false,
+      aborted: false,
+      resend: new Set(),
+      taken: [],
+      respUri: req.respUri,
+    };
+
+    const reply = await this.#step(work, req, viaToken, now);
+    reply.requestHash = requestHash;
+    return this.#finish(work, reply, expectedRevision);
+  }
+
+  #expired(s: ServerSessionState, now: number): boolean {
+    return (
+      now - s.lastActivityAt > this.#limits.idleTimeoutMs ||
+      now - s.startedAt > this.#limits.maxSessionDurationMs * 2
+    );
+  }
+
+  #newState(
+    msg: SyncML,
+    encoding: Encoding,
+    req: ServerRequest,
+    now: number,
+    msgId: number,
+  ): ServerSessionState {
+    const init = msg.SyncBody.commands.find(
+      (c) => c.type === 'Alert' && (c.Data === 1200 || c.Data === 1201),
+    );
+    return {
+      v: 1,
+      token: Buffer.from(this.#random(16)).toString('base64url'),
+      revision: 0,
+      deviceId: msg.SyncHdr.Source.LocURI,
+      sessionId: msg.SyncHdr.SessionID,
+      initiator:
+        init?.type === 'Alert' && init.Data !== undefined ? init.Data : AlertCode.ClientInitiatedMgmt,
+      phase: ServerPhase.Authenticating,
+      encoding,
+      mediaType: answerMediaType(req.contentType, encoding),
+      verDtd: msg.SyncHdr.VerDTD || '1.2',
+      verProto: msg.SyncHdr.VerProto || this.#o.verProto || 'DM/1.2',
+      serverUri: msg.SyncHdr.Target.LocURI,
+      startedAt: now,
+      lastActivityAt: now,
+      clientMsgId: msgId - 1,
+      serverMsgId: 0,
+      messages: 0,
+      auth: { authenticated: false, failures: 0, serverAccepted: false, serverFailures: 0 },
+      outbox: [],
+      awaiting: {},
+      devInfo: {},
+    };
+  }
+
+  /** The state machine: one branch per phase. */
+  async #step(w: Work, req: ServerRequest, viaToken: boolean, now: number): Promise<PendingReply> {
+    const { state, msg } = w;
+    if (msg.SyncBody.commands.length > this.#limits.maxCommandsPerMessage) {
+      return this.#abortReply(w, StatusCode.RequestEntityTooLarge, 'limit');
+    }
+    if (
+      state.messages > this.#limits.maxMessagesPerSession ||
+      now - state.startedAt > this.#limits.maxSessionDurationMs
+    ) {
+      return this.#abortReply(w, StatusCode.Ok, 'limit');
+    }
+    // Messages not sent to our RespURI must prove the sender again (no hijacking by SessionID).
+    // With RespURI in use, a message not sent to it must carry credentials again.
+    const mustAuth =
+      state.phase === ServerPhase.Authenticating ||
+      this.#mode(w) === 'hmac' ||
+      (req.respUri !== undefined && !viaToken);
+    let hdrCode: number = StatusCode.Ok;
+    let chal: Chal | undefined;
+    if (mustAuth) {
+      const verdict = await this.#verifyClient(w, req);
+      if (!verdict.ok) return this.#authFailureReply(w, verdict.code, verdict.reason);
+      hdrCode = verdict.code;
+      chal = verdict.chal;
+      if (state.phase === ServerPhase.Authenticating) {
+        state.phase = ServerPhase.Managing;
+        await this.#supersede(state);
+      }
+    } else if (state.auth.authenticated) {
+      hdrCode = StatusCode.Ok;
+    }
+    w.statuses.push(headerStatus(msg.SyncHdr, hdrCode, chal));
+    return this.#manage(w);
+  }
+
+  /** Managing phase: correlate statuses, answer commands, decide what to send. */
+  async #manage(w: Work): Promise<PendingReply> {
+    const { state, msg } = w;
+    const msgRef = msg.SyncHdr.MsgID;
+    const cmds = msg.SyncBody.commands;
+    for (let i = 0; i < cmds.length; i++) {
+      const cmd = cmds[i]!;
+      if (w.aborted) {
+        if (cmd.type !== 'Status' && cmd.type !== 'Results')
+          w.statuses.push(commandStatus(cmd, msgRef, StatusCode.NotExecuted));
+        continue;
+      }
+      if (state.incoming && !continues(state.incoming, cmd) && cmd.type !== 'Status') {
+        // A new command before the object's last chunk (protocol.md §3.9): 1225, drop the object.
+        const inc = state.incoming;
+        delete state.incoming;
+        const items: Item[] = [
+          {
+            ...(inc.target ? { Target: { LocURI: inc.target } } : {}),
+            ...(inc.source ? { Source: { LocURI: inc.source } } : {}),
+          },
+        ];
+        w.extra.push(alert(AlertCode.NoEndOfData, items));
+      }
+      await this.#receive(w, cmd, msgRef);
+    }
+
+    if (w.aborted) {
+      return this.#reply(w, [], true, 'aborted');
+    }
+    // The client's package continues: "next message" response (protocol.md §3.3).
+    if (!msg.SyncBody.Final && !(w.wantsNext && state.outbox.length > 0)) {
+      return this.#reply(w, [alert(AlertCode.NextMessage)], false);
+    }
+    // Requeue what the client refused because of our credentials.
+    if (w.resend.size > 0) this.#requeueRefused(w);
+    if (state.outbox.length === 0) {
+      await this.#settle(w, false);
+      await this.#flushDevInfo(w);
+      const next = await this.#o.commands.next(w.ref, this.#limits.maxCommandsPerPackage);
+      for (const q of next) w.taken.push(q.id);
+      const notSent: CommandOutcome[] = [];
+      for (const q of next) {
+        const tooBig = this.#tooBigForClient(state, q.command);
+        if (tooBig) notSent.push({ id: q.id, status: StatusCode.RequestEntityTooLarge, notSent: true });
+        else state.outbox.push({ cmd: toJson(q.command), tag: q.id });
+      }
+      if (notSent.length > 0) await this.#o.commands.settle(w.ref, notSent);
+      if (state.outbox.length === 0) {
+        // Package 4: nothing left to do; the client does not answer.
+        return this.#reply(w, [], true, 'completed');
+      }
+    }
+    return this.#reply(w, [], false);
+  }
+
+  #tooBigForClient(state: ServerSessionState, cmd: Command): boolean {
+    const max = state.clientMaxObjSize;
+    if (max === undefined || !isChunkable(cmd)) return false;
+    const c = cmd as Extract<Command, { Item: readonly Item[] }>;
+    return dataSize(c.Item[0]!.Data) > max;
+  }
+
+  async #receive(w: Work, cmd: Command, msgRef: string): Promise<void> {
+    const { state } = w;
+    switch (cmd.type) {
+      case 'Status':
+        this.#onStatus(w, cmd);
+        return;
+      case 'Results': {
+        if (isChunk(cmd, state.incoming)) {
+          const code = this.#onChunk(w, cmd, msgRef);
+          if (code === undefined) return;
+          if (code !== StatusCode.Ok) w.statuses.push(commandStatus(cmd, msgRef, code));
+          return;
+        }
+        this.#attachResults(w, cmd.MsgRef ?? String(state.serverMsgId), cmd.CmdRef, cmd.Item);
+        return;
+      }
+      case 'Alert': {
+        if (isChunk(cmd, state.incoming)) {
+          const code = this.#onChunk(w, cmd, msgRef);
+          if (code !== undefined) w.statuses.push(commandStatus(cmd, msgRef, code));
+          return;
+        }
+        w.statuses.push(commandStatus(cmd, msgRef, await this.#onAlert(w, cmd)));
+        return;
+      }
+      case 'Replace': {
+        // Clients send Replace only for DevInfo (package 1).
+        for (const it of cmd.Item) {
+          const uri = it.Source?.LocURI ?? it.Target?.LocURI;
+          if (uri) state.devInfo[uri] = dataText(it.Data);
+        }
+        w.statuses.push(commandStatus(cmd, msgRef, StatusCode.Ok));
+        return;
+      }
+      case 'Unknown':
+        w.statuses.push(commandStatus(cmd, msgRef, StatusCode.BadRequest));
+        return;
+      default:
+        // Clients may send only Replace (DevInfo), Results, Alert and Status (protocol.md §1.8).
+        w.statuses.push(commandStatus(cmd, msgRef, StatusCode.CommandNotAllowed));
+        return;
+    }
+  }
+
+  /** Handles a large-object chunk; returns the status to send (undefined: none). */
+  #onChunk(
+    w: Work,
+    cmd: Extract<Command, { type: 'Results' | 'Alert' }>,
+    msgRef: string,
+  ): number | undefined {
+    const { state } = w;
+    const verdict = receiveChunk(state.incoming, cmd, msgRef, this.#limits.maxObjSize);
+    switch (verdict.kind) {
+      case 'buffered':
+        state.incoming = verdict.state;
+        return StatusCode.ChunkedItemAccepted;
+      case 'mismatch':
+        delete state.incoming;
+        return StatusCode.SizeMismatch;
+      case 'tooLarge':
+        delete state.incoming;
+        return StatusCode.RequestEntityTooLarge;
+      case 'complete': {
+        delete state.incoming;
+        const done = verdict.cmd;
+        if (done.type === 'Results') {
+          this.#attachResults(w, done.MsgRef ?? String(state.serverMsgId), done.CmdRef, done.Item);
+          return undefined;
+        }
+        // A chunked Generic Alert: complete now.
+        return StatusCode.Ok;
+      }
+    }
+  }
+
+  #attachResults(w: Work, msgRef: string, cmdRef: string, items: readonly Item[]): void {
+    const a = w.state.awaiting[`${msgRef}:${cmdRef}`];
+    if (!a) return;
+    a.results = [...(a.results ?? []), ...items.map((i) => toJson(i))];
+  }
+
+  #onStatus(w: Work, st: Status): void {
+    const { state } = w;
+    const msgRef = st.MsgRef ?? String(state.serverMsgId);
+    channels.commandStatus.publish({
+      role: 'server',
+      sessionId: state.sessionId,
+      deviceId: state.deviceId,
+      cmd: st.Cmd,
+      status: st.Data,
+    });
+    if (st.CmdRef === '0') {
+      this.#onHeaderStatus(w, st, msgRef);
+      return;
+    }
+    const a = state.awaiting[`${msgRef}:${st.CmdRef}`];
+    if (!a) return; // status for our Alert 1222 or an unknown reference: nothing to correlate
+    a.status = st.Data;
+    if (st.Item.length > 0) a.statusItems = toJson(st.Item);
+  }
+
+  #onHeaderStatus(w: Work, st: Status, msgRef: string): void {
+    const { state } = w;
+    const code = st.Data;
+    if (st.Chal) {
+      try {
+        const parsed = parseChal(st.Chal.Meta);
+        if (parsed.nonce) state.auth.serverNonce = encodeNonce(parsed.nonce);
+      } catch {
+        // An unreadable challenge counts as a failed server authentication below.
+      }
+    }
+    if (code === StatusCode.AuthenticationAccepted) state.auth.serverAccepted = true;
+    if (code === StatusCode.InvalidCredentials || code === StatusCode.MissingCredentials) {
+      state.auth.serverAccepted = false;
+      state.auth.serverFailures++;
+      channels.authFail.publish({
+        role: 'server',
+        sessionId: state.sessionId,
+        deviceId: state.deviceId,
+        reason: 'client refused server credentials',
+      });
+      if (state.auth.serverFailures > this.#limits.maxAuthAttempts) {
+        w.aborted = true;
+        w.endOutcome = 'authFailed';
+        w.extra.push(alert(AlertCode.SessionAbort));
+        return;
+      }
+      w.resend.add(msgRef);
+    }
+  }
+
+  async #onAlert(w: Work, cmd: Extract<Command, { type: 'Alert' }>): Promise<number> {
+    const code = cmd.Data;
+    switch (code) {
+      case AlertCode.ServerInitiatedMgmt:
+      case AlertCode.ClientInitiatedMgmt:
+      case AlertCode.NoEndOfData:
+        return StatusCode.Ok;
+      case AlertCode.NextMessage:
+        w.wantsNext = true;
+        return StatusCode.Ok;
+      case AlertCode.SessionAbort:
+        w.aborted = true;
+        w.endOutcome = 'aborted';
+        return StatusCode.Ok;
+      case undefined:
+        return StatusCode.IncompleteCommand;
+      default: {
+        if (code >= 1100 && code <= 1104) return StatusCode.OptionalFeatureNotSupported;
+        const a: ClientAlert = {
+          code,
+          items: cmd.Item,
+          ...(cmd.Correlator === undefined ? {} : { correlator: cmd.Correlator }),
+        };
+        if (this.#o.commands.alert) return this.#o.commands.alert(w.ref, a);
+        return code === AlertCode.GenericAlert || code === AlertCode.ClientEvent
+          ? StatusCode.Ok
+          : StatusCode.OptionalFeatureNotSupported;
+      }
+    }
+  }
+
+  #mode(w: Work): AuthMode {
+    return w.creds?.clientAuth ?? this.#o.defaultAuth ?? 'md5';
+  }
+
+  async #verifyClient(
+    w: Work,
+    req: ServerRequest,
+  ): Promise<{ ok: true; code: number; chal?: Chal } | { ok: false; code: number; reason: string }> {
+    const { creds, state, msg } = w;
+    const cred = msg.SyncHdr.Cred;
+    const missing = cred === undefined && !req.hmac;
+    const fail = (reason: string) =>
+      ({
+        ok: false,
+        code: missing ? StatusCode.MissingCredentials : StatusCode.InvalidCredentials,
+        reason,
+      }) as const;
+    if (!creds) return fail('unknown device');
+    const mode = creds.clientAuth;
+    if (mode === 'none') {
+      state.auth.authenticated = true;
+      return { ok: true, code: StatusCode.AuthenticationAccepted };
+    }
+    if (mode === 'transport') {
+      const id = req.transportIdentity;
+      if (id !== undefined && (id === creds.deviceId || id === creds.clientName)) {
+        state.auth.authenticated = true;
+        return { ok: true, code: StatusCode.AuthenticationAccepted };
+      }
+      return { ok: false, code: StatusCode.InvalidCredentials, reason: 'no matching client certificate' };
+    }
+    const nonces = this.#nonceCandidates(state.auth.nonce, creds.clientNonce);
+    if (mode === 'hmac') {
+      if (!req.hmac) return fail(cred ? 'HMAC required, got Cred' : 'no x-syncml-hmac header');
+      const ok = nonces.some((n) =>
+        verifyHmac(creds.clientDigest, n, req.body, req.hmac!, { expectedUsername: creds.clientName }),
+      );
+      if (!ok) return fail('bad HMAC');
+      state.auth.authenticated = true;
+      return { ok: true, code: StatusCode.Ok, chal: await this.#issueChal(w, AuthScheme.Hmac) };
+    }
+    if (!cred) return fail('no Cred');
+    const type = parseAuthScheme(cred.Meta?.Type ?? AuthScheme.Basic);
+    const data = dataText(cred.Data).trim();
+    if (mode === 'basic') {
+      if (type !== AuthScheme.Basic || !verifyBasic(creds.clientDigest, data, creds.clientName))
+        return fail('bad basic Cred');
+      state.auth.authenticated = true;
+      return { ok: true, code: StatusCode.AuthenticationAccepted };
+    }
+    // md5
+    const locName = msg.SyncHdr.Source.LocName;
+    if (type !== AuthScheme.Md5) return fail('md5 required');
+    if (locName !== undefined && locName !== creds.clientName) return fail('LocName does not match');
+    const ok = nonces.some((n) => verifyMd5(creds.clientDigest, n, data, { acceptEncodedNonce: true }));
+    if (!ok) return fail('bad md5 Cred');
+    state.auth.authenticated = true;
+    // 212 plus a nonce for the next session (protocol.md §4.3).
+    return {
+      ok: true,
+      code: StatusCode.AuthenticationAccepted,
+      chal: await this.#issueChal(w, AuthScheme.Md5),
+    };
+  }
+
+  #nonceCandidates(...b64: (string | undefined)[]): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const seen = new Set<string>();
+    for (const n of b64) {
+      if (n === undefined || seen.has(n)) continue;
+      seen.add(n);
+      try {
+        out.push(decodeNonce(n));
+      } catch {
+        // unusable stored nonce: skip
+      }
+    }
+    if (out.length === 0) out.push(new Uint8Array(0));
+    return out;
+  }
+
+  /** A Chal with a fresh nonce, remembered in the session and persisted for the next session. */
+  async #issueChal(w: Work, scheme: AuthScheme): Promise<Chal> {
+    const meta: { Type: string; Format: string; NextNonce?: string } = { Type: scheme, Format: 'b64' };
+    if (scheme !== AuthScheme.Basic) {
+      const nonce = encodeNonce(this.#random(16));
+      meta.NextNonce = nonce;
+      w.state.auth.nonce = nonce;
+      await this.#o.credentials.updateNonces(w.state.deviceId, { clientNonce: nonce });
+    }
+    return { Meta: meta };
+  }
+
+  async #authFailureReply(w: Work, code: number, reason: string): Promise<PendingReply> {
+    const { state, msg } = w;
+    state.auth.failures++;
+    state.auth.authenticated = false;
+    channels.authFail.publish({
+      role: 'server',
+      sessionId: state.sessionId,
+      deviceId: state.deviceId,
+      reason,
+    });
+    const giveUp = state.auth.failures >= this.#limits.maxAuthAttempts;
+    const mode = this.#mode(w);
+    const scheme =
+      mode === 'basic'
+        ? AuthScheme.Basic
+        : mode === 'hmac'
+          ? AuthScheme.Hmac
+          : mode === 'md5'
+            ? AuthScheme.Md5
+            : undefined;
+    const chal = !giveUp && scheme ? await this.#issueChal(w, scheme) : undefined;
+    // Statuses only, one per received command, with the header's code (protocol.md §4.3).
+    w.statuses.push(headerStatus(msg.SyncHdr, code, chal));
+    for (const cmd of msg.SyncBody.commands) {
+      if (cmd.type !== 'Status' && cmd.type !== 'Results')
+        w.statuses.push(commandStatus(cmd, msg.SyncHdr.MsgID, code));
+    }
+    return this.#reply(w, [], true, giveUp ? 'authFailed' : undefined);
+  }
+
+  #abortReply(w: Work, hdrCode: number, outcome: SessionOutcome): Promise<PendingReply> {
+    const { msg } = w;
+    w.statuses.push(headerStatus(msg.SyncHdr, hdrCode));
+    for (const cmd of msg.SyncBody.commands) {
+      if (cmd.type !== 'Status' && cmd.type !== 'Results')
+        w.statuses.push(commandStatus(cmd, msg.SyncHdr.MsgID, StatusCode.NotExecuted));
+    }
+    w.endOutcome = outcome;
+    return this.#reply(w, [alert(AlertCode.SessionAbort)], true, outcome);
+  }
+
+  #requeueRefused(w: Work): void {
+    const { state } = w;
+    const again: { key: string; a: AwaitingCommand }[] = [];
+    for (const [key, a] of Object.entries(state.awaiting)) {
+      const [m] = key.split(':');
+      if (!w.resend.has(m!) || a.parent !== undefined || a.original === undefined) continue;
+      if (
+        a.status === StatusCode.InvalidCredentials ||
+        a.status === StatusCode.MissingCredentials ||
+        a.status === undefined
+      ) {
+        again.push({ key, a });
+      }
+    }
+    for (const { key, a } of again) {
+      for (const [k2, b] of Object.entries(state.awaiting))
+        if (b.parent === key || k2 === key) delete state.awaiting[k2];
+      state.outbox.push({ cmd: a.original!, tag: a.id });
+    }
+  }
+
+  /** Reports outcomes of commands whose statuses are in; at session end, of all. */
+  async #settle(w: Work, all: boolean): Promise<void> {
+    const { state } = w;
+    const entries = Object.entries(state.awaiting);
+    const outcomes: CommandOutcome[] = [];
+    const byId = new Map<string, { key: string; a: AwaitingCommand }[]>();
+    for (const [key, a] of entries) {
+      const list = byId.get(a.id) ?? [];
+      list.push({ key, a });
+      byId.set(a.id, list);
+    }
+    for (const [id, list] of byId) {
+      const tops = list.filter((e) => e.a.parent === undefined);
+      const decider = tops.find((e) => FINISHED.has(e.a.part));
+      const failedPart = tops.find(
+        (e) =>
+          !FINISHED.has(e.a.part) &&
+          e.a.status !== undefined &&
+          e.a.status !== StatusCode.ChunkedItemAccepted,
+      );
+      const status = failedPart?.a.status ?? decider?.a.status;
+      if (status === undefined && !all) continue;
+      if (decider === undefined && failedPart === undefined && !all) continue;
+      const topKeys = new Set(tops.map((t) => t.key));
+      const members = list
+        .filter((e) => e.a.parent !== undefined && topKeys.has(e.a.parent))
+        .map((e) => ({ cmd: e.a.cmd, ...(e.a.status === undefined ? {} : { status: e.a.status }) }));
+      const results: Item[] = [];
+      for (const e of list) for (const r of e.a.results ?? []) results.push(fromJson<Item>(r));
+      const statusItems =
+        decider?.a.statusItems === undefined ? undefined : fromJson<Item[]>(decider.a.statusItems);
+      outcomes.push({
+        id,
+        ...(status === undefined ? {} : { status }),
+        ...(members.length > 0 ? { members } : {}),
+        ...(results.length > 0 ? { results } : {}),
+        ...(statusItems && statusItems.length > 0 ? { statusItems } : {}),
+      });
+      for (const e of list) delete state.awaiting[e.key];
+    }
+    if (outcomes.length > 0) await this.#o.commands.settle(w.ref, outcomes);
+  }
+
+  async #flushDevInfo(w: Work): Promise<void> {
+    const { state } = w;
+    if (Object.keys(state.devInfo).length === 0) return;
+    const values = state.devInfo;
+    state.devInfo = {};
+    await this.#o.commands.devInfo?.(w.ref, values);
+  }
+
+  /** Builds the reply: statuses, then `trailer` or the outbox (as much as fits). */
+  async #reply(
+    w: Work,
+    trailer: readonly Command[],
+    closing: boolean,
+    outcome?: SessionOutcome,
+  ): Promise<PendingReply> {
+    const { state, creds } = w;
+    state.serverMsgId++;
+    const useOutbox = !closing && trailer.length === 0;
+    const hdr = header({
+      VerDTD: state.verDtd,
+      VerProto: state.verProto,
+      SessionID: state.sessionId,
+      MsgID: state.serverMsgId,
+      target: state.deviceId,
+      source: state.serverUri,
+      ...(creds && this.#serverCredMode(w) !== 'none' ? { sourceName: creds.serverName } : {}),
+      ...(w.respUri ? { RespURI: w.respUri(state.token) } : {}),
+      ...this.#serverCredField(w),
+      MaxMsgSize: this.#limits.maxMsgSize,
+      MaxObjSize: this.#limits.maxObjSize,
+    });
+    const queue: OutEntry[] = useOutbox
+      ? state.outbox.map((e) => ({
+          cmd: fromJson<Command>(e.cmd),
+          ...(e.tag === undefined ? {} : { tag: e.tag }),
+          ...(e.offset === undefined ? {} : { offset: e.offset }),
+        }))
+      : [];
+    const packed = pack({
+      codec: this.#o.codec,
+      encoding: state.encoding,
+      header: hdr,
+      lead: [...w.statuses, ...w.extra],
+      queue,
+      trailer,
+      maxMsgSize: state.clientMaxMsgSize,
+      maxCommands: this.#limits.maxCommandsPerSentMessage,
+      finalWhenDone: trailer.length === 0 || closing,
+    });
+    if (useOutbox) {
+      state.outbox = packed.rest.map((e) => ({
+        cmd: toJson(e.cmd),
+        ...(e.tag === undefined ? {} : { tag: e.tag }),
+        ...(e.offset === undefined ? {} : { offset: e.offset }),
+      }));
+      const mid = String(state.serverMsgId);
+      for (const p of packed.packed) {
+        const key = `${mid}:${p.cmd.CmdID}`;
+        const original = state.outbox.length >= 0 ? queue.find((q) => q.tag === p.tag)?.cmd : undefined;
+        state.awaiting[key] = {
+          id: p.tag ?? key,
+          cmd: p.cmd.type === 'Unknown' ? p.cmd.name : p.cmd.type,
+          part: p.part,
+          ...(original === undefined || p.part === 'middle' || p.part === 'last'
+            ? {}
+            : { original: toJson(original) }),
+        };
+        if (p.cmd.type === 'Atomic' || p.cmd.type === 'Sequence') {
+          for (const m of p.cmd.commands) {
+            state.awaiting[`${mid}:${m.CmdID}`] = {
+              id: p.tag ?? key,
+              cmd: m.type === 'Unknown' ? m.name : m.type,
+              parent: key,
+              part: 'whole',
+            };
+          }
+        }
+      }
+    }
+    const done = closing ? outcome !== undefined : false;
+    return { packed, done, outcome, requestHash: '' };
+  }
+
+  #serverCredMode(w: Work): AuthMode {
+    return w.creds?.serverAuth ?? 'none';
+  }
+
+  #serverCredField(w: Work): { Cred?: Cred } {
+    const { creds, state } = w;
+    if (!creds || state.auth.serverAccepted) return {};
+    const mode = creds.serverAuth;
+    if (mode === 'basic' && creds.serverSecret !== undefined) {
+      return {
+        Cred: {
+          Meta: { Type: AuthScheme.Basic, Format: 'b64' },
+          Data: { kind: 'text', text: basicCredential(creds.serverName, creds.serverSecret) },
+        },
+      };
+    }
+    if (mode === 'md5') {
+      const digest = serverDigest(creds);
+      if (!digest) return {};
+      const nonce = this.#nonceCandidates(state.auth.serverNonce, creds.serverNonce)[0]!;
+      return {
+        Cred: {
+          Meta: { Type: AuthScheme.Md5, Format: 'b64' },
+          Data: { kind: 'text', text: md5CredentialFromDigest(digest, nonce) },
+        },
+      };
+    }
+    return {};
+  }
+
+  async #finish(w: Work, reply: PendingReply, expectedRevision: number): Promise<ServerResponse> {
+    const { state, creds } = w;
+    let hmac: string | undefined;
+    if (creds && creds.serverAuth === 'hmac') {
+      const digest = serverDigest(creds);
+      if (digest) {
+        const nonce = this.#nonceCandidates(state.auth.serverNonce, creds.serverNonce)[0]!;
+        hmac = buildHmacHeader({ username: creds.serverName, digest, nonce, body: reply.packed.bytes });
+      }
+    }
+    if (
+      state.auth.serverNonce !== undefined &&
+      state.auth.authenticated &&
+      state.auth.serverNonce !== creds?.serverNonce
+    ) {
+      await this.#o.credentials.updateNonces(state.deviceId, { serverNonce: state.auth.serverNonce });
+    }
+    const done = reply.done;
+    if (done) await this.#closeSteps(state, w);
+    state.lastReply = {
+      requestHash: reply.requestHash,
+      body: Buffer.from(reply.packed.bytes).toString('base64'),
+      mediaType: state.mediaType,
+      ...(hmac === undefined ? {} : { hmac }),
+      done,
+    };
+    if (done) state.phase = ServerPhase.Closed;
+    state.revision = expectedRevision + 1;
+    const saved = await this.#o.sessions.save(state, expectedRevision);
+    if (!saved) {
+      // Someone else advanced this session: give back what we took from the queue.
+      if (w.taken.length > 0) await this.#o.commands.release?.(w.ref, w.taken);
+      throw new SessionError(SessionErrorCode.Conflict, 'session changed concurrently', { status: 503 });
+    }
+    if (done) await this.#ended(state, reply.outcome ?? 'completed');
+    channels.messageOut.publish({
+      role: 'server',
+      sessionId: state.sessionId,
+      deviceId: state.deviceId,
+      msgId: state.serverMsgId,
+      bytes: reply.packed.bytes.byteLength,
+      encoding: state.encoding,
+    });
+    return {
+      body: reply.packed.bytes,
+      mediaType: state.mediaType,
+      ...(hmac === undefined ? {} : { hmac }),
+      done,
+      deviceId: state.deviceId,
+      sessionId: state.sessionId,
+    };
+  }
+
+  /** Ends a session: outstanding commands settle as unknown, unsent ones are released. */
+  async #closeSteps(state: ServerSessionState, w?: Work): Promise<void> {
+    const ref: SessionRef = {
+      deviceId: state.deviceId,
+      sessionId: state.sessionId,
+      initiator: state.initiator,
+    };
+    const work: Work = w ?? {
+      msg: undefined as unknown as SyncML,
+      state,
+      creds: undefined,
+      ref,
+      statuses: [],
+      extra: [],
+      wantsNext: false,
+      aborted: false,
+      resend: new Set(),
+      taken: [],
+      respUri: undefined,
+    };
+    await this.#settle(work, true);
+    const unsent = [...new Set(state.outbox.map((e) => e.tag).filter((t): t is string => t !== undefined))];
+    state.outbox = [];
+    delete state.incoming;
+    if (unsent.length > 0) await this.#o.commands.release?.(ref, unsent);
+    await this.#flushDevInfo(work);
+    state.phase = ServerPhase.Closed;
+  }
+
+  async #ended(state: ServerSessionState, outcome: SessionOutcome): Promise<void> {
+    const ref: SessionRef = {
+      deviceId: state.deviceId,
+      sessionId: state.sessionId,
+      initiator: state.initiator,
+    };
+    await this.#o.commands.sessionEnded?.(ref, outcome);
+    channels.sessionEnd.publish({
+      role: 'server',
+      sessionId: state.sessionId,
+      deviceId: state.deviceId,
+      outcome,
+    });
+  }
+
+  /** Closes and forgets a session that is not going on (expired or superseded). */
+  async #close(state: ServerSessionState, outcome: SessionOutcome): Promise<void> {
+    const wasOpen = state.phase !== ServerPhase.Closed;
+    if (wasOpen) await this.#closeSteps(state);
+    await this.#o.sessions.delete(state.token);
+    if (wasOpen) await this.#ended(state, outcome);
+  }
+
+  /** A newly authenticated session replaces the device's previous one. */
+  async #supersede(state: ServerSessionState): Promise<void> {
+    const prev = await this.#o.sessions.loadByDevice(state.deviceId);
+    if (!prev || prev.token === state.token || prev.phase === ServerPhase.Closed) return;
+    await this.#close(prev, 'superseded');
+  }
+}
+
+interface PendingReply {
+  readonly packed: ReturnType<typeof pack>;
+  readonly done: boolean;
+  readonly outcome: SessionOutcome | undefined;
+  requestHash: string;
+}
+
+function serverDigest(creds: DeviceCredentials): string | undefined {
+  if (creds.serverDigest) return creds.serverDigest;
+  if (creds.serverSecret !== undefined) return credentialDigest(creds.serverName, creds.serverSecret);
+  return undefined;
+}
