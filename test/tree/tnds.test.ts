@@ -10,10 +10,8 @@ import { decodeWbxml, encodeWbxml } from '../../src/representation/wbxml/index.t
 import { parseXmlElement } from '../../src/representation/xml/reader.ts';
 import { DdfSchema, MgmtTreeError, parseDdf } from '../../src/tree/ddf/index.ts';
 import {
-  formatTStamp,
   parseTnds,
   parseTndsSelection,
-  parseTStamp,
   subtreeToTnds,
   TNDS_WBXML_TYPE,
   TNDS_XML_TYPE,
@@ -116,11 +114,17 @@ describe('TNDS ↔ subtree', () => {
     }
   });
 
-  test('TStamp is ISO 8601 basic UTC', () => {
-    assert.equal(formatTStamp(Date.UTC(2001, 6, 11, 16, 38, 17)), '20010711T163817Z');
-    assert.equal(parseTStamp('20010711T163817Z'), Date.UTC(2001, 6, 11, 16, 38, 17));
-    assert.equal(parseTStamp('2001-07-11T16:38:17Z'), Date.UTC(2001, 6, 11, 16, 38, 17));
-    assert.equal(parseTStamp('yesterday'), undefined);
+  test('TStamp is written ISO 8601 basic UTC and read liberally', () => {
+    assert.equal(subtreeToTnds(SAMPLE).nodes[0]!.rt!.tstamp, '20010711T163817Z');
+    const read = (ts: string) =>
+      tndsToSubtrees(
+        parseTnds(
+          `<MgmtTree><Node><NodeName>A</NodeName><RTProperties><TStamp>${ts}</TStamp></RTProperties></Node></MgmtTree>`,
+        ),
+      )[0]!.node.tstamp;
+    assert.equal(read('20010711T163817Z'), Date.UTC(2001, 6, 11, 16, 38, 17));
+    assert.equal(read('2001-07-11T16:38:17Z'), Date.UTC(2001, 6, 11, 16, 38, 17));
+    assert.equal(read('yesterday'), undefined);
   });
 
   test('Path places top nodes relative to the target; missing Format is inferred', () => {

@@ -7,3 +7,4 @@ export * from './document.ts';
 export * from './schema.ts';
 export { isValidValue, normalizeValue } from './values.ts';
 export { ddfTreeSchema } from './hook.ts';
+export * from './install.ts';

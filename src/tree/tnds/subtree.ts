@@ -7,6 +7,7 @@ import { MgmtTreeError, MgmtTreeErrorCode } from '../ddf/errors.ts';
 import type { MgmtNode, MgmtTree, NodeFormat, RtProperties } from '../ddf/model.ts';
 import { isNodeFormat, typeString } from '../ddf/model.ts';
 import type { SubtreeNode } from '../types.ts';
+import { formatTStamp, valueSize } from '../value.ts';
 
 /** Properties a `?list=TNDS` may select (RTProperties names plus `Value`). */
 export const TndsProps = [
@@ -55,22 +56,8 @@ export function parseTndsSelection(args: string): ReadonlySet<TndsProp> | undefi
   return all;
 }
 
-const utf8 = new TextEncoder();
-
-function pad(n: number, width = 2): string {
-  return String(n).padStart(width, '0');
-}
-
-/** UTC milliseconds → ISO 8601 basic `20010711T163817Z` (the TStamp form). */
-export function formatTStamp(ms: number): string {
-  const d = new Date(ms);
-  return `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}T${pad(d.getUTCHours())}${pad(
-    d.getUTCMinutes(),
-  )}${pad(d.getUTCSeconds())}Z`;
-}
-
-/** ISO 8601 basic or extended UTC timestamp → milliseconds; undefined when unreadable. */
-export function parseTStamp(text: string): number | undefined {
+/** ISO 8601 basic or extended UTC timestamp → milliseconds (liberal on receive); undefined when unreadable. */
+function parseTStampLiberal(text: string): number | undefined {
   const m = /^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(?:[.,]\d+)?Z?$/.exec(text.trim());
   if (!m) return undefined;
   const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
@@ -102,7 +89,7 @@ function toMgmtNode(
   if (props.has('Format')) rt.format = node.format;
   if (props.has('Name')) rt.name = node.name;
   if (props.has('Size') && !interior && node.data !== undefined) {
-    rt.size = String(typeof node.data === 'string' ? utf8.encode(node.data).length : node.data.length);
+    rt.size = String(valueSize(node.data, node.format));
   }
   if (props.has('Title') && node.title) rt.title = node.title;
   if (props.has('TStamp') && node.tstamp) rt.tstamp = formatTStamp(node.tstamp);
@@ -195,7 +182,7 @@ function toSubtree(node: MgmtNode, where: string): SubtreeNode {
   if (rt.acl !== undefined && rt.acl !== '') out.acl = rt.acl;
   if (rt.title !== undefined && rt.title !== '') out.title = rt.title;
   if (rt.tstamp) {
-    const ms = parseTStamp(rt.tstamp);
+    const ms = parseTStampLiberal(rt.tstamp);
     if (ms !== undefined) out.tstamp = ms;
   }
   if (rt.verNo !== undefined && /^\d{1,5}$/.test(rt.verNo)) out.verNo = Number(rt.verNo) & 0xffff;
