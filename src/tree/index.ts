@@ -61,3 +61,15 @@ export { formatTStamp, parseTStamp, valueSize } from './value.ts';
 export { MemoryTreeStore } from './store/store.ts';
 export type { LoadedTree, TreeSnapshot, TreeStore } from './store/store.ts';
 export type { Mutation, NodeRecord, OverlayProps } from './node.ts';
+export { JournalTreeStore, journalFootprint } from './store/journal.ts';
+export type { JournalTreeStoreOptions } from './store/journal.ts';
+export { TreeCommandExecutor } from './exec.ts';
+export type {
+  AlertOutcome,
+  CommandExecutor,
+  ExecutionContext,
+  ExecutionOutcome,
+  TndsHandler,
+  TndsOps,
+  TreeCommandExecutorOptions,
+} from './exec.ts';

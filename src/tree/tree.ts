@@ -1532,6 +1532,11 @@ export class Transaction implements TreeOps {
     return this.#scope.open;
   }
 
+  /** Runs `fn` inside this transaction: tree calls it makes (directly or via plugins) join it. */
+  within<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#scope.joined(fn);
+  }
+
   get(uri: string, who: Principal = LOCAL): Promise<GetOutcome> {
     return this.#scope.joined(() => this.#scope.get(uri, who));
   }
