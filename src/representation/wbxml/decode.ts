@@ -304,6 +304,8 @@ function parseBody(r: Reader, pages: readonly CodePage[], maxDepth: number, maxE
 
 function addText(cur: Element | undefined, s: string, at: number): void {
   if (cur === undefined) throw new WbxmlError('wbxml.token', 'text outside any element', at);
+  // An empty STR_I (`<Data>` 03 00 `</Data>`, as the Motorola client writes) is no text at all, as in XML.
+  if (s.length === 0) return;
   const children: ElementChild[] = cur.children;
   const n = children.length;
   // Adjacent STR_I/STR_T/ENTITY pieces are one text (a string table splits strings into runs).
@@ -333,8 +335,14 @@ function parseAttributes(
         continue;
       case Token.LITERAL: {
         current = r.tableString(r.mbUint32(), at);
-        attrs ??= Object.create(null) as Record<string, string>;
-        attrs[current] = '';
+        attrs ??= {};
+        // defineProperty: a hostile name such as "__proto__" stays a plain own property.
+        Object.defineProperty(attrs, current, {
+          value: '',
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
         continue;
       }
       case Token.STR_I:

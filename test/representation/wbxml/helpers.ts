@@ -96,6 +96,16 @@ function utf8OrUndefined(b: Uint8Array): string | undefined {
   }
 }
 
+/** What an XML round trip does to text: line ends normalised to LF (XML 1.0 §2.11). */
+export function xmlLineEnds(el: Element): Element {
+  return {
+    ...el,
+    children: el.children.map((c) =>
+      typeof c === 'string' ? c.replace(/\r\n?/g, '\n') : c instanceof Uint8Array ? c : xmlLineEnds(c),
+    ),
+  };
+}
+
 /** Whether libwbxml's tools are installed; tests that need them fail loudly when not. */
 export function requireLibwbxmlTools(): void {
   const r = spawnSync('xml2wbxml', [], { encoding: 'utf8' });
