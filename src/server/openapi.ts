@@ -5,6 +5,17 @@
  */
 import type { RouteOptions } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifySchema {
+    /** OpenAPI: one-line summary of the operation. */
+    summary?: string;
+    description?: string;
+    tags?: readonly string[];
+    /** Leave the route out of the OpenAPI document. */
+    hide?: boolean;
+  }
+}
+
 interface RouteSchema {
   readonly summary?: string;
   readonly description?: string;

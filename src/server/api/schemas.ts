@@ -7,9 +7,14 @@ import { type Static, Type } from 'typebox';
 export const Iso = Type.String({ format: 'date-time', description: 'ISO 8601 time (UTC).' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
-export const AuthTypeName = Type.Union([Type.Literal('basic'), Type.Literal('md5'), Type.Literal('hmac')], {
-  description: 'How the device authenticates: syncml:auth-basic, syncml:auth-md5, or HMAC (x-syncml-hmac).',
-});
+export const AuthTypeName = Type.Union(
+  [Type.Literal('basic'), Type.Literal('md5'), Type.Literal('hmac'), Type.Literal('transport')],
+  {
+    description:
+      'How the device authenticates: syncml:auth-basic, syncml:auth-md5, HMAC (x-syncml-hmac), or transport ' +
+      '(TLS client certificate, no DM-level credentials).',
+  },
+);
 export type AuthTypeName = Static<typeof AuthTypeName>;
 
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
@@ -169,10 +174,19 @@ const LeafFields = {
     Type.String({ maxLength: 128, description: 'MIME type (Meta/Type) of the value.' }),
   ),
   source: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Copy: the source URI.' })),
-  items: Type.Optional(Type.Array(CommandItem, { minItems: 1, maxItems: 100 })),
 };
 
 export const LeafCommand = Type.Object({ type: LeafType, ...LeafFields }, { additionalProperties: false });
+
+/** A member of a group: a leaf command, or (inside a Sequence) an Atomic of leaf commands. */
+export const MemberCommand = Type.Object(
+  {
+    type: Type.Union([LeafType, Type.Literal('Atomic')]),
+    ...LeafFields,
+    commands: Type.Optional(Type.Array(LeafCommand, { minItems: 1, maxItems: 100 })),
+  },
+  { additionalProperties: false },
+);
 
 export const CommandCreate = Type.Object(
   {
@@ -217,7 +231,12 @@ export const Command = Type.Object({
   }),
   status: Nullable(Type.Integer({ description: 'The DM status code the device answered.' })),
   results: Type.Array(ResultItem),
-  alert: Type.Unknown({ description: 'Exec: the Generic Alert that completed it.' }),
+  detail: Type.Unknown({
+    description:
+      'Group member statuses (members), the Generic Alerts that completed an Exec (alerts), or why it ended (reason).',
+  }),
+  attempts: Type.Integer({ description: 'How many sessions took the command.' }),
+  createdBy: Nullable(Type.String()),
   sessionId: Nullable(Type.String()),
   createdAt: Iso,
   sentAt: Nullable(Iso),

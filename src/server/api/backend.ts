@@ -1,0 +1,177 @@
+/**
+ * The shape the operator API needs from storage, in the API's own terms (views as the JSON
+ * answers show them). `store-backend.ts` implements it over the server store; the routes depend
+ * only on this, so they read like the API reference.
+ */
+import type { Principal } from './auth.ts';
+import type { AuthTypeName, Role } from './schemas.ts';
+
+export interface PageOf<T> {
+  readonly items: readonly T[];
+  readonly nextCursor: string | null;
+}
+
+export interface DeviceView {
+  readonly id: string;
+  readonly authType: AuthTypeName;
+  readonly serverId: string | null;
+  readonly hasServerSecret: boolean;
+  readonly tags: readonly string[];
+  readonly groups: readonly string[];
+  readonly enrolled: 'provisioned' | 'auto';
+  readonly online: boolean;
+  readonly lastSeen: string | null;
+  readonly sessionCount: number;
+  readonly devInfo: Readonly<Record<string, string>> | null;
+  readonly devDetail: Readonly<Record<string, string>> | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface DeviceFilter {
+  readonly tag?: string | undefined;
+  readonly group?: string | undefined;
+  readonly online?: boolean | undefined;
+  readonly q?: string | undefined;
+}
+
+export interface DeviceInput {
+  readonly id: string;
+  readonly secret: string;
+  readonly authType: AuthTypeName;
+  readonly serverId?: string | undefined;
+  readonly serverSecret?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  readonly groups?: readonly string[] | undefined;
+}
+
+export interface DevicePatch {
+  readonly secret?: string | undefined;
+  readonly authType?: AuthTypeName | undefined;
+  readonly serverId?: string | undefined;
+  readonly serverSecret?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  readonly groups?: readonly string[] | undefined;
+}
+
+export interface TreeNodeView {
+  readonly uri: string;
+  readonly value: string | null;
+  readonly format: string | null;
+  readonly type: string | null;
+  readonly readAt: string;
+}
+
+export interface ResultView {
+  readonly uri: string;
+  readonly value: string | null;
+  readonly format: string | null;
+  readonly type: string | null;
+}
+
+export interface CommandView {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly type: string;
+  readonly request: unknown;
+  readonly state: string;
+  readonly status: number | null;
+  readonly results: readonly ResultView[];
+  readonly detail: unknown;
+  readonly attempts: number;
+  readonly createdBy: string | null;
+  readonly sessionId: string | null;
+  readonly createdAt: string;
+  readonly sentAt: string | null;
+  readonly completedAt: string | null;
+  readonly expiresAt: string | null;
+}
+
+/** A command as the API accepts it (see schemas.ts CommandCreate), before validation by the queue. */
+export interface CommandRequest {
+  readonly type: string;
+  readonly uri?: string | undefined;
+  readonly value?: string | undefined;
+  readonly format?: string | undefined;
+  readonly contentType?: string | undefined;
+  readonly source?: string | undefined;
+  readonly commands?: readonly CommandRequest[] | undefined;
+}
+
+export interface SessionView {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly outcome: string | null;
+  readonly messages: number;
+}
+
+export interface TraceMessageView {
+  readonly seq: number;
+  readonly direction: 'in' | 'out';
+  readonly at: string;
+  readonly contentType: string;
+  readonly size: number;
+  readonly xml: string | null;
+}
+
+export interface TokenView {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+}
+
+export interface AuditView {
+  readonly id: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string | null;
+  readonly details: unknown;
+}
+
+export interface ApiBackend {
+  verifyToken(secret: string): Promise<Principal | undefined>;
+  listTokens(): Promise<readonly TokenView[]>;
+  createToken(name: string, role: Role, createdBy: string): Promise<TokenView & { readonly token: string }>;
+  revokeToken(id: string): Promise<void>;
+
+  listDevices(filter: DeviceFilter, limit: number, cursor: string | undefined): Promise<PageOf<DeviceView>>;
+  getDevice(id: string): Promise<DeviceView>;
+  createDevice(input: DeviceInput): Promise<DeviceView>;
+  updateDevice(id: string, patch: DevicePatch): Promise<DeviceView>;
+  deleteDevice(id: string): Promise<void>;
+  tree(id: string, path: string | undefined): Promise<readonly TreeNodeView[]>;
+  listGroups(): Promise<readonly { name: string; devices: number }[]>;
+  groupMembers(name: string): Promise<readonly string[]>;
+
+  enqueue(
+    deviceId: string,
+    request: CommandRequest,
+    expiresAt: number | undefined,
+    actor: string,
+  ): Promise<CommandView>;
+  getCommand(id: string): Promise<CommandView>;
+  /** Resolves when the command reaches a final state or `ms` pass (or `signal` aborts). */
+  waitCommand(id: string, ms: number, signal: AbortSignal): Promise<CommandView>;
+  listCommands(
+    deviceId: string,
+    state: string | undefined,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<PageOf<CommandView>>;
+  cancelCommand(id: string): Promise<CommandView>;
+
+  listSessions(deviceId: string, limit: number, cursor: string | undefined): Promise<PageOf<SessionView>>;
+  trace(sessionId: string): Promise<{ session: SessionView; messages: readonly TraceMessageView[] }>;
+
+  audit(actor: string, action: string, target: string | null, details: unknown): Promise<void>;
+  listAudit(
+    filter: { actor?: string | undefined; action?: string | undefined },
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<PageOf<AuditView>>;
+}

@@ -1,0 +1,480 @@
+/**
+ * The operator REST API under `/api/v1`. Every route declares its schemas (validation + OpenAPI)
+ * and the least role it needs; changes are written to the audit log with the acting token's name.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { ApiError, ApiErrorCode } from '../errors.ts';
+import { principalOf } from './auth.ts';
+import type { ApiBackend, CommandRequest } from './backend.ts';
+import {
+  AuditEntry,
+  AuditQuery,
+  Command,
+  CommandCreate,
+  CommandListQuery,
+  CommandQuery,
+  Device,
+  DeviceCreate,
+  DeviceListQuery,
+  DeviceParams,
+  DeviceUpdate,
+  Group,
+  GroupCommandResult,
+  IdParams,
+  Limit,
+  NameParams,
+  Page,
+  Session,
+  Token,
+  TokenCreate,
+  TokenCreated,
+  Trace,
+  TreeNode,
+  TreeQuery,
+  WhoAmI,
+  Cursor,
+  type AuthTypeName,
+  type Role,
+} from './schemas.ts';
+
+export interface ApiRoutesOptions {
+  readonly backend: ApiBackend;
+}
+
+const NoContent = { 204: Type.Null({ description: 'Done' }) };
+
+/** Registers the API routes; mount with `{ prefix: '/api/v1' }`. */
+export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOptions): Promise<void> {
+  const audit = (req: FastifyRequest, action: string, target: string | null, details?: unknown) =>
+    backend.audit(principalOf(req).name, action, target, details ?? null);
+
+  app.get(
+    '/whoami',
+    {
+      config: { role: 'viewer' },
+      schema: { summary: 'The token in use: its name and role', tags: ['tokens'], response: { 200: WhoAmI } },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      return { name: p.name, role: p.role };
+    },
+  );
+
+  // ---- devices ---------------------------------------------------------------------------------
+  app.get<{
+    Querystring: {
+      tag?: string;
+      group?: string;
+      online?: boolean;
+      q?: string;
+      limit?: number;
+      cursor?: string;
+    };
+  }>(
+    '/devices',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'List devices (filters combine with AND; newest page first by DevId order)',
+        tags: ['devices'],
+        querystring: DeviceListQuery,
+        response: { 200: Page(Device) },
+      },
+    },
+    async (req) => {
+      const { limit = 50, cursor, ...filter } = req.query;
+      return backend.listDevices(filter, limit, cursor);
+    },
+  );
+
+  app.post<{
+    Body: {
+      id: string;
+      secret: string;
+      authType?: AuthTypeName;
+      serverId?: string;
+      serverSecret?: string;
+      tags?: string[];
+      groups?: string[];
+    };
+  }>(
+    '/devices',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Provision a device (the client secret is stored only as its digest)',
+        tags: ['devices'],
+        body: DeviceCreate,
+        response: { 201: Device },
+      },
+    },
+    async (req, reply) => {
+      const d = await backend.createDevice({ ...req.body, authType: req.body.authType ?? 'md5' });
+      await audit(req, 'device.create', d.id, {
+        authType: d.authType,
+        tags: d.tags,
+        groups: d.groups,
+        serverSecret: req.body.serverSecret !== undefined,
+      });
+      reply.status(201);
+      return d;
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/devices/:id',
+    {
+      config: { role: 'viewer' },
+      schema: { summary: 'One device', tags: ['devices'], params: DeviceParams, response: { 200: Device } },
+    },
+    async (req) => backend.getDevice(req.params.id),
+  );
+
+  app.patch<{
+    Params: { id: string };
+    Body: {
+      secret?: string;
+      authType?: AuthTypeName;
+      serverId?: string;
+      serverSecret?: string;
+      tags?: string[];
+      groups?: string[];
+    };
+  }>(
+    '/devices/:id',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Change a device: secrets, auth type, ServerID, tags (replace), groups (replace)',
+        tags: ['devices'],
+        params: DeviceParams,
+        body: DeviceUpdate,
+        response: { 200: Device },
+      },
+    },
+    async (req) => {
+      const d = await backend.updateDevice(req.params.id, req.body);
+      const { secret, serverSecret, ...rest } = req.body;
+      await audit(req, 'device.update', d.id, {
+        ...rest,
+        ...(secret !== undefined ? { secret: 'changed' } : {}),
+        ...(serverSecret !== undefined ? { serverSecret: 'changed' } : {}),
+      });
+      return d;
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/devices/:id',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Delete a device with its tree cache, commands, sessions and trace',
+        tags: ['devices'],
+        params: DeviceParams,
+        response: NoContent,
+      },
+    },
+    async (req, reply) => {
+      await backend.deleteDevice(req.params.id);
+      await audit(req, 'device.delete', req.params.id);
+      reply.status(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { path?: string } }>(
+    '/devices/:id/tree',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'The cached copy of values read from the device tree, with the time each was read',
+        tags: ['devices'],
+        params: DeviceParams,
+        querystring: TreeQuery,
+        response: { 200: Type.Object({ items: Type.Array(TreeNode) }) },
+      },
+    },
+    async (req) => ({ items: await backend.tree(req.params.id, req.query.path) }),
+  );
+
+  // ---- commands --------------------------------------------------------------------------------
+  app.post<{ Params: { id: string }; Body: CommandRequest & { expiresIn?: number } }>(
+    '/devices/:id/commands',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: "Queue a DM command for the device's next session",
+        description:
+          'Get, Add, Replace, Delete, Copy, Exec on a URI, or an Atomic/Sequence group of them. The command is ' +
+          'delivered exactly once; follow it with GET /commands/{id}?wait=SECONDS.',
+        tags: ['commands'],
+        params: DeviceParams,
+        body: CommandCreate,
+        response: { 201: Command },
+      },
+    },
+    async (req, reply) => {
+      const { expiresIn, ...request } = req.body;
+      checkCommandShape(request, 'body');
+      const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : undefined;
+      const c = await backend.enqueue(req.params.id, request, expiresAt, principalOf(req).name);
+      await audit(req, 'command.create', req.params.id, {
+        commandId: c.id,
+        type: c.type,
+        request: redact(request),
+      });
+      reply.status(201);
+      return c;
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { state?: string; limit?: number; cursor?: string } }>(
+    '/devices/:id/commands',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "The device's commands, newest first",
+        tags: ['commands'],
+        params: DeviceParams,
+        querystring: CommandListQuery,
+        response: { 200: Page(Command) },
+      },
+    },
+    async (req) => {
+      await backend.getDevice(req.params.id);
+      return backend.listCommands(req.params.id, req.query.state, req.query.limit ?? 50, req.query.cursor);
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { wait?: number } }>(
+    '/commands/:id',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'A command: state, DM status code and results',
+        description:
+          'With ?wait=SECONDS the answer is held until the command reaches a final state or the time passes.',
+        tags: ['commands'],
+        params: IdParams,
+        querystring: CommandQuery,
+        response: { 200: Command },
+      },
+    },
+    async (req) => {
+      const wait = req.query.wait ?? 0;
+      if (wait <= 0) return backend.getCommand(req.params.id);
+      const ac = new AbortController();
+      const onClose = () => ac.abort();
+      req.raw.once('close', onClose);
+      try {
+        return await backend.waitCommand(req.params.id, wait * 1000, ac.signal);
+      } finally {
+        req.raw.off('close', onClose);
+      }
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/commands/:id',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Cancel a command that has not been sent yet',
+        tags: ['commands'],
+        params: IdParams,
+        response: { 200: Command },
+      },
+    },
+    async (req) => {
+      const c = await backend.cancelCommand(req.params.id);
+      await audit(req, 'command.cancel', c.deviceId, { commandId: c.id });
+      return c;
+    },
+  );
+
+  // ---- sessions and trace ----------------------------------------------------------------------
+  app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
+    '/devices/:id/sessions',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "The device's DM sessions, newest first",
+        tags: ['sessions'],
+        params: DeviceParams,
+        querystring: Type.Object(
+          { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Page(Session) },
+      },
+    },
+    async (req) => {
+      await backend.getDevice(req.params.id);
+      return backend.listSessions(req.params.id, req.query.limit ?? 50, req.query.cursor);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/sessions/:id/trace',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'The raw messages of a session, each also decoded to XML',
+        tags: ['sessions'],
+        params: IdParams,
+        response: { 200: Trace },
+      },
+    },
+    async (req) => backend.trace(req.params.id),
+  );
+
+  // ---- groups ----------------------------------------------------------------------------------
+  app.get(
+    '/groups',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Groups with their device counts',
+        tags: ['groups'],
+        response: { 200: Type.Object({ items: Type.Array(Group) }) },
+      },
+    },
+    async () => ({ items: await backend.listGroups() }),
+  );
+
+  app.post<{ Params: { name: string }; Body: CommandRequest & { expiresIn?: number } }>(
+    '/groups/:name/commands',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Queue the same command for every device of a group',
+        tags: ['groups', 'commands'],
+        params: NameParams,
+        body: CommandCreate,
+        response: { 201: GroupCommandResult },
+      },
+    },
+    async (req, reply) => {
+      const { expiresIn, ...request } = req.body;
+      checkCommandShape(request, 'body');
+      const members = await backend.groupMembers(req.params.name);
+      if (members.length === 0)
+        throw new ApiError(ApiErrorCode.NotFound, `group ${req.params.name} has no devices`);
+      const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : undefined;
+      const actor = principalOf(req).name;
+      const commands: { deviceId: string; commandId: string }[] = [];
+      for (const deviceId of members) {
+        const c = await backend.enqueue(deviceId, request, expiresAt, actor);
+        commands.push({ deviceId, commandId: c.id });
+      }
+      await audit(req, 'group.command', req.params.name, { type: request.type, devices: members.length });
+      reply.status(201);
+      return { group: req.params.name, commands };
+    },
+  );
+
+  // ---- tokens and audit ------------------------------------------------------------------------
+  app.get(
+    '/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'API tokens (never their secrets)',
+        tags: ['tokens'],
+        response: { 200: Type.Object({ items: Type.Array(Token) }) },
+      },
+    },
+    async () => ({ items: await backend.listTokens() }),
+  );
+
+  app.post<{ Body: { name: string; role: Role } }>(
+    '/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Create an API token; the secret is in this answer only',
+        tags: ['tokens'],
+        body: TokenCreate,
+        response: { 201: TokenCreated },
+      },
+    },
+    async (req, reply) => {
+      const t = await backend.createToken(req.body.name, req.body.role, principalOf(req).name);
+      await audit(req, 'token.create', t.id, { name: t.name, role: t.role });
+      reply.status(201);
+      return t;
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/tokens/:id',
+    {
+      config: { role: 'admin' },
+      schema: { summary: 'Revoke an API token', tags: ['tokens'], params: IdParams, response: NoContent },
+    },
+    async (req, reply) => {
+      await backend.revokeToken(req.params.id);
+      await audit(req, 'token.revoke', req.params.id);
+      reply.status(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { actor?: string; action?: string; limit?: number; cursor?: string } }>(
+    '/audit',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'The audit log of operator actions, newest first',
+        tags: ['audit'],
+        querystring: AuditQuery,
+        response: { 200: Page(AuditEntry) },
+      },
+    },
+    async (req) => {
+      const { limit = 50, cursor, ...filter } = req.query;
+      return backend.listAudit(filter, limit, cursor);
+    },
+  );
+}
+
+/** Rules the schema cannot say: which fields each command type needs. */
+function checkCommandShape(c: CommandRequest, path: string): void {
+  const bad = (field: string, message: string): never => {
+    throw new ApiError(ApiErrorCode.Validation, `${path}.${field} ${message}`, [
+      { path: `${path}.${field}`, message },
+    ]);
+  };
+  if (c.type === 'Atomic' || c.type === 'Sequence') {
+    if (!c.commands?.length) bad('commands', `is required for ${c.type}`);
+    if (c.uri !== undefined) bad('uri', `is not used by ${c.type}; give it to the inner commands`);
+    for (const [i, inner] of (c.commands ?? []).entries()) checkCommandShape(inner, `${path}.commands[${i}]`);
+    return;
+  }
+  if (c.commands !== undefined) bad('commands', `is only for Atomic and Sequence, not ${c.type}`);
+  if (c.uri === undefined) bad('uri', 'is required');
+  if (c.type === 'Replace' && c.value === undefined) bad('value', 'is required for Replace');
+  if ((c.type === 'Get' || c.type === 'Delete' || c.type === 'Copy') && c.value !== undefined) {
+    bad('value', `is not used by ${c.type}`);
+  }
+  if (c.type === 'Copy' && c.source === undefined) bad('source', 'is required for Copy');
+  if (c.type !== 'Copy' && c.source !== undefined) bad('source', 'is only for Copy');
+  if (c.format === 'int' && c.value !== undefined && !/^-?\d+$/.test(c.value))
+    bad('value', 'is not an integer (format int)');
+  if (c.format === 'bool' && c.value !== undefined && !/^(true|false)$/i.test(c.value)) {
+    bad('value', 'is not true or false (format bool)');
+  }
+  if (c.format === 'b64' && c.value !== undefined && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(c.value)) {
+    bad('value', 'is not base64 (format b64)');
+  }
+}
+
+/** Values can be secrets (passwords written into DMAcc); the audit log keeps only their size. */
+function redact(c: CommandRequest): unknown {
+  const { value, commands, ...rest } = c;
+  return {
+    ...rest,
+    ...(value !== undefined ? { valueBytes: Buffer.byteLength(value) } : {}),
+    ...(commands ? { commands: commands.map(redact) } : {}),
+  };
+}

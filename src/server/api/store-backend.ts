@@ -1,0 +1,447 @@
+/**
+ * The operator API over the server store: turns store records (numbers for times and ids) into the
+ * API's JSON views (ISO times, string ids), and API requests into store calls.
+ */
+import { detectEncoding, parseElement, writeXmlElement } from '../../representation/index.ts';
+import { ApiError, ApiErrorCode } from '../errors.ts';
+import type { DmCommand } from '../store/index.ts';
+import type {
+  ApiToken,
+  AuditEntry,
+  CommandRecord,
+  CommandState,
+  Device,
+  Store,
+  TraceEntry,
+} from '../store/index.ts';
+import type { Principal } from './auth.ts';
+import type {
+  ApiBackend,
+  AuditView,
+  CommandRequest,
+  CommandView,
+  DeviceFilter,
+  DeviceView,
+  PageOf,
+  SessionView,
+  TokenView,
+  TraceMessageView,
+} from './backend.ts';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null | undefined): string | null => (ms == null ? null : iso(ms));
+
+export function deviceView(d: Device): DeviceView {
+  const info = Object.keys(d.devInfo).length ? d.devInfo : null;
+  const detail = Object.keys(d.devDetail).length ? d.devDetail : null;
+  return {
+    id: d.id,
+    authType: d.authType,
+    serverId: d.serverAuthName,
+    hasServerSecret: d.hasServerCredential,
+    tags: d.tags,
+    groups: d.groups,
+    enrolled: d.attributes.enrolled === 'auto' ? 'auto' : 'provisioned',
+    online: d.online,
+    lastSeen: isoOrNull(d.lastSeenAt),
+    sessionCount: d.sessionCount,
+    devInfo: info,
+    devDetail: detail,
+    createdAt: iso(d.createdAt),
+    updatedAt: iso(d.updatedAt),
+  };
+}
+
+/** The queue's command JSON in the API's words (type/uri/value/contentType). */
+export function requestOf(c: DmCommand): Record<string, unknown> {
+  switch (c.kind) {
+    case 'Atomic':
+    case 'Sequence':
+      return { type: c.kind, commands: c.commands.map(requestOf) };
+    case 'Copy':
+      return { type: 'Copy', uri: c.target, source: c.source };
+    case 'Get':
+    case 'Delete':
+      return { type: c.kind, uri: c.target };
+    default: {
+      const out: Record<string, unknown> = { type: c.kind, uri: c.target };
+      if (c.data !== undefined) out.value = c.data;
+      if (c.format !== undefined) out.format = c.format;
+      if (c.type !== undefined) out.contentType = c.type;
+      if (c.kind === 'Exec' && c.correlator) out.correlator = c.correlator;
+      return out;
+    }
+  }
+}
+
+/** The API's command request as the queue's command JSON (the queue validates it). */
+export function commandOf(r: CommandRequest): Record<string, unknown> {
+  if (r.type === 'Atomic' || r.type === 'Sequence') {
+    return { kind: r.type, commands: (r.commands ?? []).map(commandOf) };
+  }
+  const out: Record<string, unknown> = { kind: r.type, target: r.uri };
+  if (r.type === 'Copy') out.source = r.source;
+  if (r.value !== undefined) out.data = r.value;
+  if (r.format !== undefined) out.format = r.format;
+  if (r.contentType !== undefined) out.type = r.contentType;
+  // An Add without value or format creates an interior node.
+  if (r.type === 'Add' && r.value === undefined && r.format === undefined) out.format = 'node';
+  return out;
+}
+
+export function commandView(c: CommandRecord): CommandView {
+  return {
+    id: String(c.id),
+    deviceId: c.deviceId,
+    type: c.kind,
+    request: requestOf(c.command),
+    state: c.state,
+    status: c.status,
+    results: (c.results ?? []).map((r) => ({
+      uri: r.uri,
+      value: r.value,
+      format: r.format ?? null,
+      type: r.type ?? null,
+    })),
+    detail: c.detail,
+    attempts: c.attempts,
+    createdBy: c.createdBy,
+    sessionId: c.sessionId,
+    createdAt: iso(c.createdAt),
+    sentAt: isoOrNull(c.sentAt),
+    completedAt: isoOrNull(c.completedAt),
+    expiresAt: isoOrNull(c.expiresAt),
+  };
+}
+
+function tokenView(t: ApiToken): TokenView {
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    createdAt: iso(t.createdAt),
+    lastUsedAt: isoOrNull(t.lastUsedAt),
+  };
+}
+
+function auditView(a: AuditEntry): AuditView {
+  return {
+    id: String(a.id),
+    at: iso(a.at),
+    actor: a.actor,
+    action: a.action,
+    target: a.target,
+    details: a.details,
+  };
+}
+
+/** The session id the API shows: DM SessionIDs repeat per device, so it names the device too. */
+export function apiSessionId(deviceId: string, sessionId: string): string {
+  return Buffer.from(`${deviceId}\n${sessionId}`, 'utf8').toString('base64url');
+}
+
+function parseApiSessionId(id: string): { deviceId: string; sessionId: string } {
+  const text = Buffer.from(id, 'base64url').toString('utf8');
+  const nl = text.indexOf('\n');
+  if (nl <= 0 || nl === text.length - 1) throw new ApiError(ApiErrorCode.NotFound, `no session ${id}`);
+  return { deviceId: text.slice(0, nl), sessionId: text.slice(nl + 1) };
+}
+
+function commandId(id: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
+  return Number(id);
+}
+
+/** A cursor of ours: the store's cursor of a page plus how many of its items were already shown. */
+interface ScanCursor {
+  readonly s: string | null;
+  readonly k: number;
+}
+function encodeScan(c: ScanCursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+function decodeScan(cursor: string | undefined): ScanCursor {
+  if (!cursor) return { s: null, k: 0 };
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as ScanCursor;
+    if ((v.s === null || typeof v.s === 'string') && Number.isInteger(v.k) && v.k >= 0) return v;
+  } catch {
+    // fall through
+  }
+  throw new ApiError(ApiErrorCode.Validation, 'invalid pagination cursor', [
+    { path: 'querystring.cursor', message: 'is not a cursor of this listing' },
+  ]);
+}
+
+/** Renders a trace message as XML text: XML as received, WBXML decoded and indented. */
+export function traceXml(body: Uint8Array, contentType: string): string | null {
+  try {
+    const enc = detectEncoding(body, contentType);
+    if (enc === 'xml') return new TextDecoder('utf-8', { fatal: false }).decode(body);
+    if (enc === 'wbxml') return writeXmlElement(parseElement(body), { pretty: true });
+  } catch {
+    // A message that does not decode is shown raw-less; its size and type still are.
+  }
+  return null;
+}
+
+export interface StoreBackendOptions {
+  /** Longest stretch of trace messages scanned to build a session list (per device). */
+  readonly maxTraceScan?: number;
+}
+
+export function storeBackend(store: Store, options: StoreBackendOptions = {}): ApiBackend {
+  const maxTraceScan = options.maxTraceScan ?? 5000;
+
+  async function device(id: string): Promise<Device> {
+    const d = await store.devices.get(id);
+    if (!d) throw new ApiError(ApiErrorCode.NotFound, `no device ${id}`);
+    return d;
+  }
+
+  async function sessionsOf(deviceId: string): Promise<SessionView[]> {
+    const entries: TraceEntry[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.traces.list(deviceId, { limit: 1000, ...(cursor ? { cursor } : {}) });
+      entries.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor && entries.length < maxTraceScan);
+    const live = new Set((await store.sessions.listByDevice(deviceId)).map((s) => s.sessionId));
+    const byId = new Map<string, { first: number; last: number; n: number }>();
+    for (const e of entries) {
+      if (e.sessionId === null) continue;
+      const s = byId.get(e.sessionId);
+      if (s) {
+        s.first = Math.min(s.first, e.at);
+        s.last = Math.max(s.last, e.at);
+        s.n++;
+      } else byId.set(e.sessionId, { first: e.at, last: e.at, n: 1 });
+    }
+    return [...byId.entries()]
+      .sort((a, b) => b[1].first - a[1].first || (a[0] < b[0] ? 1 : -1))
+      .map(([sid, s]) => ({
+        id: apiSessionId(deviceId, sid),
+        deviceId,
+        startedAt: iso(s.first),
+        endedAt: live.has(sid) ? null : iso(s.last),
+        outcome: live.has(sid) ? 'live' : 'ended',
+        messages: s.n,
+      }));
+  }
+
+  return {
+    async verifyToken(secret: string): Promise<Principal | undefined> {
+      const t = await store.tokens.verify(secret);
+      return t ? { tokenId: t.id, name: t.name, role: t.role } : undefined;
+    },
+    async listTokens() {
+      return (await store.tokens.list()).map(tokenView);
+    },
+    async createToken(name, role, createdBy) {
+      const { token, secret } = await store.tokens.create({ name, role, createdBy });
+      return { ...tokenView(token), token: secret };
+    },
+    async revokeToken(id) {
+      const t = await store.tokens.revoke(id);
+      if (!t) throw new ApiError(ApiErrorCode.NotFound, `no token ${id}`);
+    },
+
+    async listDevices(
+      filter: DeviceFilter,
+      limit: number,
+      cursor: string | undefined,
+    ): Promise<PageOf<DeviceView>> {
+      const q = filter.q?.toLowerCase();
+      const base = {
+        ...(filter.tag ? { tags: [filter.tag] } : {}),
+        ...(filter.group ? { group: filter.group } : {}),
+        ...(filter.online !== undefined ? { online: filter.online } : {}),
+      };
+      if (!q) {
+        const page = await store.devices.list({ ...base, limit, ...(cursor ? { cursor } : {}) });
+        return { items: page.items.map(deviceView), nextCursor: page.nextCursor ?? null };
+      }
+      // Text search scans store pages and filters; our cursor remembers the page and the offset in it.
+      const matches = (d: Device) =>
+        [d.id, d.devInfo.Man ?? '', d.devInfo.Mod ?? ''].some((s) => s.toLowerCase().includes(q));
+      let at = decodeScan(cursor);
+      const out: DeviceView[] = [];
+      for (;;) {
+        const page = await store.devices.list({ ...base, limit: 200, ...(at.s ? { cursor: at.s } : {}) });
+        const items = page.items;
+        for (let i = at.k; i < items.length; i++) {
+          const d = items[i] as Device;
+          if (!matches(d)) continue;
+          out.push(deviceView(d));
+          if (out.length === limit) {
+            const more = i + 1 < items.length || page.nextCursor !== undefined;
+            return {
+              items: out,
+              nextCursor: more
+                ? encodeScan(
+                    i + 1 < items.length ? { s: at.s, k: i + 1 } : { s: page.nextCursor ?? null, k: 0 },
+                  )
+                : null,
+            };
+          }
+        }
+        if (!page.nextCursor) return { items: out, nextCursor: null };
+        at = { s: page.nextCursor, k: 0 };
+      }
+    },
+    async getDevice(id) {
+      return deviceView(await device(id));
+    },
+    async createDevice(input) {
+      const d = await store.devices.create({
+        id: input.id,
+        authType: input.authType,
+        clientSecret: input.secret,
+        ...(input.serverId !== undefined ? { serverAuthName: input.serverId } : {}),
+        ...(input.serverSecret !== undefined ? { serverSecret: input.serverSecret } : {}),
+        ...(input.tags ? { tags: input.tags } : {}),
+        ...(input.groups ? { groups: input.groups } : {}),
+      });
+      return deviceView(d);
+    },
+    async updateDevice(id, patch) {
+      const [, d] = await store.devices.update(id, {
+        ...(patch.authType !== undefined ? { authType: patch.authType } : {}),
+        ...(patch.secret !== undefined ? { clientSecret: patch.secret } : {}),
+        ...(patch.serverId !== undefined ? { serverAuthName: patch.serverId } : {}),
+        ...(patch.serverSecret !== undefined ? { serverSecret: patch.serverSecret } : {}),
+        ...(patch.tags !== undefined ? { tags: patch.tags } : {}),
+        ...(patch.groups !== undefined ? { groups: patch.groups } : {}),
+      });
+      return deviceView(d);
+    },
+    async deleteDevice(id) {
+      const d = await store.devices.delete(id);
+      if (!d) throw new ApiError(ApiErrorCode.NotFound, `no device ${id}`);
+    },
+    async tree(id, path) {
+      await device(id);
+      const values = await store.tree.list(id, path);
+      return values.map((v) => ({
+        uri: v.uri,
+        value: v.value,
+        format: v.format,
+        type: v.type,
+        readAt: iso(v.readAt),
+      }));
+    },
+    async listGroups() {
+      return (await store.devices.listGroups()).map((g) => ({ name: g.name, devices: g.size }));
+    },
+    async groupMembers(name) {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.devices.list({ group: name, limit: 1000, ...(cursor ? { cursor } : {}) });
+        ids.push(...page.items.map((d) => d.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      return ids;
+    },
+
+    async enqueue(deviceId, request, expiresAt, actor) {
+      await device(deviceId);
+      const rec = await store.queue.enqueue(deviceId, commandOf(request), {
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
+        createdBy: actor,
+      });
+      return commandView(rec);
+    },
+    async getCommand(id) {
+      const rec = await store.queue.get(commandId(id));
+      if (!rec) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
+      return commandView(rec);
+    },
+    async waitCommand(id, ms, signal) {
+      const n = commandId(id);
+      const rec = await store.queue.waitFor(n, { timeoutMs: ms, until: 'final', signal });
+      if (!rec) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
+      return commandView(rec);
+    },
+    async listCommands(deviceId, state, limit, cursor) {
+      const page = await store.queue.list({
+        deviceId,
+        ...(state ? { states: [state as CommandState] } : {}),
+        limit,
+        newestFirst: true,
+        ...(cursor ? { cursor } : {}),
+      });
+      return { items: page.items.map(commandView), nextCursor: page.nextCursor ?? null };
+    },
+    async cancelCommand(id) {
+      const n = commandId(id);
+      if (!(await store.queue.get(n))) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
+      return commandView(await store.queue.cancel(n, 'cancelled by operator'));
+    },
+
+    async listSessions(deviceId, limit, cursor) {
+      const all = await sessionsOf(deviceId);
+      const start = cursor ? decodeScan(cursor).k : 0;
+      const items = all.slice(start, start + limit);
+      const next = start + limit < all.length ? encodeScan({ s: null, k: start + limit }) : null;
+      return { items, nextCursor: next };
+    },
+    async trace(id) {
+      const { deviceId, sessionId } = parseApiSessionId(id);
+      const entries: TraceEntry[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.traces.list(deviceId, {
+          sessionId,
+          oldestFirst: true,
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        entries.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor && entries.length < maxTraceScan);
+      if (entries.length === 0) throw new ApiError(ApiErrorCode.NotFound, `no session ${id}`);
+      const live = (await store.sessions.get(deviceId, sessionId)) !== undefined;
+      const first = entries[0] as TraceEntry;
+      const last = entries[entries.length - 1] as TraceEntry;
+      const messages: TraceMessageView[] = entries.map((e, i) => ({
+        seq: i + 1,
+        direction: e.direction,
+        at: iso(e.at),
+        contentType: e.contentType,
+        size: e.size,
+        xml: traceXml(e.body, e.contentType),
+      }));
+      return {
+        session: {
+          id,
+          deviceId,
+          startedAt: iso(first.at),
+          endedAt: live ? null : iso(last.at),
+          outcome: live ? 'live' : 'ended',
+          messages: entries.length,
+        },
+        messages,
+      };
+    },
+
+    async audit(actor, action, target, details) {
+      await store.audit.append({
+        actor,
+        action,
+        target,
+        ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
+      });
+    },
+    async listAudit(filter, limit, cursor) {
+      const page = await store.audit.list({
+        ...(filter.actor ? { actor: filter.actor } : {}),
+        ...(filter.action ? { action: filter.action } : {}),
+        limit,
+        ...(cursor ? { cursor } : {}),
+      });
+      return { items: page.items.map(auditView), nextCursor: page.nextCursor ?? null };
+    },
+  };
+}

@@ -1,0 +1,447 @@
+/**
+ * The server session engine's sources (protocol/server-sources.ts) implemented over the server
+ * store: credentials from the device registry, commands from the durable queue, session state in
+ * the session table. This is where the queue's delivery guarantees are kept:
+ *
+ * - `next` claims commands for the session (a lease; unsent claims go back to the queue);
+ * - `save` (called by the engine before every answer leaves) marks the commands of the message
+ *   being answered as sent, after the state is stored and before the bytes go out, so a crash can
+ *   never send a destructive command twice;
+ * - `settle` applies the device's Status/Results; an Exec answered 202 stays pending until the
+ *   Generic Alert with its Correlator arrives (`alert`).
+ */
+import type { Command, Item, Meta } from '../representation/index.ts';
+import { dataText } from '../representation/index.ts';
+import type {
+  ClientAlert,
+  CommandOutcome as EngineOutcome,
+  CommandSource,
+  CredentialSource,
+  DeviceCredentials as EngineCredentials,
+  QueuedCommand,
+  SessionOutcome,
+  SessionRef,
+  SessionStore as EngineSessionStore,
+} from '../protocol/server-sources.ts';
+import type { ServerSessionState } from '../protocol/server-state.ts';
+import type { DmCommand } from './store/index.ts';
+import { isStoreError, StoreErrorCode } from './store/index.ts';
+import type { Device, DeviceCredentials, ResultItem, Store, TreeValue } from './store/index.ts';
+import type { ServerMetrics } from './metrics.ts';
+
+/** Which devices are enrolled on first contact, and how (off unless configured). */
+export interface AutoEnrollPolicy {
+  /** The client secret every auto-enrolled device uses (a factory or bootstrap secret). */
+  readonly secret: string;
+  readonly authType?: 'basic' | 'md5' | 'hmac';
+  /** Server name and secret toward auto-enrolled devices (optional). */
+  readonly serverId?: string;
+  readonly serverSecret?: string;
+  /** Only DevIds matching this pattern are enrolled (default: any). */
+  readonly idPattern?: RegExp;
+  readonly tags?: readonly string[];
+  readonly groups?: readonly string[];
+}
+
+export interface DmContext {
+  readonly store: Store;
+  readonly metrics: ServerMetrics;
+  readonly onlineTtlMs: number;
+  readonly autoEnroll?: AutoEnrollPolicy;
+  /** Lease of claimed commands; renewed on every message of the session. */
+  readonly leaseMs?: number;
+  /** A session idle longer than this is expired by the sweep (its commands released). */
+  readonly sessionIdleMs?: number;
+  readonly log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+// ---- commands: queue JSON → SyncML model ----------------------------------------------------
+
+function meta(format: string | undefined, type: string | undefined): Meta | undefined {
+  if (format === undefined && type === undefined) return undefined;
+  return {
+    ...(format !== undefined ? { Format: format } : {}),
+    ...(type !== undefined ? { Type: type } : {}),
+  };
+}
+
+function item(target: string, data?: string, format?: string, type?: string, source?: string): Item {
+  const m = meta(format, type);
+  return {
+    Target: { LocURI: target },
+    ...(source !== undefined ? { Source: { LocURI: source } } : {}),
+    ...(m ? { Meta: m } : {}),
+    ...(data !== undefined ? { Data: { kind: 'text', text: data } } : {}),
+  };
+}
+
+/** A queued command as a SyncML command (CmdIDs are assigned by the engine when sent). */
+export function toSyncml(c: DmCommand): Command {
+  const CmdID = '0';
+  switch (c.kind) {
+    case 'Get':
+      return { type: 'Get', CmdID, Item: [item(c.target)] };
+    case 'Delete':
+      return { type: 'Delete', CmdID, Item: [item(c.target)] };
+    case 'Add':
+      return { type: 'Add', CmdID, Item: [item(c.target, c.data, c.format, c.type)] };
+    case 'Replace':
+      return { type: 'Replace', CmdID, Item: [item(c.target, c.data, c.format, c.type)] };
+    case 'Copy':
+      return { type: 'Copy', CmdID, Item: [item(c.target, undefined, undefined, undefined, c.source)] };
+    case 'Exec':
+      return {
+        type: 'Exec',
+        CmdID,
+        ...(c.correlator ? { Correlator: c.correlator } : {}),
+        Item: [item(c.target, c.data, c.format, c.type)],
+      };
+    case 'Atomic':
+      return { type: 'Atomic', CmdID, commands: c.commands.map(toSyncml) };
+    case 'Sequence':
+      return { type: 'Sequence', CmdID, commands: c.commands.map(toSyncml) };
+  }
+}
+
+/** A Results item as the queue and tree cache store it. */
+export function resultItem(i: Item, fallbackUri = ''): ResultItem {
+  const format = i.Meta?.Format;
+  const type = i.Meta?.Type;
+  const value =
+    i.Data === undefined
+      ? null
+      : i.Data.kind === 'bytes' && (format === 'b64' || format === 'bin')
+        ? Buffer.from(i.Data.bytes).toString('base64')
+        : dataText(i.Data);
+  return {
+    uri: i.Source?.LocURI ?? i.Target?.LocURI ?? fallbackUri,
+    value,
+    ...(format !== undefined ? { format: format.toLowerCase() } : {}),
+    ...(type !== undefined ? { type } : {}),
+  };
+}
+
+/** Normalizes a URI for the tree cache: `./` prefix, no trailing slash. */
+export function cacheUri(uri: string): string {
+  let u = uri.replace(/\/+$/, '');
+  if (!u.startsWith('./') && u !== '.') u = `./${u}`;
+  return u;
+}
+
+// ---- credentials --------------------------------------------------------------------------------
+
+function toEngineCredentials(c: DeviceCredentials): EngineCredentials {
+  const clientAuth = c.authType;
+  const serverAuth =
+    c.serverAuthName === null || c.authType === 'transport'
+      ? 'none'
+      : c.authType === 'basic'
+        ? c.serverSecret !== null
+          ? 'basic'
+          : 'none'
+        : c.serverDigest !== null
+          ? c.authType
+          : 'none';
+  return {
+    deviceId: c.deviceId,
+    clientAuth,
+    clientName: c.clientAuthName,
+    clientDigest: c.clientDigest ?? '',
+    ...(c.clientNonce ? { clientNonce: c.clientNonce } : {}),
+    serverAuth,
+    serverName: c.serverAuthName ?? '',
+    ...(c.serverSecret ? { serverSecret: c.serverSecret } : {}),
+    ...(c.serverDigest ? { serverDigest: c.serverDigest } : {}),
+    ...(c.serverNonce ? { serverNonce: c.serverNonce } : {}),
+  };
+}
+
+export function credentialSource(ctx: DmContext): CredentialSource {
+  const { store } = ctx;
+  return {
+    async lookup(deviceId) {
+      let creds = await store.devices.credentials(deviceId);
+      const policy = ctx.autoEnroll;
+      if (!creds && policy && (!policy.idPattern || policy.idPattern.test(deviceId))) {
+        try {
+          await store.devices.create({
+            id: deviceId,
+            authType: policy.authType ?? 'md5',
+            clientSecret: policy.secret,
+            ...(policy.serverId ? { serverAuthName: policy.serverId } : {}),
+            ...(policy.serverSecret ? { serverSecret: policy.serverSecret } : {}),
+            ...(policy.tags ? { tags: policy.tags } : {}),
+            ...(policy.groups ? { groups: policy.groups } : {}),
+            attributes: { enrolled: 'auto' },
+          });
+          await store.audit.append({ actor: 'system', action: 'device.autoenroll', target: deviceId });
+          ctx.log?.info({ deviceId }, 'device auto-enrolled');
+        } catch (err) {
+          // Another node enrolled it at the same moment: use that record.
+          if (!isStoreError(err, StoreErrorCode.AlreadyExists)) throw err;
+        }
+        creds = await store.devices.credentials(deviceId);
+      }
+      return creds ? toEngineCredentials(creds) : undefined;
+    },
+    async updateNonces(deviceId, nonces) {
+      await store.devices.setNonces(deviceId, {
+        ...(nonces.clientNonce !== undefined ? { clientNonce: nonces.clientNonce } : {}),
+        ...(nonces.serverNonce !== undefined ? { serverNonce: nonces.serverNonce } : {}),
+      });
+    },
+  };
+}
+
+// ---- commands --------------------------------------------------------------------------------
+
+/** DevInfo/DevDetail leaf names from tree values under those roots. */
+function inventory(values: readonly ResultItem[]): {
+  devInfo: Record<string, string>;
+  devDetail: Record<string, string>;
+} {
+  const devInfo: Record<string, string> = {};
+  const devDetail: Record<string, string> = {};
+  for (const v of values) {
+    if (v.value === null || v.format === 'node') continue;
+    const u = cacheUri(v.uri);
+    if (u.startsWith('./DevInfo/')) devInfo[u.slice('./DevInfo/'.length)] = v.value;
+    else if (u.startsWith('./DevDetail/')) devDetail[u.slice('./DevDetail/'.length)] = v.value;
+  }
+  return { devInfo, devDetail };
+}
+
+function queueId(id: string): number {
+  return Number(id);
+}
+
+export function commandSource(ctx: DmContext): CommandSource {
+  const { store, metrics } = ctx;
+  const leaseMs = ctx.leaseMs ?? 5 * 60_000;
+
+  async function cache(deviceId: string, results: readonly ResultItem[], at: number): Promise<void> {
+    if (!results.length) return;
+    const values: TreeValue[] = results.map((r) => ({
+      uri: cacheUri(r.uri),
+      value: r.value,
+      format: r.format ?? 'chr',
+      type: r.type ?? null,
+      readAt: at,
+    }));
+    await store.tree.put(deviceId, values);
+    const { devInfo, devDetail } = inventory(results);
+    if (Object.keys(devInfo).length || Object.keys(devDetail).length) {
+      await store.devices.update(deviceId, {
+        ...(Object.keys(devInfo).length ? { devInfo } : {}),
+        ...(Object.keys(devDetail).length ? { devDetail } : {}),
+      });
+    }
+  }
+
+  return {
+    async next(session: SessionRef, max: number): Promise<readonly QueuedCommand[]> {
+      const now = Date.now();
+      await store.queue.renewLease(session.deviceId, session.sessionId, now + leaseMs);
+      const claimed = await store.queue.claim(session.deviceId, session.sessionId, {
+        limit: max,
+        leaseUntil: now + leaseMs,
+      });
+      return claimed.map((c) => ({ id: String(c.id), command: toSyncml(c.command) }));
+    },
+
+    async settle(session: SessionRef, outcomes: readonly EngineOutcome[]): Promise<void> {
+      const now = Date.now();
+      for (const o of outcomes) {
+        const id = queueId(o.id);
+        if (o.status === undefined) continue; // no Status: releaseSession decides (Get → again, else unknown)
+        const results = (o.results ?? []).map((i) => resultItem(i));
+        if (o.notSent) {
+          // Refused before sending (e.g. 413 too large for the device): record it as failed.
+          const rec = await store.queue.get(id);
+          if (rec?.state === 'claimed') {
+            await store.queue.markSent(id, session.sessionId, { msgId: 0, cmdId: 'not-sent' });
+          }
+        }
+        try {
+          const rec = await store.queue.settle(id, {
+            status: o.status,
+            ...(results.length ? { results } : {}),
+            ...(o.members ? { members: o.members.map((m) => ({ status: m.status ?? 0 })) } : {}),
+          });
+          metrics.commandsDelivered.inc({ state: rec.state });
+          if (rec.state === 'succeeded' && rec.kind === 'Delete') {
+            await store.tree.deleteSubtree(session.deviceId, cacheUri(rec.uri));
+          }
+          if (
+            (rec.kind === 'Replace' || rec.kind === 'Add') &&
+            rec.state === 'succeeded' &&
+            rec.value !== null
+          ) {
+            const c = rec.command as { data?: string; format?: string; type?: string };
+            await store.tree.put(session.deviceId, [
+              {
+                uri: cacheUri(rec.uri),
+                value: c.data ?? null,
+                format: c.format ?? 'chr',
+                type: c.type ?? null,
+                readAt: now,
+              },
+            ]);
+          }
+        } catch (err) {
+          if (isStoreError(err, StoreErrorCode.InvalidState) || isStoreError(err, StoreErrorCode.NotFound)) {
+            ctx.log?.warn({ err, commandId: id }, 'outcome for a command not awaiting one');
+            continue;
+          }
+          throw err;
+        }
+        await cache(session.deviceId, results, now);
+      }
+    },
+
+    async release(session: SessionRef, ids: readonly string[]): Promise<void> {
+      for (const id of ids) {
+        try {
+          await store.queue.release(queueId(id), session.sessionId);
+        } catch (err) {
+          // Already marked sent: releaseSession applies the after-send rules at session end.
+          if (!isStoreError(err, StoreErrorCode.InvalidState)) throw err;
+        }
+      }
+    },
+
+    async alert(session: SessionRef, alert: ClientAlert): Promise<number> {
+      if (alert.code === 1226 && alert.correlator) {
+        const first = alert.items[0];
+        const raw = first?.Data !== undefined ? dataText(first.Data).trim() : '';
+        const status = /^\d+$/.test(raw) ? Number(raw) : 200;
+        const rec = await store.queue.completeByCorrelator(session.deviceId, alert.correlator, {
+          status,
+          ...(raw && !/^\d+$/.test(raw) ? { data: raw } : {}),
+        });
+        if (rec) metrics.commandsDelivered.inc({ state: rec.state });
+        return 200;
+      }
+      if (alert.code === 1226 || alert.code === 1224) return 200;
+      return 406;
+    },
+
+    async devInfo(session: SessionRef, values: Readonly<Record<string, string>>): Promise<void> {
+      const now = Date.now();
+      const items: ResultItem[] = Object.entries(values).map(([uri, value]) => ({
+        uri,
+        value,
+        format: 'chr',
+      }));
+      await cache(session.deviceId, items, now);
+    },
+
+    async sessionEnded(session: SessionRef, outcome: SessionOutcome): Promise<void> {
+      const report = await store.queue.releaseSession(
+        session.deviceId,
+        session.sessionId,
+        `session ${outcome}`,
+      );
+      if (report.unknown) {
+        ctx.log?.warn(
+          { deviceId: session.deviceId, report },
+          'session ended with commands sent and not answered',
+        );
+      }
+      await store.devices
+        .noteSessionEnd(session.deviceId, session.sessionId, Date.now())
+        .catch(() => undefined);
+      metrics.dmSessions.inc({ outcome });
+    },
+  };
+}
+
+// ---- session state --------------------------------------------------------------------------
+
+/** Index record kept under a pseudo-device so a RespURI token finds its device. */
+const TOKEN_INDEX = '~token';
+const INDEX_TTL_MS = 24 * 3600_000;
+
+export function sessionStore(ctx: DmContext): EngineSessionStore {
+  const { store } = ctx;
+  const idleMs = ctx.sessionIdleMs ?? 10 * 60_000;
+
+  async function markSentIn(state: ServerSessionState): Promise<void> {
+    // The commands first written in the message being answered now: mark them sent before it leaves.
+    const prefix = `${state.serverMsgId}:`;
+    const fresh = new Set<string>();
+    for (const [key, a] of Object.entries(state.awaiting)) {
+      if (!key.startsWith(prefix) || a.parent !== undefined) continue;
+      if (a.part !== 'whole' && a.part !== 'first') continue;
+      fresh.add(`${a.id}\n${key.slice(prefix.length)}`);
+    }
+    for (const entry of fresh) {
+      const [id, cmdId] = entry.split('\n') as [string, string];
+      const rec = await store.queue.get(queueId(id));
+      if (rec?.state !== 'claimed') continue;
+      await store.queue.markSent(rec.id, state.sessionId, { msgId: state.serverMsgId, cmdId });
+    }
+  }
+
+  return {
+    async load(token) {
+      const idx = await store.sessions.get<{ deviceId: string }>(TOKEN_INDEX, token);
+      if (!idx) return undefined;
+      const rec = await store.sessions.get<ServerSessionState>(idx.state.deviceId, token);
+      return rec ? { ...rec.state, revision: rec.version } : undefined;
+    },
+    async loadByDevice(deviceId) {
+      const all = await store.sessions.listByDevice(deviceId);
+      const live = all.filter((s) => s.expiresAt > Date.now()).sort((a, b) => b.updatedAt - a.updatedAt);
+      const rec = live[0];
+      return rec ? { ...(rec.state as ServerSessionState), revision: rec.version } : undefined;
+    },
+    async save(state, expectedRevision) {
+      const now = Date.now();
+      const expiresAt = now + idleMs;
+      try {
+        if (expectedRevision === 0) {
+          await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
+          await store.sessions.create({
+            deviceId: TOKEN_INDEX,
+            sessionId: state.token,
+            state: { deviceId: state.deviceId },
+            // The index outlives the session (never updated); the sweep removes it eventually.
+            expiresAt: now + INDEX_TTL_MS,
+          });
+          await store.devices
+            .noteSessionStart(state.deviceId, {
+              sessionId: state.token,
+              at: now,
+              onlineUntil: now + ctx.onlineTtlMs,
+              ...(Object.keys(state.devInfo).length ? { devInfo: state.devInfo } : {}),
+            })
+            .catch(() => undefined);
+          ctx.metrics.dmSessionsActive.add(1);
+        } else {
+          await store.sessions.update(state.deviceId, state.token, expectedRevision, state, expiresAt);
+          await store.devices.noteSeen(state.deviceId, now, now + ctx.onlineTtlMs).catch(() => undefined);
+        }
+      } catch (err) {
+        if (
+          isStoreError(err, StoreErrorCode.VersionConflict) ||
+          isStoreError(err, StoreErrorCode.AlreadyExists)
+        ) {
+          return false;
+        }
+        throw err;
+      }
+      await markSentIn(state);
+      return true;
+    },
+    async delete(token) {
+      const idx = await store.sessions.delete<{ deviceId: string }>(TOKEN_INDEX, token);
+      if (idx) {
+        const gone = await store.sessions.delete(idx.state.deviceId, token);
+        if (gone) ctx.metrics.dmSessionsActive.add(-1);
+      }
+    },
+  };
+}
+
+export type { Device };

@@ -1,0 +1,242 @@
+/**
+ * `createServer`: one Fastify instance on one port serving the DM endpoint (`/dm`), the operator
+ * REST API (`/api/v1`), its OpenAPI document (`/openapi.json`), Prometheus metrics (`/metrics`),
+ * a health check (`/healthz`) and, when given, the web console (`/`).
+ *
+ * Server nodes are stateless: everything between two HTTP requests is in the store, so several
+ * nodes on one PostgreSQL database can serve the same devices.
+ *
+ * @example
+ * ```ts
+ * await using store = await openStore('sqlite:./omadm-data/omadm.db');
+ * await using server = await createServer({ store });
+ * const { url } = await server.listen({ host: '127.0.0.1', port: 8080 });
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import type { SecureContextOptions } from 'node:tls';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import pino from 'pino';
+import { authHook } from './api/auth.ts';
+import { apiRoutes } from './api/routes.ts';
+import { storeBackend } from './api/store-backend.ts';
+import { typeboxValidatorCompiler } from './api/validation.ts';
+import { type AutoEnrollPolicy, registerDm } from './dm.ts';
+import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
+import { OpenApiBuilder } from './openapi.ts';
+import type { Store } from './store/index.ts';
+
+export interface TlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** CA certificates that sign device (client) certificates. */
+  readonly ca?: string | Buffer;
+  /** Refuse TLS connections without a valid client certificate. */
+  readonly requireClientCert?: boolean;
+}
+
+export interface ServerOptions {
+  /** The store (see `openStore`). The server does not close it. */
+  readonly store: Store;
+  /**
+   * Logging: a pino logger, pino options, or `false` (silent; the default is info-level JSON on
+   * stdout).
+   */
+  readonly logger?: FastifyBaseLogger | pino.LoggerOptions | false;
+  readonly tls?: TlsOptions;
+  /** Devices unknown to the registry are enrolled on first contact under this policy (off by default). */
+  readonly autoEnroll?: AutoEnrollPolicy;
+  /** The URL devices use to reach `/dm` (default: derived from each request). */
+  readonly publicUrl?: string;
+  /** Seconds a device counts as online after its last message (default 60). */
+  readonly onlineTtlSeconds?: number;
+  /** Interval of the maintenance sweep (expire sessions, recover leases, prune traces); 0 disables. */
+  readonly sweepIntervalMs?: number;
+  /** Mounts the web console at `/` (registered last, so it sees the API). */
+  readonly console?: (app: FastifyInstance) => Promise<void> | void;
+  /** Largest API request body in bytes (default 2 MiB). */
+  readonly apiBodyLimit?: number;
+}
+
+/** A running (or ready to listen) server. */
+export interface OmadmServer extends AsyncDisposable {
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly metrics: ServerMetrics;
+  /** Starts listening; resolves with the base URL (`http://127.0.0.1:8080`). */
+  listen(options?: { readonly host?: string; readonly port?: number }): Promise<{ readonly url: string }>;
+  /** The base URL once listening. */
+  readonly url: string | undefined;
+  /** Stops accepting connections, waits for requests in flight, stops the sweeper. */
+  close(): Promise<void>;
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function httpsOptions(
+  tls: TlsOptions,
+): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    // Ask for a certificate whenever we can check one; only insist when told to.
+    requestCert: tls.ca !== undefined || tls.requireClientCert === true,
+    rejectUnauthorized: tls.requireClientCert === true,
+  };
+}
+
+function areaOf(route: string | undefined): string {
+  if (!route) return 'other';
+  if (route.startsWith('/api/')) return 'api';
+  if (route.startsWith('/dm')) return 'dm';
+  return 'other';
+}
+
+export async function createServer(options: ServerOptions): Promise<OmadmServer> {
+  const { store } = options;
+  const logger =
+    options.logger === false
+      ? pino({ level: 'silent' })
+      : options.logger && 'info' in options.logger && typeof options.logger.info === 'function'
+        ? (options.logger as FastifyBaseLogger)
+        : pino({ level: 'info', ...(options.logger as pino.LoggerOptions | undefined) });
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger,
+    // Per-request lines would dominate the log of a fleet; errors are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    bodyLimit: options.apiBodyLimit ?? 2 * 1024 * 1024,
+    ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
+  }) as unknown as FastifyInstance;
+
+  const metrics = createServerMetrics({
+    commandsByState: async () => {
+      const counts = await store.queue.counts();
+      return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v ?? 0]));
+    },
+  });
+  const openapi = new OpenApiBuilder({
+    title: 'omadm operator API',
+    version: version(),
+    description:
+      'Devices, the durable DM command queue, sessions and their traces, groups, tokens and the audit log.',
+  });
+
+  app.addHook('onRoute', (route) => openapi.add(route));
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  const backend = storeBackend(store);
+  app.addHook('onRequest', authHook(backend.verifyToken));
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe(reply.elapsedTime / 1000, { area: areaOf(route) });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode >= 500)
+      req.log.warn({ url: req.url, status: reply.statusCode }, 'server error answer');
+  });
+
+  await app.register(apiRoutes, { prefix: '/api/v1', backend });
+
+  await registerDm(app, {
+    store,
+    metrics,
+    onlineTtlMs: (options.onlineTtlSeconds ?? 60) * 1000,
+    ...(options.autoEnroll ? { autoEnroll: options.autoEnroll } : {}),
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async (req) => {
+    const proto = options.tls ? 'https' : 'http';
+    return openapi.document(`${proto}://${req.headers.host ?? 'localhost'}/api/v1`);
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', METRICS_CONTENT_TYPE);
+    return metrics.registry.render();
+  });
+  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
+    try {
+      await store.devices.list({ limit: 1 });
+      return { status: 'ok', backend: store.backend };
+    } catch (err) {
+      reply.status(503);
+      return {
+        status: 'unavailable',
+        backend: store.backend,
+        error: err instanceof Error ? err.message : String(err),
+      };
+    }
+  });
+
+  if (options.console) await options.console(app);
+
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweepEvery = options.sweepIntervalMs ?? 5000;
+  if (sweepEvery > 0) {
+    let running = false;
+    sweeper = setInterval(() => {
+      if (running) return;
+      running = true;
+      store
+        .sweep()
+        .then((r) => {
+          if (r.unknown || r.requeued || r.resent || r.sessionsExpired)
+            logger.info({ sweep: r }, 'maintenance sweep');
+        })
+        .catch((err: unknown) => logger.warn({ err }, 'maintenance sweep failed'))
+        .finally(() => {
+          running = false;
+        });
+    }, sweepEvery);
+    sweeper.unref();
+  }
+
+  await app.ready();
+
+  let url: string | undefined;
+  let closed = false;
+  const server: OmadmServer = {
+    app,
+    store,
+    metrics,
+    get url() {
+      return url;
+    },
+    async listen(opts = {}) {
+      const host = opts.host ?? '127.0.0.1';
+      await app.listen({ host, port: opts.port ?? 0 });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 0);
+      const shownHost =
+        host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      url = `${options.tls ? 'https' : 'http'}://${shownHost}:${port}`;
+      return { url };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (sweeper) clearInterval(sweeper);
+      await app.close();
+    },
+    async [Symbol.asyncDispose]() {
+      await server.close();
+    },
+  };
+  return server;
+}
