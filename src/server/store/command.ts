@@ -189,6 +189,7 @@ export function primaryUri(c: DmCommand): string {
 
 /** The value shown in listings, when the command carries one. */
 export function primaryValue(c: DmCommand): string | null {
+  if (c.kind === 'Atomic' || c.kind === 'Sequence') return c.commands[0] ? primaryValue(c.commands[0]) : null;
   if (c.kind === 'Add' || c.kind === 'Replace' || c.kind === 'Exec') return c.data ?? null;
   if (c.kind === 'Copy') return c.source;
   return null;

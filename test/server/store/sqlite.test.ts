@@ -1,0 +1,4 @@
+import { sqliteBackend } from './backends.ts';
+import { storeContract } from './contract.ts';
+
+storeContract(sqliteBackend);
