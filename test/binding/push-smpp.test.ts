@@ -49,7 +49,9 @@ class Smsc {
         }
         const e = JSON.parse(line) as Event;
         this.events.push(e);
-        this.#waiters = this.#waiters.filter((w) => !(w.pred(e) && (w.resolve(e), true)));
+        const ready = this.#waiters.filter((w) => w.pred(e));
+        this.#waiters = this.#waiters.filter((w) => !w.pred(e));
+        for (const w of ready) w.resolve(e);
       });
     });
   }

@@ -228,9 +228,18 @@ export class SipBearer implements NotificationBearer {
           schedule();
         }, interval);
       };
+      // ICMP errors (ECONNREFUSED: nothing listens yet) do not end the transaction at once:
+      // retransmissions continue, and the error is reported if timer F fires.
+      let transportError: Error | undefined;
       const timerF = setTimeout(() => {
         cleanup();
-        reject(new PushError(PushErrorCode.Timeout, `SIP: no final response within ${timeoutMs} ms`));
+        reject(
+          transportError
+            ? new PushError(PushErrorCode.Connection, `SIP: ${transportError.message}`, {
+                cause: transportError,
+              })
+            : new PushError(PushErrorCode.Timeout, `SIP: no final response within ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       const onMessage = (msg: Buffer) => {
         let res: SipMessage;
@@ -252,8 +261,7 @@ export class SipBearer implements NotificationBearer {
         resolve(res);
       };
       const onError = (err: Error) => {
-        cleanup();
-        reject(new PushError(PushErrorCode.Connection, `SIP: ${err.message}`, { cause: err }));
+        transportError = err;
       };
       const onAbort = () => {
         cleanup();
