@@ -26,3 +26,4 @@ export { messageToElement, syncmlNamespace } from './message/encode.ts';
 export { DEFAULT_XML_LIMITS, type XmlLimits, type XmlReadOptions } from './xml/limits.ts';
 export { parseXmlElement } from './xml/reader.ts';
 export { escapeAttr, escapeText, type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
+export { canonicalMessage, equivalentMessages } from './equivalence.ts';

@@ -601,14 +601,15 @@ class Reader {
   }
 
   /** Character data between `start` and `end`: entities resolved, line ends normalised. */
-  private textValue(start: number, end: number): string {
+  private textValue(start: number, end: number, attr = false): string {
     const s = this.s;
     let amp = this.ampIn(start, end);
-    if (amp < 0) return this.norm(s.slice(start, end));
+    if (amp < 0) return this.literal(s.slice(start, end), attr);
+    // Literal runs are normalised before references are resolved: `&#13;` stays a CR, `&#9;` a tab.
     let out = '';
     let from = start;
     while (amp >= 0) {
-      out += s.slice(from, amp);
+      out += this.literal(s.slice(from, amp), attr);
       const r = this.reference(amp, end);
       if (r === null) {
         out += '&';
@@ -619,24 +620,22 @@ class Reader {
       }
       amp = this.ampIn(from, end);
     }
-    out += s.slice(from, end);
-    return this.norm(out);
+    out += this.literal(s.slice(from, end), attr);
+    return out;
   }
 
-  /** Attribute value: references resolved, whitespace characters become spaces (XML §3.3.3). */
+  /** Line ends → LF in text; in attribute values every literal whitespace char → space (XML §3.3.3). */
+  private literal(t: string, attr: boolean): string {
+    if (!attr) return this.hasCR ? normalizeNewlines(t) : t;
+    return ATTR_WS_RE.test(t) ? t.replace(ATTR_WS_G, ' ') : t;
+  }
+
+  /** Attribute value: references resolved, literal whitespace characters become spaces. */
   private attrValue(start: number, end: number): string {
     const s = this.s;
     const lt = s.indexOf('<', start);
     if (lt >= 0 && lt < end) this.fail('xml.malformed', "'<' in attribute value", lt);
-    let v = this.textValue(start, end);
-    for (let i = 0; i < v.length; i++) {
-      const c = v.charCodeAt(i);
-      if (c === 0x0a || c === 0x09) {
-        v = v.replace(/[\n\t]/g, ' ');
-        break;
-      }
-    }
-    return v;
+    return this.textValue(start, end, true);
   }
 
   /**
@@ -718,6 +717,9 @@ function isXmlChar(c: number): boolean {
     (c >= 0x10000 && c <= 0x10ffff)
   );
 }
+
+const ATTR_WS_RE = /[\t\n\r]/;
+const ATTR_WS_G = /\r\n|[\t\n\r]/g;
 
 function normalizeNewlines(t: string): string {
   if (t.indexOf('\r') < 0) return t;
