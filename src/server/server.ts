@@ -47,6 +47,8 @@ export interface ServerOptions {
   readonly tls?: TlsOptions;
   /** Devices unknown to the registry are enrolled on first contact under this policy (off by default). */
   readonly autoEnroll?: AutoEnrollPolicy;
+  /** The server's name toward devices (SRVCRED AAuthName) when provisioning gives none (default `omadm`). */
+  readonly serverId?: string;
   /** The URL devices use to reach `/dm` (default: derived from each request). */
   readonly publicUrl?: string;
   /** Seconds a device counts as online after its last message (default 60). */
@@ -140,7 +142,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  const backend = storeBackend(store);
+  const backend = storeBackend(store, { ...(options.serverId ? { serverId: options.serverId } : {}) });
   app.addHook('onRequest', authHook(backend.verifyToken));
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -46,6 +46,8 @@ const NoContent = { 204: Type.Null({ description: 'Done' }) };
 
 /** Registers the API routes; mount with `{ prefix: '/api/v1' }`. */
 export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOptions): Promise<void> {
+  // JSON only: a text/plain body is a 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
   const audit = (req: FastifyRequest, action: string, target: string | null, details?: unknown) =>
     backend.audit(principalOf(req).name, action, target, details ?? null);
 

@@ -195,7 +195,7 @@ export const CommandCreate = Type.Object(
     }),
     ...LeafFields,
     commands: Type.Optional(
-      Type.Array(LeafCommand, {
+      Type.Array(MemberCommand, {
         minItems: 1,
         maxItems: 100,
         description: 'Atomic/Sequence: the inner commands.',

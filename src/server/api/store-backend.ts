@@ -4,6 +4,7 @@
  */
 import { detectEncoding, parseElement, writeXmlElement } from '../../representation/index.ts';
 import { ApiError, ApiErrorCode } from '../errors.ts';
+import { isStoreError, StoreErrorCode } from '../store/index.ts';
 import type { DmCommand } from '../store/index.ts';
 import type {
   ApiToken,
@@ -188,10 +189,27 @@ export function traceXml(body: Uint8Array, contentType: string): string | null {
 export interface StoreBackendOptions {
   /** Longest stretch of trace messages scanned to build a session list (per device). */
   readonly maxTraceScan?: number;
+  /** The server's name toward devices (SRVCRED AAuthName) when a device gets a server secret without one. */
+  readonly serverId?: string;
 }
 
 export function storeBackend(store: Store, options: StoreBackendOptions = {}): ApiBackend {
   const maxTraceScan = options.maxTraceScan ?? 5000;
+  const defaultServerId = options.serverId ?? 'omadm';
+
+  /** Groups named when provisioning are created on the fly. */
+  async function ensureGroups(names: readonly string[] | undefined): Promise<void> {
+    if (!names?.length) return;
+    const known = new Set((await store.devices.listGroups()).map((g) => g.name));
+    for (const name of names) {
+      if (known.has(name)) continue;
+      try {
+        await store.devices.createGroup(name);
+      } catch (err) {
+        if (!isStoreError(err, StoreErrorCode.AlreadyExists)) throw err;
+      }
+    }
+  }
 
   async function device(id: string): Promise<Device> {
     const d = await store.devices.get(id);
@@ -294,11 +312,13 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       return deviceView(await device(id));
     },
     async createDevice(input) {
+      await ensureGroups(input.groups);
+      const serverId = input.serverId ?? (input.serverSecret !== undefined ? defaultServerId : undefined);
       const d = await store.devices.create({
         id: input.id,
         authType: input.authType,
         clientSecret: input.secret,
-        ...(input.serverId !== undefined ? { serverAuthName: input.serverId } : {}),
+        ...(serverId !== undefined ? { serverAuthName: serverId } : {}),
         ...(input.serverSecret !== undefined ? { serverSecret: input.serverSecret } : {}),
         ...(input.tags ? { tags: input.tags } : {}),
         ...(input.groups ? { groups: input.groups } : {}),
@@ -306,10 +326,15 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       return deviceView(d);
     },
     async updateDevice(id, patch) {
+      await ensureGroups(patch.groups);
+      let serverId = patch.serverId;
+      if (serverId === undefined && patch.serverSecret !== undefined) {
+        serverId = (await device(id)).serverAuthName ?? defaultServerId;
+      }
       const [, d] = await store.devices.update(id, {
         ...(patch.authType !== undefined ? { authType: patch.authType } : {}),
         ...(patch.secret !== undefined ? { clientSecret: patch.secret } : {}),
-        ...(patch.serverId !== undefined ? { serverAuthName: patch.serverId } : {}),
+        ...(serverId !== undefined ? { serverAuthName: serverId } : {}),
         ...(patch.serverSecret !== undefined ? { serverSecret: patch.serverSecret } : {}),
         ...(patch.tags !== undefined ? { tags: patch.tags } : {}),
         ...(patch.groups !== undefined ? { groups: patch.groups } : {}),
