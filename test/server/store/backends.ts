@@ -35,6 +35,8 @@ export interface Fixture extends AsyncDisposable {
   readonly store: Store;
   readonly clock: TestClock;
   readonly url: string;
+  /** Options (such as the PostgreSQL schema) needed to open this database again. */
+  readonly options: StoreOptions;
   /** Another store instance on the same database (closed with the fixture). */
   open(options?: StoreOptions): Promise<Store>;
 }
@@ -63,6 +65,7 @@ async function fixture(
     store,
     clock,
     url,
+    options: extra,
     open,
     async [Symbol.asyncDispose]() {
       for (const s of opened) await s.close();
