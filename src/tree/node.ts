@@ -72,6 +72,39 @@ export class TreeNode {
     if (child.caseSense === 'CIS') this.cisChildren++;
   }
 
+  /** Attaches at a position in the child order (undo of a delete puts a node back where it was). */
+  attachAt(child: TreeNode, index: number): void {
+    const children = this.children!;
+    if (index >= children.size) {
+      this.attach(child);
+      return;
+    }
+    const entries = [...children];
+    entries.splice(index, 0, [child.name, child]);
+    children.clear();
+    for (const [k, v] of entries) children.set(k, v);
+    child.parent = this;
+    if (child.caseSense === 'CIS') this.cisChildren++;
+  }
+
+  indexOf(child: TreeNode): number {
+    let i = 0;
+    for (const c of this.children!.values()) {
+      if (c === child) return i;
+      i++;
+    }
+    return -1;
+  }
+
+  /** Renames a child keeping its place in the child order. */
+  renameChild(child: TreeNode, name: string): void {
+    const children = this.children!;
+    const entries = [...children];
+    children.clear();
+    for (const [k, v] of entries) children.set(v === child ? name : k, v);
+    child.name = name;
+  }
+
   detach(child: TreeNode): void {
     this.children!.delete(child.name);
     if (child.caseSense === 'CIS') this.cisChildren--;
@@ -238,12 +271,14 @@ export function applyMutation(state: TreeState, m: Mutation): Undo {
       const name = m.p[m.p.length - 1];
       if (name === undefined) throw corrupt(m, 'put of the root');
       const old = parent.children.get(name);
+      const at = old ? parent.indexOf(old) : -1;
       if (old) parent.detach(old);
       const node = fromRecord(name, m.n);
-      parent.attach(node);
+      if (old) parent.attachAt(node, at);
+      else parent.attach(node);
       return () => {
         parent.detach(node);
-        if (old) parent.attach(old);
+        if (old) parent.attachAt(old, at);
       };
     }
     case 'set': {
@@ -257,10 +292,11 @@ export function applyMutation(state: TreeState, m: Mutation): Undo {
       const node = lookup(state.root, m.p);
       const parent = node?.parent;
       if (!node || !parent) throw corrupt(m, 'no such node (or the root)');
+      const at = parent.indexOf(node);
       parent.detach(node);
       const removed = removeOverlays(state, m.p);
       return () => {
-        parent.attach(node);
+        parent.attachAt(node, at);
         for (const [k, v] of removed) state.overlays.set(k, v);
       };
     }
@@ -271,13 +307,9 @@ export function applyMutation(state: TreeState, m: Mutation): Undo {
       if (parent.children!.has(m.to)) throw corrupt(m, 'target name taken');
       const oldName = node.name;
       const moved = moveOverlays(state, m.p, [...m.p.slice(0, -1), m.to]);
-      parent.detach(node);
-      node.name = m.to;
-      parent.attach(node);
+      parent.renameChild(node, m.to);
       return () => {
-        parent.detach(node);
-        node.name = oldName;
-        parent.attach(node);
+        parent.renameChild(node, oldName);
         moved();
       };
     }

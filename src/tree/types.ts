@@ -170,8 +170,11 @@ export interface TreeOps {
 export interface PluginContext {
   /** Who asked (already ACL-checked by the engine). */
   readonly principal: Principal;
-  /** Transaction id when the call is part of an Atomic (or other explicit transaction). */
-  readonly txId: number | undefined;
+  /**
+   * Id of the transaction the call belongs to: every command runs in one (an Atomic's spans all
+   * its members); `prepare`/`commit`/`rollback` later receive the same id.
+   */
+  readonly txId: number;
   /** The tree, as the local principal, inside the running command (no deadlock, same transaction). */
   readonly tree: TreeOps;
 }
