@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as txmlParse } from 'txml';
+import * as txml from 'txml';
 import {
   benchCodecs,
   type CodecCorpus,
@@ -92,6 +92,8 @@ function runRef(bin: string, seconds: number, files: string[]): RefResult {
 }
 
 const utf8 = new TextDecoder();
+// txml's index.d.ts re-exports './tXml' without an extension, which nodenext resolution cannot follow.
+const txmlParse = (txml as unknown as { parse(xml: string): unknown }).parse;
 
 function txmlThroughput(xml: readonly Uint8Array[], seconds: number): Throughput {
   return measure(
