@@ -1,0 +1,256 @@
+/**
+ * Property-based round trips: generated messages survive encodeXml → decodeXml unchanged, and
+ * generated element trees with hostile text survive writeXmlElement → parseXmlElement.
+ * Seeds are fixed so runs are reproducible; change them locally to explore further.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import {
+  type Command,
+  type Data,
+  decodeXml,
+  type Element,
+  encodeXml,
+  Format,
+  type Item,
+  type Meta,
+  parseXmlElement,
+  type SyncML,
+  writeXmlElement,
+} from '../../src/representation/index.ts';
+
+// Characters XML 1.0 can carry (no C0 controls except TAB/LF/CR, no U+FFFE/FFFF, no lone surrogates).
+const xmlSafe = (s: string): boolean =>
+  s.isWellFormed() && !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(s);
+
+const special = fc.constantFrom(
+  '<',
+  '>',
+  '&',
+  '"',
+  "'",
+  '\r',
+  '\n',
+  '\r\n',
+  '\t',
+  ' ',
+  ']]>',
+  '&amp;',
+  '&#',
+  'é',
+  '€',
+  '😀',
+  'a',
+  'Z',
+  '0',
+  '=',
+);
+/** Text rich in markup characters, line ends and non-ASCII. */
+const text = fc.oneof(
+  fc.string({ unit: special, maxLength: 20 }),
+  fc.string({ unit: 'binary', maxLength: 20 }).filter(xmlSafe),
+);
+/** Values the decoder trims (identifiers, URIs, MetInf text): no surrounding whitespace, non-empty. */
+const token = text.map((s) => s.trim()).filter((s) => s !== '');
+const uint = fc.nat({ max: 2 ** 31 });
+
+const nsName = fc.constantFrom('MgmtTree', 'Node', 'NodeName', 'Value', 'x', 'a-b', 'a.b', '_u', 'ä');
+
+const element: fc.Arbitrary<Element> = fc.letrec<{ el: Element }>((tie) => ({
+  el: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    // A leaf: no children or one non-empty text.
+    fc.record({
+      name: nsName,
+      ns: fc.constantFrom('syncml:dmddf1.2', 'urn:x', ''),
+      children: fc.oneof(
+        fc.constant<Element['children']>([]),
+        text.filter((t) => t !== '').map((t): Element['children'] => [t]),
+      ),
+    }),
+    // Element-only content.
+    fc.record({
+      name: nsName,
+      ns: fc.constantFrom('syncml:dmddf1.2', 'urn:x', ''),
+      children: fc.array(tie('el'), { minLength: 1, maxLength: 3 }),
+    }),
+  ),
+})).el;
+
+const data: fc.Arbitrary<Data> = fc.oneof(
+  { weight: 4, arbitrary: text.map((t): Data => ({ kind: 'text', text: t })) },
+  { weight: 1, arbitrary: element.map((e): Data => ({ kind: 'element', element: e })) },
+);
+
+const meta: fc.Arbitrary<Meta> = fc.record(
+  {
+    Format: fc.constantFrom(...Object.values(Format)),
+    Type: token,
+    Mark: fc.constantFrom('fatal', 'critical', 'informational'),
+    Size: uint,
+    Anchor: fc.record({ Last: token, Next: token }, { requiredKeys: ['Next'] }),
+    Version: token,
+    NextNonce: token,
+    MaxMsgSize: uint,
+    MaxObjSize: uint,
+    EMI: fc.array(token, { minLength: 1, maxLength: 2 }),
+    Mem: fc.record({ SharedMem: fc.constant(true), FreeMem: uint, FreeID: uint }, { requiredKeys: [] }),
+    FieldLevel: fc.constant(true),
+  },
+  { requiredKeys: [] },
+);
+
+const target = fc.record({ LocURI: token, LocName: token }, { requiredKeys: ['LocURI'] });
+
+const item: fc.Arbitrary<Item> = fc.record(
+  { Target: target, Source: target, Meta: meta, Data: data, MoreData: fc.constant(true) },
+  { requiredKeys: [] },
+);
+const items = fc.array(item, { maxLength: 3 });
+const cred = fc.record({ Meta: meta, Data: data }, { requiredKeys: ['Data'] });
+
+const simple: fc.Arbitrary<Command> = fc.oneof(
+  fc.record(
+    {
+      type: fc.constantFrom('Add' as const, 'Copy' as const, 'Replace' as const),
+      CmdID: token,
+      NoResp: fc.constant(true),
+      Cred: cred,
+      Meta: meta,
+      Item: items,
+    },
+    { requiredKeys: ['type', 'CmdID', 'Item'] },
+  ),
+  fc.record(
+    {
+      type: fc.constant('Delete' as const),
+      CmdID: token,
+      Archive: fc.constant(true),
+      SftDel: fc.constant(true),
+      Meta: meta,
+      Item: items,
+    },
+    { requiredKeys: ['type', 'CmdID', 'Item'] },
+  ),
+  fc.record(
+    { type: fc.constant('Get' as const), CmdID: token, Lang: token, Meta: meta, Item: items },
+    { requiredKeys: ['type', 'CmdID', 'Item'] },
+  ),
+  fc.record(
+    { type: fc.constant('Exec' as const), CmdID: token, Meta: meta, Correlator: token, Item: items },
+    { requiredKeys: ['type', 'CmdID', 'Item'] },
+  ),
+  fc.record(
+    {
+      type: fc.constant('Alert' as const),
+      CmdID: token,
+      Data: fc.nat({ max: 9999 }),
+      Correlator: token,
+      Item: items,
+    },
+    { requiredKeys: ['type', 'CmdID', 'Item'] },
+  ),
+  fc.record(
+    {
+      type: fc.constant('Status' as const),
+      CmdID: token,
+      MsgRef: token,
+      CmdRef: token,
+      Cmd: token,
+      TargetRef: fc.array(token, { maxLength: 2 }),
+      SourceRef: fc.array(token, { maxLength: 2 }),
+      Chal: fc.record({ Meta: meta }),
+      Data: fc.integer({ min: 100, max: 599 }),
+      Item: items,
+    },
+    { requiredKeys: ['type', 'CmdID', 'CmdRef', 'Cmd', 'TargetRef', 'SourceRef', 'Data', 'Item'] },
+  ),
+  fc.record(
+    {
+      type: fc.constant('Results' as const),
+      CmdID: token,
+      MsgRef: token,
+      CmdRef: token,
+      Meta: meta,
+      TargetRef: token,
+      SourceRef: token,
+      Item: items,
+    },
+    { requiredKeys: ['type', 'CmdID', 'CmdRef', 'Item'] },
+  ),
+);
+
+const command: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 5, arbitrary: simple },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      {
+        type: fc.constantFrom('Atomic' as const, 'Sequence' as const),
+        CmdID: token,
+        Meta: meta,
+        commands: fc.array(simple, { maxLength: 3 }),
+      },
+      { requiredKeys: ['type', 'CmdID', 'commands'] },
+    ),
+  },
+);
+
+const message: fc.Arbitrary<SyncML> = fc.record({
+  SyncHdr: fc.record(
+    {
+      VerDTD: fc.constantFrom('1.1', '1.2'),
+      VerProto: fc.constantFrom('DM/1.1', 'DM/1.2', 'DM/1.3'),
+      SessionID: token,
+      MsgID: token,
+      Target: target,
+      Source: target,
+      RespURI: token,
+      Cred: cred,
+      Meta: meta,
+    },
+    { requiredKeys: ['VerDTD', 'VerProto', 'SessionID', 'MsgID', 'Target', 'Source'] },
+  ),
+  SyncBody: fc.record({ commands: fc.array(command, { maxLength: 5 }), Final: fc.boolean() }),
+});
+
+describe('property-based round trips', () => {
+  test('generated messages: encodeXml → decodeXml gives the same model (compact and pretty)', () => {
+    fc.assert(
+      fc.property(message, fc.boolean(), (msg, pretty) => {
+        // fast-check records have a null prototype; compare with plain objects.
+        assert.deepEqual(decodeXml(encodeXml(msg, { pretty })), structuredClone(msg));
+      }),
+      { numRuns: 400, seed: 20261122 },
+    );
+  });
+
+  test('generated element trees with special characters: write → parse is the identity', () => {
+    const attrs = fc.dictionary(fc.constantFrom('a', 'b-c', 'd.e', 'f_g'), text, { maxKeys: 3 });
+    const withAttrs = fc
+      .tuple(element, attrs)
+      .map(([e, a]): Element => (Object.keys(a).length ? { ...e, attrs: a } : e));
+    fc.assert(
+      fc.property(
+        withAttrs,
+        fc.constantFrom('escape' as const, 'cdata' as const),
+        fc.boolean(),
+        (e, mode, pretty) => {
+          assert.deepEqual(parseXmlElement(writeXmlElement(e, { text: mode, pretty })), structuredClone(e));
+        },
+      ),
+      { numRuns: 600, seed: 20261122 },
+    );
+  });
+
+  test('any text survives as a Data value, bare & accepted only escaped or literal', () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        const xml = writeXmlElement({ name: 'Data', ns: '', children: t === '' ? [] : [t] });
+        assert.deepEqual(parseXmlElement(xml, { strict: true }).children, t === '' ? [] : [t]);
+      }),
+      { numRuns: 1000, seed: 20261122 },
+    );
+  });
+});
