@@ -121,7 +121,8 @@ export function pack(input: PackInput): PackOutput {
     const final = input.finalWhenDone;
     const msg = build(all, final);
     const bytes = input.codec.encode(msg, input.encoding);
-    if (bytes.byteLength <= max) return { message: msg, bytes, packed: all, rest: [], final };
+    if (bytes.byteLength <= max)
+      return { message: msg, bytes, packed: numbered(msg, input.lead.length, all), rest: [], final };
   }
 
   const base = sizeOf(build([], true));
@@ -190,7 +191,22 @@ export function pack(input: PackInput): PackOutput {
     );
     bytes = input.codec.encode(msg, input.encoding);
   }
-  return { message: msg, bytes, packed: taken.map((t) => t.packed), rest, final };
+  return {
+    message: msg,
+    bytes,
+    packed: numbered(
+      msg,
+      input.lead.length,
+      taken.map((t) => t.packed),
+    ),
+    rest,
+    final,
+  };
+}
+
+/** The packed entries as they appear in the message (with their CmdIDs). */
+function numbered(msg: SyncML, offset: number, entries: readonly PackedEntry[]): PackedEntry[] {
+  return entries.map((e, i) => ({ ...e, cmd: msg.SyncBody.commands[offset + i]! }));
 }
 
 function withMoreData(cmd: Command): Command {
