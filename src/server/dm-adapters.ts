@@ -411,7 +411,7 @@ export function sessionStore(ctx: DmContext): EngineSessionStore {
           });
           await store.devices
             .noteSessionStart(state.deviceId, {
-              sessionId: state.token,
+              sessionId: state.sessionId,
               at: now,
               onlineUntil: now + ctx.onlineTtlMs,
               ...(Object.keys(state.devInfo).length ? { devInfo: state.devInfo } : {}),

@@ -42,7 +42,7 @@ export const Device = Type.Object({
   groups: Type.Array(Type.String()),
   enrolled: Type.Union([Type.Literal('provisioned'), Type.Literal('auto')]),
   online: Type.Boolean({
-    description: 'A session with this device is open, or ended less than a minute ago.',
+    description: 'A session with this device is going on (its last message less than a minute ago).',
   }),
   lastSeen: Nullable(Iso),
   sessionCount: Type.Integer(),

@@ -174,14 +174,21 @@ function decodeScan(cursor: string | undefined): ScanCursor {
   ]);
 }
 
-/** Renders a trace message as XML text: XML as received, WBXML decoded and indented. */
+/** A stored engine session state that is still going on (the engine keeps closed ones until they expire). */
+function isLive(state: unknown): boolean {
+  return (state as { phase?: string } | null)?.phase !== 'closed';
+}
+
+/**
+ * Renders a trace message as indented XML (WBXML decoded). XML that does not parse is shown as
+ * received; anything else that does not decode gives null (its size and type are still listed).
+ */
 export function traceXml(body: Uint8Array, contentType: string): string | null {
+  const enc = detectEncoding(body, contentType);
   try {
-    const enc = detectEncoding(body, contentType);
-    if (enc === 'xml') return new TextDecoder('utf-8', { fatal: false }).decode(body);
-    if (enc === 'wbxml') return writeXmlElement(parseElement(body), { pretty: true });
+    if (enc === 'xml' || enc === 'wbxml') return writeXmlElement(parseElement(body), { pretty: true });
   } catch {
-    // A message that does not decode is shown raw-less; its size and type still are.
+    if (enc === 'xml') return new TextDecoder('utf-8', { fatal: false }).decode(body);
   }
   return null;
 }
@@ -225,7 +232,9 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       entries.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor && entries.length < maxTraceScan);
-    const live = new Set((await store.sessions.listByDevice(deviceId)).map((s) => s.sessionId));
+    const live = new Set(
+      (await store.sessions.listByDevice(deviceId)).filter((s) => isLive(s.state)).map((s) => s.sessionId),
+    );
     const byId = new Map<string, { first: number; last: number; n: number }>();
     for (const e of entries) {
       if (e.sessionId === null) continue;
@@ -427,7 +436,8 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         cursor = page.nextCursor;
       } while (cursor && entries.length < maxTraceScan);
       if (entries.length === 0) throw new ApiError(ApiErrorCode.NotFound, `no session ${id}`);
-      const live = (await store.sessions.get(deviceId, sessionId)) !== undefined;
+      const rec = await store.sessions.get(deviceId, sessionId);
+      const live = rec !== undefined && isLive(rec.state);
       const first = entries[0] as TraceEntry;
       const last = entries[entries.length - 1] as TraceEntry;
       const messages: TraceMessageView[] = entries.map((e, i) => ({
