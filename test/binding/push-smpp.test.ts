@@ -5,8 +5,6 @@
  * concatenation) and reports what it reassembled.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import {
   decodeWspPush,
@@ -16,61 +14,7 @@ import {
   segmentWdpSms,
 } from '../../src/binding/push/index.ts';
 import { buildPackage0, parsePackage0 } from '../../src/protocol/notification/index.ts';
-
-type Event = Record<string, string | number>;
-
-class Smsc {
-  readonly child: ChildProcess;
-  readonly events: Event[] = [];
-  #waiters: { pred: (e: Event) => boolean; resolve: (e: Event) => void }[] = [];
-  port = 0;
-
-  constructor(systemId: string, password: string) {
-    this.child = spawn(
-      'perl',
-      [new URL('../fixtures/smsc.pl', import.meta.url).pathname, systemId, password],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-        detached: true, // own process group, so stop() also ends per-connection children
-      },
-    );
-  }
-
-  async start(): Promise<void> {
-    const rl = createInterface({ input: this.child.stdout! });
-    await new Promise<void>((resolve, reject) => {
-      this.child.once('error', reject);
-      this.child.once('exit', (code) => reject(new Error(`smsc.pl exited ${code}`)));
-      rl.on('line', (line) => {
-        if (line.startsWith('PORT ')) {
-          this.port = Number(line.slice(5));
-          resolve();
-          return;
-        }
-        const e = JSON.parse(line) as Event;
-        this.events.push(e);
-        const ready = this.#waiters.filter((w) => w.pred(e));
-        this.#waiters = this.#waiters.filter((w) => !w.pred(e));
-        for (const w of ready) w.resolve(e);
-      });
-    });
-  }
-
-  /** Waits for the first event (already seen or future, after index `from`) matching `pred`. */
-  next(pred: (e: Event) => boolean, from = 0): Promise<Event> {
-    const seen = this.events.slice(from).find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.#waiters.push({ pred, resolve }));
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.child.exitCode !== null) return resolve();
-      this.child.once('exit', () => resolve());
-      process.kill(-this.child.pid!, 'SIGTERM');
-    });
-  }
-}
+import { Smsc } from './push-smsc.ts';
 
 const pkg0 = (vendorBytes = 0) =>
   buildPackage0({

@@ -4,8 +4,15 @@
  * control entity (push-message + address) and whose second part is the
  * Package 0 with its content type and application id. The PPG does the WSP
  * encoding and the SMS delivery.
+ *
+ * node:http rather than fetch: PPGs (Kannel's, at least) copy the request's
+ * HTTP headers into the pushed WSP headers, so the request carries only what
+ * we choose (fetch adds accept, user-agent, sec-fetch-mode, …, which would
+ * cost SMS segments).
  */
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { DeliveryResult, NotificationBearer, SendOptions } from './bearer.ts';
 import { PushError, PushErrorCode } from './errors.ts';
 import { msisdnAddress } from './sms-smpp.ts';
@@ -55,8 +62,7 @@ export function papRequestBody(
   const head = te.encode(
     `--${boundary}\r\nContent-Type: application/xml\r\n\r\n${control}\r\n` +
       `--${boundary}\r\nContent-Type: application/vnd.syncml.notification\r\n` +
-      'X-Wap-Application-Id: x-wap-application:syncml.dm\r\n' +
-      'Content-Transfer-Encoding: binary\r\n\r\n',
+      'X-Wap-Application-Id: x-wap-application:syncml.dm\r\n\r\n',
   );
   const tail = te.encode(`\r\n--${boundary}--\r\n`);
   const body = new Uint8Array(head.byteLength + package0.byteLength + tail.byteLength);
@@ -108,29 +114,12 @@ export class PapBearer implements NotificationBearer {
       package0,
       boundary,
     );
-    const timeout = AbortSignal.timeout(this.#opts.timeoutMs ?? 15_000);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(this.#url, {
-        method: 'POST',
-        headers: { ...this.#opts.headers, 'content-type': contentType },
-        body,
-        signal,
-      });
-      text = await res.text();
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      if (timeout.aborted)
-        throw new PushError(PushErrorCode.Timeout, `PAP: no answer from ${this.#url.host}`);
-      throw new PushError(PushErrorCode.Connection, `PAP: ${(err as Error).message}`, { cause: err });
-    }
+    const { status, text } = await this.#post(contentType, body, options.signal);
     const result = parsePapResponse(text);
     if (!result) {
       throw new PushError(
         PushErrorCode.Protocol,
-        `PAP: HTTP ${res.status} without a PAP response from ${this.#url.host}`,
+        `PAP: HTTP ${status} without a PAP response from ${this.#url.host}`,
       );
     }
     // PAP codes: 1xxx success (1000 OK, 1001 accepted for processing), 2xxx client errors, 3xxx server, 4xxx service.
@@ -144,6 +133,55 @@ export class PapBearer implements NotificationBearer {
       status: `PAP ${result.code}`,
       ...(result.desc ? { detail: result.desc } : {}),
     };
+  }
+
+  /** POSTs the body; resolves with the HTTP status and (bounded) response text. */
+  #post(
+    contentType: string,
+    body: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; text: string }> {
+    const timeoutMs = this.#opts.timeoutMs ?? 15_000;
+    const url = this.#url;
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        headers: {
+          ...this.#opts.headers,
+          'content-type': contentType,
+          'content-length': String(body.byteLength),
+        },
+        timeout: timeoutMs,
+        signal,
+      });
+      req.on('timeout', () =>
+        req.destroy(
+          new PushError(PushErrorCode.Timeout, `PAP: no answer from ${url.host} within ${timeoutMs} ms`),
+        ),
+      );
+      req.on('error', (err) => {
+        if (signal?.aborted) reject(signal.reason);
+        else if (err instanceof PushError) reject(err);
+        else reject(new PushError(PushErrorCode.Connection, `PAP: ${err.message}`, { cause: err }));
+      });
+      req.on('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.byteLength;
+          if (size > 64 * 1024) req.destroy(new PushError(PushErrorCode.Protocol, 'PAP: response too large'));
+          else chunks.push(c);
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', (err) =>
+          reject(new PushError(PushErrorCode.Connection, `PAP: ${err.message}`, { cause: err })),
+        );
+      });
+      req.end(body);
+    });
   }
 
   async close(): Promise<void> {
