@@ -177,12 +177,17 @@ export class ManagementTree implements TreeOps {
   static async open(options: TreeOptions = {}): Promise<ManagementTree> {
     const store = options.store ?? new MemoryTreeStore();
     const loaded = await store.load();
-    const root = loaded.snapshot
-      ? buildFromSnapshot(loaded.snapshot)
-      : newRoot(options.rootAcl ?? ROOT_DEFAULT_ACL);
-    const state: TreeState = { root: root.root, overlays: root.overlays };
-    for (const batch of loaded.batches) for (const m of batch) applyMutation(state, m);
-    return new ManagementTree(state, store, options);
+    try {
+      const root = loaded.snapshot
+        ? buildFromSnapshot(loaded.snapshot)
+        : newRoot(options.rootAcl ?? ROOT_DEFAULT_ACL);
+      const state: TreeState = { root: root.root, overlays: root.overlays };
+      for (const batch of loaded.batches) for (const m of batch) applyMutation(state, m);
+      return new ManagementTree(state, store, options);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
