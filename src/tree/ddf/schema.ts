@@ -65,8 +65,12 @@ function toPath(ref: NodeRef): readonly string[] {
 /** Where a URI falls relative to the DDFs. */
 export type SchemaMatch =
   | { readonly kind: 'described'; readonly node: SchemaNode }
-  /** Outside every DDF, or below an open node: no DDF rules apply. */
-  | { readonly kind: 'free' }
+  /**
+   * Outside every DDF (`under` undefined: no DDF rules apply), or below an open node (`under`):
+   * names and formats are not checked, but the open node's AccessType applies (so the subtree
+   * below a write-only `./Inbox/<x>` stays write-only).
+   */
+  | { readonly kind: 'free'; readonly under?: SchemaNode }
   /** The parent is described and does not allow a child of this name. */
   | { readonly kind: 'forbidden'; readonly parent: SchemaNode; readonly name: string };
 
@@ -264,7 +268,7 @@ export class DdfSchema {
     }
     for (; i < segments.length; i++) {
       if (current.open) {
-        return { kind: 'free' };
+        return { kind: 'free', under: current };
       }
       const name = segments[i]!;
       const next: SchemaNode | undefined = namedChild(current, name) ?? current.placeholder;
@@ -286,6 +290,13 @@ export class DdfSchema {
   /** Check a command that only needs the DDF AccessType (Get, Delete, Exec, Copy) plus Scope for Delete. */
   checkCommand(uri: NodeRef, command: 'Get' | 'Delete' | 'Exec' | 'Copy', view?: TreeView) {
     const m = this.match(uri, view);
+    if (m.kind === 'free' && m.under && !m.under.df.accessType.includes(command)) {
+      return {
+        ok: false as const,
+        status: 405 as const,
+        reason: `${command} not in the AccessType of ${m.under.pattern}`,
+      };
+    }
     if (m.kind !== 'described') return { ok: true as const };
     if (!m.node.df.accessType.includes(command)) {
       return {
@@ -303,7 +314,10 @@ export class DdfSchema {
   /** Check an Add of a new node (the engine has already checked that it does not exist). */
   checkAdd(uri: NodeRef, write: NodeWrite, view?: TreeView): Verdict {
     const m = this.match(uri, view);
-    if (m.kind === 'free') return pass(write);
+    if (m.kind === 'free')
+      return m.under && !m.under.df.accessType.includes('Add')
+        ? deny(405, `Add not in the AccessType of ${m.under.pattern}`)
+        : pass(write);
     if (m.kind === 'forbidden') {
       return deny(405, `${m.parent.pattern} has no child ${JSON.stringify(m.name)} in its DDF`);
     }
@@ -327,7 +341,11 @@ export class DdfSchema {
   /** Check a Replace of an existing node's value (and Format/Type if sent). */
   checkReplace(uri: NodeRef, write: NodeWrite, view?: TreeView): Verdict {
     const m = this.match(uri, view);
-    if (m.kind === 'free') return pass(write);
+    if (m.kind === 'free') {
+      return m.under && !m.under.df.accessType.includes('Replace')
+        ? deny(405, `Replace not in the AccessType of ${m.under.pattern}`)
+        : pass(write);
+    }
     if (m.kind === 'forbidden')
       return deny(405, `${m.parent.pattern} has no child ${JSON.stringify(m.name)} in its DDF`);
     if (!m.node.df.accessType.includes('Replace')) {

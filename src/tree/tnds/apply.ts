@@ -24,9 +24,21 @@ export type TndsTarget = TreeOps & {
   transaction?<T>(fn: (tx: TreeOps) => Promise<T>): Promise<T>;
 };
 
+/**
+ * Decides where a top node goes instead of `parentUri` (e.g. the Inbox placing an MO by its
+ * Type): a new parent URI and name, a status to fail with, or undefined to keep it.
+ */
+export type TndsRedirect = (
+  ops: TreeOps,
+  parentUri: string,
+  node: SubtreeNode,
+) => Promise<{ readonly parentUri: string; readonly name: string } | StatusCode | undefined>;
+
 export interface ApplyTndsOptions extends TndsReadOptions {
   /** Who runs the command (ACLs and the DDF apply to servers). Default: the device itself. */
   who?: Principal;
+  /** Placement hook for Add (Inbox). */
+  redirect?: TndsRedirect;
 }
 
 function joinUri(base: string, names: readonly string[]): string {
@@ -114,9 +126,16 @@ export async function addTnds(
   if (decoded.length === 0) return StatusCode.IncompleteCommand;
   const who = options.who ?? LOCAL;
   const placements = await nameUnnamed(ops, targetUri, decoded);
+  const redirect = options.redirect;
   return all(
     ops,
-    placements.map((p) => (tx: TreeOps) => tx.addSubtree(joinUri(targetUri, p.parent), p.node, who)),
+    placements.map((p) => async (tx: TreeOps) => {
+      const parentUri = joinUri(targetUri, p.parent);
+      const moved = redirect ? await redirect(tx, parentUri, p.node) : undefined;
+      if (typeof moved === 'number') return moved;
+      if (moved) return tx.addSubtree(moved.parentUri, { ...p.node, name: moved.name }, who);
+      return tx.addSubtree(parentUri, p.node, who);
+    }),
   );
 }
 
