@@ -14,6 +14,7 @@
  * the bytes of the input form of each measure (the encoded form for the two encoders), like
  * ../shared/tools/codec-ref does, so figures compare with libwbxml and libxml2.
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
@@ -51,7 +52,8 @@ export interface CodecCorpus {
   wbxml: Uint8Array[];
 }
 
-const utf8 = new TextEncoder();
+/** UTF-8 bytes of a string; Buffer.from is several times faster than TextEncoder on Node. */
+const utf8 = { encode: (s: string): Uint8Array => Buffer.from(s, 'utf8') };
 
 export function isWbxml(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes[0]! <= 0x03;

@@ -205,12 +205,17 @@ export const TndsType = {
 } as const;
 
 /** SyncML page 0 in the flavour (namespace) a public id announces; MetInf and DDF never change. */
+const pageSets = new Map<string, readonly CodePage[]>();
 export function codePagesFor(syncmlNs: string): readonly CodePage[] {
-  return Object.freeze([
+  const known = pageSets.get(syncmlNs);
+  if (known !== undefined) return known;
+  const pages = Object.freeze([
     Object.freeze({ page: 0, ns: syncmlNs, tags: SYNCML_TAGS }),
     Object.freeze({ page: 1, ns: Namespace.MetInf, tags: METINF_TAGS }),
     Object.freeze({ page: 2, ns: Namespace.DmDdf12, tags: DMDDF_TAGS }),
   ]);
+  pageSets.set(syncmlNs, pages);
+  return pages;
 }
 
 /**
