@@ -185,10 +185,15 @@ export function credentialSource(ctx: DmContext): CredentialSource {
       return creds ? toEngineCredentials(creds) : undefined;
     },
     async updateNonces(deviceId, nonces) {
-      await store.devices.setNonces(deviceId, {
-        ...(nonces.clientNonce !== undefined ? { clientNonce: nonces.clientNonce } : {}),
-        ...(nonces.serverNonce !== undefined ? { serverNonce: nonces.serverNonce } : {}),
-      });
+      try {
+        await store.devices.setNonces(deviceId, {
+          ...(nonces.clientNonce !== undefined ? { clientNonce: nonces.clientNonce } : {}),
+          ...(nonces.serverNonce !== undefined ? { serverNonce: nonces.serverNonce } : {}),
+        });
+      } catch (err) {
+        // A device we do not know is challenged like any other, but it has no record to keep nonces in.
+        if (!isStoreError(err, StoreErrorCode.NotFound)) throw err;
+      }
     },
   };
 }

@@ -124,6 +124,15 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
   }
 
   await app.register(async (dm) => {
+    // Devices get plain-text errors, not the API's JSON; unexpected failures are logged as bugs.
+    dm.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 500;
+      if (status === 500) req.log.error({ err }, 'DM message failed');
+      reply
+        .status(status)
+        .header('content-type', 'text/plain; charset=utf-8')
+        .send(status === 500 ? `internal error (request ${req.id})\n` : `${err.message}\n`);
+    });
     dm.removeAllContentTypeParsers();
     dm.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, payload, done) => {
       done(null, payload);
