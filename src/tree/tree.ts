@@ -951,7 +951,8 @@ class Scope {
     if (typeof parsed === 'number') return parsed;
     if (parsed.prop !== undefined || parsed.list !== undefined) return S.CommandNotAllowed;
     const path = parsed.path;
-    const format: Format = input.format ?? 'chr';
+    // No Meta Format: the DDF's format for this node when it describes one, else chr.
+    const format: Format = input.format ?? this.tree.schema?.defaultsFor?.(path)?.format ?? 'chr';
     const bad = this.#checkValue(input, format);
     if (bad !== undefined) return bad;
     const res = this.tree.resolve(path);
@@ -1008,7 +1009,7 @@ class Scope {
       const defaults = this.tree.schema?.defaultsFor?.(p);
       const record: NodeRecord = { f: nodeFormat, ts: now };
       const type = last
-        ? (input.type ?? (format === 'node' ? defaults?.type : 'text/plain'))
+        ? (input.type ?? defaults?.type ?? (format === 'node' ? undefined : 'text/plain'))
         : defaults?.type;
       if (type) record.y = type;
       if (last && acl !== '') record.a = acl;

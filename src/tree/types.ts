@@ -242,5 +242,7 @@ export interface SchemaRequest {
 export interface TreeSchema {
   check(request: SchemaRequest, view: TreeView): StatusCode | undefined;
   /** Defaults for a node created at run time (e.g. DDF CaseSense of a placeholder). */
-  defaultsFor?(path: NodePath): { readonly caseSense?: CaseSense; readonly type?: string } | undefined;
+  defaultsFor?(
+    path: NodePath,
+  ): { readonly caseSense?: CaseSense; readonly type?: string; readonly format?: Format } | undefined;
 }

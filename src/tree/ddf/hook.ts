@@ -3,7 +3,7 @@
  * compiled DDFs before the ACL check. Commands from the device itself (local principal) are
  * not constrained: the device builds its permanent nodes and reads DMAcc secrets through them.
  */
-import type { StatusCode } from '../../representation/index.ts';
+import type { Format, StatusCode } from '../../representation/index.ts';
 import type { CaseSense, SchemaRequest, TreeSchema, TreeView } from '../types.ts';
 import { typeString } from './model.ts';
 import type { DdfSchema } from './schema.ts';
@@ -59,7 +59,8 @@ export function ddfTreeSchema(schema: DdfSchema): TreeSchema {
     defaultsFor(path) {
       const m = schema.match(path);
       if (m.kind !== 'described') return undefined;
-      const out: { caseSense?: CaseSense; type?: string } = {};
+      // The format fills in a missing Meta Format on Add; the type a missing Meta Type.
+      const out: { caseSense?: CaseSense; type?: string; format?: Format } = { format: m.node.df.format };
       if (m.node.df.caseSense) out.caseSense = m.node.df.caseSense;
       const type = typeString(m.node.df.type);
       if (type !== '') out.type = type;
