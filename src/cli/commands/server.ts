@@ -1,0 +1,235 @@
+/**
+ * `omadm server`: runs the DM server — DM endpoint, REST API, OpenAPI, metrics — on one port,
+ * with SQLite in the data directory (default ./omadm-data) or PostgreSQL (--db postgres://…).
+ * On first start it creates the admin API token (printed once; stored hashed) unless one is given
+ * with --token / OMADM_TOKEN, and the key that seals server secrets (data dir, or OMADM_SECRET_KEY).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import pino from 'pino';
+import { ensureAdminToken } from '../../server/bootstrap.ts';
+import { loadSecretKey } from '../../server/bootstrap.ts';
+import { createServer } from '../../server/server.ts';
+import { openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
+import { CliError, ExitCode } from '../errors.ts';
+
+interface ServerCliOptions {
+  host: string;
+  port: string;
+  data: string;
+  db?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  requireClientCert?: boolean;
+  token?: string;
+  publicUrl?: string;
+  serverId?: string;
+  autoEnrollSecret?: string;
+  autoEnrollPattern?: string;
+  logLevel: string;
+}
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new CliError(`cannot read ${what} ${path}: ${(err as Error).message}`, ExitCode.BadInput);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('server')
+    .description('run the DM server: DM endpoint (/dm), REST API (/api/v1), OpenAPI, metrics')
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--port <port>', 'port to listen on (0: any free port)', process.env.OMADM_PORT ?? '8080')
+    .option(
+      '--data <dir>',
+      'data directory (SQLite database, secret key)',
+      process.env.OMADM_DATA ?? './omadm-data',
+    )
+    .option('--db <url>', 'database: sqlite:FILE or postgres://… (default: SQLite in the data directory)')
+    .option('--tls-cert <file>', 'TLS certificate (PEM); serves HTTPS')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--tls-ca <file>', 'CA certificates (PEM) that sign device client certificates')
+    .option('--require-client-cert', 'refuse TLS connections without a valid client certificate')
+    .option(
+      '--token <token>',
+      'admin API token to accept (default: $OMADM_TOKEN, or generated on first start)',
+    )
+    .option('--public-url <url>', 'URL devices reach this server at (for RespURI; default from each request)')
+    .option('--server-id <id>', 'the ServerID devices know this server by', 'omadm')
+    .option(
+      '--auto-enroll-secret <secret>',
+      'enroll unknown devices that authenticate with this shared secret (default: $OMADM_ENROLL_SECRET; off)',
+    )
+    .option('--auto-enroll-pattern <regex>', 'only auto-enroll DevIds matching this regular expression')
+    .addOption(
+      new Option('--log-level <level>', 'log level (logs go to stderr)')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info'),
+    )
+    .action(async (opts: ServerCliOptions) => {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new CliError(`--port must be 0..65535, not ${opts.port}`, ExitCode.BadInput);
+      }
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+        throw new CliError('--tls-cert and --tls-key go together', ExitCode.BadInput);
+      }
+      if ((opts.tlsCa || opts.requireClientCert) && !opts.tlsCert) {
+        throw new CliError(
+          '--tls-ca and --require-client-cert need --tls-cert and --tls-key',
+          ExitCode.BadInput,
+        );
+      }
+      if (opts.requireClientCert && !opts.tlsCa) {
+        throw new CliError(
+          '--require-client-cert needs --tls-ca to check client certificates',
+          ExitCode.BadInput,
+        );
+      }
+      let pattern: RegExp | undefined;
+      if (opts.autoEnrollPattern) {
+        try {
+          pattern = new RegExp(opts.autoEnrollPattern);
+        } catch (err) {
+          throw new CliError(`--auto-enroll-pattern: ${(err as Error).message}`, ExitCode.BadInput);
+        }
+      }
+      const enrollSecret = opts.autoEnrollSecret ?? process.env.OMADM_ENROLL_SECRET;
+      const token = opts.token ?? process.env.OMADM_TOKEN;
+      const tls = opts.tlsCert
+        ? {
+            cert: readFile(opts.tlsCert, 'TLS certificate'),
+            key: readFile(opts.tlsKey as string, 'TLS key'),
+            ...(opts.tlsCa ? { ca: readFile(opts.tlsCa, 'CA file') } : {}),
+            ...(opts.requireClientCert ? { requireClientCert: true } : {}),
+          }
+        : undefined;
+
+      const dataDir = resolve(opts.data);
+      const dbUrl = opts.db ?? `sqlite:${join(dataDir, 'omadm.db')}`;
+      let location: ReturnType<typeof parseStoreUrl>;
+      try {
+        location = parseStoreUrl(dbUrl);
+      } catch (err) {
+        throw new CliError((err as Error).message, ExitCode.BadInput);
+      }
+      try {
+        mkdirSync(dataDir, { recursive: true });
+      } catch (err) {
+        throw new CliError(
+          `cannot create the data directory ${dataDir}: ${(err as Error).message}`,
+          ExitCode.BadInput,
+        );
+      }
+      let secretKey: ReturnType<typeof loadSecretKey>;
+      try {
+        secretKey = loadSecretKey(dataDir, process.env.OMADM_SECRET_KEY);
+      } catch (err) {
+        throw new CliError((err as Error).message, ExitCode.BadInput);
+      }
+
+      const logger = pino({ level: opts.logLevel }, pino.destination(2));
+      let store: Store;
+      try {
+        store = await openStore(dbUrl, { secretKey: secretKey.key });
+      } catch (err) {
+        throw new CliError(
+          `cannot open the database ${redact(dbUrl)}: ${(err as Error).message}`,
+          ExitCode.Unavailable,
+        );
+      }
+      let admin: Awaited<ReturnType<typeof ensureAdminToken>>;
+      try {
+        admin = await ensureAdminToken(store, token);
+      } catch (err) {
+        await store.close();
+        throw new CliError((err as Error).message, ExitCode.BadInput);
+      }
+      const server = await createServer({
+        store,
+        logger,
+        serverId: opts.serverId ?? 'omadm',
+        ...(tls ? { tls } : {}),
+        ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+        ...(enrollSecret
+          ? { autoEnroll: { secret: enrollSecret, ...(pattern ? { idPattern: pattern } : {}) } }
+          : {}),
+      });
+      let url: string;
+      try {
+        ({ url } = await server.listen({ host: opts.host, port }));
+      } catch (err) {
+        await server.close();
+        await store.close();
+        throw new CliError(
+          `cannot listen on ${opts.host}:${port}: ${(err as Error).message}`,
+          ExitCode.Unavailable,
+        );
+      }
+      const where =
+        location.backend === 'sqlite'
+          ? `SQLite ${isAbsolute(location.path) ? location.path : resolve(location.path)}`
+          : `PostgreSQL ${redact(dbUrl)}`;
+      const lines = [
+        `omadm server listening on ${url} (${where})`,
+        `  DM endpoint   ${opts.publicUrl ? `${opts.publicUrl.replace(/\/+$/, '')}/dm` : `${url}/dm`}`,
+        `  REST API      ${url}/api/v1   (OpenAPI: ${url}/openapi.json)`,
+        `  Metrics       ${url}/metrics   Health: ${url}/healthz`,
+      ];
+      if (admin.generated) {
+        lines.push(
+          `  Admin token   ${admin.generated}`,
+          '                (shown only now; only its hash is stored — keep it safe)',
+        );
+      } else if (admin.imported) {
+        lines.push('  Admin token   the one given with --token/OMADM_TOKEN (now stored hashed)');
+      } else {
+        lines.push('  Admin token   already set up (use the one printed on first start, or --token)');
+      }
+      if (secretKey.created)
+        lines.push(`  Secret key    created ${secretKey.source} (keep it with the database)`);
+      if (enrollSecret)
+        lines.push(`  Auto-enroll   on${pattern ? ` for DevIds matching /${pattern.source}/` : ''}`);
+      const shownToken = admin.generated ?? (token ? '<your token>' : '<admin token>');
+      lines.push(
+        '',
+        'Try:',
+        `  export OMADM_URL=${url} OMADM_TOKEN=${shownToken}`,
+        '  omadm device add IMEI:490154203237518 --secret s3cret',
+        '  omadm device list',
+        '',
+      );
+      process.stdout.write(lines.join('\n'));
+
+      await new Promise<void>((done) => {
+        const stop = (signal: NodeJS.Signals) => {
+          logger.info({ signal }, 'shutting down');
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          done();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await server.close();
+      await store.close();
+      logger.flush();
+    });
+}
+
+/** A database URL without its password, for messages. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href;
+  } catch {
+    return url;
+  }
+}
