@@ -1393,11 +1393,13 @@ class Scope {
       if (Buffer.byteLength(node.title) > MAX_TITLE_BYTES) return S.RequestEntityTooLarge;
       props.title = node.title;
     }
-    if (props.acl !== undefined || props.title !== undefined) this.#setProps(info, props);
     for (const child of node.children ?? []) {
       const s = await this.#addSubtree(uri, child, who);
       if (!isSuccess(s)) return s;
     }
+    // The TNDS ACL applies once the subtree exists: set first, it could lock the sender out of
+    // adding the children (a server delivering another server's DMAcc).
+    if (props.acl !== undefined || props.title !== undefined) this.#setProps(info, props);
     return S.Ok;
   }
 

@@ -353,6 +353,17 @@ describe('Inbox', () => {
     assert.equal((await accounts.find('delta-dms'))?.id, 'gamma-2');
   });
 
+  test("a server may deliver another server's account whose ACL locks itself out", async () => {
+    const { tree, accounts, inbox } = await open();
+    const tnds = dmaccTnds('other', 'other-dms', 'Get=other-dms&Replace=other-dms&Delete=other-dms');
+    assert.equal(
+      await addTnds(tree, './Inbox', tndsToWbxml(tnds), { who: A, redirect: inbox!.redirect }),
+      200,
+    );
+    assert.equal((await accounts.find('other-dms'))?.id, 'other');
+    assert.equal((await tree.get('./DMAcc/other/ServerID', A)).status, 425);
+  });
+
   test('a bootstrap (device side) places an account whose ACL names only its own server', async () => {
     const { tree, accounts, inbox } = await open();
     const tnds = dmaccTnds('boot', 'boot-dms', 'Get=boot-dms&Replace=boot-dms&Delete=boot-dms');
