@@ -5,7 +5,8 @@
 import { StatusCode } from '../representation/index.ts';
 import { type DdfSchema, ddfTreeSchema, installSkeleton } from '../tree/ddf/index.ts';
 import { ManagementTree, type TreeOptions } from '../tree/index.ts';
-import { tndsListSerializer } from '../tree/tnds/index.ts';
+import type { TndsHandler } from '../tree/exec.ts';
+import { tndsHandler, tndsListSerializer } from '../tree/tnds/index.ts';
 import { standardSchema } from './ddf.ts';
 import { type DevDetailValues, type DevInfoValues, writeDevDetail, writeDevInfo } from './devinfo.ts';
 import { DmAccounts, type DmAccountsOptions } from './dmacc.ts';
@@ -30,6 +31,8 @@ export interface StandardObjects {
   registry: MoRegistry;
   /** Undefined when `inbox: false`. */
   inbox: Inbox | undefined;
+  /** TNDS support for the command executor (`new TreeCommandExecutor(tree, { tnds })`), Inbox placement wired in. */
+  tnds: TndsHandler;
 }
 
 export class StandardTreeError extends Error {
@@ -68,7 +71,8 @@ export async function installStandardObjects(
     await tree.mount(inbox.uri, inbox);
   }
   tree.registerListFormat('TNDS', tndsListSerializer({ schema, encoding: options.tndsEncoding ?? 'xml' }));
-  return { schema, accounts, registry, inbox };
+  const tnds = tndsHandler(inbox ? { redirect: inbox.redirect } : {});
+  return { schema, accounts, registry, inbox, tnds };
 }
 
 export interface OpenStandardTreeOptions extends StandardObjectsOptions {

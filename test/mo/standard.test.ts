@@ -19,6 +19,10 @@ import {
 import { parseDdf, serializeDdf } from '../../src/tree/ddf/index.ts';
 import { MemoryTreeStore, serverPrincipal, type TreeStore } from '../../src/tree/index.ts';
 import { JournalTreeStore } from '../../src/tree/store/journal.ts';
+import { decodeMessage, encodeMessage } from '../../src/representation/index.ts';
+import { TreeCommandExecutor } from '../../src/tree/exec.ts';
+import { LOCAL, type Principal } from '../../src/tree/index.ts';
+import { tndsToXml } from '../../src/tree/tnds/index.ts';
 import { addTnds, parseTnds, subtreeToTnds, tndsToSubtrees, tndsToWbxml } from '../../src/tree/tnds/index.ts';
 
 const devInfo = {
@@ -421,5 +425,36 @@ describe('Inbox', () => {
     assert.equal(await accounts.find('bad-dms'), undefined);
     assert.equal((await tree.get('./DMAcc')).items[0]!.data, '');
     assert.ok(parseTnds(tndsToWbxml(tnds)));
+  });
+
+  test('a WBXML bootstrap message (Add ./Inbox with an inline TNDS) runs through the executor', async () => {
+    const { tree, accounts, tnds } = await open();
+    const doc = tndsToXml(dmaccTnds('', 'boot-dms', 'Get=boot-dms&Replace=boot-dms&Delete=boot-dms'));
+    const xml = `<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>0</SessionID>
+      <MsgID>1</MsgID><Target><LocURI>IMEI:351234567890123</LocURI></Target><Source><LocURI>boot-dms</LocURI></Source></SyncHdr>
+      <SyncBody><Add><CmdID>1</CmdID><Item><Target><LocURI>./Inbox</LocURI></Target><Meta><Format xmlns="syncml:metinf">xml</Format>
+      <Type xmlns="syncml:metinf">application/vnd.syncml.dmtnds+xml</Type></Meta><Data>${doc}</Data></Item></Add><Final/></SyncBody></SyncML>`;
+    const wbxml = encodeMessage(
+      decodeMessage(new TextEncoder().encode(xml), 'application/vnd.syncml.dm+xml'),
+      'application/vnd.syncml.dm+wbxml',
+    );
+    const msg = decodeMessage(wbxml, 'application/vnd.syncml.dm+wbxml');
+    const exec = new TreeCommandExecutor(tree, { tnds });
+    const run = async (who: Principal) => {
+      let id = 0;
+      const out = await exec.execute(msg.SyncBody.commands[0]!, {
+        principal: who,
+        nextCmdId: () => String(++id),
+      });
+      return out.statuses.map((st) => st.Data);
+    };
+    assert.deepEqual(await run(LOCAL), [200]);
+    const acc = await accounts.find('boot-dms');
+    assert.equal(acc?.id, 'mo1');
+    assert.equal(accountCredentials(acc!, 'CLCRED')?.secret, 'g4mma');
+    assert.equal(
+      (await tree.get('./DMAcc/mo1/ServerID', serverPrincipal('boot-dms'))).items[0]!.data,
+      'boot-dms',
+    );
   });
 });

@@ -3,3 +3,4 @@ export * from './codec.ts';
 export * from './subtree.ts';
 export * from './list.ts';
 export * from './apply.ts';
+export * from './handler.ts';
