@@ -25,6 +25,7 @@ import {
   type Format,
   type Get,
   type Item,
+  type ItemCommand,
   isFormat,
   type Meta,
   type Replace,
@@ -81,6 +82,15 @@ export interface ExecutionOutcome {
   readonly statuses: readonly Status[];
   /** Results of Gets, to send after the statuses. */
   readonly results: readonly Results[];
+}
+
+/** Outcome of `TreeCommandExecutor.run` for one command. */
+export interface CommandRunResult {
+  readonly status: StatusCode;
+  /** One per Item, in order. */
+  readonly itemStatuses: readonly StatusCode[];
+  /** Items for a Get's Results (Source LocURI, Meta Format/Type, Data). */
+  readonly results: readonly Item[];
 }
 
 /** What the session engine calls for each received command. */
@@ -178,6 +188,18 @@ export class TreeCommandExecutor implements CommandExecutor {
     const statuses = drafts.statuses.map((d) => withRefs(d) as Status);
     const results = drafts.results.map((d) => withRefs(d) as Results);
     return { statuses, results };
+  }
+
+  /**
+   * Runs one tree command as a single outcome: the first failing Item's status (else 202 when an
+   * Item answered 202, else 200), the per-Item statuses, and a Get's result Items. `ops` is the
+   * tree or a Transaction (a member of an Atomic run by the caller's own executor).
+   */
+  async run(cmd: ItemCommand, who: Principal, ops: TndsOps = this.#tree): Promise<CommandRunResult> {
+    const drafts: Drafts = { statuses: [], results: [] };
+    const status = await this.#items(cmd, { principal: who, nextCmdId: () => '' }, ops, drafts);
+    const results = drafts.results.flatMap((r) => r.Item);
+    return { status, itemStatuses: drafts.statuses.map((d) => d.Data as StatusCode), results };
   }
 
   async #run(cmd: Command, ctx: ExecutionContext, ops: TndsOps, out: Drafts): Promise<StatusCode> {

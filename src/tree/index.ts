@@ -73,3 +73,6 @@ export type {
   TndsOps,
   TreeCommandExecutorOptions,
 } from './exec.ts';
+export type { CommandRunResult } from './exec.ts';
+export { treeCommandHandler } from './handler.ts';
+export type { TreeCommandHandler, TreeHandlerContext, TreeHandlerTransaction } from './handler.ts';
