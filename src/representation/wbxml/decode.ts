@@ -43,7 +43,7 @@ export interface WbxmlDocument {
  * bytes[start, end) as UTF-8 (invalid sequences become U+FFFD). Short ASCII runs are built
  * directly; longer ones go through Buffer's UTF-8 slice, much faster than TextDecoder here.
  */
-function text(buf: Buffer, start: number, end: number): string {
+export function text(buf: Buffer, start: number, end: number): string {
   if (end - start <= 8) {
     let s = '';
     for (let i = start; i < end; i++) {
@@ -56,7 +56,7 @@ function text(buf: Buffer, start: number, end: number): string {
   return buf.toString('utf8', start, end);
 }
 
-class Reader {
+export class Reader {
   /** The input, viewed as a Buffer (no copy) for its fast UTF-8 slicing. */
   readonly bytes: Buffer;
   readonly end: number;
@@ -141,11 +141,16 @@ class Reader {
   }
 }
 
-/** Decodes a WBXML document into the generic element tree. Throws WbxmlError on any bad input. */
-export function decodeWbxml(bytes: Uint8Array, limits?: WbxmlLimits): WbxmlDocument {
-  const maxBytes = limits?.maxBytes ?? DEFAULT_WBXML_LIMITS.maxBytes;
-  const maxDepth = limits?.maxDepth ?? DEFAULT_WBXML_LIMITS.maxDepth;
-  const maxElements = limits?.maxElements ?? DEFAULT_WBXML_LIMITS.maxElements;
+/** The header, read: version, public id, charset, and the code pages it implies. */
+export interface WbxmlHeader {
+  version: number;
+  publicId: number | string;
+  charset: number;
+  pages: readonly CodePage[];
+}
+
+/** Checks the size limit and reads the header (start = version publicid charset strtbl). */
+export function readHeader(bytes: Uint8Array, maxBytes: number): { r: Reader; header: WbxmlHeader } {
   if (bytes.length > maxBytes) {
     throw new WbxmlError(
       'wbxml.size',
@@ -154,7 +159,6 @@ export function decodeWbxml(bytes: Uint8Array, limits?: WbxmlLimits): WbxmlDocum
     );
   }
   const r = new Reader(bytes);
-
   // version = u_int8 — any WBXML 1.x (high nibble 0) is accepted.
   const version = r.byte();
   if (version > 0x0f) {
@@ -190,12 +194,21 @@ export function decodeWbxml(bytes: Uint8Array, limits?: WbxmlLimits): WbxmlDocum
   r.strtblStart = r.pos;
   r.strtblEnd = r.pos + tblLen;
   r.pos += tblLen;
-
   const publicId: number | string =
     publicIdIndex >= 0 ? r.tableString(publicIdIndex, indexAt) : publicIdValue;
-  const pages = codePagesFor(syncmlNamespaceFor(publicId));
-  const root = parseBody(r, pages, maxDepth, maxElements);
-  return { root, version, publicId, charset };
+  return { r, header: { version, publicId, charset, pages: codePagesFor(syncmlNamespaceFor(publicId)) } };
+}
+
+/** Decodes a WBXML document into the generic element tree. Throws WbxmlError on any bad input. */
+export function decodeWbxml(bytes: Uint8Array, limits?: WbxmlLimits): WbxmlDocument {
+  const { r, header } = readHeader(bytes, limits?.maxBytes ?? DEFAULT_WBXML_LIMITS.maxBytes);
+  const root = parseBody(
+    r,
+    header.pages,
+    limits?.maxDepth ?? DEFAULT_WBXML_LIMITS.maxDepth,
+    limits?.maxElements ?? DEFAULT_WBXML_LIMITS.maxElements,
+  );
+  return { root, version: header.version, publicId: header.publicId, charset: header.charset };
 }
 
 function parseBody(r: Reader, pages: readonly CodePage[], maxDepth: number, maxElements: number): Element {
@@ -320,7 +333,7 @@ function addText(cur: Element | undefined, s: string, at: number): void {
  * attribute = attrStart *attrValue, up to END. SyncML defines no attribute tokens, so only
  * LITERAL names are understood; values may be strings, table references, entities or opaque.
  */
-function parseAttributes(
+export function parseAttributes(
   r: Reader,
   _tags: readonly (string | undefined)[],
   tagAt: number,
