@@ -76,3 +76,7 @@ export type {
 export type { CommandRunResult } from './exec.ts';
 export { treeCommandHandler } from './handler.ts';
 export type { TreeCommandHandler, TreeHandlerContext, TreeHandlerTransaction } from './handler.ts';
+// DDF (device description, validation, skeleton) and TNDS (subtree serialization). Names the
+// engine exports itself (CaseSense, TreeView) keep the engine's meaning here.
+export * from './ddf/index.ts';
+export * from './tnds/index.ts';
