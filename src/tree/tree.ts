@@ -946,7 +946,13 @@ class Scope {
     );
   }
 
-  async #add(uri: string, input: NodeInput, who: Principal, ensure: boolean): Promise<StatusCode> {
+  async #add(
+    uri: string,
+    input: NodeInput,
+    who: Principal,
+    ensure: boolean,
+    op: 'Add' | 'Copy' = 'Add',
+  ): Promise<StatusCode> {
     const parsed = this.#parse(uri);
     if (typeof parsed === 'number') return parsed;
     if (parsed.prop !== undefined || parsed.list !== undefined) return S.CommandNotAllowed;
@@ -1024,7 +1030,7 @@ class Scope {
         else record.b = Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64');
       }
       this.apply({ o: 'put', p, n: record });
-      this.event({ uri: formatUri(p), op: 'Add', serverId });
+      this.event({ uri: formatUri(p), op: last ? op : 'Add', serverId });
     }
     this.touch(parentPath);
     return S.Ok;
@@ -1316,7 +1322,7 @@ class Scope {
       return this.#replace(targetUri, input, who, 'Copy');
     }
     if (existing !== S.NotFound) return existing;
-    const status = await this.#add(targetUri, input, who, false);
+    const status = await this.#add(targetUri, input, who, false, 'Copy');
     return status === S.NotFound ? S.NotFound : status;
   }
 
