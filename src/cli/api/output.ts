@@ -8,10 +8,26 @@ export interface Output {
   err(text: string): void;
 }
 
-export const stdio: Output = {
+const processOutput: Output = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
+let sink: Output = processOutput;
+
+/** Where commands write; `redirectOutput` swaps the destination (tests capture with it). */
+export const stdio: Output = {
+  out: (text) => sink.out(text),
+  err: (text) => sink.err(text),
+};
+
+/** Sends command output to `to` until the returned function is called. */
+export function redirectOutput(to: Output): () => void {
+  const previous = sink;
+  sink = to;
+  return () => {
+    sink = previous;
+  };
+}
 
 /** Renders rows as a table with a header; columns are left-aligned and separated by two spaces. */
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {

@@ -51,7 +51,10 @@ export function register(program: Command): void {
       'data directory (SQLite database, secret key)',
       process.env.OMADM_DATA ?? './omadm-data',
     )
-    .option('--db <url>', 'database: sqlite:FILE or postgres://… (default: SQLite in the data directory)')
+    .option(
+      '--db <url>',
+      'database: sqlite:FILE or postgres://…[?schema=NAME] (default: SQLite in the data directory)',
+    )
     .option('--tls-cert <file>', 'TLS certificate (PEM); serves HTTPS')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--tls-ca <file>', 'CA certificates (PEM) that sign device client certificates')
@@ -100,8 +103,8 @@ export function register(program: Command): void {
           throw new CliError(`--auto-enroll-pattern: ${(err as Error).message}`, ExitCode.BadInput);
         }
       }
-      const enrollSecret = opts.autoEnrollSecret ?? process.env.OMADM_ENROLL_SECRET;
-      const token = opts.token ?? process.env.OMADM_TOKEN;
+      const enrollSecret = opts.autoEnrollSecret ?? (process.env.OMADM_ENROLL_SECRET || undefined);
+      const token = opts.token ?? (process.env.OMADM_TOKEN || undefined);
       const tls = opts.tlsCert
         ? {
             cert: readFile(opts.tlsCert, 'TLS certificate'),
@@ -112,7 +115,7 @@ export function register(program: Command): void {
         : undefined;
 
       const dataDir = resolve(opts.data);
-      const dbUrl = opts.db ?? `sqlite:${join(dataDir, 'omadm.db')}`;
+      const { url: dbUrl, schema } = splitSchema(opts.db ?? `sqlite:${join(dataDir, 'omadm.db')}`);
       let location: ReturnType<typeof parseStoreUrl>;
       try {
         location = parseStoreUrl(dbUrl);
@@ -129,7 +132,7 @@ export function register(program: Command): void {
       }
       let secretKey: ReturnType<typeof loadSecretKey>;
       try {
-        secretKey = loadSecretKey(dataDir, process.env.OMADM_SECRET_KEY);
+        secretKey = loadSecretKey(dataDir, process.env.OMADM_SECRET_KEY || undefined);
       } catch (err) {
         throw new CliError((err as Error).message, ExitCode.BadInput);
       }
@@ -137,7 +140,7 @@ export function register(program: Command): void {
       const logger = pino({ level: opts.logLevel }, pino.destination(2));
       let store: Store;
       try {
-        store = await openStore(dbUrl, { secretKey: secretKey.key });
+        store = await openStore(dbUrl, { secretKey: secretKey.key, ...(schema ? { schema } : {}) });
       } catch (err) {
         throw new CliError(
           `cannot open the database ${redact(dbUrl)}: ${(err as Error).message}`,
@@ -175,7 +178,7 @@ export function register(program: Command): void {
       const where =
         location.backend === 'sqlite'
           ? `SQLite ${isAbsolute(location.path) ? location.path : resolve(location.path)}`
-          : `PostgreSQL ${redact(dbUrl)}`;
+          : `PostgreSQL ${redact(dbUrl)}${schema ? ` schema ${schema}` : ''}`;
       const lines = [
         `omadm server listening on ${url} (${where})`,
         `  DM endpoint   ${opts.publicUrl ? `${opts.publicUrl.replace(/\/+$/, '')}/dm` : `${url}/dm`}`,
@@ -221,6 +224,20 @@ export function register(program: Command): void {
       await store.close();
       logger.flush();
     });
+}
+
+/** `postgres://…?schema=NAME` selects (and creates) a schema; the parameter is ours, not pg's. */
+function splitSchema(url: string): { url: string; schema?: string } {
+  if (!/^postgres(ql)?:\/\//i.test(url)) return { url };
+  try {
+    const u = new URL(url);
+    const schema = u.searchParams.get('schema');
+    if (!schema) return { url };
+    u.searchParams.delete('schema');
+    return { url: u.href, schema };
+  } catch {
+    return { url };
+  }
 }
 
 /** A database URL without its password, for messages. */

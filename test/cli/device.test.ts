@@ -1,0 +1,219 @@
+/**
+ * `omadm device|cmd|trace` called through main([...]) with OMADM_URL/OMADM_TOKEN pointing at a
+ * test server on 127.0.0.1, checking output (tables and --json) and exit codes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { redirectOutput } from '../../src/cli/api/output.ts';
+import { main } from '../../src/cli/main.ts';
+import { DeviceSim } from '../server/device-sim.ts';
+import { freshBackend, type Running, startServer } from '../server/helpers.ts';
+import type { Backend } from '../server/helpers.ts';
+import type { Store } from '../../src/server/store/index.ts';
+
+interface Run {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+/** Runs the CLI in-process with captured output (stderr too: main reports errors there). */
+async function run(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+  const savedErr = process.stderr.write;
+  const savedEnv = { OMADM_URL: process.env.OMADM_URL, OMADM_TOKEN: process.env.OMADM_TOKEN };
+  let out = '';
+  let err = '';
+  const restore = redirectOutput({
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+  });
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    err += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    process.exitCode = undefined;
+    const code = await main(args);
+    return { code, out, err };
+  } finally {
+    restore();
+    process.stderr.write = savedErr;
+    for (const [k, v] of Object.entries(savedEnv)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+describe('omadm device, cmd and trace against a server', () => {
+  let backend: Backend;
+  let store: Store;
+  let srv: Running;
+  let env: Record<string, string>;
+  const cli = (...args: string[]) => run(args, env);
+
+  before(async () => {
+    backend = await freshBackend('sqlite');
+    store = await backend.open();
+    srv = await startServer(store);
+    env = { OMADM_URL: srv.url, OMADM_TOKEN: srv.admin };
+  });
+  after(async () => {
+    await srv?.close();
+    await store?.close();
+    await backend?.cleanup();
+  });
+
+  test('device add provisions in one line; list, show and --json', async () => {
+    const add = await cli(
+      'device',
+      'add',
+      'IMEI:111',
+      '--secret',
+      's1',
+      '--auth',
+      'hmac',
+      '--server-secret',
+      'x',
+      '--tag',
+      'lab',
+      '--tag',
+      'eu,fw1',
+    );
+    assert.equal(add.code, 0, add.err);
+    assert.equal(add.out, 'provisioned IMEI:111 (auth hmac)\n');
+    assert.equal((await cli('device', 'add', 'IMEI:222', '--secret', 's2')).code, 0);
+
+    const list = await cli('device', 'list');
+    assert.equal(list.code, 0, list.err);
+    const lines = list.out.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^DEVICE\s+AUTH\s+ONLINE\s+LAST SEEN\s+SESSIONS\s+MODEL\s+TAGS$/);
+    assert.match(lines[1] ?? '', /^IMEI:111\s+hmac\s+no\s+never\s+0\s+-\s+eu,fw1,lab$/);
+    assert.match(lines[2] ?? '', /^IMEI:222\s+md5\s+no\s+never\s+0/);
+
+    const tagged = await cli('device', 'list', '--tag', 'lab', '--json');
+    assert.equal(tagged.code, 0);
+    assert.deepEqual(
+      JSON.parse(tagged.out).map((d: { id: string }) => d.id),
+      ['IMEI:111'],
+    );
+
+    const show = await cli('device', 'show', 'IMEI:111');
+    assert.equal(show.code, 0);
+    assert.match(show.out, /^device:\s+IMEI:111$/m);
+    assert.match(show.out, /^server secret:\s+set$/m);
+    const showJson = JSON.parse((await cli('device', 'show', 'IMEI:111', '--json')).out);
+    assert.equal(showJson.authType, 'hmac');
+
+    // Pagination is followed: more devices than one page.
+    for (let i = 0; i < 3; i++) await cli('device', 'add', `IMEI:9${i}`, '--secret', 'p');
+    const limited = JSON.parse((await cli('device', 'list', '--json', '--limit', '2')).out);
+    assert.equal(limited.length, 2);
+  });
+
+  test('exit codes: 2 for bad input, 69 for unreachable server or refused token', async () => {
+    const dup = await cli('device', 'add', 'IMEI:111', '--secret', 's');
+    assert.equal(dup.code, 2);
+    assert.match(dup.err, /^omadm: .*already exists/);
+    const bad = await cli('device', 'add', 'has space', '--secret', 's');
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /body\.id/);
+    const missing = await cli('device', 'show', 'IMEI:nope');
+    assert.equal(missing.code, 2);
+    const noAuth = await run(['device', 'list'], { OMADM_URL: srv.url, OMADM_TOKEN: 'wrong-token' });
+    assert.equal(noAuth.code, 69);
+    assert.match(noAuth.err, /unknown or revoked API token/);
+    const down = await run(['device', 'list'], { OMADM_URL: 'http://127.0.0.1:1', OMADM_TOKEN: 'x' });
+    assert.equal(down.code, 69);
+    assert.match(down.err, /cannot reach the server/);
+    const badUrl = await run(['device', 'list', '--url', 'ftp://x'], {});
+    assert.equal(badUrl.code, 2);
+    const badFormat = await cli('cmd', 'replace', 'IMEI:111', './A', 'x', '--format', 'int');
+    assert.equal(badFormat.code, 2);
+    assert.match(badFormat.err, /not an integer/);
+    // --url and --token override the environment.
+    const viaFlags = await run(['device', 'list', '--json', '--url', srv.url, '--token', srv.admin], {
+      OMADM_URL: 'http://127.0.0.1:1',
+      OMADM_TOKEN: 'x',
+    });
+    assert.equal(viaFlags.code, 0, viaFlags.err);
+  });
+
+  test('cmd get/replace with --wait follow the command through a real session; trace shows it', async () => {
+    await cli('device', 'add', 'IMEI:333', '--secret', 'dev-pw', '--server-secret', 'srv-pw');
+    const queued = await cli('cmd', 'get', 'IMEI:333', './DevDetail/FwV', '--json');
+    assert.equal(queued.code, 0, queued.err);
+    const getCmd = JSON.parse(queued.out);
+    assert.equal(getCmd.state, 'queued');
+    const rep = await cli('cmd', 'replace', 'IMEI:333', './Vendor/Level', '7', '--format', 'int');
+    assert.equal(rep.code, 0, rep.err);
+    assert.match(rep.out, /Replace \.\/Vendor\/Level on IMEI:333: queued/);
+    const bad = await cli('cmd', 'delete', 'IMEI:333', './Protected');
+
+    const sim = new DeviceSim({
+      deviceId: 'IMEI:333',
+      secret: 'dev-pw',
+      serverSecret: 'srv-pw',
+      tree: { './DevDetail/FwV': 'FW-9', './Vendor/Level': '1' },
+    });
+    const { result } = await sim.session(`${srv.url}/dm`);
+    assert.equal(result?.outcome, 'completed');
+
+    const shown = await cli('cmd', 'show', getCmd.id, '--wait', '5');
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, /Get \.\/DevDetail\/FwV on IMEI:333: succeeded \(status 200 /);
+    assert.match(shown.out, /^\.\/DevDetail\/FwV\s+FW-9\s+chr$/m);
+    assert.equal(sim.tree.get('./Vendor/Level')?.value, '7');
+
+    // A command the device refuses: --wait exits 1 with the status.
+    const badId = bad.out.split(/\s+/)[0] as string;
+    const failed = await cli('cmd', 'show', badId, '--wait');
+    assert.equal(failed.code, 1);
+    assert.match(failed.err, /Delete \.\/Protected failed on IMEI:333: status 404/);
+
+    const list = await cli('cmd', 'list', 'IMEI:333');
+    assert.equal(list.code, 0);
+    assert.match(list.out, /^ID\s+TYPE\s+URI\s+STATE\s+STATUS\s+CREATED$/m);
+    assert.match(list.out, /Replace\s+\.\/Vendor\/Level\s+succeeded\s+200/);
+
+    const trace = await cli('trace', 'IMEI:333');
+    assert.equal(trace.code, 0, trace.err);
+    assert.match(trace.out, /^session \S+ of IMEI:333: /);
+    assert.match(
+      trace.out,
+      /#1 device → server {2}\S+ {2}application\/vnd\.syncml\.dm\+xml {2}\d+ bytes\n<SyncML/,
+    );
+    assert.match(trace.out, /#2 server → device/);
+    assert.match(trace.out, /<LocURI>\.\/Vendor\/Level<\/LocURI>/);
+    const sessions = await cli('trace', 'IMEI:333', '--list', '--json');
+    assert.equal(JSON.parse(sessions.out).length, 1);
+    const none = await cli('trace', 'IMEI:222');
+    assert.equal(none.code, 1);
+    assert.match(none.err, /no sessions recorded/);
+  });
+
+  test('cmd --wait that runs out while the device is away exits 1 and says how to follow up', async () => {
+    const r = await cli('cmd', 'exec', 'IMEI:222', './FUMO/Update', '--wait', '0.3');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /still queued after waiting; follow it with: omadm cmd show \d+ --wait/);
+    const id = /omadm cmd show (\d+)/.exec(r.err)?.[1] as string;
+    const cancel = await cli('cmd', 'cancel', id);
+    assert.equal(cancel.code, 0, cancel.err);
+    assert.equal(cancel.out, `canceled ${id}\n`);
+  });
+
+  test('device rm deletes', async () => {
+    const rm = await cli('device', 'rm', 'IMEI:90', 'IMEI:91');
+    assert.equal(rm.code, 0, rm.err);
+    assert.equal(rm.out, 'removed IMEI:90\nremoved IMEI:91\n');
+    assert.equal((await cli('device', 'show', 'IMEI:90')).code, 2);
+  });
+});
