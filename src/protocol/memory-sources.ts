@@ -139,7 +139,7 @@ export class MemoryCommandSource implements CommandSource {
         o.status === StatusCode.AcceptedForProcessing &&
         r.command.type === 'Exec' &&
         r.command.Correlator !== undefined;
-      r.state = asyncExec ? 'pending' : 'done';
+      r.state = asyncExec && r.asyncResult === undefined ? 'pending' : 'done';
       if (r.state === 'done') this.#wake(r);
     }
   }
@@ -159,14 +159,17 @@ export class MemoryCommandSource implements CommandSource {
       for (const r of this.records.values()) {
         if (
           r.deviceId === session.deviceId &&
-          r.state === 'pending' &&
+          (r.state === 'pending' || r.state === 'sent') &&
           r.command.type === 'Exec' &&
           r.command.Correlator === alert.correlator
         ) {
           const first = alert.items[0]?.Data;
           r.asyncResult = { data: first?.kind === 'text' ? first.text : '', items: alert.items };
-          r.state = 'done';
-          this.#wake(r);
+          // The alert may come in the same message as the Exec's 202, before its settle.
+          if (r.state === 'pending') {
+            r.state = 'done';
+            this.#wake(r);
+          }
         }
       }
     }

@@ -106,7 +106,8 @@ export interface CommandSource {
   release?(session: SessionRef, ids: readonly string[]): Promise<void>;
   /**
    * A device alert; returns the status to answer with (200/202; 415 unknown type; 406 not
-   * handled). Generic Alerts with a Correlator complete an earlier Exec answered 202.
+   * handled). Generic Alerts with a Correlator complete an earlier Exec answered 202; such an
+   * alert can arrive in the same client message as the Exec's 202 Status, i.e. before `settle`.
    * Without this method the server answers 200 to 1224/1226 and 406 to other codes.
    */
   alert?(session: SessionRef, alert: ClientAlert): Promise<number>;

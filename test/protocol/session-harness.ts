@@ -24,6 +24,8 @@ export interface Pair {
   readonly nonces: { clientNonce?: string; serverNonce?: string };
   readonly outbox: MemoryAlertOutbox;
   client(extra?: Partial<ClientSessionOptions>): DmClientSession;
+  /** Changes where later clients send package 1. */
+  setServerUri(uri: string): void;
 }
 
 export class MemoryAlertOutbox implements AlertOutbox {
@@ -51,6 +53,8 @@ export function makePair(
     clientLimits?: Partial<SessionLimits>;
     ui?: UiHandler;
     tree?: Record<string, string>;
+    /** Where the client sends package 1 (default: the loopback transport's URL). */
+    serverUri?: string;
   } = {},
 ): Pair {
   const auth = opts.auth ?? 'md5';
@@ -82,7 +86,11 @@ export function makePair(
     },
   };
   const outbox = new MemoryAlertOutbox();
+  let serverUri = opts.serverUri ?? 'http://loopback/dm';
   return {
+    setServerUri(uri) {
+      serverUri = uri;
+    },
     server,
     creds,
     queue,
@@ -104,7 +112,7 @@ export function makePair(
         },
         account: {
           serverId: 'srv1',
-          serverUri: 'http://loopback/dm',
+          serverUri,
           client: { mode: auth, name: 'dev1', secret: opts.clientSecret ?? 'devpass' },
           server: { mode: serverAuth, name: 'srv1', secret: opts.serverSecretOnClient ?? 'srvpass' },
           ...(nonces.clientNonce ? { clientNonce: nonces.clientNonce } : {}),

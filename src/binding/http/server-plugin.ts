@@ -17,7 +17,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HMAC_HEADER } from '../../protocol/auth/index.ts';
-import { MediaType } from '../../protocol/codec.ts';
+import { encodingOfMediaType, MediaType } from '../../protocol/codec.ts';
 import { SessionError, SessionErrorCode } from '../../protocol/errors.ts';
 import type { ServerRequest, ServerResponse } from '../../protocol/server-session.ts';
 
@@ -91,6 +91,9 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
           .code(403)
           .header('cache-control', 'no-store')
           .send({ error: 'client certificate required' });
+      }
+      if (encodingOfMediaType(request.headers['content-type']) === undefined) {
+        return reply.code(415).header('cache-control', 'no-store').send({ error: 'unsupported media type' });
       }
       const body = request.body;
       if (!(body instanceof Uint8Array) || body.byteLength === 0) {
