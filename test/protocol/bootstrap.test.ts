@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import type { DmAccount } from '../../src/mo/index.ts';
 import {
   BootstrapError,
   bootstrapKey,
@@ -205,25 +206,21 @@ describe('CP documents', () => {
   test('w7 APPLICATION → DMAcc fields (objects.md §7.3 example)', () => {
     const [acc, ...rest] = dmAccountsFromCp(parseCpXml(xml));
     assert.equal(rest.length, 0);
+    const installable: DmAccount = acc!; // same shape as omadm/mo's DmAccount (checked by tsc)
+    assert.equal(installable.serverId, 'acme-dms');
     assert.deepEqual(acc, {
-      AppID: 'w7',
-      ServerID: 'acme-dms',
-      Name: 'Acme DM',
-      Init: true,
-      AppAddr: [{ Addr: 'https://dm.acme.example/dm', AddrType: 'URI', Port: ['443'] }],
-      AppAuth: [
+      serverId: 'acme-dms',
+      name: 'Acme DM',
+      init: true,
+      addresses: [{ addr: 'https://dm.acme.example/dm', addrType: 'URI', ports: [443] }],
+      auth: [
+        { level: 'CLCRED', type: 'DIGEST', name: 'IMEI:351234567890123', secret: 'c1ientSecret' },
         {
-          AAuthLevel: 'CLCRED',
-          AAuthType: 'DIGEST',
-          AAuthName: 'IMEI:351234567890123',
-          AAuthSecret: 'c1ientSecret',
-        },
-        {
-          AAuthLevel: 'SRVCRED',
-          AAuthType: 'DIGEST',
-          AAuthName: 'acme-dms',
-          AAuthSecret: 'serv3rSecret',
-          AAuthData: 'bm9uY2UxMjM=',
+          level: 'SRVCRED',
+          type: 'DIGEST',
+          name: 'acme-dms',
+          secret: 'serv3rSecret',
+          data: new TextEncoder().encode('nonce123'),
         },
       ],
     });
@@ -231,11 +228,11 @@ describe('CP documents', () => {
 
   test('DMAcc → CP → DMAcc round trip, through WBXML', () => {
     const acc = dmAccountsFromCp(parseCpXml(xml))[0]!;
-    const doc = cpDocumentFromDmAccounts([acc, { ...acc, ServerID: 'second', Init: false, AppAuth: [] }]);
+    const doc = cpDocumentFromDmAccounts([acc, { ...acc, serverId: 'second', init: false, auth: [] }]);
     const back = dmAccountsFromCp(decodeCpWbxml(encodeCpWbxml(doc)));
     assert.deepEqual(back[0], acc);
-    assert.equal(back[1]!.ServerID, 'second');
-    assert.equal(back[1]!.Init, undefined);
+    assert.equal(back[1]!.serverId, 'second');
+    assert.equal(back[1]!.init, undefined);
     assert.deepEqual(parseCpXml(cpToXml(doc)), doc);
   });
 
@@ -274,7 +271,7 @@ describe('CP documents', () => {
         { name: 'ADDR', value: 'http://x' },
       ]),
     );
-    assert.deepEqual(plain[0]!.AppAddr, [{ Addr: 'http://x', AddrType: 'URI' }]);
+    assert.deepEqual(plain[0]!.addresses, [{ addr: 'http://x', addrType: 'URI' }]);
   });
 
   test('hostile input: truncations, random bytes and entity tricks give typed errors', () => {

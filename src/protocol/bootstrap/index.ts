@@ -42,10 +42,10 @@ export {
   type SmartCardBootstrapSource,
 } from './smartcard.ts';
 export {
+  type BootstrapAccount,
+  type BootstrapAppAddr,
+  type BootstrapAppAuth,
   cpApplicationFromDmAccount,
   cpDocumentFromDmAccounts,
-  type DmAccAppAddr,
-  type DmAccAppAuth,
-  type DmAccount,
   dmAccountsFromCp,
 } from './w7.ts';
