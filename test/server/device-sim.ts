@@ -33,8 +33,8 @@ export interface SimOptions {
 }
 
 export interface Transport {
-  /** Rewrites the URL of each request (e.g. to alternate between two servers). */
-  (req: ClientRequest, index: number): string;
+  /** Rewrites the URL of each request (e.g. to alternate between two servers); may act first. */
+  (req: ClientRequest, index: number): string | Promise<string>;
 }
 
 export class DeviceSim {
@@ -185,7 +185,7 @@ export class DeviceSim {
     let req: ClientRequest | undefined = await s.start();
     let i = 0;
     while (req) {
-      const url = route ? route(req, i) : req.url;
+      const url = route ? await route(req, i) : req.url;
       i++;
       const res = await fetch(url, {
         method: 'POST',
