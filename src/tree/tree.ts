@@ -1131,7 +1131,7 @@ class Scope {
       if (notJoined !== undefined) return notJoined;
       const status = await callPlugin(() => mo.replace!(rel, { format, type, data }, this.#ctx(who)));
       if (!isSuccess(status)) return status;
-      if (rel.length > 0) this.apply({ o: 'ovs', p: info.path, n: { tstamp: this.tree.now() } });
+      if (rel.length > 0) this.apply({ o: 'ovs', p: info.path, n: bumped(info, this.tree.now()) });
     } else {
       const fields: NodeFields = { f: format, y: type };
       if (typeof data === 'string') {
@@ -1202,7 +1202,7 @@ class Scope {
       if (props.title !== undefined) fields.ti = props.title;
       this.apply({ o: 'set', p: info.path, n: fields });
     } else {
-      this.apply({ o: 'ovs', p: info.path, n: props });
+      this.apply({ o: 'ovs', p: info.path, n: { ...props, ...bumped(info, this.tree.now()) } });
     }
     this.touch(info.path);
   }
@@ -1483,6 +1483,11 @@ async function callPlugin(fn: () => Promise<StatusCode>): Promise<StatusCode> {
   } catch {
     return S.CommandFailed;
   }
+}
+
+/** TStamp/VerNo of a changed plugin node (engine nodes get theirs from the `tch` mutation). */
+function bumped(info: NodeInfo, now: number): { tstamp: number; verNo: number } {
+  return { tstamp: now, verNo: (info.verNo + 1) & 0xffff };
 }
 
 function normalizeAclOr(acl: string): string {

@@ -543,6 +543,9 @@ describe('plugins', () => {
     assert.equal(await tree.add('./Live/Counter/x', { data: 'ex' }, A), S.CommandNotAllowed);
     assert.equal(await tree.replace('./Live/Items/x?prop=Title', { data: 'An item' }, A), S.Ok);
     assert.equal(await prop(tree, './Live/Items/x', 'Title'), 'An item');
+    assert.equal(await prop(tree, './Live/Items/x', 'VerNo'), '1', 'engine-kept VerNo of a plugin node');
+    assert.equal(await tree.replace('./Live/Counter', { data: '6' }, A), S.Ok);
+    assert.equal(await prop(tree, './Live/Counter', 'VerNo'), '2', 'second Replace');
     await tree.replace('./Live/Items/x?prop=ACL', { data: 'Get=srvA&Delete=srvA' }, A);
     assert.equal((await tree.get('./Live/Items/x', B)).status, S.PermissionDenied, 'overlay ACL enforced');
     assert.deepEqual(
