@@ -378,11 +378,13 @@ export class DmClientSession {
     }
     if (!msg.SyncBody.Final) {
       // The server's package continues: answer and ask for more; no Final (protocol.md §3.3).
-      return this.#send([...statuses, ...rest], [alert(AlertCode.NextMessage)], false);
+      return this.#send(out, [alert(AlertCode.NextMessage)], false);
     }
     // New alerts (e.g. asynchronous Exec results that completed meanwhile).
+    // Answers keep their order (a Get's Results right after its Status); only the SyncHdr
+    // Status is pinned to the first message.
     const fresh = await this.#freshAlerts();
-    return this.#send(statuses, [...rest, ...fresh], true);
+    return this.#send(out.slice(0, 1), [...out.slice(1), ...fresh], true);
   }
 
   /** A Get value larger than the server's MaxObjSize is not sent: its Status becomes 413. */

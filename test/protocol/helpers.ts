@@ -54,7 +54,7 @@ export class MapTree implements CommandHandler {
           const d = it.Data;
           this.values.set(
             uri,
-            d?.kind === 'text' ? d.text : d?.kind === 'bytes' ? Buffer.from(d.bytes).toString('base64') : '',
+            d?.kind === 'text' ? d.text : d?.kind === 'bytes' ? Buffer.from(d.bytes).toString('utf8') : '',
           );
         }
         return { status: 200 };
