@@ -12,6 +12,8 @@ export const TreeErrorCode = {
   MountConflict: 'tree.mount-conflict',
   /** The persisted tree cannot be read (bad snapshot, unknown version). */
   StoreCorrupt: 'tree.store-corrupt',
+  /** Another live process (or store object) has the store directory open. */
+  StoreLocked: 'tree.store-locked',
   /** Writing to the persistent store failed. */
   StoreWrite: 'tree.store-write',
   /** The tree was used after close(), or a transaction after commit/rollback. */

@@ -136,6 +136,19 @@ describe('journal persistence', () => {
     await third.close();
   });
 
+  test('one store per directory: a second open is refused while the first is open; the lock of a dead owner is taken over', async () => {
+    const dir = tempDir();
+    const first = await openAt(dir);
+    await assert.rejects(openAt(dir), { code: 'tree.store-locked' });
+    await first.close();
+    const second = await openAt(dir);
+    await second.close();
+    writeFileSync(join(dir, 'tree.lock'), '2147483646'); // a pid that does not run
+    const third = await openAt(dir);
+    await third.add('./A', { data: '1' });
+    await third.close();
+  });
+
   test('a damaged snapshot is refused with tree.store-corrupt (never a silently wrong tree)', async () => {
     const dir = tempDir();
     const store = new JournalTreeStore({ dir });

@@ -14,9 +14,10 @@
  * written (carrying the last journal seq) and the journal truncated. A crash between the two
  * leaves records with seq ≤ the snapshot's, which loading skips.
  *
- * One process at a time may open a directory.
+ * One store at a time may open a directory: `tree.lock` holds the owner's pid; a lock left by a
+ * process that no longer runs (killed) is taken over.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -35,6 +36,7 @@ export interface JournalTreeStoreOptions {
 
 const SNAP = 'tree.snap';
 const WAL = 'tree.wal';
+const LOCK = 'tree.lock';
 const MAGIC = 'omadm-tree-snapshot';
 const HEADER = 8;
 /** A journal record larger than this is treated as corruption (values are capped far below). */
@@ -63,6 +65,43 @@ export class JournalTreeStore implements TreeStore {
 
   async load(): Promise<LoadedTree> {
     mkdirSync(this.dir, { recursive: true });
+    this.#lock();
+    try {
+      return await this.#load();
+    } catch (err) {
+      this.#unlock();
+      throw err;
+    }
+  }
+
+  #locked = false;
+
+  #lock(): void {
+    const path = join(this.dir, LOCK);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(path, String(process.pid), { flag: 'wx' });
+        this.#locked = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = Number(readFileSync(path, 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
+        throw new TreeError(TreeErrorCode.StoreLocked, `${this.dir} is in use by process ${owner}`);
+      }
+      rmSync(path, { force: true }); // left by a process that died
+    }
+    throw new TreeError(TreeErrorCode.StoreLocked, `cannot lock ${this.dir}`);
+  }
+
+  #unlock(): void {
+    if (!this.#locked) return;
+    this.#locked = false;
+    rmSync(join(this.dir, LOCK), { force: true });
+  }
+
+  async #load(): Promise<LoadedTree> {
     await rm(join(this.dir, `${SNAP}.tmp`), { force: true });
     let snapshot: TreeSnapshot | undefined;
     let snapSeq = 0;
@@ -180,7 +219,20 @@ export class JournalTreeStore implements TreeStore {
   async close(): Promise<void> {
     const wal = this.#wal;
     this.#wal = undefined;
-    await wal?.close();
+    try {
+      await wal?.close();
+    } finally {
+      this.#unlock();
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
