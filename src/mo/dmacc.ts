@@ -258,93 +258,12 @@ export class DmAccounts {
     const uri = this.#uri(id);
     const kids = existing ? await this.#children(uri) : [];
     const ext = kids.includes('Ext') ? (await this.#tree.snapshot(this.#uri(id, 'Ext'))).node : undefined;
-    const node = this.#node(id, account, ext);
+    const node = accountNode(id, account, ext, ownAcl(account.serverId));
     await this.#tree.transaction(async (tx) => {
       const status = existing ? await tx.replaceSubtree(uri, node) : await tx.addSubtree(this.#root, node);
       if (status !== StatusCode.Ok) throw new Error(`writing DMAcc ${id} failed with ${status}`);
     });
     return (await this.get(id))!;
-  }
-
-  #node(id: string, a: DmAccount, ext: SubtreeNode | undefined): SubtreeNode {
-    const children: SubtreeNode[] = [
-      ...leaf('AppID', 'w7'),
-      ...leaf('ServerID', a.serverId),
-      ...leaf('Name', a.name),
-      ...leaf('PrefConRef', a.prefConRef),
-    ];
-    if (a.toConRefs && a.toConRefs.length > 0) {
-      children.push({
-        name: 'ToConRef',
-        format: 'node',
-        children: a.toConRefs.map((ref, i) => ({
-          name: String(i + 1),
-          format: 'node',
-          children: leaf('ConRef', ref),
-        })),
-      });
-    }
-    children.push({
-      name: 'AppAddr',
-      format: 'node',
-      children: a.addresses.map((addr, i) => ({
-        name: addr.id ?? String(i + 1),
-        format: 'node',
-        children: [
-          ...leaf('Addr', addr.addr),
-          ...leaf('AddrType', addr.addrType ?? 'URI'),
-          ...(addr.ports && addr.ports.length > 0
-            ? [
-                {
-                  name: 'Port',
-                  format: 'node' as const,
-                  children: addr.ports.map((p, j) => ({
-                    name: String(j + 1),
-                    format: 'node' as const,
-                    children: leaf('PortNbr', String(p)),
-                  })),
-                },
-              ]
-            : []),
-        ],
-      })),
-    });
-    children.push(...leaf('AAuthPref', a.authPref));
-    if (a.auth.length > 0) {
-      children.push({
-        name: 'AppAuth',
-        format: 'node',
-        children: a.auth.map((auth, i) => ({
-          name: auth.id ?? String(i + 1),
-          format: 'node',
-          children: [
-            ...leaf('AAuthLevel', auth.level),
-            ...leaf('AAuthType', auth.type),
-            ...leaf('AAuthName', auth.name),
-            ...leaf('AAuthSecret', auth.secret),
-            ...(auth.data
-              ? [
-                  {
-                    name: 'AAuthData',
-                    format: 'bin' as const,
-                    type: 'application/octet-stream',
-                    data: auth.data,
-                  },
-                ]
-              : []),
-          ],
-        })),
-      });
-    }
-    if (ext) children.push(ext);
-    const sid = a.serverId;
-    return {
-      name: id,
-      format: 'node',
-      type: MoId.DMAcc,
-      acl: aclFor(sid, [AclCommand.Add, AclCommand.Delete, AclCommand.Get, AclCommand.Replace]),
-      children,
-    };
   }
 
   /**
@@ -371,4 +290,140 @@ export class DmAccounts {
     await this.#tree.removeServer(serverId);
     return true;
   }
+}
+
+/** The ACL that gives a server (and nobody else) its account: Add, Delete, Get, Replace. */
+export function ownAcl(serverId: string): string {
+  return aclFor(serverId, [AclCommand.Add, AclCommand.Delete, AclCommand.Get, AclCommand.Replace]);
+}
+
+function accountNode(id: string, a: DmAccount, ext: SubtreeNode | undefined, acl: string): SubtreeNode {
+  const children: SubtreeNode[] = [
+    ...leaf('AppID', 'w7'),
+    ...leaf('ServerID', a.serverId),
+    ...leaf('Name', a.name),
+    ...leaf('PrefConRef', a.prefConRef),
+  ];
+  if (a.toConRefs && a.toConRefs.length > 0) {
+    children.push({
+      name: 'ToConRef',
+      format: 'node',
+      children: a.toConRefs.map((ref, i) => ({
+        name: String(i + 1),
+        format: 'node',
+        children: leaf('ConRef', ref),
+      })),
+    });
+  }
+  children.push({
+    name: 'AppAddr',
+    format: 'node',
+    children: a.addresses.map((addr, i) => ({
+      name: addr.id ?? String(i + 1),
+      format: 'node',
+      children: [
+        ...leaf('Addr', addr.addr),
+        ...leaf('AddrType', addr.addrType ?? 'URI'),
+        ...(addr.ports && addr.ports.length > 0
+          ? [
+              {
+                name: 'Port',
+                format: 'node' as const,
+                children: addr.ports.map((p, j) => ({
+                  name: String(j + 1),
+                  format: 'node' as const,
+                  children: leaf('PortNbr', String(p)),
+                })),
+              },
+            ]
+          : []),
+      ],
+    })),
+  });
+  children.push(...leaf('AAuthPref', a.authPref));
+  if (a.auth.length > 0) {
+    children.push({
+      name: 'AppAuth',
+      format: 'node',
+      children: a.auth.map((auth, i) => ({
+        name: auth.id ?? String(i + 1),
+        format: 'node',
+        children: [
+          ...leaf('AAuthLevel', auth.level),
+          ...leaf('AAuthType', auth.type),
+          ...leaf('AAuthName', auth.name),
+          ...leaf('AAuthSecret', auth.secret),
+          ...(auth.data
+            ? [
+                {
+                  name: 'AAuthData',
+                  format: 'bin' as const,
+                  type: 'application/octet-stream',
+                  data: auth.data,
+                },
+              ]
+            : []),
+        ],
+      })),
+    });
+  }
+  if (ext) children.push(ext);
+  return { name: id, format: 'node', type: MoId.DMAcc, acl, children };
+}
+
+/**
+ * An account as a TNDS-ready subtree (`./DMAcc/<id>`, Type the DMAcc MO identifier, ACL for its
+ * own server by default): what a server puts in a bootstrap (`subtreeToTnds(accountSubtree(a))`
+ * then Add to `./Inbox` or `./DMAcc`).
+ */
+export function accountSubtree(account: DmAccount, options: { id?: string; acl?: string } = {}): SubtreeNode {
+  const id = options.id ?? account.id ?? (NAME.test(account.serverId) ? account.serverId : '');
+  return accountNode(id, account, undefined, options.acl ?? ownAcl(account.serverId));
+}
+
+/**
+ * DMAcc leaves as protocol/bootstrap's w7 mapping delivers them (leaf names as keys, nonce in
+ * base64, ports as strings): the same shape, declared here because mo does not import protocol.
+ */
+export interface DmAccLeaves {
+  ServerID: string;
+  Name?: string;
+  PrefConRef?: string;
+  ToConRef?: string[];
+  AppAddr: { Addr: string; AddrType?: string; Port?: string[] }[];
+  AAuthPref?: string;
+  AppAuth: {
+    AAuthLevel: string;
+    AAuthType: string;
+    AAuthName?: string;
+    AAuthSecret?: string;
+    AAuthData?: string;
+  }[];
+}
+
+/** Turn DMAcc leaves (e.g. a w7 bootstrap) into an account for `put()`. Invalid ports are dropped. */
+export function accountFromLeaves(leaves: DmAccLeaves): DmAccount {
+  const account: DmAccount = {
+    serverId: leaves.ServerID,
+    addresses: leaves.AppAddr.map((a) => {
+      const ports = (a.Port ?? []).map(Number).filter((n) => Number.isInteger(n) && n >= 0 && n <= 65535);
+      return {
+        addr: a.Addr,
+        ...(a.AddrType ? { addrType: a.AddrType } : {}),
+        ...(ports.length > 0 ? { ports } : {}),
+      };
+    }),
+    auth: leaves.AppAuth.map((x) => {
+      const auth: AppAuth = { level: x.AAuthLevel, type: x.AAuthType };
+      if (x.AAuthName !== undefined) auth.name = x.AAuthName;
+      if (x.AAuthSecret !== undefined) auth.secret = x.AAuthSecret;
+      if (x.AAuthData !== undefined) auth.data = new Uint8Array(Buffer.from(x.AAuthData, 'base64'));
+      return auth;
+    }),
+  };
+  if (leaves.Name !== undefined) account.name = leaves.Name;
+  if (leaves.PrefConRef !== undefined) account.prefConRef = leaves.PrefConRef;
+  if (leaves.ToConRef && leaves.ToConRef.length > 0) account.toConRefs = [...leaves.ToConRef];
+  if (leaves.AAuthPref !== undefined) account.authPref = leaves.AAuthPref;
+  return account;
 }

@@ -7,6 +7,8 @@ import fc from 'fast-check';
 import {
   AAuthLevel,
   accountCredentials,
+  accountFromLeaves,
+  accountSubtree,
   accountUrl,
   type DmAccount,
   hostDevDetail,
@@ -403,13 +405,13 @@ describe('Inbox', () => {
   });
 
   test('unknown MO types and leaves are refused with 415; nothing is left behind', async () => {
-    const { tree } = await open();
+    const { tree, inbox } = await open();
     assert.equal(await tree.add('./Inbox/x', { format: 'node', type: 'urn:oma:mo:unknown:1.0' }, A), 415);
     assert.equal(await tree.add('./Inbox/y', { format: 'chr', data: 'v' }, A), 415);
     const tnds = subtreeToTnds({ name: 'x', format: 'node', type: 'urn:oma:mo:unknown:1.0', children: [] });
     assert.equal((await tree.get('./DMAcc')).items[0]!.data, '');
     assert.equal(
-      await addTnds(tree, './Inbox', tndsToWbxml(tnds), { who: A, redirect: (await open()).inbox!.redirect }),
+      await addTnds(tree, './Inbox', tndsToWbxml(tnds), { who: A, redirect: inbox!.redirect }),
       415,
     );
   });
@@ -456,5 +458,45 @@ describe('Inbox', () => {
       (await tree.get('./DMAcc/mo1/ServerID', serverPrincipal('boot-dms'))).items[0]!.data,
       'boot-dms',
     );
+  });
+
+  test('server side: accountSubtree() → TNDS → Inbox gives back the same account', async () => {
+    const { tree, accounts, inbox } = await open();
+    const doc = tndsToWbxml(subtreeToTnds(accountSubtree(alpha)));
+    assert.equal(await addTnds(tree, './Inbox', doc, { redirect: inbox!.redirect }), 200);
+    const back = await accounts.find('alpha-dms');
+    assert.equal(back?.id, 'alpha-dms');
+    assert.deepEqual(
+      back?.auth.map((a) => [a.level, a.secret, a.data]),
+      alpha.auth.map((a) => [a.level, a.secret, a.data]),
+    );
+    assert.equal((await tree.get('./DMAcc/alpha-dms/ServerID', A)).status, 200);
+    assert.equal((await tree.get('./DMAcc/alpha-dms/ServerID', B)).status, 425);
+    assert.equal(
+      accountSubtree({ ...beta, serverId: 'https://dm.example/x' }).name,
+      '',
+      'unsafe ServerID: the device names it',
+    );
+  });
+
+  test('accountFromLeaves() takes the w7 bootstrap shape', () => {
+    const acc = accountFromLeaves({
+      ServerID: 'acme-dms',
+      Name: 'Acme DM',
+      AppAddr: [{ Addr: 'https://dm.acme.example/dm', Port: ['443', 'x'] }],
+      AppAuth: [
+        { AAuthLevel: 'CLCRED', AAuthType: 'DIGEST', AAuthName: 'IMEI:1', AAuthSecret: 'c1ientSecret' },
+        {
+          AAuthLevel: 'SRVCRED',
+          AAuthType: 'DIGEST',
+          AAuthName: 'acme-dms',
+          AAuthSecret: 's',
+          AAuthData: 'bm9uY2UxMjM=',
+        },
+      ],
+    });
+    assert.deepEqual(acc.addresses, [{ addr: 'https://dm.acme.example/dm', ports: [443] }]);
+    assert.equal(new TextDecoder().decode(accountCredentials(acc, 'SRVCRED')!.data), 'nonce123');
+    assert.equal(acc.name, 'Acme DM');
   });
 });

@@ -417,4 +417,54 @@ describe('DDF schema', () => {
     assert.equal(r2.ok, true);
     assert.equal(s.checkAdd('./Apps/T2/Other', { value: '3' }, t).ok, false);
   });
+
+  test('a Path mount creates its undescribed ancestors as plain interior nodes; `.` describes the root', () => {
+    const leaf = (n: string) =>
+      `<Node><NodeName>${n}</NodeName><DFProperties><AccessType><Get/></AccessType><DFFormat><chr/></DFFormat><Scope><Permanent/></Scope><DFType><MIME>text/plain</MIME></DFType></DFProperties></Node>`;
+    const s = new DdfSchema([
+      parseDdf(`<MgmtTree><VerDTD>1.2</VerDTD><Node><NodeName>Acme</NodeName><Path>./Vendor/MSFT</Path><DFProperties><AccessType><Get/></AccessType>
+        <DFFormat><node/></DFFormat><Scope><Permanent/></Scope><DFType><DDFName/></DFType></DFProperties>${leaf('Ver')}</Node></MgmtTree>`),
+      parseDdf(`<MgmtTree><VerDTD>1.2</VerDTD><Node><NodeName>.</NodeName><DFProperties><AccessType><Get/></AccessType><DFFormat><node/></DFFormat>
+        <DFType><DDFName/></DFType></DFProperties>${leaf('Top')}</Node></MgmtTree>`),
+    ]);
+    assert.deepEqual(
+      s.skeleton().map((n) => [n.uri, n.implicit, n.permanent]),
+      [
+        ['./Vendor', true, false],
+        ['./Vendor/MSFT', true, false],
+        ['./Vendor/MSFT/Acme', false, true],
+        ['./Vendor/MSFT/Acme/Ver', false, true],
+        ['./Top', false, true],
+      ],
+    );
+  });
+
+  test('CaseSense CIS matches a name in any case', () => {
+    const s = new DdfSchema([
+      parseDdf(`<MgmtTree><VerDTD>1.2</VerDTD><Node><NodeName>Cfg</NodeName><DFProperties><AccessType><Get/></AccessType><DFFormat><node/></DFFormat>
+        <DFType><DDFName/></DFType></DFProperties><Node><NodeName>Mode</NodeName><DFProperties><AccessType><Get/><Replace/></AccessType>
+        <DFFormat><chr/></DFFormat><DFType><MIME>text/plain</MIME></DFType><CaseSense><CIS/></CaseSense></DFProperties></Node></Node></MgmtTree>`),
+    ]);
+    assert.equal(s.match('./Cfg/MODE').kind, 'described');
+    assert.equal(s.match('./Cfg/Mode').kind, 'described');
+  });
+
+  test('random mutations of a DDF never crash the reader (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: SAMPLE.length - 1 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.string({ maxLength: 12 }),
+        (pos, del, insert) => {
+          const mutated = SAMPLE.slice(0, pos) + insert + SAMPLE.slice(pos + del);
+          try {
+            new DdfSchema([parseDdf(mutated)]).skeleton();
+          } catch (err) {
+            assert.ok(err instanceof MgmtTreeError, String(err));
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });
