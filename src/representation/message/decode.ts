@@ -67,6 +67,19 @@ export function textOf(el: Element): string {
   return out;
 }
 
+/** A decimal of 1..maxDigits ASCII digits, or -1. */
+function parseUint(t: string, maxDigits: number): number {
+  const n = t.length;
+  if (n === 0 || n > maxDigits) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const d = t.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
 function trimmed(el: Element): string {
   return textOf(el).trim();
 }
@@ -140,10 +153,10 @@ class Builder {
           MsgID = trimmed(c);
           break;
         case 'Target':
-          tgt = this.target(c, `${path}/Target`);
+          tgt = this.target(c, path);
           break;
         case 'Source':
-          src = this.target(c, `${path}/Source`);
+          src = this.target(c, path);
           break;
         case 'RespURI':
           RespURI = trimmed(c);
@@ -152,10 +165,10 @@ class Builder {
           NoResp = true;
           break;
         case 'Cred':
-          cred = this.cred(c, `${path}/Cred`);
+          cred = this.cred(c, path);
           break;
         case 'Meta':
-          meta = this.meta(c, `${path}/Meta`);
+          meta = this.meta(c, path);
           break;
         default:
           this.unknownChild(c, path);
@@ -195,8 +208,8 @@ class Builder {
     let data: Data | undefined;
     for (const c of el.children) {
       if (!isElement(c)) continue;
-      if (c.name === 'Meta') meta = this.meta(c, `${path}/Meta`);
-      else if (c.name === 'Data') data = this.data(c, `${path}/Data`);
+      if (c.name === 'Meta') meta = this.meta(c, path);
+      else if (c.name === 'Data') data = this.data(c, path);
       else this.unknownChild(c, path);
     }
     if (!data) this.fail('syncml.missing', 'no <Data> in <Cred>', path);
@@ -207,7 +220,7 @@ class Builder {
     let meta: Meta | undefined;
     for (const c of el.children) {
       if (!isElement(c)) continue;
-      if (c.name === 'Meta') meta = this.meta(c, `${path}/Meta`);
+      if (c.name === 'Meta') meta = this.meta(c, path);
       else this.unknownChild(c, path);
     }
     return { Meta: meta ?? {} };
@@ -215,7 +228,8 @@ class Builder {
 
   private int(el: Element, path: string): number | undefined {
     const t = trimmed(el);
-    if (/^\d{1,15}$/.test(t)) return Number(t);
+    const n = parseUint(t, 15);
+    if (n >= 0) return n;
     if (this.strict)
       this.fail('syncml.value', `<${el.name}> is not a non-negative integer: "${t.slice(0, 40)}"`, path);
     return undefined;
@@ -244,12 +258,12 @@ class Builder {
           m.Mark = trimmed(c);
           break;
         case 'Size': {
-          const n = this.int(c, `${path}/Size`);
+          const n = this.int(c, path);
           if (n !== undefined) m.Size = n;
           break;
         }
         case 'Anchor':
-          m.Anchor = this.anchor(c, `${path}/Anchor`);
+          m.Anchor = this.anchor(c, path);
           break;
         case 'Version':
           m.Version = trimmed(c);
@@ -258,12 +272,12 @@ class Builder {
           m.NextNonce = trimmed(c);
           break;
         case 'MaxMsgSize': {
-          const n = this.int(c, `${path}/MaxMsgSize`);
+          const n = this.int(c, path);
           if (n !== undefined) m.MaxMsgSize = n;
           break;
         }
         case 'MaxObjSize': {
-          const n = this.int(c, `${path}/MaxObjSize`);
+          const n = this.int(c, path);
           if (n !== undefined) m.MaxObjSize = n;
           break;
         }
@@ -271,14 +285,14 @@ class Builder {
           m.EMI = m.EMI ? [...m.EMI, textOf(c)] : [textOf(c)];
           break;
         case 'Mem':
-          m.Mem = this.mem(c, `${path}/Mem`);
+          m.Mem = this.mem(c, path);
           break;
         case 'FieldLevel':
           m.FieldLevel = true;
           break;
         case 'MetInf':
           // An explicit MetInf wrapper (rare, allowed by the DTD): flatten it.
-          this.metaInto(c, `${path}/MetInf`, m);
+          this.metaInto(c, path, m);
           break;
         default:
           this.unknownChild(c, path);
@@ -308,10 +322,10 @@ class Builder {
       if (!isElement(c)) continue;
       if (c.name === 'SharedMem') m.SharedMem = true;
       else if (c.name === 'FreeMem') {
-        const n = this.int(c, `${path}/FreeMem`);
+        const n = this.int(c, path);
         if (n !== undefined) m.FreeMem = n;
       } else if (c.name === 'FreeID') {
-        const n = this.int(c, `${path}/FreeID`);
+        const n = this.int(c, path);
         if (n !== undefined) m.FreeID = n;
       } else this.unknownChild(c, path);
     }
@@ -354,16 +368,16 @@ class Builder {
       if (!isElement(c)) continue;
       switch (c.name) {
         case 'Target':
-          it.Target = this.target(c, `${path}/Target`);
+          it.Target = this.target(c, path);
           break;
         case 'Source':
-          it.Source = this.target(c, `${path}/Source`);
+          it.Source = this.target(c, path);
           break;
         case 'Meta':
-          it.Meta = this.meta(c, `${path}/Meta`);
+          it.Meta = this.meta(c, path);
           break;
         case 'Data':
-          it.Data = this.data(c, `${path}/Data`);
+          it.Data = this.data(c, path);
           break;
         case 'MoreData':
           it.MoreData = true;
@@ -449,13 +463,13 @@ class Builder {
           cmd.NoResp = true;
           break;
         case 'Cred':
-          cmd.Cred = this.cred(c, `${path}/Cred`);
+          cmd.Cred = this.cred(c, path);
           break;
         case 'Meta':
-          cmd.Meta = this.meta(c, `${path}/Meta`);
+          cmd.Meta = this.meta(c, path);
           break;
         case 'Item':
-          items.push(this.item(c, `${path}/Item[${items.length + 1}]`));
+          items.push(this.item(c, path));
           break;
         case 'Correlator':
           if (type !== 'Exec') this.unknownChild(c, path);
@@ -492,20 +506,21 @@ class Builder {
           a.NoResp = true;
           break;
         case 'Cred':
-          a.Cred = this.cred(c, `${path}/Cred`);
+          a.Cred = this.cred(c, path);
           break;
         case 'Data': {
           const t = trimmed(c);
-          if (!/^\d{1,9}$/.test(t))
+          const n = parseUint(t, 9);
+          if (n < 0)
             throw new CommandProblem(`<Alert> code is not a number: "${t.slice(0, 40)}"`, 'syncml.value');
-          a.Data = Number(t);
+          a.Data = n;
           break;
         }
         case 'Correlator':
           a.Correlator = trimmed(c);
           break;
         case 'Item':
-          items.push(this.item(c, `${path}/Item[${items.length + 1}]`));
+          items.push(this.item(c, path));
           break;
         default:
           this.unknownChild(c, path);
@@ -533,7 +548,7 @@ class Builder {
           NoResp = true;
           break;
         case 'Meta':
-          meta = this.meta(c, `${path}/Meta`);
+          meta = this.meta(c, path);
           break;
         default:
           commands.push(this.command(c, `${path}/${c.name}[${i}]`));
@@ -580,20 +595,21 @@ class Builder {
           SourceRef.push(trimmed(c));
           break;
         case 'Cred':
-          cred = this.cred(c, `${path}/Cred`);
+          cred = this.cred(c, path);
           break;
         case 'Chal':
-          chal = this.chal(c, `${path}/Chal`);
+          chal = this.chal(c, path);
           break;
         case 'Data': {
           const t = trimmed(c);
-          if (!/^\d{1,9}$/.test(t))
+          const n = parseUint(t, 9);
+          if (n < 0)
             throw new CommandProblem(`<Status> code is not a number: "${t.slice(0, 40)}"`, 'syncml.value');
-          code = Number(t);
+          code = n;
           break;
         }
         case 'Item':
-          items.push(this.item(c, `${path}/Item[${items.length + 1}]`));
+          items.push(this.item(c, path));
           break;
         default:
           this.unknownChild(c, path);
@@ -642,7 +658,7 @@ class Builder {
           hasRef = true;
           break;
         case 'Meta':
-          r.Meta = this.meta(c, `${path}/Meta`);
+          r.Meta = this.meta(c, path);
           break;
         case 'TargetRef':
           r.TargetRef = trimmed(c);
@@ -651,7 +667,7 @@ class Builder {
           r.SourceRef = trimmed(c);
           break;
         case 'Item':
-          items.push(this.item(c, `${path}/Item[${items.length + 1}]`));
+          items.push(this.item(c, path));
           break;
         default:
           this.unknownChild(c, path);
