@@ -148,14 +148,33 @@ export default async function codec(ctx: BenchContext): Promise<void> {
       const sizeW = corpus.wbxml.reduce((a, b) => a + b.length, 0);
       ctx.log();
       ctx.log(`-- ${label}: ${corpus.xml.length} message(s), ${sizeX} B XML, ${sizeW} B WBXML`);
-      const ours = benchCodecs(corpus, seconds);
-      const txml = txmlThroughput(corpus.xml, seconds);
-      const c = 'bin' in ref ? runRef(ref.bin, seconds, files) : undefined;
+      // The machine may be shared: interleave short rounds of ours, txml and C, keep each best.
+      const rounds = 3;
+      const best = (a: Throughput | undefined, b: Throughput) => (a && a.msgsPerSec >= b.msgsPerSec ? a : b);
+      let ours: Throughput[] = [];
+      let txml: Throughput | undefined;
+      let c: RefResult | undefined;
+      for (let i = 0; i < rounds; i++) {
+        const o = benchCodecs(corpus, seconds / rounds);
+        ours = ours.length === 0 ? o : o.map((r, k) => best(ours[k], r));
+        txml = best(txml, txmlThroughput(corpus.xml, seconds / rounds));
+        if ('bin' in ref) {
+          const x = runRef(ref.bin, seconds / rounds, files);
+          c = c
+            ? {
+                wbxmlToXml: best(c.wbxmlToXml, x.wbxmlToXml),
+                xmlToWbxml: best(c.xmlToWbxml, x.xmlToWbxml),
+                libxml2Dom: best(c.libxml2Dom, x.libxml2Dom),
+              }
+            : x;
+        }
+      }
+      if (txml === undefined) throw new Error('no txml figure');
       const all = [...ours.map((r) => ({ ...r, name: `omadm ${r.name}` })), txml];
       if (c) all.push(c.wbxmlToXml, c.xmlToWbxml, c.libxml2Dom);
       ctx.log(formatThroughput(all));
       const by = (n: string) => ours.find((r) => r.name === n)!;
-      ctx.log('ratios (messages/s, same run, same files):');
+      ctx.log(`ratios (messages/s, same run, same files, best of ${rounds} interleaved rounds):`);
       ctx.log(ratioLine('  WBXML→XML transcode vs libwbxml wbxml2xml', by('wbxml-to-xml'), c?.wbxmlToXml, 3));
       ctx.log(ratioLine('  XML→WBXML transcode vs libwbxml xml2wbxml', by('xml-to-wbxml'), c?.xmlToWbxml, 3));
       ctx.log(ratioLine('  XML decode (typed) vs libxml2 DOM parse', by('xml-decode'), c?.libxml2Dom, 1));
