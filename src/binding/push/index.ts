@@ -4,6 +4,7 @@
  * PPG, SIP MESSAGE, UDP. See docs/notification.md.
  */
 export type { DeliveryResult, NotificationBearer, SendOptions } from './bearer.ts';
+export { type BootstrapPushInput, encodeBootstrapPush } from './bootstrap-push.ts';
 export { PushError, PushErrorCode } from './errors.ts';
 export {
   type PapBearerOptions,

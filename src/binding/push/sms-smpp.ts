@@ -52,7 +52,20 @@ export class SmppBearer implements NotificationBearer {
   }
 
   send(target: string, package0: Uint8Array, options: SendOptions = {}): Promise<DeliveryResult> {
-    const run = () => this.#send(target, package0, options);
+    return this.sendPush(target, (tid) => encodeNotificationPush(package0, tid), options);
+  }
+
+  /**
+   * Sends any WSP push PDU (e.g. a bootstrap from `encodeBootstrapPush`) as
+   * WAP Push over SMS. `pdu` may be a function of the transaction id the
+   * bearer assigns.
+   */
+  sendPush(
+    target: string,
+    pdu: Uint8Array | ((transactionId: number) => Uint8Array),
+    options: SendOptions = {},
+  ): Promise<DeliveryResult> {
+    const run = () => this.#send(target, pdu, options);
     const p = this.#queue.then(run, run);
     this.#queue = p.catch(() => undefined);
     return p;
@@ -79,13 +92,17 @@ export class SmppBearer implements NotificationBearer {
     return s;
   }
 
-  async #send(target: string, package0: Uint8Array, options: SendOptions): Promise<DeliveryResult> {
+  async #send(
+    target: string,
+    pdu: Uint8Array | ((transactionId: number) => Uint8Array),
+    options: SendOptions,
+  ): Promise<DeliveryResult> {
     if (this.#closed) throw new PushError(PushErrorCode.Closed, `${this.name} bearer closed`);
     options.signal?.throwIfAborted();
     const dest = msisdnAddress(target);
     this.#tid = (this.#tid + 1) & 0xff;
     this.#reference = (this.#reference + 1) & 0xff;
-    const parts = segmentWdpSms(encodeNotificationPush(package0, this.#tid), {
+    const parts = segmentWdpSms(typeof pdu === 'function' ? pdu(this.#tid) : pdu, {
       reference: this.#reference,
       sourcePort: this.#opts.sourcePort,
     });

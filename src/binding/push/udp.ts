@@ -58,13 +58,30 @@ export class UdpBearer implements NotificationBearer {
     return this.#sockets[type];
   }
 
-  async send(target: string, package0: Uint8Array, options: SendOptions = {}): Promise<DeliveryResult> {
+  send(target: string, package0: Uint8Array, options: SendOptions = {}): Promise<DeliveryResult> {
+    const wsp = (this.#opts.framing ?? 'wsp') === 'wsp';
+    return this.#send(target, (tid) => (wsp ? encodeNotificationPush(package0, tid) : package0), options);
+  }
+
+  /** Sends any WSP push PDU (e.g. a bootstrap from `encodeBootstrapPush`) as one datagram (WDP over UDP). */
+  sendPush(
+    target: string,
+    pdu: Uint8Array | ((transactionId: number) => Uint8Array),
+    options: SendOptions = {},
+  ): Promise<DeliveryResult> {
+    return this.#send(target, typeof pdu === 'function' ? pdu : () => pdu, options);
+  }
+
+  async #send(
+    target: string,
+    build: (tid: number) => Uint8Array,
+    options: SendOptions,
+  ): Promise<DeliveryResult> {
     if (this.#closed) throw new PushError(PushErrorCode.Closed, `${this.name} bearer closed`);
     options.signal?.throwIfAborted();
     const { host, port } = parseHostPort(target);
     this.#tid = (this.#tid + 1) & 0xff;
-    const payload =
-      (this.#opts.framing ?? 'wsp') === 'wsp' ? encodeNotificationPush(package0, this.#tid) : package0;
+    const payload = build(this.#tid);
     const socket = await this.#socket(isIPv6(host) ? 'udp6' : 'udp4').catch((err: Error) => {
       throw new PushError(PushErrorCode.Connection, `UDP: ${err.message}`, { cause: err });
     });
