@@ -422,7 +422,7 @@ export function sessionStore(ctx: DmContext): EngineSessionStore {
               ...(Object.keys(state.devInfo).length ? { devInfo: state.devInfo } : {}),
             })
             .catch(() => undefined);
-          ctx.metrics.dmSessionsActive.add(1);
+          ctx.metrics.dmSessionsStarted.inc();
         } else {
           await store.sessions.update(state.deviceId, state.token, expectedRevision, state, expiresAt);
           await store.devices.noteSeen(state.deviceId, now, now + ctx.onlineTtlMs).catch(() => undefined);
@@ -442,8 +442,7 @@ export function sessionStore(ctx: DmContext): EngineSessionStore {
     async delete(token) {
       const idx = await store.sessions.delete<{ deviceId: string }>(TOKEN_INDEX, token);
       if (idx) {
-        const gone = await store.sessions.delete(idx.state.deviceId, token);
-        if (gone) ctx.metrics.dmSessionsActive.add(-1);
+        await store.sessions.delete(idx.state.deviceId, token);
       }
     },
   };

@@ -160,7 +160,7 @@ export interface ServerMetrics {
   readonly httpDuration: Histogram;
   readonly dmMessages: Counter;
   readonly dmSessions: Counter;
-  readonly dmSessionsActive: Gauge;
+  readonly dmSessionsStarted: Counter;
   readonly commandsDelivered: Counter;
 }
 
@@ -189,10 +189,12 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
   const dmSessions = registry.register(
     new Counter('omadm_dm_sessions_total', 'DM sessions ended on this node, by outcome.'),
   );
-  const dmSessionsActive = registry.register(
-    new Gauge('omadm_dm_sessions_active', 'DM sessions started and not ended on this node.'),
+  // Started and ended are counters, not an "active" gauge: a session's messages may be served by
+  // different nodes, so only the fleet-wide difference (sum over nodes) is meaningful.
+  const dmSessionsStarted = registry.register(
+    new Counter('omadm_dm_sessions_started_total', 'DM sessions started (package 1 accepted) on this node.'),
   );
-  dmSessionsActive.set(0);
+  dmSessionsStarted.inc({}, 0);
   const commandsDelivered = registry.register(
     new Counter(
       'omadm_commands_completed_total',
@@ -230,7 +232,7 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
     httpDuration,
     dmMessages,
     dmSessions,
-    dmSessionsActive,
+    dmSessionsStarted,
     commandsDelivered,
   };
 }

@@ -207,7 +207,11 @@ describe('omadm device, cmd and trace against a server', () => {
     const id = /omadm cmd show (\d+)/.exec(r.err)?.[1] as string;
     const cancel = await cli('cmd', 'cancel', id);
     assert.equal(cancel.code, 0, cancel.err);
-    assert.equal(cancel.out, `canceled ${id}\n`);
+    assert.equal(cancel.out, `cancelled ${id}\n`);
+    const retry = await cli('cmd', 'retry', id, '--json');
+    assert.equal(retry.code, 0, retry.err);
+    assert.equal(JSON.parse(retry.out).state, 'queued');
+    assert.notEqual(JSON.parse(retry.out).id, id);
   });
 
   test('device rm deletes', async () => {

@@ -228,6 +228,14 @@ for (const { name, skip } of await backends()) {
       assert.equal(cancelled.status, 200);
       assert.equal(cancelled.body.state, 'cancelled');
       assert.equal((await A('DELETE', `/commands/${q.body.id}`)).status, 409);
+      // An operator may queue a copy of a finished command.
+      const retry = await A('POST', `/commands/${q.body.id}/retry`);
+      assert.equal(retry.status, 201, JSON.stringify(retry.body));
+      assert.notEqual(retry.body.id, q.body.id);
+      assert.equal(retry.body.state, 'queued');
+      assert.deepEqual(retry.body.request, q.body.request);
+      assert.equal((await A('POST', `/commands/${retry.body.id}/retry`, {})).status, 409);
+      assert.equal((await A('DELETE', `/commands/${retry.body.id}`)).status, 200);
       const queuedOnly = await A('GET', '/devices/cmd-dev/commands?state=queued');
       assert.deepEqual(
         queuedOnly.body.items.map((c: { id: string }) => c.id),
@@ -331,6 +339,12 @@ for (const { name, skip } of await backends()) {
       assert.deepEqual([...textSeen].sort(), ids);
       assert.equal((await A('GET', '/devices?cursor=garbage!')).status, 400);
 
+      const made = await A('POST', '/groups', { name: 'spare', description: 'not used yet' });
+      assert.equal(made.status, 201);
+      assert.deepEqual(made.body, { name: 'spare', description: 'not used yet', devices: 0 });
+      assert.equal((await A('POST', '/groups', { name: 'spare' })).status, 409);
+      assert.equal((await A('DELETE', '/groups/spare')).status, 204);
+      assert.equal((await A('DELETE', '/groups/spare')).status, 404);
       const groups = await A('GET', '/groups');
       assert.ok(
         groups.body.items.some(
@@ -447,7 +461,7 @@ for (const { name, skip } of await backends()) {
         /^omadm_http_requests_total\{method="POST",route="\/api\/v1\/devices",status="201"\} \d+$/m,
       );
       assert.match(text, /^omadm_commands\{state="queued"\} \d+$/m);
-      assert.match(text, /^omadm_dm_sessions_active 0$/m);
+      assert.match(text, /^omadm_dm_sessions_started_total 0$/m);
 
       const health = await fetch(`${srv.url}/healthz`);
       assert.equal(health.status, 200);

@@ -31,7 +31,7 @@ export interface CommandView {
   expiresAt: string | null;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'expired', 'canceled']);
+const FINAL = new Set(['succeeded', 'failed', 'unknown', 'expired', 'cancelled']);
 const FORMATS = ['b64', 'bin', 'bool', 'chr', 'int', 'node', 'null', 'xml', 'date', 'time', 'float'];
 /** Longest single long-poll request; longer waits are several requests. */
 const POLL_SLICE_S = 60;
@@ -131,7 +131,7 @@ export function register(program: Command): void {
   )
     .option(
       '--state <state>',
-      'only commands in this state (queued, sent, pending, succeeded, failed, expired, canceled)',
+      'only commands in this state (queued, claimed, sent, pending, succeeded, failed, unknown, expired, cancelled)',
     )
     .action(async (device: string, opts: ApiOptions & { state?: string }) => {
       const api = clientFor(opts);
@@ -163,10 +163,23 @@ export function register(program: Command): void {
     });
 
   withApiOptions(
+    cmd
+      .command('retry')
+      .description('queue a copy of a finished command (one left unknown, failed, expired or cancelled)')
+      .argument('<id>', 'command id'),
+  )
+    .option('--wait [seconds]', "wait for the device's answer", seconds('--wait', 86400))
+    .action(async (id: string, opts: CmdOptions) => {
+      const api = clientFor(opts);
+      const copy = await api.post<CommandView>(`/commands/${seg(id)}/retry`, {});
+      await finish(api, copy, opts);
+    });
+
+  withApiOptions(
     cmd.command('cancel').description('cancel a command not yet sent').argument('<id>', 'command id'),
   ).action(async (id: string, opts: ApiOptions) => {
     await clientFor(opts).delete(`/commands/${seg(id)}`);
-    stdio.out(opts.json ? json({ canceled: id }) : `canceled ${id}\n`);
+    stdio.out(opts.json ? json({ cancelled: id }) : `cancelled ${id}\n`);
   });
 }
 

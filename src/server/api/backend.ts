@@ -145,7 +145,12 @@ export interface ApiBackend {
   updateDevice(id: string, patch: DevicePatch): Promise<DeviceView>;
   deleteDevice(id: string): Promise<void>;
   tree(id: string, path: string | undefined): Promise<readonly TreeNodeView[]>;
-  listGroups(): Promise<readonly { name: string; devices: number }[]>;
+  listGroups(): Promise<readonly { name: string; description: string; devices: number }[]>;
+  createGroup(
+    name: string,
+    description: string,
+  ): Promise<{ name: string; description: string; devices: number }>;
+  deleteGroup(name: string): Promise<void>;
   groupMembers(name: string): Promise<readonly string[]>;
 
   enqueue(
@@ -164,6 +169,8 @@ export interface ApiBackend {
     cursor: string | undefined,
   ): Promise<PageOf<CommandView>>;
   cancelCommand(id: string): Promise<CommandView>;
+  /** Queues a copy of a finished command (an operator's retry of an unknown or failed one). */
+  retryCommand(id: string, expiresAt: number | undefined, actor: string): Promise<CommandView>;
 
   listSessions(deviceId: string, limit: number, cursor: string | undefined): Promise<PageOf<SessionView>>;
   trace(sessionId: string): Promise<{ session: SessionView; messages: readonly TraceMessageView[] }>;

@@ -21,6 +21,8 @@ import {
   DeviceUpdate,
   Group,
   GroupCommandResult,
+  GroupCreate,
+  RetryBody,
   IdParams,
   Limit,
   NameParams,
@@ -295,6 +297,31 @@ export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOpti
     },
   );
 
+  app.post<{ Params: { id: string }; Body: { expiresIn?: number } | undefined }>(
+    '/commands/:id/retry',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Queue a copy of a finished command (e.g. one left unknown after a lost session)',
+        tags: ['commands'],
+        params: IdParams,
+        body: RetryBody,
+        response: { 201: Command },
+      },
+    },
+    async (req, reply) => {
+      const expiresIn = req.body?.expiresIn;
+      const c = await backend.retryCommand(
+        req.params.id,
+        expiresIn ? Date.now() + expiresIn * 1000 : undefined,
+        principalOf(req).name,
+      );
+      await audit(req, 'command.retry', c.deviceId, { commandId: req.params.id, newCommandId: c.id });
+      reply.status(201);
+      return c;
+    },
+  );
+
   // ---- sessions and trace ----------------------------------------------------------------------
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
     '/devices/:id/sessions',
@@ -343,6 +370,43 @@ export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOpti
       },
     },
     async () => ({ items: await backend.listGroups() }),
+  );
+
+  app.post<{ Body: { name: string; description?: string } }>(
+    '/groups',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Create a group (groups named when provisioning a device are created on the fly)',
+        tags: ['groups'],
+        body: GroupCreate,
+        response: { 201: Group },
+      },
+    },
+    async (req, reply) => {
+      const g = await backend.createGroup(req.body.name, req.body.description ?? '');
+      await audit(req, 'group.create', g.name);
+      reply.status(201);
+      return g;
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/groups/:name',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Delete a group (its devices stay)',
+        tags: ['groups'],
+        params: NameParams,
+        response: NoContent,
+      },
+    },
+    async (req, reply) => {
+      await backend.deleteGroup(req.params.name);
+      await audit(req, 'group.delete', req.params.name);
+      reply.status(204).send();
+    },
   );
 
   app.post<{ Params: { name: string }; Body: CommandRequest & { expiresIn?: number } }>(

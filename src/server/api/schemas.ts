@@ -288,7 +288,29 @@ export const TraceMessage = Type.Object({
 
 export const Trace = Type.Object({ session: Session, messages: Type.Array(TraceMessage) });
 
-export const Group = Type.Object({ name: Type.String(), devices: Type.Integer() });
+export const Group = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  devices: Type.Integer(),
+});
+
+export const GroupCreate = Type.Object(
+  { name: Label, description: Type.Optional(Type.String({ maxLength: 1024 })) },
+  { additionalProperties: false },
+);
+
+export const RetryBody = Type.Object(
+  {
+    expiresIn: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 365 * 86400,
+        description: 'Seconds after which the copy expires.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const GroupCommandResult = Type.Object({
   group: Type.String(),

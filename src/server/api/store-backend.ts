@@ -366,7 +366,19 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       }));
     },
     async listGroups() {
-      return (await store.devices.listGroups()).map((g) => ({ name: g.name, devices: g.size }));
+      return (await store.devices.listGroups()).map((g) => ({
+        name: g.name,
+        description: g.description,
+        devices: g.size,
+      }));
+    },
+    async createGroup(name, description) {
+      const g = await store.devices.createGroup(name, description);
+      return { name: g.name, description: g.description, devices: g.size };
+    },
+    async deleteGroup(name) {
+      const g = await store.devices.deleteGroup(name);
+      if (!g) throw new ApiError(ApiErrorCode.NotFound, `no group ${name}`);
     },
     async groupMembers(name) {
       const ids: string[] = [];
@@ -412,6 +424,16 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       const n = commandId(id);
       if (!(await store.queue.get(n))) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
       return commandView(await store.queue.cancel(n, 'cancelled by operator'));
+    },
+
+    async retryCommand(id, expiresAt, actor) {
+      const n = commandId(id);
+      if (!(await store.queue.get(n))) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
+      const rec = await store.queue.requeue(n, {
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
+        createdBy: actor,
+      });
+      return commandView(rec);
     },
 
     async listSessions(deviceId, limit, cursor) {

@@ -102,7 +102,8 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
   const convert = httpPart !== 'body';
   const where = PART_NAME[httpPart ?? 'body'] ?? String(httpPart);
   return (data: unknown) => {
-    const value = convert ? Value.Convert(schema, data ?? {}) : data;
+    // An absent body or query counts as empty, so optional-only schemas accept it.
+    const value = convert ? Value.Convert(schema, data ?? {}) : (data ?? {});
     if (compiled.Check(value)) return { value };
     const details = describeErrors(where, schema, [...compiled.Errors(value)] as TbError[]);
     const first = details[0];
