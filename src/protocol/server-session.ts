@@ -161,7 +161,8 @@ export class DmServerEngine {
       loaded = await this.#o.sessions.load(req.sessionToken);
       viaToken = loaded !== undefined;
     }
-    if (!loaded && !isInit) {
+    if (!loaded && !isInit && !req.sessionToken) {
+      // A client that does not follow RespURI: find its session by device and SessionID.
       const current = await this.#o.sessions.loadByDevice(deviceId);
       if (current && current.sessionId === hdr.SessionID) loaded = current;
     }
