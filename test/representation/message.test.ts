@@ -203,6 +203,26 @@ describe('liberal decoding', () => {
     assert.equal(decodeCode(msg('<Get><Item/></Get>'), true), 'syncml.missing');
   });
 
+  test('a broken Item (no LocURI, Data mixing text and an element) costs only its command', () => {
+    const xml = msg(
+      `<Replace><CmdID>1</CmdID><Item><Target/><Data>x</Data></Item></Replace>
+       <Add><CmdID>2</CmdID><Item><Data>text<MgmtTree/></Data></Item></Add>
+       <Get><CmdID>3</CmdID><Item><Target><LocURI>./A</LocURI></Target></Item></Get>`,
+    );
+    const m = decodeXml(xml);
+    const [replace, add, get] = m.SyncBody.commands;
+    assert.ok(replace?.type === 'Unknown' && replace.CmdID === '1');
+    assert.match(replace.reason, /no <LocURI> in <Target>/);
+    assert.ok(add?.type === 'Unknown' && add.CmdID === '2');
+    assert.match(add.reason, /mixes an element with text/);
+    assert.equal(get?.type, 'Get');
+    assert.equal(decodeCode(xml, true), 'syncml.missing');
+    // The same problems in the header fail the message.
+    assert.equal(decodeCode(msg('', HDR.replace('<LocURI>https://s</LocURI>', ''))), 'syncml.missing');
+    const badCred = HDR.replace('</SyncHdr>', '<Cred><Meta/></Cred></SyncHdr>');
+    assert.equal(decodeCode(msg('', badCred)), 'syncml.missing');
+  });
+
   test('strict mode refuses unknown elements and bad MetInf numbers that liberal mode skips', () => {
     const xml = msg(
       '<Add><CmdID>1</CmdID><Foo/><Item><Meta><Size xmlns="syncml:metinf">big</Size></Meta></Item></Add>',

@@ -122,7 +122,15 @@ class Builder {
     }
     if (!hdr) this.fail('syncml.missing', 'no <SyncHdr>', 'SyncML');
     if (!body) this.fail('syncml.missing', 'no <SyncBody>', 'SyncML');
-    return { SyncHdr: this.syncHdr(hdr), SyncBody: this.syncBody(body) };
+    let SyncHdr: SyncHdr;
+    try {
+      SyncHdr = this.syncHdr(hdr);
+    } catch (e) {
+      // Problems that only cost a command its place in the body are fatal in the header.
+      if (e instanceof CommandProblem) this.fail(e.code, e.reason, 'SyncML/SyncHdr');
+      throw e;
+    }
+    return { SyncHdr, SyncBody: this.syncBody(body) };
   }
 
   private syncHdr(el: Element): SyncHdr {
@@ -199,7 +207,7 @@ class Builder {
       else if (c.name === 'LocName') LocName = trimmed(c);
       else this.unknownChild(c, path);
     }
-    if (LocURI === undefined) this.fail('syncml.missing', 'no <LocURI>', path);
+    if (LocURI === undefined) throw new CommandProblem(`no <LocURI> in <${el.name}>`);
     return LocName === undefined ? { LocURI } : { LocURI, LocName };
   }
 
@@ -209,10 +217,10 @@ class Builder {
     for (const c of el.children) {
       if (!isElement(c)) continue;
       if (c.name === 'Meta') meta = this.meta(c, path);
-      else if (c.name === 'Data') data = this.data(c, path);
+      else if (c.name === 'Data') data = this.data(c);
       else this.unknownChild(c, path);
     }
-    if (!data) this.fail('syncml.missing', 'no <Data> in <Cred>', path);
+    if (!data) throw new CommandProblem('no <Data> in <Cred>');
     return meta ? { Meta: meta, Data: data } : { Data: data };
   }
 
@@ -333,7 +341,7 @@ class Builder {
   }
 
   /** `Data`: text, opaque bytes, or one embedded element (whitespace around it ignored). */
-  data(el: Element, path: string): Data {
+  data(el: Element): Data {
     const ch = el.children;
     if (ch.length === 0) return { kind: 'text', text: '' };
     if (ch.length === 1) {
@@ -346,14 +354,14 @@ class Builder {
     let hasBytes = false;
     for (const c of ch) {
       if (isElement(c)) {
-        if (element) this.fail('syncml.value', '<Data> holds more than one element', path);
+        if (element) throw new CommandProblem('<Data> holds more than one element', 'syncml.value');
         element = c;
       } else if (c instanceof Uint8Array) hasBytes = true;
     }
     if (element) {
       for (const c of ch) {
         if (c !== element && !(typeof c === 'string' && c.trim() === '')) {
-          this.fail('syncml.value', '<Data> mixes an element with text', path);
+          throw new CommandProblem('<Data> mixes an element with text', 'syncml.value');
         }
       }
       return { kind: 'element', element };
@@ -377,7 +385,7 @@ class Builder {
           it.Meta = this.meta(c, path);
           break;
         case 'Data':
-          it.Data = this.data(c, path);
+          it.Data = this.data(c);
           break;
         case 'MoreData':
           it.MoreData = true;
