@@ -80,3 +80,5 @@ export type { TreeCommandHandler, TreeHandlerContext, TreeHandlerTransaction } f
 // engine exports itself (CaseSense, TreeView) keep the engine's meaning here.
 export * from './ddf/index.ts';
 export * from './tnds/index.ts';
+export { SqliteTreeStore } from './store/sqlite.ts';
+export type { SqliteTreeStoreOptions } from './store/sqlite.ts';

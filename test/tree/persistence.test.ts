@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   appendFileSync,
   copyFileSync,
@@ -13,9 +12,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { StatusCode } from '../../src/representation/index.ts';
-import { JournalTreeStore, ManagementTree, type NodePath, serverPrincipal } from '../../src/tree/index.ts';
+import { JournalTreeStore, ManagementTree } from '../../src/tree/index.ts';
 
 const S = StatusCode;
 const dirs: string[] = [];
@@ -35,51 +33,7 @@ async function openAt(dir: string, compactBytes = 1 << 20) {
   });
 }
 
-/** Exercises every kind of mutation, plugin overlays included. */
-async function workload(tree: ManagementTree): Promise<void> {
-  const A = serverPrincipal('srvA');
-  await tree.replace('.?prop=ACL', { data: 'Add=*&Get=*&Replace=*&Delete=*' });
-  await tree.ensure('./DevInfo/DevId', { data: 'IMEI:1', permanent: true });
-  await tree.add('./Apps', { format: 'node', caseSense: 'CIS' });
-  for (let i = 0; i < 40; i++) {
-    await tree.add(`./Apps/app${i}/Name`, { data: `App ${i}` }, A);
-    await tree.add(`./Apps/app${i}/Blob`, { format: 'bin', data: new Uint8Array([i, 0, 255, i]) }, A);
-  }
-  for (let i = 0; i < 40; i += 3) await tree.delete(`./Apps/app${i}`, A);
-  await tree.replace('./Apps/app1/Name', { data: 'renamed value ü' }, A);
-  await tree.replace('./Apps/app2?prop=Name', { data: 'second' }, A);
-  await tree.replace('./Apps/app4?prop=ACL', { data: 'Get=srvA&Replace=srvA' });
-  await tree.replace('./Apps/app5?prop=Title', { data: 'Five' });
-  await tree.mount('./Live', {
-    async get(path: NodePath) {
-      return path.length === 0 ? { format: 'node', children: ['x'] } : { format: 'chr', data: 'live' };
-    },
-  });
-  await tree.replace('./Live/x?prop=ACL', { data: 'Get=srvB' });
-  await tree.transaction(async (tx) => {
-    await tx.add('./Tx/a', { data: '1' });
-    await tx.add('./Tx/b', { data: '2' });
-  });
-}
-
-describe('journal persistence', () => {
-  for (const compactBytes of [1 << 20, 512]) {
-    test(`state survives a restart (compactBytes ${compactBytes})`, async () => {
-      const dir = tempDir();
-      const tree = await openAt(dir, compactBytes);
-      await workload(tree);
-      const before = JSON.stringify(tree.toSnapshot());
-      await tree.close();
-      const again = await openAt(dir, compactBytes);
-      assert.equal(JSON.stringify(again.toSnapshot()), before);
-      assert.deepEqual((await again.get('./APPS/app1/Name')).items[0]?.data, 'renamed value ü');
-      assert.deepEqual((await again.get('./Apps/app7/Blob')).items[0]?.data, new Uint8Array([7, 0, 255, 7]));
-      assert.equal((await again.get('./Apps/second/Name')).status, S.Ok);
-      await again.close();
-      if (compactBytes === 512) assert.ok(statSync(join(dir, 'tree.snap')).size > 0, 'compaction ran');
-    });
-  }
-
+describe('journal store specifics', () => {
   test('a torn or corrupt journal tail is dropped: the last whole batch wins, writing goes on', async () => {
     const dir = tempDir();
     const tree = await openAt(dir);
@@ -162,92 +116,5 @@ describe('journal persistence', () => {
     await assert.rejects(openAt(dir), { code: 'tree.store-corrupt' });
     writeFileSync(join(dir, 'tree.snap'), 'not a snapshot');
     await assert.rejects(openAt(dir), { code: 'tree.store-corrupt' });
-  });
-});
-
-/** The exact Log children after counter c (see helpers/crash-writer.ts). */
-function expectedLog(c: number): string[] {
-  const present = new Set<number>();
-  for (let k = 1; k <= c; k++) {
-    present.add(k);
-    if (k % 3 === 0) present.delete(k - 1);
-  }
-  return [...present].map((k) => `e${k}`);
-}
-
-/** Small deterministic PRNG (mulberry32) for the kill moments. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function runAndKill(dir: string, killAfterMs: number): Promise<number> {
-  const script = fileURLToPath(new URL('./helpers/crash-writer.ts', import.meta.url));
-  const child = spawn(process.execPath, [script, dir, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let lastCommitted = -1;
-  let buffered = '';
-  let stderr = '';
-  let timer: NodeJS.Timeout | undefined;
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  child.stdout.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.startsWith('ready')) {
-        lastCommitted = Number(line.split(' ')[1]);
-        timer ??= setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      } else if (line) {
-        lastCommitted = Number(line);
-      }
-    }
-  });
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on('exit', (c, s) => resolve([c, s])),
-  );
-  clearTimeout(timer);
-  assert.equal(signal, 'SIGKILL', `the writer died on its own (code ${code}): ${stderr}`);
-  return lastCommitted;
-}
-
-describe('kill -9 during writes', () => {
-  test('after each SIGKILL the tree reopens whole: every acknowledged commit, no partial one', async () => {
-    const dir = tempDir();
-    const rand = prng(20240607);
-    let previous = 0;
-    for (let round = 0; round < 6; round++) {
-      const acknowledged = await runAndKill(dir, 40 + Math.floor(rand() * 160));
-      const tree = await openAt(dir, 3000);
-      const counter = Number((await tree.get('./Counter')).items[0]?.data);
-      assert.ok(
-        counter >= acknowledged,
-        `round ${round}: counter ${counter} lost acknowledged ${acknowledged}`,
-      );
-      assert.ok(counter <= acknowledged + 1, `round ${round}: counter ${counter} beyond ${acknowledged}+1`);
-      assert.ok(counter >= previous, 'never goes back');
-      const log = await tree.get('./Log');
-      assert.equal(
-        log.items[0]?.data,
-        expectedLog(counter).join('/'),
-        `round ${round}: Log matches counter ${counter}`,
-      );
-      for (const name of expectedLog(counter).slice(-3)) {
-        const k = Number(name.slice(1));
-        assert.equal((await tree.get(`./Log/${name}/b`)).items[0]?.data, String(k));
-        assert.equal((await tree.get(`./Log/${name}/a`)).items[0]?.data, 'x'.repeat((k % 7) * 700) + k);
-      }
-      const last = Number((await tree.get('./Last')).items[0]?.data);
-      assert.ok(last === counter || last === counter - 1, `Last ${last} vs Counter ${counter}`);
-      await tree.close();
-      previous = counter;
-    }
-    assert.ok(previous > 0, 'the writer made progress');
   });
 });

@@ -1,14 +1,20 @@
 /**
- * Child process for the kill -9 test: opens a journal-backed tree and commits forever, printing
+ * Child process for the kill -9 test: opens a persisted tree (journal or sqlite backend) and commits forever, printing
  * each committed step. Step k (one Atomic): Counter = k; add Log/e<k> with children a (a value
  * of varying size) and b; when k % 3 == 0 delete the subtree Log/e<k-1>. After the Atomic, a
  * single Replace sets Last = k. `expectedLog(c)` in the test derives the exact state from c.
  */
-import { JournalTreeStore, ManagementTree } from '../../../src/tree/index.ts';
+import { join } from 'node:path';
+import { JournalTreeStore, ManagementTree, SqliteTreeStore } from '../../../src/tree/index.ts';
 
 const dir = process.argv[2]!;
 const compactBytes = Number(process.argv[3] ?? 4096);
-const tree = await ManagementTree.open({ store: new JournalTreeStore({ dir, compactBytes }) });
+const backend = process.argv[4] ?? 'journal';
+const store =
+  backend === 'sqlite'
+    ? new SqliteTreeStore({ path: join(dir, 'tree.db'), compactBytes })
+    : new JournalTreeStore({ dir, compactBytes });
+const tree = await ManagementTree.open({ store });
 const got = await tree.get('./Counter');
 let k = got.status === 200 ? Number(got.items[0]?.data) : 0;
 if (k === 0) {
