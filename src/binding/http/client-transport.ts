@@ -155,7 +155,9 @@ export class HttpTransport implements Transport {
           res.on('data', (chunk: Buffer) => {
             size += chunk.byteLength;
             if (size > maxBytes) {
-              req.destroy(new Error(`response larger than ${maxBytes} bytes`));
+              reject(new Error(`response larger than ${maxBytes} bytes`));
+              res.destroy();
+              req.destroy();
               return;
             }
             chunks.push(chunk);
