@@ -18,7 +18,7 @@ import { dataText } from '../../src/representation/index.ts';
 export interface SimOptions {
   readonly deviceId: string;
   readonly secret: string;
-  readonly auth?: 'basic' | 'md5' | 'hmac';
+  readonly auth?: 'basic' | 'md5' | 'hmac' | 'transport';
   readonly serverId?: string;
   readonly serverSecret?: string;
   readonly encoding?: 'xml' | 'wbxml';
@@ -36,6 +36,18 @@ export interface Transport {
   /** Rewrites the URL of each request (e.g. to alternate between two servers); may act first. */
   (req: ClientRequest, index: number): string | Promise<string>;
 }
+
+/** Sends one request (default: fetch); tests replace it to use TLS client certificates. */
+export type Sender = (
+  url: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+) => Promise<{ status: number; body: Uint8Array; headers: { get(name: string): string | null } }>;
+
+const fetchSender: Sender = async (url, body, headers) => {
+  const res = await fetch(url, { method: 'POST', headers, body });
+  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()), headers: res.headers };
+};
 
 export class DeviceSim {
   readonly tree = new Map<string, { value: string; format: string }>();
@@ -148,7 +160,7 @@ export class DeviceSim {
    * Runs one client-initiated session against `serverUrl` (…/dm). `route` may rewrite each request
    * URL (to send messages of one session to different server nodes). Returns the engine's result.
    */
-  async session(serverUrl: string, route?: Transport) {
+  async session(serverUrl: string, route?: Transport, send: Sender = fetchSender) {
     const o = this.#o;
     const auth = o.auth ?? 'md5';
     const s = new DmClientSession({
@@ -187,13 +199,14 @@ export class DeviceSim {
     while (req) {
       const url = route ? await route(req, i) : req.url;
       i++;
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': req.contentType, ...(req.hmac ? { 'x-syncml-hmac': req.hmac } : {}) },
-        body: req.body,
+      const res = await send(url, req.body, {
+        'content-type': req.contentType,
+        ...(req.hmac ? { 'x-syncml-hmac': req.hmac } : {}),
       });
-      if (res.status !== 200) throw new Error(`server answered HTTP ${res.status}: ${await res.text()}`);
-      const body = new Uint8Array(await res.arrayBuffer());
+      if (res.status !== 200) {
+        throw new Error(`server answered HTTP ${res.status}: ${Buffer.from(res.body).toString()}`);
+      }
+      const body = res.body;
       req = await s.receive({
         body,
         contentType: res.headers.get('content-type') ?? undefined,

@@ -37,7 +37,7 @@ export interface DeviceFilter {
 
 export interface DeviceInput {
   readonly id: string;
-  readonly secret: string;
+  readonly secret?: string | undefined;
   readonly authType: AuthTypeName;
   readonly serverId?: string | undefined;
   readonly serverSecret?: string | undefined;

@@ -95,7 +95,7 @@ export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOpti
   app.post<{
     Body: {
       id: string;
-      secret: string;
+      secret?: string;
       authType?: AuthTypeName;
       serverId?: string;
       serverSecret?: string;
@@ -114,7 +114,13 @@ export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOpti
       },
     },
     async (req, reply) => {
-      const d = await backend.createDevice({ ...req.body, authType: req.body.authType ?? 'md5' });
+      const authType = req.body.authType ?? 'md5';
+      if (req.body.secret === undefined && authType !== 'transport') {
+        throw new ApiError(ApiErrorCode.Validation, 'body.secret is required', [
+          { path: 'body.secret', message: `is required for auth type ${authType}` },
+        ]);
+      }
+      const d = await backend.createDevice({ ...req.body, authType });
       await audit(req, 'device.create', d.id, {
         authType: d.authType,
         tags: d.tags,

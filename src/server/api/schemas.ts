@@ -56,11 +56,15 @@ export type Device = Static<typeof Device>;
 export const DeviceCreate = Type.Object(
   {
     id: DeviceIdSchema,
-    secret: Type.String({
-      minLength: 1,
-      maxLength: 256,
-      description: 'The client secret (ClientPW). Only its digest B64(MD5(id:secret)) is stored.',
-    }),
+    secret: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description:
+          'The client secret (ClientPW); required unless authType is transport. Only its digest ' +
+          'B64(MD5(id:secret)) is stored.',
+      }),
+    ),
     authType: Type.Optional(AuthTypeName),
     serverId: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: 'The ServerID this device knows us by.' }),

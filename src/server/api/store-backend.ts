@@ -326,7 +326,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       const d = await store.devices.create({
         id: input.id,
         authType: input.authType,
-        clientSecret: input.secret,
+        ...(input.secret !== undefined ? { clientSecret: input.secret } : {}),
         ...(serverId !== undefined ? { serverAuthName: serverId } : {}),
         ...(input.serverSecret !== undefined ? { serverSecret: input.serverSecret } : {}),
         ...(input.tags ? { tags: input.tags } : {}),
