@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { JournalTreeStore, journalFootprint, ManagementTree, serverPrincipal } from '../../src/tree/index.ts';
+import {
+  JournalTreeStore,
+  journalFootprint,
+  ManagementTree,
+  SqliteTreeStore,
+  serverPrincipal,
+} from '../../src/tree/index.ts';
 import type { BenchContext } from '../run.ts';
 
 setFlagsFromString('--expose-gc');
@@ -86,6 +92,24 @@ export default async function treeBench(ctx: BenchContext): Promise<void> {
     );
     ctx.log(`  heap retained by the loaded tree: ${(heap / 1024 / 1024).toFixed(2)} MB (target < 5 MB)`);
 
+    // The same tree in SQLite (snapshot row + batches).
+    const dbPath = join(dir, 'tree.db');
+    const src = await ManagementTree.open({ store: new JournalTreeStore({ dir, fsync: false }) });
+    const sqlite = new SqliteTreeStore({ path: dbPath });
+    const copy = await ManagementTree.open({ store: sqlite });
+    await sqlite.compact(src.toSnapshot());
+    await copy.close();
+    await src.close();
+    const sqliteLoads: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const t = await ManagementTree.open({ store: new SqliteTreeStore({ path: dbPath }) });
+      sqliteLoads.push(performance.now() - t0);
+      if (t.size !== nodes) throw new Error(`sqlite copy has ${t.size} nodes`);
+      await t.close();
+    }
+    ctx.log(`  load from SQLite: median ${median(sqliteLoads).toFixed(1)} ms`);
+
     const tree = await ManagementTree.open({ store: new JournalTreeStore({ dir, fsync: false }) });
     const who = serverPrincipal('srv7');
     const run = async (label: string, fn: (i: number) => Promise<unknown>) => {
@@ -116,6 +140,7 @@ export default async function treeBench(ctx: BenchContext): Promise<void> {
       loadFirstMs: loads[0],
       loadMedianMs: median(loads),
       heapBytes: heap,
+      sqliteLoadMedianMs: median(sqliteLoads),
       getPerSec: getRate,
       replacePerSec: replaceRate,
       replaceFsyncPerSec: syncedRate,
