@@ -102,18 +102,28 @@ function nsPage(ns: string): number {
   return p;
 }
 
-/** Where an element goes: page and token, or token -1 for a LITERAL on that page. */
-function resolve(el: Element, curPage: number): { page: number; token: number } {
-  const p = nsPage(el.ns);
-  if (p >= 0) return { page: p, token: TOKENS[p]!.get(el.name) ?? -1 };
+let lastNs = '';
+let lastPage = -1;
+/** Where an element goes, packed: page << 8 | token, token 0xFF for a LITERAL on that page. */
+function resolve(el: Element, curPage: number): number {
+  const ns = el.ns;
+  let p: number;
+  // Consecutive elements mostly share a namespace: skip the map then.
+  if (ns === lastNs && lastPage >= 0) p = lastPage;
+  else {
+    p = nsPage(ns);
+    lastNs = ns;
+    lastPage = p;
+  }
+  if (p >= 0) return (p << 8) | (TOKENS[p]!.get(el.name) ?? 0xff);
   // No or unknown namespace: be liberal and find the name, current page first.
   const here = TOKENS[curPage]!.get(el.name);
-  if (here !== undefined) return { page: curPage, token: here };
+  if (here !== undefined) return (curPage << 8) | here;
   for (let q = 0; q < TOKENS.length; q++) {
     const t = TOKENS[q]!.get(el.name);
-    if (t !== undefined) return { page: q, token: t };
+    if (t !== undefined) return (q << 8) | t;
   }
-  return { page: curPage, token: -1 };
+  return (curPage << 8) | 0xff;
 }
 
 function hasElementChild(children: readonly ElementChild[]): boolean {
@@ -161,38 +171,55 @@ class Encoder {
 
   element(el: Element, parent?: Element, grand?: Element): void {
     const w = this.w;
-    const { page, token } = resolve(el, this.page);
+    const code = resolve(el, this.page);
+    const page = code >> 8;
+    const token = code & 0xff;
     if (page !== this.page) {
       w.byte(Token.SWITCH_PAGE);
       w.byte(page);
       this.page = page;
     }
     const children = el.children;
-    const mixed = hasElementChild(children);
+    const n = children.length;
+    let mixed = false;
     let content = false;
-    for (const c of children) {
-      if (typeof c !== 'string' || !skipText(c, mixed)) {
+    for (let i = 0; i < n; i++) {
+      const c = children[i]!;
+      if (typeof c === 'string') {
+        if (c.length > 0) content = true;
+      } else {
         content = true;
-        break;
+        if (!(c instanceof Uint8Array)) mixed = true;
+      }
+    }
+    // Indentation between child elements is no content.
+    if (mixed) {
+      content = false;
+      for (let i = 0; i < n; i++) {
+        const c = children[i]!;
+        if (typeof c !== 'string' || !skipText(c, true)) {
+          content = true;
+          break;
+        }
       }
     }
     const attrs = el.attrs;
     const hasAttrs = attrs !== undefined && Object.keys(attrs).length > 0;
     const flags = (content ? TAG_CONTENT : 0) | (hasAttrs ? TAG_ATTRIBUTES : 0);
-    if (token >= 0) w.byte(token | flags);
+    if (token !== 0xff) w.byte(token | flags);
     else {
       w.byte(Token.LITERAL | flags);
       w.mbUint32(this.literals.add(el.name));
     }
     if (hasAttrs) this.attributes(attrs);
     if (!content) return;
-
     const isData = page === 0 && token === SYNCML_DATA;
     const opaque = isData && this.opaqueData(parent, grand);
     const isType = page === 1 && token === METINF_TYPE;
     const scoped = page === 0 && token === SYNCML_ITEM && carriesTnds(el);
     if (scoped) this.tndsScope++;
-    for (const c of children) {
+    for (let i = 0; i < n; i++) {
+      const c = children[i]!;
       if (typeof c === 'string') {
         if (skipText(c, mixed)) continue;
         if (opaque) this.opaqueText(c);
@@ -261,7 +288,9 @@ class Encoder {
    * OPAQUE count too (they can make a string "repeated") but are never replaced by references.
    */
   collectTexts(el: Element, out: string[], inItemTnds: boolean): void {
-    const { page, token } = resolve(el, this.page);
+    const code = resolve(el, this.page);
+    const page = code >> 8;
+    const token = code & 0xff;
     const prev = this.page;
     this.page = page;
     const mixed = hasElementChild(el.children);
