@@ -11,6 +11,7 @@ import { channels } from '../../src/protocol/diagnostics.ts';
 import { SessionError } from '../../src/protocol/errors.ts';
 import { genericAlert } from '../../src/protocol/generic-alert.ts';
 import type { Command } from '../../src/representation/index.ts';
+import { ManagementTree, treeCommandHandler } from '../../src/tree/index.ts';
 import { getCmd, replaceCmd } from '../protocol/helpers.ts';
 import { DEVICE, makePair, type Pair } from '../protocol/session-harness.ts';
 import { type RunningServer, startDmServer } from './http-harness.ts';
@@ -239,6 +240,42 @@ test('Atomic: a failing member rolls everything back (507, 216, own code, 215)',
       ['./B', '2'],
       ['./C', '3'],
     ]);
+  });
+});
+
+test('Atomic over HTTP against the real management tree: rolled back as a whole', async () => {
+  const tree = await ManagementTree.open();
+  await tree.replace('.?prop=ACL', { data: 'Add=*&Get=*&Replace=*&Delete=*' });
+  await tree.add('./Vendor/A', { data: '1' });
+  await tree.add('./Vendor/B', { data: '2' });
+  const pair = makePair({ auth: 'md5', serverAuth: 'md5' });
+  await withServer(pair, async () => {
+    const atomic: Command = {
+      type: 'Atomic',
+      CmdID: '0',
+      commands: [
+        replaceCmd('./Vendor/A', 'changed'),
+        { type: 'Delete', CmdID: '0', Item: [{ Target: { LocURI: './Vendor/B' } }] },
+        replaceCmd('./Vendor/Missing', 'x'),
+      ],
+    };
+    const bad = pair.queue.enqueue(DEVICE, atomic);
+    const good = pair.queue.enqueue(DEVICE, {
+      type: 'Atomic',
+      CmdID: '0',
+      commands: [replaceCmd('./Vendor/A', 'ok'), replaceCmd('./Vendor/B', 'ok')],
+    });
+    const result = await runClientSession(pair.client({ handler: treeCommandHandler(tree) }), transport);
+    assert.equal(result.outcome, 'completed');
+    const o = pair.queue.records.get(bad)!.outcome!;
+    assert.equal(o.status, 507);
+    assert.deepEqual(
+      o.members?.map((m) => m.status),
+      [216, 216, 404],
+    );
+    // The second Atomic replaces ./Vendor/B: it only succeeds because the first one's Delete was undone.
+    assert.equal(pair.queue.records.get(good)!.outcome!.status, 200);
+    assert.match(JSON.stringify(await tree.get('./Vendor/B')), /"ok"/);
   });
 });
 
