@@ -1103,7 +1103,7 @@ class Scope {
     if (typeof info === 'number') return info;
     if (parsed.prop !== undefined) return this.#replaceProp(info, parsed.prop, input, who);
     const format: Format = input.format ?? info.format;
-    const type = input.type ?? (input.format === undefined || input.format === info.format ? info.type : '');
+    const type = input.type ?? (input.format === undefined || input.format === info.format ? info.type : 'text/plain');
     if (info.format === 'node' || format === 'node') return S.CommandNotAllowed;
     const bad = this.#checkValue(input, format);
     if (bad !== undefined) return bad;
