@@ -77,6 +77,25 @@ test('server challenge: a stale client nonce gets 401 + Chal, the client retries
   });
 });
 
+test('client challenge: a stale server nonce gets 401 + Chal from the device, the server resends with a fresh Cred', async () => {
+  const pair = makePair({ auth: 'md5', serverAuth: 'md5' });
+  await pair.creds.updateNonces(DEVICE, { serverNonce: Buffer.from('stale').toString('base64') });
+  await withServer(pair, async (srv) => {
+    const id = pair.queue.enqueue(DEVICE, replaceCmd('./Vendor/Poll', '42'));
+    const result = await runClientSession(pair.client(), transport);
+    assert.equal(result.outcome, 'completed');
+    assert.equal(result.serverAuthenticated, true);
+    assert.equal(pair.queue.records.get(id)!.outcome!.status, 200);
+    assert.equal(pair.tree.values.get('./Vendor/Poll'), '42');
+    assert.equal(srv.requests.length, 3, 'package 1, the refusal (401 + Chal), package 3');
+    assert.equal(
+      (await pair.creds.lookup(DEVICE))!.serverNonce,
+      pair.nonces.serverNonce,
+      'both sides agree on the next nonce',
+    );
+  });
+});
+
 test('the client answers a challenge with exactly the requested scheme (basic → md5)', async () => {
   const pair = makePair({ auth: 'md5', serverAuth: 'md5' });
   await withServer(pair, async (srv) => {
