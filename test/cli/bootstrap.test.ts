@@ -96,7 +96,10 @@ describe('omadm bootstrap', () => {
     const acc = await accounts.find('acme-dms');
     assert.ok(acc);
     assert.equal(accountUrl(acc), 'https://dm.acme.example/dm');
-    assert.deepEqual(acc.addresses.map((a) => a.ports), [[443]]);
+    assert.deepEqual(
+      acc.addresses.map((a) => a.ports),
+      [[443]],
+    );
     assert.equal(accountCredentials(acc, 'CLCRED')?.secret, 'c1ientSecret');
     assert.equal(accountCredentials(acc, 'CLCRED')?.name, 'IMEI:351234567890123');
     assert.equal(new TextDecoder().decode(accountCredentials(acc, 'SRVCRED')?.data), 'nonce123');
