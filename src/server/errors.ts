@@ -23,8 +23,6 @@ export const ApiErrorCode = {
   TooLarge: 'too_large',
   /** Unknown route. */
   NoRoute: 'no_route',
-  /** Method not allowed on a known path. */
-  MethodNotAllowed: 'method_not_allowed',
   /** The storage backend failed; the request may be retried. */
   Unavailable: 'unavailable',
   /** A bug. Logged with the request id. */
@@ -43,7 +41,6 @@ export const apiErrorStatus: Readonly<Record<ApiErrorCode, number>> = {
   unprocessable: 422,
   too_large: 413,
   no_route: 404,
-  method_not_allowed: 405,
   unavailable: 503,
   internal: 500,
 };

@@ -5,9 +5,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { credentialDigest } from '../../src/protocol/auth/index.ts';
+import { ApiErrorCode, apiErrorStatus } from '../../src/server/errors.ts';
 import type { Store } from '../../src/server/store/index.ts';
 import { api, type Backend, backends, freshBackend, type Running, startServer } from './helpers.ts';
+
+test('every API error code and its HTTP status is documented in docs/api.md', () => {
+  const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  for (const code of Object.values(ApiErrorCode)) {
+    const status = apiErrorStatus[code];
+    assert.match(
+      doc,
+      new RegExp(`\\| ${status} \\| \`${code}\` \\|`),
+      `${code} (${status}) missing from docs/api.md`,
+    );
+  }
+});
 
 for (const { name, skip } of await backends()) {
   describe(`operator API on ${name}`, { skip }, () => {
@@ -447,6 +461,23 @@ for (const { name, skip } of await backends()) {
         ),
       );
       assert.equal(spec.paths['/dm'], undefined);
+      // Path parameters are declared; operation ids are unique.
+      const opIds = new Set<string>();
+      for (const [path, ops] of Object.entries(spec.paths)) {
+        const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        for (const op of Object.values(ops) as {
+          operationId: string;
+          parameters?: { name: string; in: string }[];
+        }[]) {
+          for (const n of names)
+            assert.ok(
+              op.parameters?.some((p) => p.name === n && p.in === 'path'),
+              `${path} ${n}`,
+            );
+          assert.ok(!opIds.has(op.operationId), op.operationId);
+          opIds.add(op.operationId);
+        }
+      }
       // Every operation documents its error answer.
       for (const ops of Object.values(spec.paths))
         for (const op of Object.values(ops)) assert.ok('default' in op.responses);
