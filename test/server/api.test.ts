@@ -446,7 +446,10 @@ for (const { name, skip } of await backends()) {
         openapi: string;
         paths: Record<
           string,
-          Record<string, { responses: object; parameters?: { name: string; in: string }[] }>
+          Record<
+            string,
+            { operationId: string; responses: object; parameters?: { name: string; in: string }[] }
+          >
         >;
       };
       assert.equal(spec.openapi, '3.1.0');
@@ -465,10 +468,7 @@ for (const { name, skip } of await backends()) {
       const opIds = new Set<string>();
       for (const [path, ops] of Object.entries(spec.paths)) {
         const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-        for (const op of Object.values(ops) as {
-          operationId: string;
-          parameters?: { name: string; in: string }[];
-        }[]) {
+        for (const op of Object.values(ops)) {
           for (const n of names)
             assert.ok(
               op.parameters?.some((p) => p.name === n && p.in === 'path'),
