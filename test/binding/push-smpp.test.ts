@@ -140,6 +140,43 @@ describe('SMPP bearer against a Net::SMPP SMSC', () => {
     }
   });
 
+  test('after the SMSC drops the bind, the next send binds again and is delivered', async () => {
+    const b = new SmppBearer({
+      host: '127.0.0.1',
+      port: smsc.port,
+      systemId: 'omadm',
+      password: 'secret1',
+      timeoutMs: 5000,
+    });
+    try {
+      const from = smsc.events.length;
+      assert.equal((await b.send('998', pkg0())).accepted, true);
+      await smsc.next((e) => e.event === 'disconnect', from);
+      const r = await b.send('+4915', pkg0());
+      assert.equal(r.accepted, true);
+      assert.equal(smsc.events.slice(from).filter((e) => e.event === 'bind').length, 2);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('enquire_link keeps an idle bind alive', async () => {
+    const b = new SmppBearer({
+      host: '127.0.0.1',
+      port: smsc.port,
+      systemId: 'omadm',
+      password: 'secret1',
+      enquireLinkMs: 20,
+    });
+    try {
+      const from = smsc.events.length;
+      await b.send('+4916', pkg0());
+      await smsc.next((e) => e.event === 'enquire_link', from);
+    } finally {
+      await b.close();
+    }
+  });
+
   test('close unbinds', async () => {
     const from = smsc.events.length;
     await bearer.close();

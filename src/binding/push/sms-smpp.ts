@@ -26,6 +26,8 @@ export interface SmppBearerOptions {
   sourcePort?: number;
   /** Request timeout (ms); default 10 s. */
   timeoutMs?: number;
+  /** Send enquire_link this often (ms) while bound, so idle binds survive SMSC/NAT timeouts; default off. */
+  enquireLinkMs?: number;
   /** Bearer name; default `sms-smpp`. */
   name?: string;
 }
@@ -45,6 +47,7 @@ export class SmppBearer implements NotificationBearer {
   #reference = Math.floor(Math.random() * 256);
   #tid = Math.floor(Math.random() * 256);
   #closed = false;
+  #keepalive: NodeJS.Timeout | undefined;
 
   constructor(options: SmppBearerOptions) {
     this.#opts = options;
@@ -89,7 +92,23 @@ export class SmppBearer implements NotificationBearer {
       throw err;
     }
     this.#session = s;
+    if (this.#opts.enquireLinkMs) {
+      clearInterval(this.#keepalive);
+      this.#keepalive = setInterval(() => {
+        s.enquireLink().catch(() => this.#drop(s));
+      }, this.#opts.enquireLinkMs);
+      this.#keepalive.unref();
+    }
     return s;
+  }
+
+  /** Forgets a session whose state is unknown (timeout, reset); the next send binds afresh. */
+  #drop(s: SmppSession): void {
+    s.close();
+    if (this.#session === s) {
+      this.#session = undefined;
+      clearInterval(this.#keepalive);
+    }
   }
 
   async #send(
@@ -107,22 +126,42 @@ export class SmppBearer implements NotificationBearer {
       sourcePort: this.#opts.sourcePort,
     });
     const src = this.#opts.sourceAddr ? msisdnAddress(this.#opts.sourceAddr) : { ton: 0, npi: 0, addr: '' };
-    const session = await this.#openSession();
+    const reused = this.#session !== undefined && !this.#session.closed;
+    let session = await this.#openSession();
     const ids: string[] = [];
     for (const ud of parts) {
       options.signal?.throwIfAborted();
-      const r = await session.submitSm({
-        sourceAddrTon: src.ton,
-        sourceAddrNpi: src.npi,
-        sourceAddr: src.addr,
-        destAddrTon: dest.ton,
-        destAddrNpi: dest.npi,
-        destinationAddr: dest.addr,
-        esmClass: 0x40,
-        dataCoding: this.#opts.dataCoding ?? 0x04,
-        registeredDelivery: this.#opts.registeredDelivery ?? 0,
-        shortMessage: ud,
-      });
+      const submit = () =>
+        session.submitSm({
+          sourceAddrTon: src.ton,
+          sourceAddrNpi: src.npi,
+          sourceAddr: src.addr,
+          destAddrTon: dest.ton,
+          destAddrNpi: dest.npi,
+          destinationAddr: dest.addr,
+          esmClass: 0x40,
+          dataCoding: this.#opts.dataCoding ?? 0x04,
+          registeredDelivery: this.#opts.registeredDelivery ?? 0,
+          shortMessage: ud,
+        });
+      let r: { status: number; messageId: string };
+      try {
+        r = await submit();
+      } catch (err) {
+        this.#drop(session);
+        // A kept session the SMSC dropped while idle: bind again once, if nothing went out yet.
+        if (
+          !(reused && ids.length === 0 && err instanceof PushError && err.code === PushErrorCode.Connection)
+        )
+          throw err;
+        session = await this.#openSession();
+        try {
+          r = await submit();
+        } catch (err2) {
+          this.#drop(session);
+          throw err2;
+        }
+      }
       if (r.status !== SmppStatus.Ok) {
         return {
           bearer: this.name,
@@ -141,6 +180,7 @@ export class SmppBearer implements NotificationBearer {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#keepalive);
     await this.#queue;
     const s = this.#session;
     this.#session = undefined;
