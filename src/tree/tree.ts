@@ -463,10 +463,23 @@ export class ManagementTree implements TreeOps {
       await scope.rollback();
       throw err;
     }
+    if (!isSuccess(statusOf(result))) {
+      // A failed command leaves nothing behind, plugin side included (their rollback runs).
+      await scope.rollback();
+      return result;
+    }
     const status = await scope.commit();
     if (!isSuccess(status)) return failWith(result, status);
     return result;
   }
+}
+
+/** The DM status inside an operation's result (a StatusCode or an outcome object). */
+function statusOf(result: unknown): StatusCode {
+  if (typeof result === 'number') return result as StatusCode;
+  if (result && typeof result === 'object' && 'status' in result)
+    return (result as { status: StatusCode }).status;
+  return S.Ok;
 }
 
 /** Replaces the status of a failed commit in an operation's result. */
@@ -1103,7 +1116,8 @@ class Scope {
     if (typeof info === 'number') return info;
     if (parsed.prop !== undefined) return this.#replaceProp(info, parsed.prop, input, who);
     const format: Format = input.format ?? info.format;
-    const type = input.type ?? (input.format === undefined || input.format === info.format ? info.type : 'text/plain');
+    const type =
+      input.type ?? (input.format === undefined || input.format === info.format ? info.type : 'text/plain');
     if (info.format === 'node' || format === 'node') return S.CommandNotAllowed;
     const bad = this.#checkValue(input, format);
     if (bad !== undefined) return bad;

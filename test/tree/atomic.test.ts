@@ -35,6 +35,7 @@ function kvPlugin(options: { prepare?: () => StatusCode; failRollback?: boolean 
       return v === undefined ? S.NotFound : { format: 'chr', data: v };
     },
     async add(path, input, ctx) {
+      if (input.format === 'node') return S.CommandNotAllowed;
       const key = path[0]!;
       data.set(key, String(input.data ?? ''));
       remember(ctx.txId, () => data.delete(key));
@@ -260,6 +261,27 @@ describe('Atomic through the executor', () => {
     assert.equal(await tx.add('./Plain/b', { data: '2' }), S.CommandFailed);
     await tx.rollback();
     assert.deepEqual([...data.keys()], ['a']);
+  });
+});
+
+describe('single commands with plugins', () => {
+  test('a command failing half-way rolls the plugin back too (no partial subtree replace)', async () => {
+    const { tree, plugin } = await fixture();
+    const before = state(tree, plugin);
+    const status = await tree.replaceSubtree('./Kv', {
+      name: 'Kv',
+      format: 'node',
+      children: [
+        { name: 'a', format: 'chr', data: '1' },
+        { name: 'b', format: 'node', children: [] },
+      ],
+    });
+    assert.equal(status, S.CommandNotAllowed);
+    assert.equal(state(tree, plugin), before, 'seed restored, a removed');
+    assert.deepEqual(
+      plugin.log.slice(-1).map((l) => l.split(' ')[0]),
+      ['rollback'],
+    );
   });
 });
 
