@@ -200,6 +200,7 @@ export class MemoryCommandSource implements CommandSource {
 export class MemorySessionStore implements SessionStore {
   readonly #byToken = new Map<string, string>();
   readonly #byDevice = new Map<string, string>();
+  readonly #revisions = new Map<string, number>();
   readonly #ttlMs: number;
   #lastPrune = 0;
 
@@ -228,10 +229,9 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async save(state: ServerSessionState, expectedRevision: number): Promise<boolean> {
-    const current = this.#byToken.get(state.token);
-    const rev = current === undefined ? 0 : (JSON.parse(current) as ServerSessionState).revision;
-    if (rev !== expectedRevision) return false;
+    if ((this.#revisions.get(state.token) ?? 0) !== expectedRevision) return false;
     this.#byToken.set(state.token, JSON.stringify(state));
+    this.#revisions.set(state.token, state.revision);
     // An unauthenticated newcomer must not displace the device's current session.
     if (state.phase !== 'authenticating' || !this.#byDevice.has(state.deviceId)) {
       this.#byDevice.set(state.deviceId, state.token);
@@ -244,6 +244,7 @@ export class MemorySessionStore implements SessionStore {
     const text = this.#byToken.get(token);
     if (text === undefined) return;
     this.#byToken.delete(token);
+    this.#revisions.delete(token);
     const s = JSON.parse(text) as ServerSessionState;
     if (this.#byDevice.get(s.deviceId) === token) this.#byDevice.delete(s.deviceId);
   }

@@ -220,9 +220,8 @@ export class DmServerEngine {
 
     const creds = await this.#o.credentials.lookup(deviceId);
     const expectedRevision = loaded?.revision ?? 0;
-    const state: ServerSessionState = loaded
-      ? structuredClone(loaded)
-      : this.#newState(msg, encoding, req, now, msgId);
+    // `load` hands out a fresh object (SessionStore contract), so it is advanced in place.
+    const state: ServerSessionState = loaded ?? this.#newState(msg, encoding, req, now, msgId);
     state.clientMsgId = msgId;
     state.lastActivityAt = now;
     state.messages++;

@@ -124,7 +124,7 @@ export type SessionOutcome = 'completed' | 'aborted' | 'authFailed' | 'expired' 
  * optimistic concurrency so two server processes never both advance one session.
  */
 export interface SessionStore {
-  /** The session with this RespURI token. */
+  /** The session with this RespURI token, as a fresh object the engine may modify. */
   load(token: string): Promise<ServerSessionState | undefined>;
   /** The device's current session, if any. */
   loadByDevice(deviceId: string): Promise<ServerSessionState | undefined>;
