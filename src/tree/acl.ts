@@ -30,6 +30,8 @@ export type Acl = ReadonlyMap<AclCommand, readonly string[]>;
 export const ROOT_DEFAULT_ACL = 'Add=*&Get=*';
 
 const ID_FORBIDDEN = /[=&*+\s]/;
+/** Longest ACL accepted (far above real ones; bounds the work a hostile Replace can cause). */
+export const MAX_ACL_LENGTH = 65536;
 
 function bad(text: string, why: string): TreeError {
   return new TreeError(
@@ -43,6 +45,14 @@ function bad(text: string, why: string): TreeError {
 export function parseAcl(text: string): Acl {
   const acl = new Map<AclCommand, string[]>();
   if (text === '') return acl;
+  if (text.length > MAX_ACL_LENGTH) {
+    throw new TreeError(
+      TreeErrorCode.AclInvalid,
+      `ACL longer than ${MAX_ACL_LENGTH} characters`,
+      StatusCode.RequestEntityTooLarge,
+    );
+  }
+  const seen = new Map<AclCommand, Set<string>>();
   for (const entry of text.split('&')) {
     const eq = entry.indexOf('=');
     if (eq < 0) throw bad(text, `entry ${JSON.stringify(entry)} has no "="`);
@@ -51,14 +61,20 @@ export function parseAcl(text: string): Acl {
     const ids = entry.slice(eq + 1);
     if (ids === '') throw bad(text, `command ${command} lists no server`);
     let list = acl.get(command as AclCommand);
-    if (!list) {
+    let set = seen.get(command as AclCommand);
+    if (!list || !set) {
       list = [];
+      set = new Set();
       acl.set(command as AclCommand, list);
+      seen.set(command as AclCommand, set);
     }
     for (const id of ids.split('+')) {
       if (id === '') throw bad(text, 'empty server id');
       if (id !== '*' && ID_FORBIDDEN.test(id)) throw bad(text, `server id ${JSON.stringify(id)}`);
-      if (!list.includes(id)) list.push(id);
+      if (!set.has(id)) {
+        set.add(id);
+        list.push(id);
+      }
     }
   }
   return acl;

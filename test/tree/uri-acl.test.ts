@@ -85,6 +85,12 @@ describe('ACL grammar', () => {
     }
   });
 
+  test('an ACL over 64 KiB is refused with 413; long but legal ones parse quickly', () => {
+    assert.throws(() => parseAcl(`Get=${'a'.repeat(65536)}`), { status: 413 });
+    const ids = Array.from({ length: 4000 }, (_, i) => `s${i}`).join('+');
+    assert.equal(parseAcl(`Get=${ids}+${ids}`).get('Get')?.length, 4000);
+  });
+
   test('removing a server', () => {
     assert.equal(aclWithoutServer('Get=a+b&Replace=a', 'a', false), 'Get=b');
     assert.equal(aclWithoutServer('Add=a&Get=*&Replace=a', 'a', true), 'Add=*&Get=*&Replace=*');
