@@ -188,9 +188,15 @@ async function runAlert(cmd: Alert, msgRef: string, deps: ExecutorDeps): Promise
   const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }));
   let response: UiResponse | 'timeout';
   try {
+    // Both racers settle quietly: the loser must not become an unhandled rejection.
     response = await Promise.race([
-      deps.ui({ code, text, options, choices, signal: ac.signal }),
-      sleep(timeoutMs, ac.signal).then(() => 'timeout' as const),
+      deps
+        .ui({ code, text, options, choices, signal: ac.signal })
+        .catch((): UiResponse => ({ kind: 'cancel' })),
+      sleep(timeoutMs, ac.signal).then(
+        () => 'timeout' as const,
+        () => 'timeout' as const,
+      ),
     ]);
   } catch {
     response = { kind: 'cancel' };

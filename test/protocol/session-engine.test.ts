@@ -355,6 +355,13 @@ describe('client engine: package execution', () => {
     );
   });
 
+  test('UI alert answered before MAXDT with the real timer: no stray timer or rejection is left behind', async () => {
+    const client = clientFor(new MapTree(), async () => ({ kind: 'yes' }));
+    await client.start();
+    const reply = await answer(client, serverMsg(1, [{ ...ui(1101, 'Go?', 'MAXDT=30'), CmdID: '2' }]));
+    assert.equal(statusesOf(reply)[0]!.Data, 200);
+  });
+
   test('large object: 213 per chunk with Alert 1222, 424 when the size does not match', async () => {
     const tree = new MapTree({ './Blob': '' });
     const client = clientFor(tree);
