@@ -127,7 +127,8 @@ export class JournalTreeStore implements TreeStore {
     const batches: Mutation[][] = [];
     let lastSeq = snapSeq;
     const walPath = join(this.dir, WAL);
-    const wal = (await readIfExists(walPath)) ?? Buffer.alloc(0);
+    const existing = await readIfExists(walPath);
+    const wal = existing ?? Buffer.alloc(0);
     let offset = 0;
     while (offset + HEADER <= wal.length) {
       const length = wal.readUInt32LE(offset);
@@ -148,6 +149,8 @@ export class JournalTreeStore implements TreeStore {
       offset += HEADER + length;
     }
     this.#wal = await open(walPath, 'a');
+    // A new journal's directory entry must be durable before its records are relied upon.
+    if (!existing) await syncDir(this.dir);
     if (offset < wal.length) {
       // A torn tail from a crash: drop it so new records follow the last good one.
       await this.#wal.truncate(offset);
