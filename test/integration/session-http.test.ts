@@ -237,6 +237,38 @@ test('a 40-command package with MaxMsgSize 2 KB: split messages, Alert 1222, Fin
   }
 });
 
+test('the device package split too: 40 Gets answered through a server MaxMsgSize of 2 KB', async () => {
+  const tree: Record<string, string> = {};
+  for (let i = 0; i < 40; i++) tree[`./Vendor/Get/N${i}`] = `value-${i}-${'z'.repeat(40)}`;
+  const pair = makePair({ auth: 'md5', serverAuth: 'md5', serverLimits: { maxMsgSize: 2048 }, tree });
+  const out: { role: string; bytes: number }[] = [];
+  const sub = (m: unknown) => out.push(m as { role: string; bytes: number });
+  channels.messageOut.subscribe(sub);
+  try {
+    await withServer(pair, async () => {
+      const ids = Array.from({ length: 40 }, (_, i) =>
+        pair.queue.enqueue(DEVICE, getCmd(`./Vendor/Get/N${i}`)),
+      );
+      const result = await runClientSession(pair.client(), transport);
+      assert.equal(result.outcome, 'completed');
+      for (const [i, id] of ids.entries()) {
+        const o = pair.queue.records.get(id)!.outcome!;
+        assert.equal(o.status, 200);
+        const d = o.results?.[0]?.Data;
+        assert.equal(d?.kind === 'text' ? d.text : '', tree[`./Vendor/Get/N${i}`]);
+      }
+      const client = out.filter((m) => m.role === 'client').map((m) => m.bytes);
+      assert.ok(client.length >= 4, `device package split into ${client.length} messages`);
+      assert.ok(
+        Math.max(...client.slice(1)) <= 2048,
+        `each ≤ 2048 bytes (max ${Math.max(...client.slice(1))})`,
+      );
+    });
+  } finally {
+    channels.messageOut.unsubscribe(sub);
+  }
+});
+
 test('Atomic: a failing member rolls everything back (507, 216, own code, 215)', async () => {
   const pair = makePair({ auth: 'md5', serverAuth: 'md5', tree: { './A': '1', './B': '2', './C': '3' } });
   pair.tree.failOn.set('./B', 425);

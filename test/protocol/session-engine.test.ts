@@ -164,6 +164,24 @@ describe('server engine: session identity and ordering', () => {
   });
 });
 
+describe('server-initiated sessions', () => {
+  test('answering Package 0: Alert 1200 and the notification session id in upper-case hex', async () => {
+    const pair = makePair();
+    pair.queue.enqueue(DEVICE, getCmd('./DevDetail/SwV'));
+    const client = pair.client({ notification: { sessionId: 0x00a1 } });
+    const req1 = await client.start();
+    const m = decodeMessage(req1.body);
+    assert.equal(m.SyncHdr.SessionID, 'A1');
+    assert.ok(m.SyncBody.commands.some((c) => c.type === 'Alert' && c.Data === 1200));
+    const result = await runClientSession(
+      pair.client({ notification: { sessionId: 0x1234 } }),
+      loopback(pair.server),
+    );
+    assert.equal(result.sessionId, '1234');
+    assert.ok(pair.queue.sessions.some((s) => s.ref.initiator === 1200 && s.ref.sessionId === '1234'));
+  });
+});
+
 describe('server engine: limits and expiry', () => {
   test('too many commands in one message: SyncHdr 413, Alert 1223, session over', async () => {
     const pair = makePair({ serverLimits: { maxCommandsPerMessage: 3 } });
