@@ -63,22 +63,22 @@ export type { LoadedTree, TreeSnapshot, TreeStore } from './store/store.ts';
 export type { Mutation, NodeRecord, OverlayProps } from './node.ts';
 export { JournalTreeStore, journalFootprint } from './store/journal.ts';
 export type { JournalTreeStoreOptions } from './store/journal.ts';
+export { SqliteTreeStore } from './store/sqlite.ts';
+export type { SqliteTreeStoreOptions } from './store/sqlite.ts';
 export { TreeCommandExecutor } from './exec.ts';
 export type {
   AlertOutcome,
   CommandExecutor,
+  CommandRunResult,
   ExecutionContext,
   ExecutionOutcome,
   TndsHandler,
   TndsOps,
   TreeCommandExecutorOptions,
 } from './exec.ts';
-export type { CommandRunResult } from './exec.ts';
 export { treeCommandHandler } from './handler.ts';
 export type { TreeCommandHandler, TreeHandlerContext, TreeHandlerTransaction } from './handler.ts';
 // DDF (device description, validation, skeleton) and TNDS (subtree serialization). Names the
 // engine exports itself (CaseSense, TreeView) keep the engine's meaning here.
 export * from './ddf/index.ts';
 export * from './tnds/index.ts';
-export { SqliteTreeStore } from './store/sqlite.ts';
-export type { SqliteTreeStoreOptions } from './store/sqlite.ts';
