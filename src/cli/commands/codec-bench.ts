@@ -6,7 +6,7 @@
  *   xml-encode      typed message → XML text                 (encodeXml)
  *   wbxml-decode    WBXML bytes → typed message              (decodeWbxmlMessage)
  *   wbxml-encode    typed message → WBXML bytes              (encodeWbxmlMessage)
- *   wbxml-to-xml    WBXML bytes → XML bytes, one pass         (wbxmlToXml)
+ *   wbxml-to-xml    WBXML bytes → XML bytes, one pass         (wbxmlToXmlBytes)
  *   xml-to-wbxml    XML bytes → WBXML bytes, no string table (parseXmlElement + encodeWbxml)
  *
  * Files are told apart by content (WBXML starts with its version byte 0x00–0x03). When only one
@@ -25,7 +25,7 @@ import {
   parseXmlElement,
   type SyncML,
 } from '../../representation/index.ts';
-import { encodeWbxml, wbxmlToXml } from '../../representation/wbxml/index.ts';
+import { encodeWbxml, wbxmlToXmlBytes } from '../../representation/wbxml/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
 
 export const CODEC_MEASURES = [
@@ -61,9 +61,6 @@ export function isWbxml(bytes: Uint8Array): boolean {
 /** XML → WBXML (no string table, via the element tree) and WBXML → XML (one pass): the two transcodes. */
 export function xmlToWbxml(xml: Uint8Array): Uint8Array {
   return encodeWbxml(parseXmlElement(xml), { stringTable: false });
-}
-export function wbxmlToXmlBytes(wbxml: Uint8Array): Uint8Array {
-  return utf8.encode(wbxmlToXml(wbxml));
 }
 
 /** Builds a corpus from files of either form, filling a missing form by transcoding. */

@@ -1,13 +1,15 @@
 /**
- * WBXML → XML text in one pass, without building the element tree: what a gateway or a log viewer
- * needs. The output is exactly `writeXmlElement(decodeWbxml(bytes).root)` (compact; xmlns where the
- * namespace changes; OPAQUE as UTF-8 text when it is valid XML text, base64 otherwise), and the
- * same limits and typed errors apply.
+ * WBXML → XML in one pass, without building the element tree: what a gateway or a log viewer
+ * needs. The output is exactly `writeXmlElement(decodeWbxml(bytes).root)` as UTF-8 (compact; xmlns
+ * where the namespace changes; OPAQUE as UTF-8 text when it is valid XML text, base64 otherwise),
+ * and the same limits and typed errors apply. Tag names are written from precomputed bytes and
+ * plain ASCII strings are copied straight from the input; anything else takes the string path.
  */
 import { Buffer } from 'node:buffer';
 import { EncodeError } from '../errors.ts';
 import { escapeAttr, escapeText } from '../xml/writer.ts';
-import { DEFAULT_WBXML_LIMITS, parseAttributes, readHeader, type WbxmlLimits } from './decode.ts';
+import type { CodePage } from './code-pages.ts';
+import { DEFAULT_WBXML_LIMITS, parseAttributes, readHeader, text, type WbxmlLimits } from './decode.ts';
 import { WbxmlError } from './errors.ts';
 import { TAG_ATTRIBUTES, TAG_CONTENT, TAG_MASK, Token } from './tokens.ts';
 
@@ -34,8 +36,106 @@ function opaqueText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
+const ascii = (t: string): Uint8Array => Uint8Array.from(t, (c) => c.charCodeAt(0));
+
+/** `<Name`, `</Name>` and `<Name xmlns="…"` of every tag of a page, as bytes. */
+interface PageBytes {
+  open: (Uint8Array | undefined)[];
+  openNs: (Uint8Array | undefined)[];
+  close: (Uint8Array | undefined)[];
+}
+const pageBytes = new WeakMap<CodePage, PageBytes>();
+function bytesOf(page: CodePage): PageBytes {
+  let b = pageBytes.get(page);
+  if (b === undefined) {
+    const xmlns = ` xmlns="${escapeAttr(page.ns)}"`;
+    b = {
+      open: page.tags.map((n) => (n === undefined ? undefined : ascii(`<${n}`))),
+      openNs: page.tags.map((n) => (n === undefined ? undefined : ascii(`<${n}${xmlns}`))),
+      close: page.tags.map((n) => (n === undefined ? undefined : ascii(`</${n}>`))),
+    };
+    pageBytes.set(page, b);
+  }
+  return b;
+}
+
+const GT = 0x3e;
+const utf8 = new TextEncoder();
+
+/** The transcoder's output: one growable buffer, reused by every call (the result is a copy). */
+class Output {
+  buf = new Uint8Array(4096);
+  pos = 0;
+
+  start(expected: number): void {
+    if (this.buf.length < expected && expected <= 1 << 20) this.buf = new Uint8Array(expected);
+    this.pos = 0;
+  }
+
+  room(n: number): void {
+    if (this.pos + n > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n + 256));
+      next.set(this.buf.subarray(0, this.pos));
+      this.buf = next;
+    }
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  put(b: Uint8Array): void {
+    const n = b.length;
+    this.room(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+    this.pos = p;
+  }
+
+  text(t: string): void {
+    this.room(t.length * 3);
+    this.pos += utf8.encodeInto(t, this.buf.subarray(this.pos)).written;
+  }
+
+  /**
+   * Copies src[start, stop) if XML can carry it as it is — ASCII, nothing to escape (& < > CR), no
+   * control character XML 1.0 forbids — and says whether it did.
+   */
+  copyPlain(src: Uint8Array, start: number, stop: number): boolean {
+    this.room(stop - start);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = start; i < stop; i++) {
+      const c = src[i]!;
+      if (c >= 0x7f || c === 0x26 || c === 0x3c || c === 0x3e || (c < 0x20 && c !== 0x09 && c !== 0x0a))
+        return false;
+      buf[p++] = c;
+    }
+    this.pos = p;
+    return true;
+  }
+
+  result(): Uint8Array {
+    // Buffer.allocUnsafe takes small results from Node's pool: cheaper than a fresh zeroed array.
+    const r = Buffer.allocUnsafe(this.pos);
+    r.set(this.buf.subarray(0, this.pos));
+    if (this.buf.length > 1 << 20) this.buf = new Uint8Array(4096); // do not keep a huge buffer alive
+    return r;
+  }
+}
+const output = new Output();
+const SLASH_GT = ascii('/>');
+
 /** Transcodes a WBXML document to compact XML text. @throws DecodeError (`wbxml.*`), EncodeError (`xml.invalid`) */
 export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
+  const out = wbxmlToXmlBytes(bytes, limits);
+  return Buffer.from(out.buffer, out.byteOffset, out.length).toString('utf8');
+}
+
+/** Transcodes a WBXML document to compact XML, as UTF-8 bytes. @throws DecodeError (`wbxml.*`), EncodeError (`xml.invalid`) */
+export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8Array {
   const { r, header } = readHeader(bytes, limits?.maxBytes ?? DEFAULT_WBXML_LIMITS.maxBytes);
   const maxDepth = limits?.maxDepth ?? DEFAULT_WBXML_LIMITS.maxDepth;
   const maxElements = limits?.maxElements ?? DEFAULT_WBXML_LIMITS.maxElements;
@@ -44,14 +144,17 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
   const end = r.end;
   let page = pages[0]!;
   let tags = page.tags;
+  let pb = bytesOf(page);
   const names: string[] = [];
   const nss: string[] = [];
-  let out = '';
+  /** How each open element is closed: its `</Name>` bytes. */
+  const closes: Uint8Array[] = [];
+  const w = output;
+  w.start(bytes.length * 4 + 64);
   /** The innermost start tag still lacks its '>' (an element with no content yet is written `<x/>`). */
   let pending = false;
   let rootSeen = false;
   let elements = 0;
-  const path = () => names.join('/');
 
   while (r.pos < end) {
     const at = r.pos;
@@ -64,22 +167,54 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
         if (p === undefined) throw new WbxmlError('wbxml.page', `unknown code page ${n}`, at);
         page = p;
         tags = p.tags;
+        pb = bytesOf(p);
         continue;
       }
       case Token.END: {
-        const name = names.pop();
-        if (name === undefined) throw new WbxmlError('wbxml.token', 'END outside any element', at);
+        const close = closes.pop();
+        if (close === undefined) throw new WbxmlError('wbxml.token', 'END outside any element', at);
+        names.pop();
         nss.pop();
-        out += pending ? '/>' : `</${name}>`;
+        w.put(pending ? SLASH_GT : close);
         pending = false;
         continue;
       }
-      case Token.STR_I:
-        t = r.inlineString();
-        break;
-      case Token.STR_T:
-        t = r.tableString(r.mbUint32(), at);
-        break;
+      case Token.STR_I: {
+        const start = r.pos;
+        let nul = start;
+        while (nul < end && buf[nul] !== 0) nul++;
+        if (nul >= end)
+          throw new WbxmlError('wbxml.truncated', 'inline string without its NUL terminator', start);
+        r.pos = nul + 1;
+        if (names.length === 0) throw new WbxmlError('wbxml.token', 'text outside any element', at);
+        if (nul === start) continue;
+        if (pending) {
+          w.byte(GT);
+          pending = false;
+        }
+        if (!w.copyPlain(buf, start, nul)) w.text(checkedText(text(buf, start, nul), names));
+        continue;
+      }
+      case Token.STR_T: {
+        const offset = r.mbUint32();
+        if (names.length === 0) {
+          r.tableString(offset, at); // a bad reference is reported first, as on the tree path
+          throw new WbxmlError('wbxml.token', 'text outside any element', at);
+        }
+        const tblLen = r.strtblEnd - r.strtblStart;
+        if (offset >= tblLen)
+          throw new WbxmlError('wbxml.strtbl', `string table reference ${offset} outside the table`, at);
+        const start = r.strtblStart + offset;
+        let stop = start;
+        while (stop < r.strtblEnd && buf[stop] !== 0) stop++;
+        if (stop === start) continue;
+        if (pending) {
+          w.byte(GT);
+          pending = false;
+        }
+        if (!w.copyPlain(buf, start, stop)) w.text(checkedText(text(buf, start, stop), names));
+        continue;
+      }
       case Token.ENTITY: {
         const code = r.mbUint32();
         if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
@@ -90,12 +225,17 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
       }
       case Token.OPAQUE: {
         if (names.length === 0) throw new WbxmlError('wbxml.token', 'OPAQUE outside any element', at);
-        const o = r.opaque();
+        const lenAt = r.pos;
+        const len = r.mbUint32();
+        if (len > end - r.pos)
+          throw new WbxmlError('wbxml.truncated', `OPAQUE of ${len} bytes runs past the end`, lenAt);
+        const start = r.pos;
+        r.pos += len;
         if (pending) {
-          out += '>';
+          w.byte(GT);
           pending = false;
         }
-        out += opaqueText(o);
+        if (!w.copyPlain(buf, start, start + len)) w.text(opaqueText(buf.subarray(start, start + len)));
         continue;
       }
       case Token.PI:
@@ -120,18 +260,25 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
       if (names.length === 0) throw new WbxmlError('wbxml.token', 'text outside any element', at);
       if (t.length === 0) continue;
       if (pending) {
-        out += '>';
+        w.byte(GT);
         pending = false;
       }
-      out += checkedText(t, names);
+      w.text(checkedText(t, names));
       continue;
     }
     // A tag.
     const low = tok & TAG_MASK;
     let name: string | undefined;
+    let open: Uint8Array | undefined;
+    let close: Uint8Array | undefined;
+    const parentNs = nss.length > 0 ? nss[nss.length - 1]! : '';
     if (low === Token.LITERAL) {
       name = r.tableString(r.mbUint32(), at);
-      if (!NAME_RE.test(name)) throw new EncodeError('xml.invalid', `invalid XML name "${name}"`, path());
+      if (!NAME_RE.test(name))
+        throw new EncodeError('xml.invalid', `invalid XML name "${name}"`, names.join('/'));
+      const enc = new TextEncoder();
+      open = enc.encode(page.ns !== parentNs ? `<${name} xmlns="${escapeAttr(page.ns)}"` : `<${name}`);
+      close = enc.encode(`</${name}>`);
     } else {
       name = tags[low];
       if (name === undefined) {
@@ -141,6 +288,8 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
           at,
         );
       }
+      open = page.ns !== parentNs ? pb.openNs[low] : pb.open[low];
+      close = pb.close[low];
     }
     if (++elements > maxElements)
       throw new WbxmlError('wbxml.elements', `more than ${maxElements} elements`, at);
@@ -148,22 +297,27 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
       if (rootSeen) throw new WbxmlError('wbxml.token', 'a second root element', at);
       rootSeen = true;
     }
-    if (pending) out += '>';
-    const parentNs = nss.length > 0 ? nss[nss.length - 1]! : '';
-    out += page.ns !== parentNs ? `<${name} xmlns="${escapeAttr(page.ns)}"` : `<${name}`;
+    if (pending) w.byte(GT);
+    w.put(open!);
     if ((tok & TAG_ATTRIBUTES) !== 0) {
       const attrs = parseAttributes(r, tags, at);
       if (attrs !== undefined) {
+        let a = '';
         for (const k of Object.keys(attrs)) {
           if (!ATTR_NAME_RE.test(k) || k === 'xmlns' || k.startsWith('xmlns:')) {
-            throw new EncodeError('xml.invalid', `invalid attribute name "${k}"`, path());
+            throw new EncodeError('xml.invalid', `invalid attribute name "${k}"`, names.join('/'));
           }
           const v = attrs[k]!;
           if (FORBIDDEN_RE.test(v) || !v.isWellFormed()) {
-            throw new EncodeError('xml.invalid', 'text contains characters XML 1.0 cannot carry', path());
+            throw new EncodeError(
+              'xml.invalid',
+              'text contains characters XML 1.0 cannot carry',
+              names.join('/'),
+            );
           }
-          out += ` ${k}="${escapeAttr(v)}"`;
+          a += ` ${k}="${escapeAttr(v)}"`;
         }
+        w.text(a);
       }
     }
     if ((tok & TAG_CONTENT) !== 0) {
@@ -171,9 +325,10 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
         throw new WbxmlError('wbxml.depth', `elements nested deeper than ${maxDepth}`, at);
       names.push(name);
       nss.push(page.ns);
+      closes.push(close!);
       pending = true;
     } else {
-      out += '/>';
+      w.put(SLASH_GT);
       pending = false;
     }
   }
@@ -185,5 +340,5 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
       r.pos,
     );
   }
-  return out;
+  return w.result();
 }
