@@ -305,6 +305,14 @@ export class ManagementTree implements TreeOps {
     return () => this.#changeListeners.delete(listener);
   }
 
+  /**
+   * Announces a change the tree did not make itself (live state a plugin owns changed on the
+   * device, e.g. FUMO State) to change listeners.
+   */
+  notifyChange(event: ChangeEvent): void {
+    this.emitChanges([event]);
+  }
+
   /** Listens to late results of Execs that answered 202 (to send Generic Alert 1226). */
   onExecResult(listener: ExecListener): Unsubscribe {
     this.#execListeners.add(listener);

@@ -620,8 +620,10 @@ describe('change events', () => {
     await tree.replace('./E/missing', { data: '2' }, B);
     await tree.replace('./E/x?prop=Name', { data: 'y' }, A);
     await tree.delete('./E', B);
+    tree.notifyChange({ uri: './Live/State', op: 'Replace', serverId: undefined });
     off();
     await tree.add('./F', { data: '1' });
+    tree.notifyChange({ uri: './Live/State', op: 'Replace', serverId: undefined });
     assert.deepEqual(events, [
       { uri: '.', op: 'Replace', serverId: undefined, prop: 'ACL' },
       { uri: './E', op: 'Add', serverId: 'srvA' },
@@ -629,6 +631,7 @@ describe('change events', () => {
       { uri: './E/x', op: 'Replace', serverId: 'srvB' },
       { uri: './E/x', op: 'Rename', serverId: 'srvA', prop: 'Name', newUri: './E/y' },
       { uri: './E', op: 'Delete', serverId: 'srvB' },
+      { uri: './Live/State', op: 'Replace', serverId: undefined },
     ]);
   });
 });
