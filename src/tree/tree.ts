@@ -145,6 +145,24 @@ type ChangeListener = (event: ChangeEvent) => void;
 
 let nextTxId = 1;
 
+/** What Scope needs from its tree beyond the public API. */
+interface Internals {
+  readonly state: TreeState;
+  readonly schema: TreeSchema | undefined;
+  readonly maxValueSize: number;
+  readonly implicitAdd: boolean;
+  readonly als: AsyncLocalStorage<Scope>;
+  now(): number;
+  /** Makes a batch durable. */
+  persist(batch: readonly Mutation[]): Promise<void>;
+  emitChanges(events: readonly ChangeEvent[]): void;
+  emitExecResult(result: ExecResult): void;
+  /** Engine lookup honouring CaseSense; stops at a plugin mount. */
+  resolve(path: NodePath): Resolution;
+}
+
+const INTERNALS = new WeakMap<ManagementTree, Internals>();
+
 /**
  * The management tree. Create with `await ManagementTree.open(options)`.
  */
@@ -171,6 +189,7 @@ export class ManagementTree implements TreeOps {
     this.#clock = options.clock ?? Date.now;
     this.#maxValueSize = options.maxValueSize ?? 16 * 1024 * 1024;
     this.#implicitAdd = options.implicitAdd ?? true;
+    INTERNALS.set(this, this.#internals());
   }
 
   /** Opens a tree: loads the persisted state (snapshot + journal) or starts with a bare root. */
@@ -310,7 +329,7 @@ export class ManagementTree implements TreeOps {
    * device, e.g. FUMO State) to change listeners.
    */
   notifyChange(event: ChangeEvent): void {
-    this.emitChanges([event]);
+    this.#emitChanges([event]);
   }
 
   /** Listens to late results of Execs that answered 202 (to send Generic Alert 1226). */
@@ -362,40 +381,9 @@ export class ManagementTree implements TreeOps {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Internals used by Scope
+  // Internals: reachable by Scope through the module-private INTERNALS map, not by users
 
-  /** @internal */
-  get state(): TreeState {
-    return this.#state;
-  }
-  /** @internal */
-  get schema(): TreeSchema | undefined {
-    return this.#schema;
-  }
-  /** @internal */
-  get maxValueSize(): number {
-    return this.#maxValueSize;
-  }
-  /** @internal */
-  get implicitAdd(): boolean {
-    return this.#implicitAdd;
-  }
-  /** @internal */
-  now(): number {
-    return this.#clock();
-  }
-  /** @internal */
-  get als(): AsyncLocalStorage<Scope> {
-    return this.#als;
-  }
-
-  /** @internal Makes a batch durable. */
-  persist(batch: readonly Mutation[]): Promise<void> {
-    return this.#store.commit(batch, () => this.toSnapshot());
-  }
-
-  /** @internal */
-  emitChanges(events: readonly ChangeEvent[]): void {
+  #emitChanges(events: readonly ChangeEvent[]): void {
     for (const e of events) {
       for (const l of this.#changeListeners) {
         try {
@@ -407,8 +395,7 @@ export class ManagementTree implements TreeOps {
     }
   }
 
-  /** @internal */
-  emitExecResult(result: ExecResult): void {
+  #emitExecResult(result: ExecResult): void {
     for (const l of this.#execListeners) {
       try {
         l(result);
@@ -418,9 +405,19 @@ export class ManagementTree implements TreeOps {
     }
   }
 
-  /** @internal Engine lookup honouring CaseSense; stops at a plugin mount. */
-  resolve(path: NodePath): Resolution {
-    return this.#resolve(path);
+  #internals(): Internals {
+    return {
+      state: this.#state,
+      schema: this.#schema,
+      maxValueSize: this.#maxValueSize,
+      implicitAdd: this.#implicitAdd,
+      als: this.#als,
+      now: () => this.#clock(),
+      persist: (batch) => this.#store.commit(batch, () => this.toSnapshot()),
+      emitChanges: (events) => this.#emitChanges(events),
+      emitExecResult: (result) => this.#emitExecResult(result),
+      resolve: (path) => this.#resolve(path),
+    };
   }
 
   #resolve(path: NodePath): Resolution {
@@ -548,6 +545,7 @@ function buildFromSnapshot(snap: TreeSnapshot): { root: TreeNode; overlays: Map<
  */
 class Scope {
   readonly tree: ManagementTree;
+  readonly in: Internals;
   readonly explicit: boolean;
   readonly txId: number;
   open = true;
@@ -562,6 +560,7 @@ class Scope {
 
   constructor(tree: ManagementTree, explicit: boolean, release: () => void) {
     this.tree = tree;
+    this.in = INTERNALS.get(tree)!;
     this.explicit = explicit;
     this.txId = nextTxId++;
     this.#release = release;
@@ -583,7 +582,7 @@ class Scope {
     if (!this.open) throw new TreeError(TreeErrorCode.Closed, 'the transaction is finished');
     this.#active++;
     try {
-      return await this.tree.als.run(this, fn);
+      return await this.in.als.run(this, fn);
     } finally {
       this.#active--;
       if (this.#active === 0) this.#idle?.();
@@ -610,13 +609,13 @@ class Scope {
   }
 
   apply(m: Mutation): void {
-    const undo = applyMutation(this.tree.state, m);
+    const undo = applyMutation(this.in.state, m);
     this.#undo.push(undo);
     this.#batch.push(m);
   }
 
   touch(path: NodePath): void {
-    this.apply({ o: 'tch', p: path, t: this.tree.now() });
+    this.apply({ o: 'tch', p: path, t: this.in.now() });
   }
 
   event(e: ChangeEvent): void {
@@ -643,7 +642,7 @@ class Scope {
       }
       if (this.#batch.length > 0) {
         try {
-          await this.tree.persist(this.#batch);
+          await this.in.persist(this.#batch);
         } catch {
           await this.#undoAll();
           return S.DataStoreFailure;
@@ -656,7 +655,7 @@ class Scope {
           // prepared plugins promised to commit; nothing left to undo safely
         }
       }
-      this.tree.emitChanges(this.#events);
+      this.in.emitChanges(this.#events);
       return S.Ok;
     } finally {
       this.#release();
@@ -706,7 +705,7 @@ class Scope {
 
   /** Describes the node at `path` (engine or plugin); a status when it does not exist. */
   async #info(path: NodePath, who: Principal): Promise<NodeInfo | StatusCode> {
-    const res = this.tree.resolve(path);
+    const res = this.in.resolve(path);
     if (res.kind === 'missing') return S.NotFound;
     if (res.kind === 'engine') return engineInfo(res.node);
     return this.#pluginInfo(res.ref, res.chain, who);
@@ -729,7 +728,7 @@ class Scope {
     const ov =
       ref.rel.length === 0
         ? { acl: mountNode.acl, title: mountNode.title, tstamp: mountNode.tstamp, verNo: mountNode.verNo }
-        : (this.tree.state.overlays.get(overlayKey(path)) ?? emptyOverlay());
+        : (this.in.state.overlays.get(overlayKey(path)) ?? emptyOverlay());
     const interior = described.format === 'node';
     return {
       path,
@@ -750,8 +749,8 @@ class Scope {
 
   /** The ACL in force at `path` (nearest non-empty one up the tree). */
   #effectiveAcl(path: NodePath): string {
-    const state = this.tree.state;
-    const res = this.tree.resolve(path);
+    const state = this.in.state;
+    const res = this.in.resolve(path);
     const chain = res.chain;
     for (let d = path.length; d >= 0; d--) {
       let acl: string;
@@ -768,18 +767,18 @@ class Scope {
   }
 
   #schema(request: SchemaRequest): StatusCode | undefined {
-    const schema = this.tree.schema;
+    const schema = this.in.schema;
     if (!schema) return undefined;
     return schema.check(request, this.#view);
   }
 
   readonly #view: TreeView = {
     formatOf: (path) => {
-      const res = this.tree.resolve(path);
+      const res = this.in.resolve(path);
       return res.kind === 'engine' ? res.node.format : undefined;
     },
     childNames: (path) => {
-      const res = this.tree.resolve(path);
+      const res = this.in.resolve(path);
       return res.kind === 'engine' && res.node.children ? [...res.node.children.keys()] : [];
     },
   };
@@ -791,7 +790,7 @@ class Scope {
       if (d !== undefined && (typeof d === 'string' ? d.length : d.byteLength) > 0) return S.BadRequest;
       return undefined;
     }
-    if (input.data !== undefined && valueSize(input.data, format) > this.tree.maxValueSize) {
+    if (input.data !== undefined && valueSize(input.data, format) > this.in.maxValueSize) {
       return S.RequestEntityTooLarge;
     }
     return undefined;
@@ -979,17 +978,17 @@ class Scope {
     if (parsed.prop !== undefined || parsed.list !== undefined) return S.CommandNotAllowed;
     const path = parsed.path;
     // No Meta Format: the DDF's format for this node when it describes one, else chr.
-    const format: Format = input.format ?? this.tree.schema?.defaultsFor?.(path)?.format ?? 'chr';
+    const format: Format = input.format ?? this.in.schema?.defaultsFor?.(path)?.format ?? 'chr';
     const bad = this.#checkValue(input, format);
     if (bad !== undefined) return bad;
-    const res = this.tree.resolve(path);
+    const res = this.in.resolve(path);
     if (res.kind === 'engine') return ensure ? S.Ok : S.AlreadyExists;
     if (res.kind === 'plugin') return this.#addToPlugin(res.ref, res.chain, input, format, who, ensure);
     const parent = res.chain[res.chain.length - 1]!;
     const parentPath = chainPath(res.chain);
     if (!parent.children) return S.CommandNotAllowed;
     const missing = path.slice(parentPath.length);
-    if (missing.length > 1 && !this.tree.implicitAdd && !ensure) return S.NotFound;
+    if (missing.length > 1 && !this.in.implicitAdd && !ensure) return S.NotFound;
     const local = who.kind === 'local';
     const fullPath = [...parentPath, ...missing];
     // Schema: the implicit ancestors as interior Adds, then the node itself.
@@ -1027,13 +1026,13 @@ class Scope {
         throw err;
       }
     }
-    const now = this.tree.now();
+    const now = this.in.now();
     const serverId = this.#serverId(who);
     for (let i = 1; i <= missing.length; i++) {
       const p = fullPath.slice(0, parentPath.length + i);
       const last = i === missing.length;
       const nodeFormat: Format = last ? format : 'node';
-      const defaults = this.tree.schema?.defaultsFor?.(p);
+      const defaults = this.in.schema?.defaultsFor?.(p);
       const record: NodeRecord = { f: nodeFormat, ts: now };
       const type = last
         ? (input.type ?? defaults?.type ?? (format === 'node' ? undefined : 'text/plain'))
@@ -1089,7 +1088,7 @@ class Scope {
     if (notJoined !== undefined) return notJoined;
     const status = await callPlugin(() => ref.mo.add!(ref.rel, { ...input, format }, this.#ctx(who)));
     if (!isSuccess(status)) return status;
-    const props: Partial<OverlayProps> = { tstamp: this.tree.now() };
+    const props: Partial<OverlayProps> = { tstamp: this.in.now() };
     if (who.kind === 'server' && format === 'node' && !this.#allowed(who, AclCommand.Replace, parent.path)) {
       props.acl = aclFor(who.serverId, [
         AclCommand.Add,
@@ -1153,7 +1152,7 @@ class Scope {
       if (notJoined !== undefined) return notJoined;
       const status = await callPlugin(() => mo.replace!(rel, { format, type, data }, this.#ctx(who)));
       if (!isSuccess(status)) return status;
-      if (rel.length > 0) this.apply({ o: 'ovs', p: info.path, n: bumped(info, this.tree.now()) });
+      if (rel.length > 0) this.apply({ o: 'ovs', p: info.path, n: bumped(info, this.in.now()) });
     } else {
       const fields: NodeFields = { f: format, y: type };
       if (typeof data === 'string') {
@@ -1224,7 +1223,7 @@ class Scope {
       if (props.title !== undefined) fields.ti = props.title;
       this.apply({ o: 'set', p: info.path, n: fields });
     } else {
-      this.apply({ o: 'ovs', p: info.path, n: { ...props, ...bumped(info, this.tree.now()) } });
+      this.apply({ o: 'ovs', p: info.path, n: { ...props, ...bumped(info, this.in.now()) } });
     }
     this.touch(info.path);
   }
@@ -1372,13 +1371,13 @@ class Scope {
     const { mo, rel } = info.plugin;
     const serverId = this.#serverId(who);
     const correlator = input.correlator;
-    const tree = this.tree;
+    const internals = this.in;
     const resultUri = formatUri(info.path);
     const ctx: ExecContext = {
       ...this.#ctx(who),
       correlator,
       report(result) {
-        tree.emitExecResult({ uri: resultUri, serverId, correlator, ...result });
+        internals.emitExecResult({ uri: resultUri, serverId, correlator, ...result });
       },
     };
     this.#participants.add(mo);
@@ -1488,8 +1487,8 @@ class Scope {
       }
       if (node.children) for (const c of node.children.values()) walk(c, [...path, c.name]);
     };
-    walk(this.tree.state.root, []);
-    for (const [key, props] of [...this.tree.state.overlays]) {
+    walk(this.in.state.root, []);
+    for (const [key, props] of [...this.in.state.overlays]) {
       if (props.acl === '') continue;
       const acl = aclWithoutServer(props.acl, serverId, false);
       if (acl !== props.acl) this.apply({ o: 'ovs', p: key.split('\u0000'), n: { acl } });
