@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { decodeWspPush, WspParam } from '../../src/binding/push/index.ts';
+import { main } from '../../src/cli/main.ts';
 import { accountCredentials, accountUrl, openStandardTree } from '../../src/mo/index.ts';
 import {
   decodeCpWbxml,
@@ -29,6 +30,22 @@ const omadm = (args: string[]) => {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
+
+/** Runs the command in this process (no child start-up cost); stderr captured. */
+async function run(args: string[]): Promise<{ code: number; stderr: string }> {
+  let stderr = '';
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { code: await main(args), stderr };
+  } finally {
+    process.stderr.write = write;
+    process.exitCode = undefined;
+  }
+}
 
 const IMSI = '262011234567890';
 const ACCOUNT = [
@@ -140,7 +157,7 @@ describe('omadm bootstrap', () => {
     assert.deepEqual(acc!.addresses, [{ addr: 'https://dm.acme.example/dm', addrType: 'URI', ports: [443] }]);
   });
 
-  test('cp USERPINMAC prints what the user types; bad input exits 2', () => {
+  test('cp USERPINMAC prints what the user types; bad input exits 2', async () => {
     const r = omadm([
       'bootstrap',
       '--profile',
@@ -171,7 +188,7 @@ describe('omadm bootstrap', () => {
       ['--profile', 'cp', '--security', 'netwpin', '--imsi', '12x'],
       ['--profile', 'cp', '--security', 'netwpin', '--imsi', IMSI, '--port', '0'],
     ]) {
-      const b = omadm(['bootstrap', ...ACCOUNT, ...bad, '--out', join(tmp, 'y')]);
+      const b = await run(['bootstrap', ...ACCOUNT, ...bad, '--out', join(tmp, 'y')]);
       assert.equal(b.code, 2, `${bad.join(' ')}: ${b.stderr}`);
     }
   });

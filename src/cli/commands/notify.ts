@@ -6,6 +6,7 @@
  * the server exposes a notification endpoint: it will be the parent command's action.
  * Exit codes: 0 done/accepted, 1 the next hop refused, 2 bad input, 69 bearer unreachable.
  */
+import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import {
   type DeliveryResult,
@@ -177,10 +178,18 @@ export function register(program: Command): void {
       .command('build')
       .description('print Package 0 as hex (or its WAP push / SMS forms)')
       .option('--wsp', 'print the WSP push PDU carrying it (content type 0x44, app id syncml.dm)')
-      .option('--sms', 'print the SMS user-data units (UDH + data), one per line'),
-  ).action((o: Pkg0Options & { wsp?: boolean; sms?: boolean }) => {
+      .option('--sms', 'print the SMS user-data units (UDH + data), one per line')
+      .option(
+        '--out <file>',
+        'write the bytes (Package 0, or the push PDU with --wsp) to FILE instead of hex',
+      ),
+  ).action((o: Pkg0Options & { wsp?: boolean; sms?: boolean; out?: string }) => {
     const pkg0 = package0FromOptions(o);
-    if (o.sms) {
+    if (o.out !== undefined) {
+      if (o.sms)
+        throw new CliError('--sms prints several units; it does not combine with --out', ExitCode.BadInput);
+      writeFileSync(o.out, o.wsp ? encodeNotificationPush(pkg0) : pkg0);
+    } else if (o.sms) {
       for (const ud of segmentWdpSms(encodeNotificationPush(pkg0))) process.stdout.write(`${hex(ud)}\n`);
     } else process.stdout.write(`${hex(o.wsp ? encodeNotificationPush(pkg0) : pkg0)}\n`);
   });
