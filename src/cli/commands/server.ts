@@ -208,9 +208,8 @@ export function register(program: Command): void {
         '  omadm device list',
         '',
       );
-      process.stdout.write(lines.join('\n'));
-
-      await new Promise<void>((done) => {
+      // Handlers first: whoever reads the banner may signal at once.
+      const stopped = new Promise<void>((done) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, 'shutting down');
           process.off('SIGINT', stop);
@@ -220,6 +219,8 @@ export function register(program: Command): void {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      process.stdout.write(lines.join('\n'));
+      await stopped;
       await server.close();
       await store.close();
       logger.flush();
