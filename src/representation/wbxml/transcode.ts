@@ -60,6 +60,22 @@ function bytesOf(page: CodePage): PageBytes {
 }
 
 const GT = 0x3e;
+
+function put4(buf: Uint8Array, p: number, a: number, b: number, c: number, d: number): number {
+  buf[p] = a;
+  buf[p + 1] = b;
+  buf[p + 2] = c;
+  buf[p + 3] = d;
+  return p + 4;
+}
+function put5(buf: Uint8Array, p: number, a: number, b: number, c: number, d: number, e: number): number {
+  buf[p] = a;
+  buf[p + 1] = b;
+  buf[p + 2] = c;
+  buf[p + 3] = d;
+  buf[p + 4] = e;
+  return p + 5;
+}
 const utf8 = new TextEncoder();
 
 /** The transcoder's output: one growable buffer, reused by every call (the result is a copy). */
@@ -100,18 +116,57 @@ class Output {
   }
 
   /**
-   * Copies src[start, stop) if XML can carry it as it is — ASCII, nothing to escape (& < > CR), no
-   * control character XML 1.0 forbids — and says whether it did.
+   * Copies src[start, stop) as XML character data when it is well-formed UTF-8 that XML 1.0 can
+   * carry, escaping & < > and CR as the XML writer does, and says whether it did. Anything else
+   * (malformed UTF-8, control characters, U+FFFE/U+FFFF) is left to the string path, which
+   * replaces or rejects exactly as decode + writeXmlElement would.
    */
   copyPlain(src: Uint8Array, start: number, stop: number): boolean {
-    this.room(stop - start);
+    // Worst case every byte is '&' → "&amp;".
+    this.room((stop - start) * 5);
     const buf = this.buf;
-    let p = this.pos;
-    for (let i = start; i < stop; i++) {
+    const mark = this.pos;
+    let p = mark;
+    let i = start;
+    while (i < stop) {
       const c = src[i]!;
-      if (c >= 0x7f || c === 0x26 || c === 0x3c || c === 0x3e || (c < 0x20 && c !== 0x09 && c !== 0x0a))
-        return false;
-      buf[p++] = c;
+      if (c < 0x80) {
+        if (c >= 0x20 && c !== 0x26 && c !== 0x3c && c !== 0x3e && c !== 0x7f) buf[p++] = c;
+        else if (c === 0x26)
+          p = put5(buf, p, 0x26, 0x61, 0x6d, 0x70, 0x3b); // &amp;
+        else if (c === 0x3c)
+          p = put4(buf, p, 0x26, 0x6c, 0x74, 0x3b); // &lt;
+        else if (c === 0x3e)
+          p = put4(buf, p, 0x26, 0x67, 0x74, 0x3b); // &gt;
+        else if (c === 0x0d)
+          p = put5(buf, p, 0x26, 0x23, 0x31, 0x33, 0x3b); // &#13;
+        else if (c === 0x09 || c === 0x0a || c === 0x7f) buf[p++] = c;
+        else return false;
+        i++;
+        continue;
+      }
+      // Multi-byte UTF-8: copy only well-formed, shortest-form sequences of scalar values.
+      let n: number;
+      if (c >= 0xc2 && c <= 0xdf) n = 1;
+      else if (c >= 0xe0 && c <= 0xef) n = 2;
+      else if (c >= 0xf0 && c <= 0xf4) n = 3;
+      else return false;
+      if (i + n >= stop) return false;
+      const c1 = src[i + 1]!;
+      if ((c1 & 0xc0) !== 0x80) return false;
+      if (n >= 2) {
+        if ((src[i + 2]! & 0xc0) !== 0x80) return false;
+        if (c === 0xe0 && c1 < 0xa0) return false; // overlong
+        if (c === 0xed && c1 >= 0xa0) return false; // surrogates
+        if (c === 0xef && c1 === 0xbf && (src[i + 2]! === 0xbe || src[i + 2]! === 0xbf)) return false; // U+FFFE/F
+        if (n === 3) {
+          if ((src[i + 3]! & 0xc0) !== 0x80) return false;
+          if (c === 0xf0 && c1 < 0x90) return false; // overlong
+          if (c === 0xf4 && c1 >= 0x90) return false; // above U+10FFFF
+        }
+      }
+      for (let k = 0; k <= n; k++) buf[p++] = src[i + k]!;
+      i += n + 1;
     }
     this.pos = p;
     return true;
@@ -235,7 +290,10 @@ export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8A
           w.byte(GT);
           pending = false;
         }
-        if (!w.copyPlain(buf, start, start + len)) w.text(opaqueText(buf.subarray(start, start + len)));
+        // A leading BOM makes the XML writer fall back to base64: leave that to the string path.
+        const bom = len >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf;
+        if (bom || !w.copyPlain(buf, start, start + len))
+          w.text(opaqueText(buf.subarray(start, start + len)));
         continue;
       }
       case Token.PI:

@@ -49,3 +49,33 @@ test('mutated vectors: the same XML, or both paths fail with a typed error', () 
   );
   assert.throws(() => wbxmlToXml(new Uint8Array([2, 0xa4, 1, 0x6a, 0, 0x6d])), DecodeError);
 });
+
+test('escapes, non-ASCII, CR, BOM, control characters and malformed UTF-8 come out as on the tree path', () => {
+  const texts = ['a&b<c>d\re', 'héllo ✓ 𝄞', '\uFEFFbom', 'tab\tnl\n', 'x\u0001y', '\uFFFE', 'é'];
+  const raw = [
+    [0xc3, 0x28],
+    [0xed, 0xa0, 0x80],
+    [0xf4, 0x90, 0x80, 0x80],
+    [0xe0, 0x80, 0x80],
+    [0xf0, 0x9d],
+    [0xef, 0xbb, 0xbf, 0x41],
+  ];
+  const docs: Uint8Array[] = [];
+  for (const t of texts) {
+    const b = Buffer.from(t, 'utf8');
+    docs.push(Uint8Array.from([2, 0xa4, 1, 0x6a, 0, 0x4f, 3, ...b, 0, 1])); // STR_I
+    docs.push(Uint8Array.from([2, 0xa4, 1, 0x6a, 0, 0x4f, 0xc3, b.length, ...b, 1])); // OPAQUE
+    docs.push(Uint8Array.from([2, 0xa4, 1, 0x6a, b.length + 1, ...b, 0, 0x4f, 0x83, 0, 1])); // STR_T
+  }
+  for (const r of raw) {
+    docs.push(Uint8Array.from([2, 0xa4, 1, 0x6a, 0, 0x4f, 3, ...r, 0, 1]));
+    docs.push(Uint8Array.from([2, 0xa4, 1, 0x6a, 0, 0x4f, 0xc3, r.length, ...r, 1]));
+  }
+  for (const d of docs) {
+    assert.equal(
+      outcome(() => wbxmlToXml(d)),
+      outcome(() => writeXmlElement(decodeWbxml(d).root)),
+      Buffer.from(d).toString('hex'),
+    );
+  }
+});
