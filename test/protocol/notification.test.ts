@@ -9,6 +9,7 @@ import {
   NotificationError,
   notificationDigest,
   parsePackage0,
+  receivePackage0,
   sessionIdHex,
   TriggerDeduplicator,
   UiMode,
@@ -248,5 +249,60 @@ describe('duplicate suppression', () => {
     assert.equal(d.accept({ serverId: 's', sessionId: 4 }), false);
     d.forget({ serverId: 's', sessionId: 4 });
     assert.equal(d.accept({ serverId: 's', sessionId: 4 }), true);
+  });
+});
+
+describe('receivePackage0 (device side in one call)', () => {
+  const nonce = Uint8Array.of(9, 8, 7, 6);
+  const accounts = new Map([['srv', { credentialDigest: credentialDigest('srv', 'pw'), nonce }]]);
+  const lookup = (id: string) => accounts.get(id);
+
+  test('start with SessionID and ui-mode; a repeat is a duplicate', async () => {
+    const dedup = new TriggerDeduplicator();
+    const bytes = buildPackage0({
+      serverId: 'srv',
+      sessionId: 0xab,
+      uiMode: 'informative',
+      secret: 'pw',
+      nonce,
+    });
+    const d = await receivePackage0(bytes, lookup, dedup);
+    assert.deepEqual(d, {
+      action: 'start',
+      serverId: 'srv',
+      sessionId: 'AB',
+      uiMode: 'informative',
+      initiator: 'server',
+      vendor: new Uint8Array(0),
+      nonce,
+      resync: false,
+    });
+    assert.deepEqual(await receivePackage0(bytes, lookup, dedup), {
+      action: 'ignore',
+      reason: 'duplicate',
+      serverId: 'srv',
+    });
+  });
+
+  test('fallback nonce → resync; unknown server, forged digest and garbage are ignored', async () => {
+    const resync = buildPackage0({ serverId: 'srv', sessionId: 1, secret: 'pw', nonce: fallbackNonce() });
+    const d = await receivePackage0(resync, async (id) => lookup(id));
+    assert.equal(d.action === 'start' && d.resync, true);
+    const other = buildPackage0({ serverId: 'nobody', sessionId: 1, secret: 'pw', nonce });
+    assert.deepEqual(await receivePackage0(other, lookup), {
+      action: 'ignore',
+      reason: 'unknown-server',
+      serverId: 'nobody',
+    });
+    const forged = buildPackage0({ serverId: 'srv', sessionId: 2, secret: 'guess', nonce });
+    const dedup = new TriggerDeduplicator();
+    assert.deepEqual(await receivePackage0(forged, lookup, dedup), {
+      action: 'ignore',
+      reason: 'bad-digest',
+      serverId: 'srv',
+    });
+    assert.equal(dedup.size, 0, 'a forged trigger does not occupy the session id');
+    const bad = await receivePackage0(Uint8Array.of(1, 2, 3), lookup);
+    assert.equal(bad.action === 'ignore' && bad.reason === 'malformed' && bad.code, 'PKG0_TRUNCATED');
   });
 });

@@ -27,3 +27,4 @@ export {
   verifyPackage0,
   verifyPackage0WithFallback,
 } from './package0.ts';
+export { type Package0Account, type Package0Decision, receivePackage0 } from './receive.ts';
