@@ -163,7 +163,11 @@ export function register(program: Command): void {
       try {
         rows = benchCodecs(corpusOf(inputs), seconds);
       } catch (e) {
-        throw new CliError(`a message does not decode: ${(e as Error).message}`, ExitCode.BadInput);
+        const code = (e as { code?: unknown }).code;
+        throw new CliError(
+          `a message does not decode: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`,
+          ExitCode.BadInput,
+        );
       }
       if (opts.json) process.stdout.write(`${JSON.stringify({ files, seconds, results: rows }, null, 2)}\n`);
       else process.stdout.write(`${formatThroughput(rows)}\n`);
