@@ -1,14 +1,13 @@
 /**
- * The DM endpoint: `POST /dm` (and `/dm?s=TOKEN`, the RespURI of a running session) feeds each
- * message to the server session engine wired to the store (dm-adapters.ts), records the raw
- * messages in the trace, and answers with the engine's message in the client's encoding.
+ * The DM endpoint: the HTTP binding's Fastify plugin (`POST /dm`, and `/dm?s=TOKEN`, the RespURI
+ * of a running session) in front of the server session engine wired to the store
+ * (dm-adapters.ts). Every message in and out is recorded in the device's trace.
  */
-import type { TLSSocket } from 'node:tls';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { type DmRequestHandler, dmHttpPlugin } from '../binding/http/index.ts';
 import { syncmlCodec } from '../protocol/default-codec.ts';
-import { SessionError, SessionErrorCode } from '../protocol/errors.ts';
 import type { SessionLimits } from '../protocol/limits.ts';
-import { DmServerEngine } from '../protocol/server-session.ts';
+import { DmServerEngine, type ServerRequest, type ServerResponse } from '../protocol/server-session.ts';
 import {
   type AutoEnrollPolicy,
   commandSource,
@@ -29,28 +28,8 @@ export interface DmOptions {
   /** Base URL devices reach us at (for RespURI); default from the request's Host. */
   readonly publicUrl?: string;
   readonly limits?: Partial<SessionLimits>;
-}
-
-const HTTP_STATUS: Readonly<Partial<Record<string, number>>> = {
-  [SessionErrorCode.Decode]: 400,
-  [SessionErrorCode.ContentType]: 415,
-  [SessionErrorCode.UnknownSession]: 404,
-  [SessionErrorCode.Closed]: 404,
-  [SessionErrorCode.Hijack]: 403,
-  [SessionErrorCode.MsgIdOrder]: 400,
-  [SessionErrorCode.Protocol]: 400,
-  [SessionErrorCode.Conflict]: 503,
-  [SessionErrorCode.Limit]: 413,
-};
-
-/** The subject CN of a verified TLS client certificate, when the device presented one. */
-function transportIdentity(req: FastifyRequest): string | undefined {
-  const socket = req.raw.socket as Partial<TLSSocket>;
-  if (!socket.encrypted || !socket.authorized || typeof socket.getPeerCertificate !== 'function')
-    return undefined;
-  const cert = socket.getPeerCertificate();
-  const cn = cert?.subject?.CN;
-  return Array.isArray(cn) ? cn[0] : cn || undefined;
+  /** Refuse DM requests without an authorized TLS client certificate (403). */
+  readonly requireClientCertificate?: boolean;
 }
 
 export async function registerDm(app: FastifyInstance, options: DmOptions): Promise<void> {
@@ -70,7 +49,6 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     sessions,
     ...(options.limits ? { limits: options.limits } : {}),
   });
-  const maxBody = engine.limits.maxMsgSize + 64 * 1024;
 
   async function trace(
     deviceId: string,
@@ -86,59 +64,36 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     }
   }
 
-  async function handle(req: FastifyRequest<{ Querystring: { s?: string } }>, reply: FastifyReply) {
-    const body = req.body instanceof Buffer ? new Uint8Array(req.body) : new Uint8Array(0);
-    const contentType = req.headers['content-type'];
-    const token = typeof req.query.s === 'string' && req.query.s.length > 0 ? req.query.s : undefined;
-    const hmac = req.headers['x-syncml-hmac'];
-    const base = options.publicUrl ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
-    metrics.dmMessages.inc({ direction: 'in' });
-    try {
-      const res = await engine.handle({
-        body,
-        contentType,
-        hmac: typeof hmac === 'string' ? hmac : undefined,
-        sessionToken: token,
-        respUri: (t) => `${base.replace(/\/+$/, '')}/dm?s=${encodeURIComponent(t)}`,
-        transportIdentity: transportIdentity(req),
-      });
+  // The engine as the HTTP plugin sees it, plus the trace and message counters.
+  const handler: DmRequestHandler = {
+    async handle(request: ServerRequest): Promise<ServerResponse> {
+      metrics.dmMessages.inc({ direction: 'in' });
+      const res = await engine.handle(request);
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
-      const key = token ?? (await sessions.loadByDevice(res.deviceId))?.token ?? res.sessionId;
-      await trace(res.deviceId, key, 'in', contentType ?? '', body);
+      const key = request.sessionToken ?? (await sessions.loadByDevice(res.deviceId))?.token ?? res.sessionId;
+      await trace(res.deviceId, key, 'in', request.contentType ?? '', request.body);
       await trace(res.deviceId, key, 'out', res.mediaType, res.body);
       metrics.dmMessages.inc({ direction: 'out' });
-      reply.status(200).header('content-type', res.mediaType);
-      if (res.hmac) reply.header('x-syncml-hmac', res.hmac);
-      return reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
-    } catch (err) {
-      if (err instanceof SessionError) {
-        const status = HTTP_STATUS[err.code] ?? 400;
-        req.log.info({ code: err.code, status }, `DM message refused: ${err.message}`);
-        return reply
-          .status(status)
-          .header('content-type', 'text/plain; charset=utf-8')
-          .send(`${err.message}\n`);
-      }
-      throw err;
-    }
-  }
+      return res;
+    },
+  };
 
   await app.register(async (dm) => {
-    // Devices get plain-text errors, not the API's JSON; unexpected failures are logged as bugs.
+    // Devices get the binding's answers, not the API's JSON error bodies; unexpected failures are bugs.
     dm.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
       const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 500;
       if (status === 500) req.log.error({ err }, 'DM message failed');
       reply
         .status(status)
-        .header('content-type', 'text/plain; charset=utf-8')
-        .send(status === 500 ? `internal error (request ${req.id})\n` : `${err.message}\n`);
+        .header('cache-control', 'no-store')
+        .send({ error: status === 500 ? `internal error (request ${req.id})` : err.message });
     });
-    dm.removeAllContentTypeParsers();
-    dm.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, payload, done) => {
-      done(null, payload);
+    await dm.register(dmHttpPlugin, {
+      engine: handler,
+      path: '/dm',
+      bodyLimit: engine.limits.maxMsgSize + 64 * 1024,
+      ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/+$/, '') } : {}),
+      ...(options.requireClientCertificate ? { requireClientCertificate: true } : {}),
     });
-    const schema = { hide: true };
-    dm.post('/dm', { schema }, handle);
-    dm.post('/dm/', { schema }, handle);
   });
 }

@@ -162,6 +162,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     onlineTtlMs: (options.onlineTtlSeconds ?? 60) * 1000,
     ...(options.autoEnroll ? { autoEnroll: options.autoEnroll } : {}),
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    ...(options.tls?.requireClientCert ? { requireClientCertificate: true } : {}),
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async (req) => {
