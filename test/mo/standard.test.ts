@@ -171,6 +171,12 @@ describe('DMAcc', () => {
     const tnds = await tree.get('./DMAcc/alpha-dms?list=TNDS+Value', A);
     assert.equal(tnds.status, 200);
     assert.doesNotMatch(tnds.items[0]!.data as string, /cl1ent|srv-alpha|AAuthSecret|AAuthData/);
+    assert.equal(
+      await tree.copy('./DMAcc/alpha-dms/Name', `${base}/AAuthSecret`, A),
+      405,
+      'no Copy out of a secret',
+    );
+    assert.equal((await tree.get('./DMAcc/alpha-dms/Name', A)).items[0]!.data, 'Alpha');
     // The server may set its own secrets (AccessType Replace) without reading them.
     assert.equal(await tree.replace(`${base}/AAuthSecret`, { data: 'rotated' }, A), 200);
     assert.equal(accountCredentials((await accounts.find('alpha-dms'))!, 'CLCRED')?.secret, 'rotated');

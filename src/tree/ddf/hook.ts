@@ -24,11 +24,19 @@ export function ddfTreeSchema(schema: DdfSchema): TreeSchema {
           return v.ok ? undefined : v.status;
         }
         case 'Delete':
-        case 'Exec':
-        case 'Copy': {
+        case 'Exec': {
           if (request.prop !== undefined) return undefined;
           const v = schema.checkCommand(path, request.op, view);
           return v.ok ? undefined : v.status;
+        }
+        case 'Copy': {
+          // The source of a Copy must be copyable and readable: Copy would otherwise leak a
+          // write-only value (AAuthSecret) into a node the server can Get.
+          if (request.prop !== undefined) return undefined;
+          const copy = schema.checkCommand(path, 'Copy', view);
+          if (!copy.ok) return copy.status;
+          const get = schema.checkCommand(path, 'Get', view);
+          return get.ok ? undefined : get.status;
         }
         case 'Add': {
           if (request.prop !== undefined) return undefined;
