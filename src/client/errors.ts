@@ -1,0 +1,21 @@
+/** Errors of the client product, with stable codes. Session failures keep the engine's SessionError as `cause`. */
+export const ClientErrorCode = {
+  /** No DMAcc account (for that ServerID). */
+  NoAccount: 'OMADM_ERR_CLIENT_NO_ACCOUNT',
+  /** A DMAcc account that cannot be used (no address, …). */
+  BadAccount: 'OMADM_ERR_CLIENT_BAD_ACCOUNT',
+  /** The client was closed. */
+  Closed: 'OMADM_ERR_CLIENT_CLOSED',
+  /** Agent configuration missing or invalid. */
+  Config: 'OMADM_ERR_CLIENT_CONFIG',
+} as const;
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
+
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ClientError';
+    this.code = code;
+  }
+}

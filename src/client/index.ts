@@ -1,0 +1,30 @@
+/**
+ * omadm/client: the DM Client product — `createClient` (a management tree with the standard
+ * objects, DMAcc accounts, a transport, MO plugins; client- and server-initiated sessions; session
+ * and tree events) and `DmAgent` (periodic and on-demand sessions with backoff, notifications over
+ * UDP). Imports no server code. See docs/client.md.
+ */
+export {
+  authModeOfType,
+  authTypeOfMode,
+  clientAccountOf,
+  sameAccount,
+  type SimpleAccountInput,
+  simpleAccount,
+} from './account.ts';
+export {
+  type ClientEvents,
+  type ClientLogger,
+  type ClientOptions,
+  type ClientParts,
+  createClient,
+  DmClient,
+  type NotificationInfo,
+  type NotifyOutcome,
+  type SessionInitiator,
+  type SessionReport,
+  type SessionRequest,
+} from './client.ts';
+export { ClientError, ClientErrorCode } from './errors.ts';
+export { HOST_MO_TYPE, HOST_MO_URI, hostObject } from './host.ts';
+export { PersistentOutbox } from './outbox.ts';
