@@ -76,22 +76,21 @@ function put5(buf: Uint8Array, p: number, a: number, b: number, c: number, d: nu
   buf[p + 4] = e;
   return p + 5;
 }
-const utf8 = new TextEncoder();
 
 /** The transcoder's output: one growable buffer, reused by every call (the result is a copy). */
 class Output {
-  buf = new Uint8Array(4096);
+  buf = Buffer.allocUnsafe(4096);
   pos = 0;
 
   start(expected: number): void {
-    if (this.buf.length < expected && expected <= 1 << 20) this.buf = new Uint8Array(expected);
+    if (this.buf.length < expected && expected <= 1 << 20) this.buf = Buffer.allocUnsafe(expected);
     this.pos = 0;
   }
 
   room(n: number): void {
     if (this.pos + n > this.buf.length) {
-      const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n + 256));
-      next.set(this.buf.subarray(0, this.pos));
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n + 256));
+      this.buf.copy(next, 0, 0, this.pos);
       this.buf = next;
     }
   }
@@ -112,7 +111,7 @@ class Output {
 
   text(t: string): void {
     this.room(t.length * 3);
-    this.pos += utf8.encodeInto(t, this.buf.subarray(this.pos)).written;
+    this.pos += this.buf.write(t, this.pos);
   }
 
   /**
@@ -176,7 +175,7 @@ class Output {
     // Buffer.allocUnsafe takes small results from Node's pool: cheaper than a fresh zeroed array.
     const r = Buffer.allocUnsafe(this.pos);
     r.set(this.buf.subarray(0, this.pos));
-    if (this.buf.length > 1 << 20) this.buf = new Uint8Array(4096); // do not keep a huge buffer alive
+    if (this.buf.length > 1 << 20) this.buf = Buffer.allocUnsafe(4096); // do not keep a huge buffer alive
     return r;
   }
 }
