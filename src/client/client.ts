@@ -27,6 +27,7 @@ import {
   StandardUri,
 } from '../mo/index.ts';
 import {
+  type CommandHandler,
   credentialDigest,
   DmClientSession,
   type Encoding,
@@ -340,6 +341,27 @@ export class DmClient {
     return out;
   }
 
+  /** The tree's command handler, logging what each server command did. */
+  #loggingHandler(serverId: string): CommandHandler {
+    const inner = treeCommandHandler(this.tree, { tnds: this.#tnds });
+    return {
+      execute: async (cmd, ctx) => {
+        const r = await inner.execute(cmd, ctx);
+        this.#log.info(
+          {
+            serverId,
+            cmd: cmd.type,
+            uri: cmd.Item[0]?.Target?.LocURI ?? cmd.Item[0]?.Source?.LocURI,
+            status: r.status,
+          },
+          'server command',
+        );
+        return r;
+      },
+      begin: (ctx) => inner.begin(ctx),
+    };
+  }
+
   async #account(serverId: string | undefined): Promise<DmAccount> {
     const acc = serverId ? await this.accounts.find(serverId) : (await this.accounts.list())[0];
     if (!acc) {
@@ -382,7 +404,7 @@ export class DmClient {
             );
         },
       },
-      handler: treeCommandHandler(this.tree, { tnds: this.#tnds }),
+      handler: this.#loggingHandler(acc.serverId),
       alerts: this.#outbox.forServer(acc.serverId),
       ...(this.#o.ui ? { ui: this.#o.ui } : {}),
       ...(notification ? { notification } : {}),

@@ -28,3 +28,12 @@ export {
 export { ClientError, ClientErrorCode } from './errors.ts';
 export { HOST_MO_TYPE, HOST_MO_URI, hostObject } from './host.ts';
 export { PersistentOutbox } from './outbox.ts';
+export { AGENT_MO_URI, type AgentOptions, DmAgent, POLL_INTERVAL_URI } from './agent.ts';
+export {
+  type AgentConfig,
+  CONFIG_FILE,
+  configExists,
+  readConfig,
+  validateConfig,
+  writeConfig,
+} from './config.ts';

@@ -1,0 +1,256 @@
+/**
+ * `omadm client`: runs the DM client as a device agent on this machine — persistent tree and
+ * DMAcc account (with nonces) in a data directory, DevInfo/DevDetail from the host, a session at
+ * start, periodic sessions, reconnect with backoff, notifications over UDP (`--listen-udp`), an
+ * on-demand session on SIGUSR1, clean shutdown on SIGINT/SIGTERM. `--once` runs one
+ * client-initiated session and exits 0 only if it completed.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import pino from 'pino';
+import { CliError, ExitCode } from '../errors.ts';
+
+interface ClientCliOptions {
+  config?: string;
+  data?: string;
+  server?: string;
+  deviceId?: string;
+  secret?: string;
+  serverSecret?: string;
+  serverId?: string;
+  auth?: string;
+  wbxml?: boolean;
+  interval?: string;
+  once?: boolean;
+  listenUdp?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  logLevel: string;
+}
+
+function readPem(path: string | undefined, what: string): Buffer | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new CliError(`cannot read ${what} ${path}: ${(err as Error).message}`, ExitCode.BadInput);
+  }
+}
+
+function port(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new CliError(`${what} must be 0..65535`, ExitCode.BadInput);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('client')
+    .description('run the DM client as a device agent (persistent tree and account, periodic sessions)')
+    .option('--config <file>', 'agent configuration (JSON; default DATA/agent.json)')
+    .option('--data <dir>', 'data directory: tree, account, nonces, agent.json (default ./omadm-client)')
+    .option('--server <url>', 'first start: the DM endpoint, e.g. http://127.0.0.1:8080/dm')
+    .option('--device-id <id>', 'first start: the DevId (also the client AAuthName)')
+    .option('--secret <secret>', 'first start: the client secret (default $OMADM_DEVICE_SECRET)')
+    .option('--server-secret <secret>', 'first start: the server secret (the server must authenticate)')
+    .option('--server-id <id>', 'first start: the ServerID (default omadm)')
+    .addOption(
+      new Option('--auth <type>', 'first start: authentication').choices([
+        'basic',
+        'md5',
+        'hmac',
+        'transport',
+      ]),
+    )
+    .option('--wbxml', 'first start: send WBXML instead of XML')
+    .option('--interval <seconds>', 'seconds between periodic sessions (0: none)')
+    .option('--once', 'run one client-initiated session; exit 0 only if it completed')
+    .option(
+      '--listen-udp <port>',
+      'receive Package 0 notifications on this UDP port (2948 is the WDP push port)',
+    )
+    .option('--ca <file>', 'trusted CA (PEM) for an HTTPS server')
+    .option('--cert <file>', 'client certificate (PEM) for HTTPS')
+    .option('--key <file>', 'client key (PEM) for HTTPS')
+    .addOption(
+      new Option('--log-level <level>', 'log level (JSON logs go to stderr)')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info'),
+    )
+    .action(async (opts: ClientCliOptions) => {
+      const {
+        configExists,
+        createClient,
+        DmAgent,
+        POLL_INTERVAL_URI,
+        readConfig,
+        simpleAccount,
+        validateConfig,
+        writeConfig,
+        ClientError,
+      } = await import('../../client/index.ts');
+      const dataDir = resolve(opts.data ?? (opts.config ? dirname(opts.config) : './omadm-client'));
+      const configFile = opts.config ? resolve(opts.config) : join(dataDir, 'agent.json');
+      const interval = opts.interval === undefined ? undefined : Number(opts.interval);
+      if (interval !== undefined && (!Number.isFinite(interval) || interval < 0))
+        throw new CliError('--interval must be a number of seconds ≥ 0', ExitCode.BadInput);
+      const udpPort = port(opts.listenUdp, '--listen-udp');
+
+      let config: ReturnType<typeof validateConfig>;
+      let secret: string | undefined;
+      try {
+        if (opts.server) {
+          // First start (or a reconfiguration): flags win, the rest comes from an existing config.
+          const previous = configExists(dataDir) ? readConfig(configFile) : undefined;
+          secret = opts.secret ?? (process.env.OMADM_DEVICE_SECRET || undefined);
+          const auth = opts.auth ?? previous?.auth ?? 'md5';
+          const deviceId = opts.deviceId ?? previous?.deviceId;
+          if (!deviceId) throw new CliError('--server needs --device-id', ExitCode.BadInput);
+          if (!secret && auth !== 'transport')
+            throw new CliError('--server needs --secret (or $OMADM_DEVICE_SECRET)', ExitCode.BadInput);
+          config = validateConfig({
+            ...previous,
+            server: opts.server,
+            deviceId,
+            serverId: opts.serverId ?? previous?.serverId ?? 'omadm',
+            auth,
+            encoding: opts.wbxml ? 'wbxml' : (previous?.encoding ?? 'xml'),
+            interval: interval ?? previous?.interval ?? 3600,
+            ...(udpPort !== undefined ? { listenUdp: udpPort } : {}),
+            ...(opts.ca ? { ca: resolve(opts.ca) } : {}),
+            ...(opts.cert ? { cert: resolve(opts.cert) } : {}),
+            ...(opts.key ? { key: resolve(opts.key) } : {}),
+          });
+        } else {
+          if (opts.config === undefined && !configExists(dataDir)) {
+            throw new CliError(
+              `no agent configuration in ${dataDir}: for a first start give --server URL --device-id ID --secret S`,
+              ExitCode.BadInput,
+            );
+          }
+          config = readConfig(configFile);
+        }
+      } catch (err) {
+        if (err instanceof ClientError) throw new CliError(err.message, ExitCode.BadInput);
+        throw err;
+      }
+
+      const logger = pino({ level: opts.logLevel, base: { deviceId: config.deviceId } }, pino.destination(2));
+      const ca = readPem(config.ca, 'CA file');
+      const cert = readPem(config.cert, 'client certificate');
+      const key = readPem(config.key, 'client key');
+      let client: Awaited<ReturnType<typeof createClient>>;
+      try {
+        client = await createClient({
+          dataDir,
+          devInfo: {
+            devId: config.deviceId,
+            ...(config.man ? { man: config.man } : {}),
+            ...(config.mod ? { mod: config.mod } : {}),
+          },
+          encoding: config.encoding,
+          http: {
+            timeoutMs: 30_000,
+            ...(ca ? { ca } : {}),
+            ...(cert ? { cert } : {}),
+            ...(key ? { key } : {}),
+            headers: { 'user-agent': 'omadm-client' },
+          },
+          logger,
+          ...(opts.server
+            ? {
+                accounts: [
+                  simpleAccount({
+                    serverId: config.serverId,
+                    serverUrl: config.server,
+                    name: config.deviceId,
+                    secret: secret ?? '',
+                    auth: config.auth,
+                    ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
+                  }),
+                ],
+              }
+            : {}),
+        });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'tree.store-locked')
+          throw new CliError(`${dataDir} is in use by another omadm client`, ExitCode.Unavailable);
+        throw err;
+      }
+      if (opts.server) {
+        const file = writeConfig(dataDir, config);
+        logger.info({ config: file, server: config.server }, 'agent configured');
+      }
+      if ((await client.accounts.list()).length === 0) {
+        await client.close();
+        throw new CliError(
+          `no DMAcc account in ${dataDir}: give --server … for a first start`,
+          ExitCode.BadInput,
+        );
+      }
+
+      if (opts.once) {
+        const report = await client.session();
+        await client.close();
+        const line = report.ok
+          ? `session ${report.sessionId} with ${report.serverId} completed: ${report.messages} message(s), ${report.commands} command(s), ${report.durationMs} ms\n`
+          : `session ${report.sessionId} with ${report.serverId} failed: ${report.outcome}${report.error ? ` (${report.error.code}: ${report.error.message})` : ''}\n`;
+        (report.ok ? process.stdout : process.stderr).write(line);
+        logger.flush();
+        if (report.ok) return;
+        process.exitCode =
+          report.error?.code === 'OMADM_ERR_SESSION_TRANSPORT' ? ExitCode.Unavailable : ExitCode.Failed;
+        return;
+      }
+
+      if (interval !== undefined)
+        await client.tree.replace(POLL_INTERVAL_URI, { format: 'int', data: String(interval) });
+      const agent = new DmAgent({
+        client,
+        intervalSeconds: config.interval,
+        logger,
+        ...(config.listenUdp !== undefined ? { udp: { port: config.listenUdp } } : {}),
+      });
+      // Handlers before anything is printed: a supervisor may signal at once.
+      const stopped = new Promise<NodeJS.Signals>((done) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          done(signal);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      const onDemand = () => agent.trigger('SIGUSR1');
+      process.on('SIGUSR1', onDemand);
+      try {
+        await agent.start();
+      } catch (err) {
+        process.off('SIGUSR1', onDemand);
+        await client.close();
+        throw new CliError(`cannot start the agent: ${(err as Error).message}`, ExitCode.Unavailable);
+      }
+      logger.info(
+        {
+          server: config.server,
+          dataDir,
+          intervalS: await agent.intervalSeconds(),
+          ...(agent.udpAddress ? { udp: agent.udpAddress.port } : {}),
+          pid: process.pid,
+        },
+        'agent running (SIGUSR1: session now; SIGINT/SIGTERM: stop)',
+      );
+      const signal = await stopped;
+      logger.info({ signal }, 'stopping: waiting for the running session');
+      process.off('SIGUSR1', onDemand);
+      await agent.stop();
+      await client.close();
+      logger.info({}, 'stopped');
+      logger.flush();
+    });
+}

@@ -1,0 +1,179 @@
+/**
+ * `DmAgent`: keeps a device attached to its DM server — a session at start, then periodic
+ * sessions (interval from `./Vendor/omadm/Agent/PollInterval`, which servers may Replace),
+ * on-demand sessions (`trigger()`), reconnect with exponential backoff and jitter after transport
+ * failures, and Package 0 notifications over UDP (WDP/WSP push or raw). `stop()` waits for the
+ * running session.
+ */
+import type { RemoteInfo } from 'node:dgram';
+import { listenUdpPush } from '../binding/push/index.ts';
+import { SessionErrorCode } from '../protocol/index.ts';
+import type { ClientLogger, DmClient, SessionReport } from './client.ts';
+
+/** The agent's own settings in the tree (servers may read and change them). */
+export const AGENT_MO_URI = './Vendor/omadm/Agent';
+export const POLL_INTERVAL_URI = `${AGENT_MO_URI}/PollInterval`;
+
+export interface AgentOptions {
+  readonly client: DmClient;
+  /** Seconds between periodic sessions when the tree has no PollInterval yet (0: none). */
+  readonly intervalSeconds: number;
+  /** First retry after a failed connection (ms, default 2 000), doubled up to `maxBackoffMs`. */
+  readonly minBackoffMs?: number;
+  /** Longest wait between retries (ms, default 5 min). */
+  readonly maxBackoffMs?: number;
+  /** Listen for Package 0 datagrams (port 2948 is the WDP push port; 0 picks one). */
+  readonly udp?: { readonly host?: string; readonly port: number };
+  readonly logger?: ClientLogger;
+  readonly random?: () => number;
+}
+
+const silent: ClientLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export class DmAgent {
+  readonly #o: AgentOptions;
+  readonly #log: ClientLogger;
+  #timer: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #stopped = false;
+  #running: Promise<SessionReport> | undefined;
+  #udp: { address: string; port: number; close: () => Promise<void> } | undefined;
+  #offChange: (() => void) | undefined;
+  #notifications: Promise<unknown> = Promise.resolve();
+
+  constructor(options: AgentOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? silent;
+  }
+
+  /** Where notifications are received, once started with `udp`. */
+  get udpAddress(): { address: string; port: number } | undefined {
+    return this.#udp ? { address: this.#udp.address, port: this.#udp.port } : undefined;
+  }
+
+  /** Installs the agent MO, opens the UDP listener and runs the first session (without waiting for it). */
+  async start(): Promise<void> {
+    const tree = this.#o.client.tree;
+    await tree.ensure(AGENT_MO_URI, { format: 'node', type: 'urn:omadm:mo:agent:1.0' });
+    // Servers may read and tune the agent; the rest of the tree keeps its own ACLs.
+    await tree.replace(`${AGENT_MO_URI}?prop=ACL`, { data: 'Get=*&Replace=*' });
+    await tree.ensure(POLL_INTERVAL_URI, {
+      format: 'int',
+      type: 'text/plain',
+      data: String(Math.max(0, Math.round(this.#o.intervalSeconds))),
+    });
+    this.#offChange = this.#o.client.on('change', (e) => {
+      if (e.uri === POLL_INTERVAL_URI && e.serverId !== undefined) {
+        // Takes effect when the running session ends (#after reads it).
+        this.#log.info({ serverId: e.serverId }, 'poll interval changed by the server');
+      }
+    });
+    if (this.#o.udp) {
+      this.#udp = await listenUdpPush({
+        ...(this.#o.udp.host ? { host: this.#o.udp.host } : {}),
+        port: this.#o.udp.port,
+        onPackage0: (bytes, from) => this.#onPackage0(bytes, from),
+      });
+      this.#log.info(
+        { address: this.#udp.address, port: this.#udp.port },
+        'listening for notifications (UDP)',
+      );
+    }
+    this.trigger('start');
+  }
+
+  /** Seconds between periodic sessions, as the tree says now. */
+  async intervalSeconds(): Promise<number> {
+    const got = await this.#o.client.tree.get(POLL_INTERVAL_URI);
+    const raw = got.items[0]?.data;
+    const n = Number(typeof raw === 'string' ? raw : raw ? Buffer.from(raw).toString() : Number.NaN);
+    return Number.isFinite(n) && n >= 0 ? n : this.#o.intervalSeconds;
+  }
+
+  /** Starts a session now (or right after the running one). */
+  trigger(reason: string): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#running) {
+      // One more after the running session, not one per request.
+      this.#again = reason;
+      return;
+    }
+    this.#log.debug({ reason }, 'session requested');
+    this.#running = this.#o.client.session();
+    void this.#running.then(
+      (r) => this.#after(r),
+      (err: Error) => this.#after(undefined, err),
+    );
+  }
+
+  #again: string | undefined;
+
+  async #after(report: SessionReport | undefined, err?: Error): Promise<void> {
+    this.#running = undefined;
+    if (this.#stopped) return;
+    if (this.#again) {
+      const why = this.#again;
+      this.#again = undefined;
+      this.trigger(why);
+      return;
+    }
+    let delay: number;
+    if (report?.ok) {
+      this.#failures = 0;
+      delay = (await this.intervalSeconds()) * 1000;
+    } else if (report?.error?.code === SessionErrorCode.Transport || err) {
+      // The server is unreachable or failing: back off, with jitter so a fleet does not stampede.
+      this.#failures++;
+      const min = this.#o.minBackoffMs ?? 2000;
+      const max = this.#o.maxBackoffMs ?? 300_000;
+      const base = Math.min(max, min * 2 ** (this.#failures - 1));
+      delay = Math.round(base / 2 + (this.#o.random ?? Math.random)() * (base / 2));
+      this.#log.warn(
+        { failures: this.#failures, retryInMs: delay, error: err?.message ?? report?.error?.message },
+        'server unreachable; retrying',
+      );
+    } else {
+      // Refused (authentication, protocol): retrying at once would not help; wait the interval.
+      this.#failures = 0;
+      delay = (await this.intervalSeconds()) * 1000;
+      this.#log.error(
+        { outcome: report?.outcome, error: report?.error },
+        'session refused; next try at the interval',
+      );
+    }
+    if (this.#stopped || delay <= 0) return;
+    this.#timer = setTimeout(() => this.trigger('interval'), delay);
+    this.#log.debug({ inMs: delay }, 'next session scheduled');
+  }
+
+  #onPackage0(bytes: Uint8Array, from: RemoteInfo): void {
+    this.#log.info(
+      { from: `${from.address}:${from.port}`, bytes: bytes.byteLength },
+      'notification datagram',
+    );
+    // Notifications are handled one after another; the client serializes the sessions themselves.
+    this.#notifications = this.#notifications
+      .then(() => this.#o.client.notify(bytes))
+      .then((r) => {
+        if (r.action === 'session' && r.report.ok) this.#failures = 0;
+      })
+      .catch((err: Error) => this.#log.error({ err: err.message }, 'notification handling failed'));
+  }
+
+  /** Stops timers and the listener, waits for the running session. Does not close the client. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#offChange?.();
+    await this.#udp?.close();
+    await this.#running?.catch(() => undefined);
+    await this.#notifications;
+  }
+
+  /** Whether a timer keeps the agent alive (for callers deciding to exit). */
+  get scheduled(): boolean {
+    return this.#timer !== undefined || this.#running !== undefined;
+  }
+}
