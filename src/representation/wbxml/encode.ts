@@ -48,13 +48,26 @@ export interface WbxmlEncodeOptions {
 }
 
 const PAGE_TABLES = [SYNCML_TAGS, METINF_TAGS, DMDDF_TAGS] as const;
-const TOKENS: readonly ReadonlyMap<string, number>[] = PAGE_TABLES.map((tags) => {
-  const m = new Map<string, number>();
-  tags.forEach((name, token) => {
-    if (name !== undefined) m.set(name, token);
-  });
-  return m;
-});
+/**
+ * Name → token per page, bucketed by name length: a lookup compares a couple of short strings
+ * instead of hashing the name (names from a parser are fresh strings with no cached hash).
+ */
+const BY_LENGTH: readonly (readonly (readonly [string, number])[] | undefined)[][] = PAGE_TABLES.map(
+  (tags) => {
+    const buckets: [string, number][][] = [];
+    tags.forEach((name, token) => {
+      if (name === undefined) return;
+      (buckets[name.length] ??= []).push([name, token]);
+    });
+    return buckets;
+  },
+);
+function tokenOf(page: number, name: string): number | undefined {
+  const bucket = BY_LENGTH[page]![name.length];
+  if (bucket === undefined) return undefined;
+  for (let i = 0; i < bucket.length; i++) if (bucket[i]![0] === name) return bucket[i]![1];
+  return undefined;
+}
 const SYNCML_DATA = SYNCML_TAGS.indexOf('Data');
 const SYNCML_ITEM = SYNCML_TAGS.indexOf('Item');
 const METINF_TYPE = METINF_TAGS.indexOf('Type');
@@ -105,23 +118,33 @@ function nsPage(ns: string): number {
 
 let lastNs = '';
 let lastPage = -1;
+let prevNs = '';
+let prevPage = -1;
 /** Where an element goes, packed: page << 8 | token, token 0xFF for a LITERAL on that page. */
 function resolve(el: Element, curPage: number): number {
   const ns = el.ns;
   let p: number;
-  // Consecutive elements mostly share a namespace: skip the map then.
+  // Consecutive elements mostly share a namespace, or alternate between two (SyncML and MetInf).
   if (ns === lastNs && lastPage >= 0) p = lastPage;
-  else {
+  else if (ns === prevNs && prevPage >= 0) {
+    p = prevPage;
+    prevNs = lastNs;
+    prevPage = lastPage;
+    lastNs = ns;
+    lastPage = p;
+  } else {
     p = nsPage(ns);
+    prevNs = lastNs;
+    prevPage = lastPage;
     lastNs = ns;
     lastPage = p;
   }
-  if (p >= 0) return (p << 8) | (TOKENS[p]!.get(el.name) ?? 0xff);
+  if (p >= 0) return (p << 8) | (tokenOf(p, el.name) ?? 0xff);
   // No or unknown namespace: be liberal and find the name, current page first.
-  const here = TOKENS[curPage]!.get(el.name);
+  const here = tokenOf(curPage, el.name);
   if (here !== undefined) return (curPage << 8) | here;
-  for (let q = 0; q < TOKENS.length; q++) {
-    const t = TOKENS[q]!.get(el.name);
+  for (let q = 0; q < PAGE_TABLES.length; q++) {
+    const t = tokenOf(q, el.name);
     if (t !== undefined) return (q << 8) | t;
   }
   return (curPage << 8) | 0xff;
