@@ -181,6 +181,45 @@ export class SqlCommandQueue implements CommandQueue {
     if (new Set(correlators).size !== correlators.length) {
       throw new StoreError(StoreErrorCode.InvalidInput, 'two Execs of one command share a correlator');
     }
+    const values = {
+      device_id: deviceId,
+      kind: command.kind,
+      command: JSON.stringify(command),
+      uri: primaryUri(command),
+      value: primaryValue(command),
+      destructive: isDestructive(command) ? 1 : 0,
+      state: CommandState.Queued,
+      created_at: now,
+      created_by: options.createdBy ?? null,
+      updated_at: now,
+      expires_at: options.expiresAt ?? null,
+      session_id: null,
+      lease_until: null,
+      msg_id: null,
+      cmd_id: null,
+      sent_at: null,
+      attempts: 0,
+      status: null,
+      results: null,
+      detail: null,
+      completed_at: null,
+    };
+    if (!correlators.length) {
+      // Fast path, one statement: the foreign key says whether the device exists.
+      try {
+        return toRecord(
+          await this.#ctx.db
+            .insertInto('omadm_command')
+            .values(values)
+            .returningAll()
+            .executeTakeFirstOrThrow(),
+        );
+      } catch (e) {
+        if (isForeignKeyViolation(e))
+          throw new StoreError(StoreErrorCode.NotFound, `device ${deviceId} not found`);
+        throw e;
+      }
+    }
     const row = await this.#ctx.db.transaction().execute(async (tx) => {
       const device = await tx
         .selectFrom('omadm_device')
@@ -215,29 +254,7 @@ export class SqlCommandQueue implements CommandQueue {
       }
       const inserted = await tx
         .insertInto('omadm_command')
-        .values({
-          device_id: deviceId,
-          kind: command.kind,
-          command: JSON.stringify(command),
-          uri: primaryUri(command),
-          value: primaryValue(command),
-          destructive: isDestructive(command) ? 1 : 0,
-          state: CommandState.Queued,
-          created_at: now,
-          created_by: options.createdBy ?? null,
-          updated_at: now,
-          expires_at: options.expiresAt ?? null,
-          session_id: null,
-          lease_until: null,
-          msg_id: null,
-          cmd_id: null,
-          sent_at: null,
-          attempts: 0,
-          status: null,
-          results: null,
-          detail: null,
-          completed_at: null,
-        })
+        .values(values)
         .returningAll()
         .executeTakeFirstOrThrow();
       if (correlators.length) {
@@ -283,7 +300,7 @@ export class SqlCommandQueue implements CommandQueue {
   }
 
   /** Marks queued commands past their expiry as expired; returns their ids. */
-  async #expire(tx: Tx, now: number, deviceId?: string): Promise<number[]> {
+  async #expire(tx: Tx | StoreContext['db'], now: number, deviceId?: string): Promise<number[]> {
     let q = tx
       .updateTable('omadm_command')
       .set({
@@ -303,33 +320,39 @@ export class SqlCommandQueue implements CommandQueue {
     const limit = Math.floor(options.limit);
     if (!(limit > 0)) return [];
     const now = this.#ctx.now();
-    const { rows, expired } = await this.#ctx.db.transaction().execute(async (tx) => {
-      const expired = await this.#expire(tx, now, deviceId);
-      let pick = tx
-        .selectFrom('omadm_command')
-        .select('id')
-        .where('device_id', '=', deviceId)
-        .where('state', '=', CommandState.Queued)
-        .orderBy('id')
-        .limit(limit);
-      if (this.#ctx.backend === 'postgres') pick = pick.forUpdate().skipLocked();
-      const ids = (await pick.execute()).map((r) => Number(r.id));
-      if (!ids.length) return { rows: [] as Row[], expired };
-      const rows = await tx
-        .updateTable('omadm_command')
-        .set((eb) => ({
-          state: CommandState.Claimed,
-          session_id: sessionId,
-          lease_until: options.leaseUntil,
-          attempts: eb('attempts', '+', 1),
-          updated_at: now,
-        }))
-        .where('id', 'in', ids)
-        .where('state', '=', CommandState.Queued)
-        .returningAll()
-        .execute();
-      return { rows, expired };
-    });
+    const expired = await this.#expire(this.#ctx.db, now, deviceId);
+    // One statement: pick and take in the same atomic UPDATE. On PostgreSQL the picking CTE locks
+    // its rows and skips rows locked by a concurrent claimer (SKIP LOCKED); on SQLite statements
+    // are serialized by the write lock. The outer `state = 'queued'` re-check makes it exact.
+    // MATERIALIZED matters: as a plain `id IN (SELECT … LIMIT n FOR UPDATE)` PostgreSQL may plan a
+    // semi-join that re-runs the sub-select per row and ignores the LIMIT (it took all 20 of 20).
+    const rows = await this.#ctx.db
+      .with(
+        (cte) => cte('picked').materialized(),
+        (db) => {
+          let pick = db
+            .selectFrom('omadm_command')
+            .select('id')
+            .where('device_id', '=', deviceId)
+            .where('state', '=', CommandState.Queued)
+            .orderBy('id')
+            .limit(limit);
+          if (this.#ctx.backend === 'postgres') pick = pick.forUpdate().skipLocked();
+          return pick;
+        },
+      )
+      .updateTable('omadm_command')
+      .set((eb) => ({
+        state: CommandState.Claimed,
+        session_id: sessionId,
+        lease_until: options.leaseUntil,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', 'in', (eb) => eb.selectFrom('picked').select('picked.id'))
+      .where('state', '=', CommandState.Queued)
+      .returningAll()
+      .execute();
     this.#emit(expired);
     return rows.sort((a, b) => Number(a.id) - Number(b.id)).map(toRecord);
   }
@@ -676,6 +699,12 @@ export class SqlCommandQueue implements CommandQueue {
     for (const r of rows) out[r.state as CommandState] = Number(r.n);
     return out;
   }
+}
+
+/** PostgreSQL 23503, SQLite SQLITE_CONSTRAINT_FOREIGNKEY (787). */
+function isForeignKeyViolation(e: unknown): boolean {
+  const err = e as { code?: unknown; errcode?: unknown };
+  return err.code === '23503' || err.errcode === 787;
 }
 
 function collectResults(members: readonly MemberOutcome[] | undefined): ResultItem[] {

@@ -529,6 +529,7 @@ export function storeContract(backend: TestBackend): void {
         for (;;) {
           const batch = await store.queue.claim('IMEI:1', name, { limit: 3, leaseUntil: f.clock.t + 60_000 });
           if (!batch.length) return;
+          assert.ok(batch.length <= 3, `claim returned ${batch.length} commands for a limit of 3`);
           for (const c of batch) {
             await store.queue.markSent(c.id, name, { msgId: 1, cmdId: String(c.id) });
             got.push(c.id);
@@ -545,6 +546,19 @@ export function storeContract(backend: TestBackend): void {
       assert.equal(got.length, N, 'no command claimed twice');
       assert.deepEqual(new Set(got), ids);
       assert.deepEqual(await f.store.queue.counts(), { sent: N });
+    });
+
+    test('claim never returns more than its limit, however long the queue', async () => {
+      await using f = await fresh();
+      await device(f.store);
+      for (let i = 0; i < 40; i++) await f.store.queue.enqueue('IMEI:1', { kind: 'Get', target: `./n/${i}` });
+      const sizes: number[] = [];
+      for (;;) {
+        const batch = await f.store.queue.claim('IMEI:1', 's', { limit: 7, leaseUntil: f.clock.t + 1000 });
+        if (!batch.length) break;
+        sizes.push(batch.length);
+      }
+      assert.deepEqual(sizes, [7, 7, 7, 7, 7, 5]);
     });
 
     test('a restart between queueing and delivery loses nothing', async () => {
