@@ -47,6 +47,17 @@ export interface WbxmlEncodeOptions {
   tnds?: 'opaque' | 'inline';
 }
 
+/**
+ * The options under which encodeWbxml's output is byte-identical to libwbxml 0.11.8's
+ * `xml2wbxml -v 1.2 -n`; add `stringTable: true` for plain `xml2wbxml -v 1.2`.
+ */
+export const LIBWBXML_OPTIONS: Readonly<WbxmlEncodeOptions> = Object.freeze({
+  version: 0x02,
+  stringTable: false,
+  opaqueData: 'libwbxml',
+  tnds: 'opaque',
+});
+
 const PAGE_TABLES = [SYNCML_TAGS, METINF_TAGS, DMDDF_TAGS] as const;
 /**
  * Name → token per page, bucketed by name length: a lookup compares a couple of short strings

@@ -9,7 +9,7 @@ export {
   TndsType,
 } from './code-pages.ts';
 export { DEFAULT_WBXML_LIMITS, decodeWbxml, type WbxmlDocument, type WbxmlLimits } from './decode.ts';
-export { encodeWbxml, type WbxmlEncodeOptions } from './encode.ts';
+export { encodeWbxml, LIBWBXML_OPTIONS, type WbxmlEncodeOptions } from './encode.ts';
 export { wbxmlToXml, wbxmlToXmlBytes } from './transcode.ts';
 export { WbxmlError, type WbxmlErrorCode } from './errors.ts';
 export { readMbUint32, writeMbUint32 } from './mb-uint32.ts';

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import {
   decodeWbxml,
   encodeWbxml,
+  LIBWBXML_OPTIONS,
   PublicId,
   type WbxmlEncodeOptions,
 } from '../../../src/representation/wbxml/index.ts';
