@@ -233,8 +233,12 @@ export function commandSource(ctx: DmContext): CommandSource {
       type: r.type ?? null,
       readAt: at,
     }));
-    await store.tree.put(deviceId, values);
-    const { devInfo, devDetail } = inventory(results);
+    const previous = new Map((await store.tree.put(deviceId, values)).map((v) => [v.uri, v.value]));
+    // The registry's DevInfo/DevDetail change only when a value did (most sessions repeat them).
+    const changed = results.filter(
+      (r) => !previous.has(cacheUri(r.uri)) || previous.get(cacheUri(r.uri)) !== r.value,
+    );
+    const { devInfo, devDetail } = inventory(changed);
     if (Object.keys(devInfo).length || Object.keys(devDetail).length) {
       await store.devices.update(deviceId, {
         ...(Object.keys(devInfo).length ? { devInfo } : {}),
@@ -366,8 +370,16 @@ export function commandSource(ctx: DmContext): CommandSource {
 /** Index record kept under a pseudo-device so a RespURI token finds its device. */
 const TOKEN_INDEX = '~token';
 const INDEX_TTL_MS = 24 * 3600_000;
+const CLOSED_GRACE_MS = 2 * 60_000;
 
-export function sessionStore(ctx: DmContext): EngineSessionStore {
+/** The session store, plus `tokenOf`: the token of the session a request just saved (for its trace). */
+export interface DmSessionStore extends EngineSessionStore {
+  /** Token of the latest session saved in this process for the device and SessionID; forgets it. */
+  takeToken(deviceId: string, sessionId: string): string | undefined;
+}
+
+export function sessionStore(ctx: DmContext): DmSessionStore {
+  const lastToken = new Map<string, string>();
   const { store } = ctx;
   const idleMs = ctx.sessionIdleMs ?? 10 * 60_000;
 
@@ -382,9 +394,12 @@ export function sessionStore(ctx: DmContext): EngineSessionStore {
     }
     for (const entry of fresh) {
       const [id, cmdId] = entry.split('\n') as [string, string];
-      const rec = await store.queue.get(queueId(id));
-      if (rec?.state !== 'claimed') continue;
-      await store.queue.markSent(rec.id, state.sessionId, { msgId: state.serverMsgId, cmdId });
+      try {
+        await store.queue.markSent(queueId(id), state.sessionId, { msgId: state.serverMsgId, cmdId });
+      } catch (err) {
+        // Already sent in an earlier message (re-sent after a credentials challenge): nothing to mark.
+        if (!isStoreError(err, StoreErrorCode.InvalidState)) throw err;
+      }
     }
   }
 
@@ -403,7 +418,10 @@ export function sessionStore(ctx: DmContext): EngineSessionStore {
     },
     async save(state, expectedRevision) {
       const now = Date.now();
-      const expiresAt = now + idleMs;
+      // A finished session is kept briefly, to answer a retransmitted last message identically.
+      const expiresAt = now + (state.phase === 'closed' ? CLOSED_GRACE_MS : idleMs);
+      if (lastToken.size > 10_000) lastToken.clear(); // only a hint; bounded whatever happens
+      lastToken.set(`${state.deviceId}\n${state.sessionId}`, state.token);
       try {
         if (expectedRevision === 0) {
           await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
@@ -438,6 +456,12 @@ export function sessionStore(ctx: DmContext): EngineSessionStore {
       }
       await markSentIn(state);
       return true;
+    },
+    takeToken(deviceId, sessionId) {
+      const key = `${deviceId}\n${sessionId}`;
+      const token = lastToken.get(key);
+      lastToken.delete(key);
+      return token;
     },
     async delete(token) {
       const idx = await store.sessions.delete<{ deviceId: string }>(TOKEN_INDEX, token);

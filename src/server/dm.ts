@@ -70,7 +70,11 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
       metrics.dmMessages.inc({ direction: 'in' });
       const res = await engine.handle(request);
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
-      const key = request.sessionToken ?? (await sessions.loadByDevice(res.deviceId))?.token ?? res.sessionId;
+      const key =
+        sessions.takeToken(res.deviceId, res.sessionId) ??
+        request.sessionToken ??
+        (await sessions.loadByDevice(res.deviceId))?.token ??
+        res.sessionId;
       await trace(res.deviceId, key, 'in', request.contentType ?? '', request.body);
       await trace(res.deviceId, key, 'out', res.mediaType, res.body);
       metrics.dmMessages.inc({ direction: 'out' });
