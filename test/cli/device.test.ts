@@ -134,6 +134,14 @@ describe('omadm device, cmd and trace against a server', () => {
     const down = await run(['device', 'list'], { OMADM_URL: 'http://127.0.0.1:1', OMADM_TOKEN: 'x' });
     assert.equal(down.code, 69);
     assert.match(down.err, /cannot reach the server/);
+    const noSecret = await cli('device', 'add', 'IMEI:444');
+    assert.equal(noSecret.code, 2);
+    assert.match(noSecret.err, /--secret is required/);
+    const transport = await cli('device', 'add', 'IMEI:cert-1', '--auth', 'transport', '--json');
+    assert.equal(transport.code, 0, transport.err);
+    assert.equal(JSON.parse(transport.out).authType, 'transport');
+    const badAuth = await cli('device', 'add', 'IMEI:445', '--secret', 's', '--auth', 'rot13');
+    assert.equal(badAuth.code, 64);
     const badUrl = await run(['device', 'list', '--url', 'ftp://x'], {});
     assert.equal(badUrl.code, 2);
     const badFormat = await cli('cmd', 'replace', 'IMEI:111', './A', 'x', '--format', 'int');

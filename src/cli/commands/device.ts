@@ -42,10 +42,10 @@ export function register(program: Command): void {
       .command('add')
       .description('provision a device')
       .argument('<id>', 'the DevId, as the device sends it (e.g. IMEI:490154203237518)')
-      .requiredOption('--secret <secret>', 'the client secret (only its digest is stored)')
+      .option('--secret <secret>', 'the client secret (only its digest is stored); not for --auth transport')
       .addOption(
         new Option('--auth <type>', 'how the device authenticates')
-          .choices(['basic', 'md5', 'hmac'])
+          .choices(['basic', 'md5', 'hmac', 'transport'])
           .default('md5'),
       )
       .option('--server-secret <secret>', 'the server secret the server authenticates itself with')
@@ -56,7 +56,7 @@ export function register(program: Command): void {
     async (
       id: string,
       opts: ApiOptions & {
-        secret: string;
+        secret?: string;
         auth: string;
         serverSecret?: string;
         serverId?: string;
@@ -64,10 +64,13 @@ export function register(program: Command): void {
         group?: string[];
       },
     ) => {
+      if (opts.secret === undefined && opts.auth !== 'transport') {
+        throw new CliError('--secret is required (except with --auth transport)', ExitCode.BadInput);
+      }
       const api = clientFor(opts);
       const body = {
         id,
-        secret: opts.secret,
+        ...(opts.secret !== undefined ? { secret: opts.secret } : {}),
         authType: opts.auth,
         ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
@@ -175,7 +178,12 @@ export function register(program: Command): void {
       .argument('<id>', 'the DevId')
       .option('--secret <secret>', 'a new client secret')
       .addOption(
-        new Option('--auth <type>', 'how the device authenticates').choices(['basic', 'md5', 'hmac']),
+        new Option('--auth <type>', 'how the device authenticates').choices([
+          'basic',
+          'md5',
+          'hmac',
+          'transport',
+        ]),
       )
       .option('--server-secret <secret>', 'a new server secret')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
