@@ -27,3 +27,16 @@ export { DEFAULT_XML_LIMITS, type XmlLimits, type XmlReadOptions } from './xml/l
 export { parseXmlElement } from './xml/reader.ts';
 export { escapeAttr, escapeText, type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
 export { canonicalMessage, equivalentMessages } from './equivalence.ts';
+// The WBXML layer (element tree ↔ bytes, one-pass WBXML → XML); docs/wbxml.md.
+export {
+  DEFAULT_WBXML_LIMITS,
+  decodeWbxml,
+  encodeWbxml,
+  LIBWBXML_OPTIONS,
+  type WbxmlDocument,
+  type WbxmlEncodeOptions,
+  WbxmlError,
+  type WbxmlLimits,
+  wbxmlToXml,
+  wbxmlToXmlBytes,
+} from './wbxml/index.ts';
