@@ -412,6 +412,42 @@ export class SqlCommandQueue implements CommandQueue {
     return toRecord(row);
   }
 
+  async reject(
+    id: number,
+    sessionId: string,
+    outcome: CommandOutcome & { readonly reason?: string },
+  ): Promise<CommandRecord> {
+    checkOutcome(outcome);
+    const now = this.#ctx.now();
+    const detail: CommandDetail = {
+      reason: outcome.reason ?? 'not sent: refused by the server before sending',
+    };
+    const row = await this.#ctx.db
+      .updateTable('omadm_command')
+      .set({
+        state: CommandState.Failed,
+        status: outcome.status,
+        detail: JSON.stringify(detail),
+        lease_until: null,
+        updated_at: now,
+        completed_at: now,
+      })
+      .where('id', '=', id)
+      .where('state', '=', CommandState.Claimed)
+      .where('session_id', '=', sessionId)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      const current = await this.#mustRow(this.#ctx.db, id);
+      throw new StoreError(
+        StoreErrorCode.InvalidState,
+        `command ${id} is ${current.state}, not claimed by ${sessionId}`,
+      );
+    }
+    this.#emit([id]);
+    return toRecord(row);
+  }
+
   async settle(id: number, outcome: CommandOutcome): Promise<CommandRecord> {
     checkOutcome(outcome);
     const now = this.#ctx.now();
@@ -684,7 +720,7 @@ export class SqlCommandQueue implements CommandQueue {
       await sleep(Math.min(delay, left), ac.signal);
       this.#ctx.events.off(event, onAbort);
       options.signal?.removeEventListener('abort', onAbort);
-      delay = Math.min(delay * 2, 1000);
+      delay = Math.min(delay * 2, 500);
     }
   }
 

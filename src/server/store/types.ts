@@ -404,6 +404,16 @@ export interface CommandQueue {
   /** Gives a claimed (unsent) command back to the queue, e.g. it did not fit MaxMsgSize. */
   release(id: number, sessionId: string): Promise<CommandRecord>;
   /**
+   * Finishes a claimed command that will not be sent at all (e.g. larger than the device's
+   * MaxObjSize: the engine answers it locally with 413): `failed` with that status. Safe because
+   * the device never saw it; throws INVALID_STATE unless claimed by `sessionId`.
+   */
+  reject(
+    id: number,
+    sessionId: string,
+    outcome: CommandOutcome & { readonly reason?: string },
+  ): Promise<CommandRecord>;
+  /**
    * Applies the device's Status (and Results) to a sent command and returns the new record:
    * success → succeeded; 202 on an Exec (or a group with an Exec member at 202) → pending;
    * anything else → failed (a failed destructive command never shows as success).

@@ -639,6 +639,12 @@ export function storeContract(backend: TestBackend): void {
       f.clock.advance(900);
       assert.deepEqual(await q.recover(), { requeued: 0, resent: 0, unknown: 0, expired: 0 });
       assert.equal((await q.release(b.id, 's')).state, 'queued');
+      await q.claim('IMEI:1', 's', { limit: 1, leaseUntil: f.clock.t + 1000 });
+      const refused = await q.reject(b.id, 's', { status: 413, reason: 'larger than MaxObjSize' });
+      assert.equal(refused.state, 'failed');
+      assert.equal(refused.status, 413);
+      assert.equal(refused.sentAt, null);
+      await rejectsWith(q.reject(a.id, 's', { status: 413 }), StoreErrorCode.InvalidState);
       await q.settle(a.id, { status: 200 });
       assert.deepEqual(await q.releaseSession('IMEI:1', 's'), {
         requeued: 0,
