@@ -76,6 +76,18 @@ describe('XML reader: documents', () => {
         ]),
       ]),
     );
+    const z = parseXmlElement(
+      '<a xmlns:p="1"><b xmlns:p="2"><p:c/></b><p:d/><f xmlns="D"><p:g/><h/></f><p:i xmlns:p="3"/></a>',
+    );
+    assert.deepEqual(
+      z,
+      el('a', '', [
+        el('b', '', [el('c', '2')]),
+        el('d', '1'),
+        el('f', 'D', [el('g', '1'), el('h', 'D')]),
+        el('i', '3'),
+      ]),
+    );
     const y = parseXmlElement('<a xmlns="A"><b xmlns="B"><c/></b><d/><e xmlns=""/></a>');
     assert.deepEqual(y, el('a', 'A', [el('b', 'B', [el('c', 'B')]), el('d', 'A'), el('e', '')]));
   });

@@ -28,13 +28,35 @@ function isWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 }
 
-/** Namespace scope: a default namespace and prefix bindings, shared until an element declares. */
+/**
+ * Namespace scope: the default namespace and the prefixes declared on one element, linked to the
+ * enclosing scope. Shared by every element that declares nothing. Declaring is O(own
+ * declarations) — copying the inherited bindings would make a deep chain of declarations with
+ * many declaring siblings quadratic — and lookups walk the chain once per scope, then hit `cache`.
+ */
 interface Scope {
   readonly def: string;
-  readonly prefixes: Map<string, string> | null;
+  /** Prefixes declared by the element that opened this scope. */
+  readonly own: Map<string, string> | null;
+  /** The nearest enclosing scope with prefix declarations. */
+  readonly up: Scope | null;
+  cache: Map<string, string> | null;
 }
 
-const ROOT_SCOPE: Scope = { def: '', prefixes: null };
+const ROOT_SCOPE: Scope = { def: '', own: null, up: null, cache: null };
+
+function lookupPrefix(scope: Scope, prefix: string): string | undefined {
+  const hit = scope.cache?.get(prefix);
+  if (hit !== undefined) return hit;
+  for (let sc: Scope | null = scope; sc !== null; sc = sc.up) {
+    const v = sc.own?.get(prefix);
+    if (v !== undefined) {
+      if (sc !== scope) (scope.cache ??= new Map()).set(prefix, v);
+      return v;
+    }
+  }
+  return undefined;
+}
 
 /**
  * Reads an XML document into an Element tree.
@@ -498,12 +520,9 @@ class Reader {
         this.pos = p;
 
         if (newDef !== undefined || newPrefixes !== undefined) {
-          let prefixes = scope.prefixes;
-          if (newPrefixes) {
-            prefixes = new Map(prefixes ?? undefined);
-            for (const [k, v] of newPrefixes) prefixes.set(k, v);
-          }
-          scope = { def: newDef ?? scope.def, prefixes };
+          scope = newPrefixes
+            ? { def: newDef ?? scope.def, own: newPrefixes, up: scope.own ? scope : scope.up, cache: null }
+            : { def: newDef ?? scope.def, own: null, up: scope.own ? scope : scope.up, cache: scope.cache };
         }
         let name: string;
         let ns = scope.def;
@@ -512,7 +531,7 @@ class Reader {
           const prefix = s.slice(nStart, colon);
           name = s.slice(colon + 1, nEnd);
           if (name === '') this.fail('xml.malformed', `invalid element name <${prefix}:>`, nStart);
-          const bound = prefix === 'xml' ? XML_NS : scope.prefixes?.get(prefix);
+          const bound = prefix === 'xml' ? XML_NS : lookupPrefix(scope, prefix);
           if (bound === undefined)
             this.fail(
               'xml.namespace',
