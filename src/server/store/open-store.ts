@@ -4,7 +4,8 @@
  *
  * URLs:
  * - `sqlite:/abs/path/omadm.db`, `sqlite:relative.db`, `sqlite::memory:`, or a bare file path;
- * - `postgres://user@host:5432/db` or `postgresql://…` (any `pg` connection string).
+ * - `postgres://user@host:5432/db` or `postgresql://…` (any `pg` connection string), optionally with
+ *   `?schema=NAME` (created if missing; the `schema` option wins).
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -44,13 +45,20 @@ export interface StoreOptions {
 /** What a URL resolves to. */
 export type StoreLocation =
   | { readonly backend: 'sqlite'; readonly path: string }
-  | { readonly backend: 'postgres'; readonly url: string };
+  | { readonly backend: 'postgres'; readonly url: string; readonly schema?: string };
 
 /** Parses a store URL (see module doc). */
 export function parseStoreUrl(url: string): StoreLocation {
   if (typeof url !== 'string' || url.trim() === '')
     throw new StoreError(StoreErrorCode.BadUrl, 'empty database URL');
-  if (/^postgres(ql)?:\/\//i.test(url)) return { backend: 'postgres', url };
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    // `?schema=NAME` is ours, not pg's: take it out of the connection string.
+    const u = new URL(url);
+    const schema = u.searchParams.get('schema');
+    if (schema === null) return { backend: 'postgres', url };
+    u.searchParams.delete('schema');
+    return { backend: 'postgres', url: u.toString(), schema };
+  }
   if (/^sqlite:/i.test(url)) {
     let path = url.slice('sqlite:'.length);
     if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs/path → /abs/path
@@ -86,7 +94,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   const box = new SecretBox(options.secretKey);
   let db: Kysely<Database>;
   if (location.backend === 'postgres') {
-    const schema = options.schema;
+    const schema = options.schema ?? location.schema;
     if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
       throw new StoreError(StoreErrorCode.BadUrl, 'schema must be a lower-case SQL identifier');
     }
