@@ -82,6 +82,15 @@ describe('liberal decoding', () => {
     });
   });
 
+  test('repeated EMI keep their order', () => {
+    const emis = Array.from({ length: 1000 }, (_, i) => `<EMI xmlns="syncml:metinf">e${i}</EMI>`).join('');
+    const m = decodeXml(msg('', HDR.replace('</SyncHdr>', `<Meta>${emis}</Meta></SyncHdr>`)));
+    assert.deepEqual(
+      m.SyncHdr.Meta?.EMI,
+      Array.from({ length: 1000 }, (_, i) => `e${i}`),
+    );
+  });
+
   test('Meta on the command and on the item; an explicit MetInf wrapper is flattened', () => {
     const m = decodeXml(
       msg(`<Add><CmdID>1</CmdID><Meta><MetInf xmlns="syncml:metinf"><Format>int</Format><Size>4</Size></MetInf></Meta>

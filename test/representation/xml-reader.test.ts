@@ -57,6 +57,17 @@ describe('XML reader: documents', () => {
   test('invalid UTF-8 and unsupported encodings are xml.encoding with the byte offset', () => {
     const e = rejects(Buffer.from([0x3c, 0x61, 0x3e, 0xc3, 0x28, 0x3c, 0x2f, 0x61, 0x3e]), 'xml.encoding');
     assert.equal(e.offset, 3);
+    // Overlong, surrogate, above U+10FFFF, truncated, stray byte: offset of the offending sequence.
+    for (const [bytes, offset] of [
+      [[0x3c, 0xe0, 0x80, 0x80], 1],
+      [[0x3c, 0xc0, 0xaf], 1],
+      [[0x3c, 0xed, 0xa0, 0x80], 1],
+      [[0x3c, 0xf4, 0x90, 0x80, 0x80], 1],
+      [[0x3c, 0xe2, 0x82], 1],
+      [[0x3c, 0xf0, 0x9f, 0x98, 0x80, 0xff], 5],
+    ] as const) {
+      assert.equal(rejects(new Uint8Array(bytes), 'xml.encoding').offset, offset, bytes.join());
+    }
     rejects(Buffer.from('<?xml version="1.0" encoding="Shift_JIS"?><a/>'), 'xml.encoding');
     rejects(Buffer.from([0xff, 0xfe, 0x3c, 0x00]), 'xml.encoding');
   });

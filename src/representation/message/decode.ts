@@ -290,7 +290,9 @@ class Builder {
           break;
         }
         case 'EMI':
-          m.EMI = m.EMI ? [...m.EMI, textOf(c)] : [textOf(c)];
+          // Pushed in place: rebuilding the array per EMI would be quadratic in hostile input.
+          if (m.EMI) (m.EMI as string[]).push(textOf(c));
+          else m.EMI = [textOf(c)];
           break;
         case 'Mem':
           m.Mem = this.mem(c, path);

@@ -152,19 +152,38 @@ function declaredEncoding(b: Uint8Array): string | null {
   return m ? m[2]!.toLowerCase() : null;
 }
 
+/** Offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629). */
 function firstBadUtf8(b: Uint8Array): number {
+  const n = b.length;
   let i = 0;
-  while (i < b.length) {
+  while (i < n) {
     const c = b[i]!;
-    const n =
-      c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-    if (n === 0 || i + n > b.length) return i;
-    try {
-      utf8.decode(b.subarray(i, i + n));
-    } catch {
-      return i;
+    if (c < 0x80) {
+      i++;
+      continue;
     }
-    i += n;
+    let len: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c === 0xe0)
+        lo = 0xa0; // no overlongs
+      else if (c === 0xed) hi = 0x9f; // no surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c === 0xf0) lo = 0x90;
+      else if (c === 0xf4) hi = 0x8f; // ≤ U+10FFFF
+    } else return i;
+    if (i + len > n) return i;
+    const c1 = b[i + 1]!;
+    if (c1 < lo || c1 > hi) return i;
+    for (let k = 2; k < len; k++) {
+      const ck = b[i + k]!;
+      if (ck < 0x80 || ck > 0xbf) return i;
+    }
+    i += len;
   }
   return i;
 }
