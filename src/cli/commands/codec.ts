@@ -12,7 +12,7 @@
 import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fromJson, type Json, toJson } from '../../protocol/json.ts';
-import { parsePackage0, sessionIdHex } from '../../protocol/notification/index.ts';
+import { NotificationError, parsePackage0, sessionIdHex } from '../../protocol/notification/index.ts';
 import {
   canonicalMessage,
   DecodeError,
@@ -206,12 +206,8 @@ function badInput(file: string, e: unknown): never {
   if (e instanceof DecodeError || e instanceof EncodeError) {
     throw new CliError(`${file}: ${e.code}: ${e.message}`, ExitCode.BadInput);
   }
-  if (e instanceof Error && e.name === 'NotificationError') {
-    throw new CliError(
-      `${file}: ${(e as Error & { code?: string }).code ?? 'pkg0'}: ${e.message}`,
-      ExitCode.BadInput,
-    );
-  }
+  if (e instanceof NotificationError)
+    throw new CliError(`${file}: ${e.code}: ${e.message}`, ExitCode.BadInput);
   throw e;
 }
 
