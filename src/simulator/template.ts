@@ -48,7 +48,10 @@ export class SimTemplate {
       if (uri === '.') continue;
       const p = parentOf(uri);
       let list = children.get(p);
-      if (!list) children.set(p, (list = []));
+      if (!list) {
+        list = [];
+        children.set(p, list);
+      }
       list.push(uri.slice(p.length + 1));
     }
     this.nodes = nodes;
@@ -217,7 +220,7 @@ export function simHandler(o: HandlerOptions): CommandHandler {
         let p = parentOf(uri);
         for (; p !== '.' && !lookup(p); p = parentOf(p)) missing.push(p);
         const anchor = lookup(p);
-        if (!anchor || anchor.f !== 'node' || anchor.ro) return { status: StatusCode.CommandNotAllowed };
+        if (anchor?.f !== 'node' || anchor.ro) return { status: StatusCode.CommandNotAllowed };
         for (const m of missing.reverse()) set(m, { f: 'node' });
         const f = format ?? (item?.Data === undefined ? 'node' : 'chr');
         set(
