@@ -124,6 +124,59 @@ export function storeContract(backend: TestBackend): void {
       );
     });
 
+    test('credential rotation: new secrets replace digests; names need their secret', async () => {
+      await using f = await fresh({ secretKey: KEY });
+      await f.store.devices.create({
+        id: 'D',
+        clientSecret: 'one',
+        serverAuthName: 'srv',
+        serverSecret: 'a',
+      });
+      await f.store.devices.update('D', { clientSecret: 'two', serverSecret: 'b' });
+      let c = await f.store.devices.credentials('D');
+      assert.equal(c?.clientDigest, credentialDigest('D', 'two'));
+      assert.equal(c?.serverDigest, credentialDigest('srv', 'b'));
+      await rejectsWith(
+        f.store.devices.update('D', { clientAuthName: 'other' }),
+        StoreErrorCode.InvalidInput,
+      );
+      await rejectsWith(f.store.devices.update('D', { serverAuthName: 'srv2' }), StoreErrorCode.InvalidInput);
+      await rejectsWith(f.store.devices.update('D', { authType: 'basic' }), StoreErrorCode.InvalidInput);
+      await f.store.devices.update('D', {
+        clientAuthName: 'other',
+        clientSecret: 'three',
+        serverAuthName: 'srv2',
+        serverSecret: 'c',
+      });
+      c = await f.store.devices.credentials('D');
+      assert.equal(c?.clientAuthName, 'other');
+      assert.equal(c?.clientDigest, credentialDigest('other', 'three'));
+      assert.equal(c?.serverDigest, credentialDigest('srv2', 'c'));
+      const digest = credentialDigest('D', 'imported');
+      await f.store.devices.update('D', { clientAuthName: 'D', clientDigest: digest, serverSecret: null });
+      c = await f.store.devices.credentials('D');
+      assert.equal(c?.clientDigest, digest);
+      assert.equal(c?.serverDigest, null);
+      assert.equal((await f.store.devices.get('D'))?.hasServerCredential, false);
+      await rejectsWith(
+        f.store.devices.update('D', { clientDigest: 'not-a-digest' }),
+        StoreErrorCode.InvalidInput,
+      );
+      await f.store.devices.update('D', { clientSecret: null });
+      assert.equal((await f.store.devices.get('D'))?.hasClientCredential, false);
+      // put replaces provisioning: credentials not given are gone, history stays.
+      await f.store.devices.noteSessionStart('D', {
+        sessionId: 's',
+        at: f.clock.t,
+        onlineUntil: f.clock.t + 1,
+      });
+      await f.store.devices.put({ id: 'D', clientSecret: 'p' });
+      const after = await f.store.devices.get('D');
+      assert.equal(after?.sessionCount, 1);
+      assert.equal(after?.serverAuthName, null);
+      assert.equal((await f.store.devices.credentials('D'))?.clientDigest, credentialDigest('D', 'p'));
+    });
+
     test('delete removes the device with its queue, tree cache, sessions and traces', async () => {
       await using f = await fresh();
       await device(f.store);
