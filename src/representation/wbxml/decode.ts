@@ -269,7 +269,7 @@ function parseBody(r: Reader, pages: readonly CodePage[], maxDepth: number, maxE
       }
       case Token.PI:
         // Processing instructions carry nothing SyncML uses; parse to stay in sync, then drop.
-        parseAttributes(r, tags, at);
+        parseAttributes(r, at);
         continue;
       case Token.EXT_I_0:
       case Token.EXT_I_1:
@@ -299,7 +299,7 @@ function parseBody(r: Reader, pages: readonly CodePage[], maxDepth: number, maxE
     }
     const el: Element = { name, ns: page.ns, children: [] };
     if ((tok & TAG_ATTRIBUTES) !== 0) {
-      const attrs = parseAttributes(r, tags, at);
+      const attrs = parseAttributes(r, at);
       if (attrs !== undefined) el.attrs = attrs;
     }
     if (cur === undefined) {
@@ -333,11 +333,7 @@ function addText(cur: Element | undefined, s: string, at: number): void {
  * attribute = attrStart *attrValue, up to END. SyncML defines no attribute tokens, so only
  * LITERAL names are understood; values may be strings, table references, entities or opaque.
  */
-export function parseAttributes(
-  r: Reader,
-  _tags: readonly (string | undefined)[],
-  tagAt: number,
-): Record<string, string> | undefined {
+export function parseAttributes(r: Reader, tagAt: number): Record<string, string> | undefined {
   let attrs: Record<string, string> | undefined;
   let current: string | undefined;
   while (true) {

@@ -68,7 +68,9 @@ const BY_LENGTH: readonly (readonly (readonly [string, number])[] | undefined)[]
     const buckets: [string, number][][] = [];
     tags.forEach((name, token) => {
       if (name === undefined) return;
-      (buckets[name.length] ??= []).push([name, token]);
+      const bucket = buckets[name.length] ?? [];
+      bucket.push([name, token]);
+      buckets[name.length] = bucket;
     });
     return buckets;
   },

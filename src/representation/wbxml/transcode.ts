@@ -296,7 +296,7 @@ export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8A
         continue;
       }
       case Token.PI:
-        parseAttributes(r, tags, at);
+        parseAttributes(r, at);
         continue;
       case Token.EXT_I_0:
       case Token.EXT_I_1:
@@ -357,7 +357,7 @@ export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8A
     if (pending) w.byte(GT);
     w.put(open!);
     if ((tok & TAG_ATTRIBUTES) !== 0) {
-      const attrs = parseAttributes(r, tags, at);
+      const attrs = parseAttributes(r, at);
       if (attrs !== undefined) {
         let a = '';
         for (const k of Object.keys(attrs)) {
