@@ -18,7 +18,10 @@ import { parseXmlElement } from './xml/reader.ts';
 import { type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
 
 export interface DecodeOptions extends XmlReadOptions, ModelReadOptions {
-  /** Limits for WBXML input (decodeMessage); XML input uses the XmlLimits fields. */
+  /**
+   * Limits for WBXML input. When absent, `maxBytes`, `maxDepth` and `maxElements` given for XML
+   * apply to WBXML too (WBXML's own defaults otherwise).
+   */
   readonly wbxml?: WbxmlLimits;
 }
 
@@ -34,7 +37,7 @@ export function encodeXml(msg: SyncML, options?: XmlWriteOptions): string {
 
 /** Decodes a WBXML SyncML DM message. @throws DecodeError (`wbxml.*`, `syncml.*`) */
 export function decodeWbxmlMessage(bytes: Uint8Array, options?: DecodeOptions): SyncML {
-  return elementToMessage(decodeWbxmlRoot(bytes, options?.wbxml), options);
+  return elementToMessage(decodeWbxmlRoot(bytes, wbxmlLimits(options)), options);
 }
 
 /** Encodes a message as WBXML (default WBXML 1.2, public id from VerDTD, no string table). @throws EncodeError */
@@ -79,6 +82,18 @@ export function encodeMessage(msg: SyncML, contentType: string = ContentType.DmX
   return Buffer.from(encodeXml(msg), 'utf8');
 }
 
+function wbxmlLimits(options: DecodeOptions | undefined): WbxmlLimits | undefined {
+  if (!options) return undefined;
+  if (options.wbxml) return options.wbxml;
+  const { maxBytes, maxDepth, maxElements } = options;
+  if (maxBytes === undefined && maxDepth === undefined && maxElements === undefined) return undefined;
+  const limits: WbxmlLimits = {};
+  if (maxBytes !== undefined) limits.maxBytes = maxBytes;
+  if (maxDepth !== undefined) limits.maxDepth = maxDepth;
+  if (maxElements !== undefined) limits.maxElements = maxElements;
+  return limits;
+}
+
 /** Decodes WBXML to the element tree. @throws DecodeError (WbxmlError, `wbxml.*` codes) */
 export function decodeWbxmlRoot(bytes: Uint8Array, limits?: WbxmlLimits): Element {
   return decodeWbxml(bytes, limits).root;
@@ -87,7 +102,7 @@ export function decodeWbxmlRoot(bytes: Uint8Array, limits?: WbxmlLimits): Elemen
 /** Reads an XML or WBXML document (a message, a TNDS tree, …) into the element tree. */
 export function parseElement(bytes: Uint8Array, options?: DecodeOptions): Element {
   const enc = detectEncoding(bytes);
-  if (enc === 'wbxml') return decodeWbxmlRoot(bytes, options?.wbxml);
+  if (enc === 'wbxml') return decodeWbxmlRoot(bytes, wbxmlLimits(options));
   if (enc === 'xml') return parseXmlElement(bytes, options);
   throw new DecodeError('input.unknown', 'input is neither XML nor WBXML', 0);
 }

@@ -378,6 +378,37 @@ describe('decodeMessage / encodeMessage', () => {
     }
   });
 
+  test('limits apply to either encoding; wbxml limits can be set apart', () => {
+    const m = base([{ type: 'Alert', CmdID: '1', Data: 1201, Item: [] }]);
+    const code = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (e) {
+        assert.ok(e instanceof DecodeError, String(e));
+        return e.code;
+      }
+      return 'ok';
+    };
+    const xml = encodeMessage(m, 'application/vnd.syncml.dm+xml');
+    const wbxml = encodeMessage(m, 'application/vnd.syncml.dm+wbxml');
+    assert.equal(
+      code(() => decodeMessage(xml, undefined, { maxBytes: 100 })),
+      'xml.size',
+    );
+    assert.equal(
+      code(() => decodeMessage(wbxml, undefined, { maxBytes: 50 })),
+      'wbxml.size',
+    );
+    assert.equal(
+      code(() => decodeMessage(wbxml, undefined, { maxDepth: 3 })),
+      'wbxml.depth',
+    );
+    assert.equal(
+      code(() => decodeMessage(wbxml, undefined, { maxBytes: 50, wbxml: { maxBytes: 1000 } })),
+      'ok',
+    );
+  });
+
   test('elementToMessage and messageToElement are inverse on an encoded message', () => {
     const m = base([{ type: 'Get', CmdID: '9', Item: [{ Target: { LocURI: './DevDetail' } }] }]);
     assert.deepEqual(elementToMessage(messageToElement(m)), m);
