@@ -27,12 +27,11 @@ import {
 
 const PACKAGES = ['pkg1', 'pkg2', 'pkg3', 'pkg4', 'tnds', 'tndsmsg'];
 /** The options under which our output is byte-identical to `xml2wbxml -v 1.2 -n`. */
-const LIBWBXML: WbxmlEncodeOptions = {
-  version: 0x02,
-  stringTable: false,
-  opaqueData: 'libwbxml',
-  tnds: 'opaque',
-};
+const LIBWBXML: WbxmlEncodeOptions = LIBWBXML_OPTIONS;
+
+test('LIBWBXML_OPTIONS are the xml2wbxml -v 1.2 -n equivalents', () => {
+  assert.deepEqual(LIBWBXML, { version: 0x02, stringTable: false, opaqueData: 'libwbxml', tnds: 'opaque' });
+});
 
 function xmlOf(name: string): string {
   return readFileSync(new URL(`packages/${name}.xml`, VECTORS), 'utf8');
