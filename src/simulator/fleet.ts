@@ -50,6 +50,8 @@ export interface FleetOptions {
   readonly devices: number;
   /** DevIds are `<prefix><index>` with the index zero-padded (default `sim-`). */
   readonly prefix?: string;
+  /** Digits the index is zero-padded to (default 6; 0: `demo-1`). */
+  readonly pad?: number;
   /** Index of the first device (default 1). */
   readonly first?: number;
   /** Client secrets are derived from this seed and the DevId (so provisioning can recompute them). */
@@ -65,6 +67,11 @@ export interface FleetOptions {
   readonly timing?: Timing;
   /** How long an accepted Exec runs before its Generic Alert is queued (ms, default 2000). */
   readonly asyncExecMs?: number;
+  /**
+   * When an accepted Exec's Generic Alert is ready: `immediately` starts a session to report it
+   * (what a FUMO client does), `next-session` waits for the device's next session (default).
+   */
+  readonly reportAlerts?: 'immediately' | 'next-session';
   readonly http?: HttpTransportOptions;
   /** A transport of your own (tests); default one shared keep-alive HttpTransport. */
   readonly transport?: Transport;
@@ -125,7 +132,7 @@ export class Fleet {
     this.#seed = options.seed ?? 'omadm-sim';
     this.#prefix = options.prefix ?? 'sim-';
     this.#first = options.first ?? 1;
-    this.#width = Math.max(6, String(this.#first + options.devices - 1).length);
+    this.#width = options.pad ?? Math.max(6, String(this.#first + options.devices - 1).length);
     this.#random = options.random ?? Math.random;
     this.#concurrency = Math.max(1, options.concurrency ?? 256);
     if (options.transport) {
@@ -271,6 +278,7 @@ export class Fleet {
         random: this.#random,
         asyncExecMs: o.asyncExecMs ?? 2000,
         nextAlertId: () => String(++this.#alertSeq),
+        ...(o.reportAlerts === 'immediately' ? { onAlert: () => void this.session(i) } : {}),
       }),
       alerts: {
         pending: (): readonly PendingAlert[] => rec.al ?? [],

@@ -135,6 +135,8 @@ export interface HandlerOptions {
   /** How long an accepted (202) Exec takes before its Generic Alert is ready (ms). */
   readonly asyncExecMs: number;
   readonly nextAlertId: () => string;
+  /** Called when an accepted Exec's Generic Alert is ready. */
+  readonly onAlert?: () => void;
 }
 
 /** The CommandHandler of one session of one simulated device. */
@@ -270,6 +272,7 @@ export function simHandler(o: HandlerOptions): CommandHandler {
               ],
             },
           });
+          o.onAlert?.();
         }, o.asyncExecMs).unref();
         return { status: StatusCode.AcceptedForProcessing };
       }
