@@ -9,7 +9,8 @@
  * values); `--raw` transcodes the element tree as received.
  * Exit 0 on success, 2 on input that does not decode or encode, with a one-line reason.
  */
-import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { fromJson, type Json, toJson } from '../../protocol/json.ts';
 import { NotificationError, parsePackage0, sessionIdHex } from '../../protocol/notification/index.ts';
@@ -32,40 +33,41 @@ import { CliError, ExitCode } from '../errors.ts';
 const MAX_INPUT = 64 * 1024 * 1024;
 
 /** Reads FILE, or stdin for `-`, refusing more than MAX_INPUT bytes. */
-export function readInput(file: string): Uint8Array {
-  let fd: number;
+export async function readInput(file: string): Promise<Uint8Array> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > MAX_INPUT)
+        throw new CliError(`stdin: input larger than ${MAX_INPUT} bytes`, ExitCode.BadInput);
+      chunks.push(chunk);
+    }
+    return new Uint8Array(Buffer.concat(chunks, total));
+  }
+  let handle: FileHandle;
   try {
-    fd = file === '-' ? 0 : openSync(file, 'r');
+    handle = await open(file, 'r');
   } catch (e) {
     throw new CliError(
       `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
       ExitCode.BadInput,
     );
   }
-  const chunks: Buffer[] = [];
-  let total = 0;
   try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') continue;
-        if (code === 'EOF') break;
-        throw new CliError(`cannot read ${file}: ${code ?? (e as Error).message}`, ExitCode.BadInput);
-      }
-      if (n === 0) break;
-      total += n;
-      if (total > MAX_INPUT)
-        throw new CliError(`${file}: input larger than ${MAX_INPUT} bytes`, ExitCode.BadInput);
-      chunks.push(buf.subarray(0, n));
-    }
+    const { size } = await handle.stat();
+    if (size > MAX_INPUT)
+      throw new CliError(`${file}: input larger than ${MAX_INPUT} bytes`, ExitCode.BadInput);
+    return new Uint8Array(await handle.readFile());
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(
+      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      ExitCode.BadInput,
+    );
   } finally {
-    if (fd !== 0) closeSync(fd);
+    await handle.close();
   }
-  return new Uint8Array(Buffer.concat(chunks, total));
 }
 
 /** What an input turned out to be. */
@@ -259,9 +261,12 @@ export function register(program: Command): void {
     .option('--as <form>', 'input form: auto, xml, wbxml, json or pkg0', 'auto')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(
-      (file: string, opts: { json?: boolean; raw?: boolean; strict?: boolean; as: string; out?: string }) => {
+      async (
+        file: string,
+        opts: { json?: boolean; raw?: boolean; strict?: boolean; as: string; out?: string },
+      ) => {
         const form = parseForm(opts.as);
-        const bytes = readInput(file);
+        const bytes = await readInput(file);
         let text: string;
         try {
           const d = decodeInput(bytes, form, opts.strict === true);
@@ -298,7 +303,7 @@ export function register(program: Command): void {
     .option('--as <form>', 'input form: auto, xml, wbxml or json', 'auto')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(
-      (
+      async (
         file: string,
         opts: {
           to: string;
@@ -336,7 +341,7 @@ export function register(program: Command): void {
         const form = parseForm(opts.as);
         if (form === 'pkg0')
           throw new CliError('a Package 0 notification cannot be encoded as XML or WBXML', ExitCode.BadInput);
-        const bytes = readInput(file);
+        const bytes = await readInput(file);
         let result: string | Uint8Array;
         try {
           const d = decodeInput(bytes, form, opts.strict === true);
