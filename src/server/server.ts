@@ -154,7 +154,13 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       req.log.warn({ url: req.url, status: reply.statusCode }, 'server error answer');
   });
 
-  await app.register(apiRoutes, { prefix: '/api/v1', backend });
+  const closing = new AbortController();
+  // Answers given while closing end their connection, so a kept-alive socket cannot hold the close.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing.signal.aborted) reply.header('connection', 'close');
+    return payload;
+  });
+  await app.register(apiRoutes, { prefix: '/api/v1', backend, closing: closing.signal });
 
   await registerDm(app, {
     store,
@@ -235,6 +241,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       if (closed) return;
       closed = true;
       if (sweeper) clearInterval(sweeper);
+      closing.abort(); // long-polls answer now instead of holding the close for minutes
       await app.close();
     },
     async [Symbol.asyncDispose]() {

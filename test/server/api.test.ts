@@ -41,7 +41,16 @@ for (const { name, skip } of await backends()) {
       viewer = (await A('POST', '/tokens', { name: 'watcher', role: 'viewer' })).body.token;
     });
     after(async () => {
+      // A long-poll in flight does not hold the close: it answers with the current state.
+      const cmd = await A('POST', '/devices', { id: 'closing-dev', secret: 's' }).then(() =>
+        A('POST', '/devices/closing-dev/commands', { type: 'Get', uri: '.' }),
+      );
+      const waiting = A('GET', `/commands/${cmd.body.id}?wait=300`);
+      await new Promise((r) => setTimeout(r, 100));
       await srv?.close();
+      const answered = await waiting;
+      assert.equal(answered.status, 200);
+      assert.equal(answered.body.state, 'queued');
       await store?.close();
       await backend?.cleanup();
     });

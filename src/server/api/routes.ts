@@ -42,12 +42,14 @@ import {
 
 export interface ApiRoutesOptions {
   readonly backend: ApiBackend;
+  /** Aborted when the server closes: long-polls answer at once with the current state. */
+  readonly closing?: AbortSignal;
 }
 
 const NoContent = { 204: Type.Null({ description: 'Done' }) };
 
 /** Registers the API routes; mount with `{ prefix: '/api/v1' }`. */
-export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOptions): Promise<void> {
+export async function apiRoutes(app: FastifyInstance, { backend, closing }: ApiRoutesOptions): Promise<void> {
   // JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
   const audit = (req: FastifyRequest, action: string, target: string | null, details?: unknown) =>
@@ -278,7 +280,8 @@ export async function apiRoutes(app: FastifyInstance, { backend }: ApiRoutesOpti
       const onClose = () => ac.abort();
       req.raw.once('close', onClose);
       try {
-        return await backend.waitCommand(req.params.id, wait * 1000, ac.signal);
+        const signal = closing ? AbortSignal.any([ac.signal, closing]) : ac.signal;
+        return await backend.waitCommand(req.params.id, wait * 1000, signal);
       } finally {
         req.raw.off('close', onClose);
       }
