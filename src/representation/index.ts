@@ -29,14 +29,20 @@ export { escapeAttr, escapeText, type XmlWriteOptions, writeXmlElement } from '.
 export { canonicalMessage, equivalentMessages } from './equivalence.ts';
 // The WBXML layer (element tree ↔ bytes, one-pass WBXML → XML); docs/wbxml.md.
 export {
+  Charset,
   DEFAULT_WBXML_LIMITS,
   decodeWbxml,
   encodeWbxml,
+  Fpi,
   LIBWBXML_OPTIONS,
+  PublicId,
+  TndsType,
   type WbxmlDocument,
   type WbxmlEncodeOptions,
   WbxmlError,
+  type WbxmlErrorCode,
   type WbxmlLimits,
+  WbxmlVersion,
   wbxmlToXml,
   wbxmlToXmlBytes,
 } from './wbxml/index.ts';

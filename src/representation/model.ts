@@ -62,6 +62,7 @@ export const DmVersion = {
 
 /** XML namespaces of the SyncML DM vocabularies. */
 export const Namespace = {
+  SyncML10: 'SYNCML:SYNCML1.0',
   SyncML11: 'SYNCML:SYNCML1.1',
   SyncML12: 'SYNCML:SYNCML1.2',
   MetInf: 'syncml:metinf',

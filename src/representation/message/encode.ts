@@ -23,7 +23,7 @@ import { Namespace } from '../model.ts';
 /** The SyncML namespace for a VerDTD (`1.1` → `SYNCML:SYNCML1.1`; 1.2 and unknown → 1.2). */
 export function syncmlNamespace(verDTD: string): string {
   if (verDTD === '1.1') return Namespace.SyncML11;
-  if (verDTD === '1.0') return 'SYNCML:SYNCML1.0';
+  if (verDTD === '1.0') return Namespace.SyncML10;
   return Namespace.SyncML12;
 }
 
