@@ -60,23 +60,26 @@ export const LIBWBXML_OPTIONS: Readonly<WbxmlEncodeOptions> = Object.freeze({
 
 const PAGE_TABLES = [SYNCML_TAGS, METINF_TAGS, DMDDF_TAGS] as const;
 /**
- * Name → token per page, bucketed by name length: a lookup compares a couple of short strings
- * instead of hashing the name (names from a parser are fresh strings with no cached hash).
+ * Name → token per page, bucketed by length and first/last character: a lookup compares about one
+ * short string instead of hashing the name (names from a parser are fresh strings with no cached
+ * hash, so a Map would hash every one).
  */
-const BY_LENGTH: readonly (readonly (readonly [string, number])[] | undefined)[][] = PAGE_TABLES.map(
-  (tags) => {
-    const buckets: [string, number][][] = [];
-    tags.forEach((name, token) => {
-      if (name === undefined) return;
-      const bucket = buckets[name.length] ?? [];
-      bucket.push([name, token]);
-      buckets[name.length] = bucket;
-    });
-    return buckets;
-  },
-);
+const bucketKey = (name: string): number =>
+  name.length * 128 + ((name.charCodeAt(name.length - 1) ^ (name.charCodeAt(0) * 3)) & 0x7f);
+const BUCKETS: readonly (readonly (readonly [string, number])[] | undefined)[][] = PAGE_TABLES.map((tags) => {
+  const buckets: [string, number][][] = [];
+  tags.forEach((name, token) => {
+    if (name === undefined) return;
+    const key = bucketKey(name);
+    const bucket = buckets[key] ?? [];
+    bucket.push([name, token]);
+    buckets[key] = bucket;
+  });
+  return buckets;
+});
 function tokenOf(page: number, name: string): number | undefined {
-  const bucket = BY_LENGTH[page]![name.length];
+  if (name.length === 0) return undefined;
+  const bucket = BUCKETS[page]![bucketKey(name)];
   if (bucket === undefined) return undefined;
   for (let i = 0; i < bucket.length; i++) if (bucket[i]![0] === name) return bucket[i]![1];
   return undefined;
