@@ -33,7 +33,7 @@ export class SimTemplate {
   readonly children: ReadonlyMap<string, readonly string[]>;
 
   constructor(entries: Readonly<Record<string, SimNode>>) {
-    const nodes = new Map<string, SimNode>([['.', { f: 'node', ro: true }]]);
+    const nodes = new Map<string, SimNode>([['.', { f: 'node' }]]);
     for (const [uri, n] of Object.entries(entries)) {
       // Ancestors become interior nodes (read-only when the leaf is).
       const parts = uri.split('/');
