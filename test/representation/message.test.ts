@@ -232,6 +232,21 @@ describe('liberal decoding', () => {
     assert.equal(decodeCode(msg('', badCred)), 'syncml.missing');
   });
 
+  test('Atomic/Sequence nesting is bounded (the deepest becomes Unknown), even with raised XML limits', () => {
+    const depth = 5000;
+    const xml = msg(`${'<Sequence><CmdID>1</CmdID>'.repeat(depth)}${'</Sequence>'.repeat(depth)}`);
+    const m = decodeXml(xml, { maxDepth: depth + 10 });
+    let c = m.SyncBody.commands[0]!;
+    let levels = 0;
+    while (c.type === 'Sequence') {
+      levels++;
+      c = c.commands[0]!;
+    }
+    assert.equal(levels, 32);
+    assert.ok(c.type === 'Unknown');
+    assert.match(c.reason, /nested deeper than 32/);
+  });
+
   test('strict mode refuses unknown elements and bad MetInf numbers that liberal mode skips', () => {
     const xml = msg(
       '<Add><CmdID>1</CmdID><Foo/><Item><Meta><Size xmlns="syncml:metinf">big</Size></Meta></Item></Add>',

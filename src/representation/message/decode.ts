@@ -90,8 +90,12 @@ export function elementToMessage(root: Element, options?: ModelReadOptions): Syn
   return b.message(root);
 }
 
+/** Atomic/Sequence nesting beyond this is refused (DM allows none inside Atomic; keeps recursion bounded). */
+const MAX_CONTAINER_NESTING = 32;
+
 class Builder {
   private readonly strict: boolean;
+  private nesting = 0;
   constructor(strict: boolean) {
     this.strict = strict;
   }
@@ -542,6 +546,21 @@ class Builder {
   }
 
   private container(el: Element, type: 'Atomic' | 'Sequence', path: string): Command {
+    if (this.nesting >= MAX_CONTAINER_NESTING) {
+      throw new CommandProblem(
+        `Atomic/Sequence nested deeper than ${MAX_CONTAINER_NESTING}`,
+        'syncml.structure',
+      );
+    }
+    this.nesting++;
+    try {
+      return this.containerBody(el, type, path);
+    } finally {
+      this.nesting--;
+    }
+  }
+
+  private containerBody(el: Element, type: 'Atomic' | 'Sequence', path: string): Command {
     let CmdID = '';
     let NoResp = false;
     let meta: Meta | undefined;
