@@ -40,20 +40,39 @@ export interface WbxmlDocument {
 }
 
 /**
- * bytes[start, end) as UTF-8 (invalid sequences become U+FFFD). Short ASCII runs are built
- * directly; longer ones go through Buffer's UTF-8 slice, much faster than TextDecoder here.
+ * Buffer's slicing methods behind `toString`, called directly: `toString`'s argument handling
+ * cost as much as the slicing itself here. Other runtimes fall back to `toString`.
  */
+interface Slicing {
+  latin1Slice?(start: number, end: number): string;
+  utf8Slice?(start: number, end: number): string;
+}
+const proto = Buffer.prototype as unknown as Slicing;
+const hasSlices = typeof proto.latin1Slice === 'function' && typeof proto.utf8Slice === 'function';
+
+/** bytes[start, end) as UTF-8 (invalid sequences become U+FFFD). */
 export function text(buf: Buffer, start: number, end: number): string {
+  let hi = 0;
+  for (let i = start; i < end; i++) hi |= buf[i]!;
+  return hi < 0x80 ? asciiText(buf, start, end) : utf8Text(buf, start, end);
+}
+
+/** ASCII bytes[start, end): short runs built directly, longer ones sliced natively. */
+function asciiText(buf: Buffer, start: number, end: number): string {
   if (end - start <= 8) {
     let s = '';
-    for (let i = start; i < end; i++) {
-      const c = buf[i]!;
-      if (c >= 0x80) return buf.toString('utf8', start, end);
-      s += String.fromCharCode(c);
-    }
+    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
     return s;
   }
-  return buf.toString('utf8', start, end);
+  return hasSlices
+    ? (buf as unknown as Required<Slicing>).latin1Slice(start, end)
+    : buf.toString('latin1', start, end);
+}
+
+function utf8Text(buf: Buffer, start: number, end: number): string {
+  return hasSlices
+    ? (buf as unknown as Required<Slicing>).utf8Slice(start, end)
+    : buf.toString('utf8', start, end);
 }
 
 export class Reader {
@@ -103,11 +122,21 @@ export class Reader {
 
   /** inline string = STR_I termstr — UTF-8 up to a NUL. */
   inlineString(): string {
+    const buf = this.bytes;
+    const end = this.end;
     const start = this.pos;
-    const nul = this.bytes.indexOf(0, start);
-    if (nul < 0) throw new WbxmlError('wbxml.truncated', 'inline string without its NUL terminator', start);
-    this.pos = nul + 1;
-    return text(this.bytes, start, nul);
+    // Find the NUL and learn whether the run is ASCII in the same scan (strings are short).
+    let p = start;
+    let hi = 0;
+    while (p < end) {
+      const c = buf[p]!;
+      if (c === 0) break;
+      hi |= c;
+      p++;
+    }
+    if (p >= end) throw new WbxmlError('wbxml.truncated', 'inline string without its NUL terminator', start);
+    this.pos = p + 1;
+    return hi < 0x80 ? asciiText(buf, start, p) : utf8Text(buf, start, p);
   }
 
   /**
