@@ -77,7 +77,19 @@ describe('XML writer', () => {
     invalid(el('a', '', ['\ud800']));
     invalid(el('a', '', [], { 'x y': '1' }));
     invalid(el('a', '', [], { xmlns: 'n' }));
+    invalid(el('a', '', [], { 'a:b:c': 'n' }));
     invalid(el('a', '', [], { v: '\u0007' }));
+  });
+
+  test('prefixed attributes keep their namespace declaration through a round trip', () => {
+    const x = '<r xmlns:xsi="urn:xsi"><a xsi:type="t" xml:lang="en" b="1"/></r>';
+    const e = parseXmlElement(x);
+    assert.deepEqual(
+      e.children[0],
+      el('a', '', [], { 'xsi:type': 't', 'xml:lang': 'en', b: '1', 'xmlns:xsi': 'urn:xsi' }),
+    );
+    assert.deepEqual(parseXmlElement(writeXmlElement(e)), e);
+    assert.throws(() => parseXmlElement('<a p:x="1"/>'), { code: 'xml.namespace' });
   });
 
   test('opaque bytes: UTF-8 text, else base64 (or always base64)', () => {

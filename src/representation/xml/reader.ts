@@ -559,6 +559,7 @@ class Reader {
             );
           ns = bound;
         }
+        if (attrs) this.declarePrefixes(attrs, scope, nStart);
         const el: Element = attrs ? { name, ns, attrs, children: [] } : { name, ns, children: [] };
         if (depth === 0) root = el;
         else {
@@ -625,6 +626,23 @@ class Reader {
       if (el.children.length === 0) el.children.push(t);
       else this.appendText(el, t);
       this.pos = lt2;
+    }
+  }
+
+  /**
+   * Prefixed attributes (`xsi:type`) keep their qualified name; the declaration of each prefix
+   * they use is kept beside them as an `xmlns:p` attribute, so the element can be written alone.
+   */
+  private declarePrefixes(attrs: Record<string, string>, scope: Scope, at: number): void {
+    for (const k of Object.keys(attrs)) {
+      const colon = k.indexOf(':');
+      if (colon < 0) continue;
+      const prefix = k.slice(0, colon);
+      if (prefix === 'xml' || prefix === 'xmlns') continue;
+      const uri = lookupPrefix(scope, prefix);
+      if (uri === undefined)
+        this.fail('xml.namespace', `undeclared namespace prefix "${prefix}" on attribute ${k}`, at);
+      attrs[`xmlns:${prefix}`] = uri;
     }
   }
 

@@ -122,11 +122,9 @@ class Writer {
     if (attrs) {
       for (const k in attrs) {
         if (!Object.hasOwn(attrs, k)) continue;
-        if (
-          !/^[A-Za-z_][A-Za-z0-9._-]*(:[A-Za-z_][A-Za-z0-9._-]*)?$/.test(k) ||
-          k === 'xmlns' ||
-          k.startsWith('xmlns:')
-        ) {
+        // Prefixed attributes carry their `xmlns:p` declaration in attrs (the reader keeps it);
+        // the default namespace is the element's `ns`, never an attribute.
+        if (!/^[A-Za-z_][A-Za-z0-9._-]*(:[A-Za-z_][A-Za-z0-9._-]*)?$/.test(k) || k === 'xmlns') {
           throw new EncodeError('xml.invalid', `invalid attribute name "${k}"`, path);
         }
         const v = attrs[k]!;
