@@ -13,7 +13,11 @@ export interface Element {
   name: string;
   /** Effective namespace URI, e.g. `SYNCML:SYNCML1.2`, `syncml:metinf`, `syncml:dmddf1.2`; '' when none. */
   ns: string;
-  /** Attributes other than namespace declarations (SyncML DM uses none; kept for DDF/other documents). */
+  /**
+   * Attributes by qualified name (SyncML DM uses none; kept for DDF/other documents). Namespace
+   * declarations are not attributes, except that the XML reader keeps `xmlns:p` beside any
+   * `p:name` attribute so the element can be written back on its own.
+   */
   attrs?: Record<string, string>;
   children: ElementChild[];
 }
