@@ -85,6 +85,8 @@ export interface ServerResponse {
   readonly done: boolean;
   readonly deviceId: string;
   readonly sessionId: string;
+  /** The session's unique token (store key, RespURI `s` parameter); SessionIDs repeat, tokens do not. */
+  readonly token: string;
 }
 
 interface Work {
@@ -207,6 +209,7 @@ export class DmServerEngine {
           done: r.done,
           deviceId,
           sessionId: loaded.sessionId,
+          token: loaded.token,
         };
       }
       if (msgId !== loaded.clientMsgId + 1) {
@@ -924,6 +927,7 @@ export class DmServerEngine {
       done,
       deviceId: state.deviceId,
       sessionId: state.sessionId,
+      token: state.token,
     };
   }
 
