@@ -125,7 +125,7 @@ async function runAtomic(cmd: Atomic, msgRef: string, deps: ExecutorDeps): Promi
   if (failedAt < 0) {
     try {
       await tx.commit();
-      const out: Command[] = [commandStatus(cmd, msgRef, StatusCode.Ok)];
+      const out: Command[] = cmd.NoResp ? [] : [commandStatus(cmd, msgRef, StatusCode.Ok)];
       for (const m of members) out.push(...m.answer!.out);
       return { out, status: StatusCode.Ok, stop: 'none' };
     } catch {
@@ -139,7 +139,7 @@ async function runAtomic(cmd: Atomic, msgRef: string, deps: ExecutorDeps): Promi
     rolledBack = false;
   }
   // Members that ran report 216 (516 if the rollback failed), the failing one its own code, the rest 215.
-  const out: Command[] = [commandStatus(cmd, msgRef, StatusCode.AtomicFailed)];
+  const out: Command[] = cmd.NoResp ? [] : [commandStatus(cmd, msgRef, StatusCode.AtomicFailed)];
   members.forEach((m, i) => {
     if (m.cmd.type === 'Unknown' && i !== failedAt) {
       out.push(commandStatus(m.cmd, msgRef, StatusCode.NotExecuted));
@@ -159,7 +159,7 @@ async function runAtomic(cmd: Atomic, msgRef: string, deps: ExecutorDeps): Promi
 }
 
 async function runSequence(cmd: Sequence, msgRef: string, deps: ExecutorDeps): Promise<Answer> {
-  const out: Command[] = [commandStatus(cmd, msgRef, StatusCode.Ok)];
+  const out: Command[] = cmd.NoResp ? [] : [commandStatus(cmd, msgRef, StatusCode.Ok)];
   let stopped = false;
   for (const m of cmd.commands) {
     if (stopped) {

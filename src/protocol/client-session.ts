@@ -417,13 +417,13 @@ export class DmClientSession {
       Source: { LocURI: uri },
       Data: { kind: 'text', text: value },
     }));
-    const devInfo: Replace = { type: 'Replace', CmdID: '0', Item: items };
+    const devInfo: Replace[] = items.length > 0 ? [{ type: 'Replace', CmdID: '0', Item: items }] : [];
     this.#deliveredThisSession.clear();
     this.#sentAlerts.clear();
     const alerts = await this.#freshAlerts();
     // Package 1 is a new package: anything left of a previous attempt is dropped.
     this.#outbox = [];
-    return this.#send(extraLead, [init, devInfo, ...alerts], true);
+    return this.#send(extraLead, [init, ...devInfo, ...alerts], true);
   }
 
   /** Packs `lead` + the queued `queue` (+ outbox) into the next message. */
