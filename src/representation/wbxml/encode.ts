@@ -85,7 +85,6 @@ function tokenOf(page: number, name: string): number | undefined {
   return undefined;
 }
 const SYNCML_DATA = SYNCML_TAGS.indexOf('Data');
-const SYNCML_ITEM = SYNCML_TAGS.indexOf('Item');
 const METINF_TYPE = METINF_TAGS.indexOf('Type');
 
 /** libwbxml's `wbxml_tree_node_get_syncml_data_type`, reduced to "is this Data written as OPAQUE". */
@@ -176,7 +175,16 @@ function skipText(s: string, mixed: boolean): boolean {
   return s.length === 0 || (mixed && isBlank(s));
 }
 
-/** Does this element's Data (or an Item's) carry a DDF element tree? Then its Type says +wbxml. */
+/**
+ * Is a MetInf Type `…dmtnds+xml` under `owner` (the Item or command whose Meta holds it) written
+ * as `…dmtnds+wbxml`? Yes when that owner's Data carries a DDF element tree, which the WBXML
+ * encoding turns into WBXML (nested or inline); a TNDS sent as escaped XML text keeps its type.
+ */
+function relabelTnds(owner: Element | undefined): boolean {
+  return owner !== undefined && carriesTnds(owner);
+}
+
+/** Does this element's Data (or its Items' Data) carry a DDF element tree? */
 function carriesTnds(el: Element): boolean {
   for (const c of el.children) {
     if (!isElement(c) || nsPage(c.ns) > 0) continue;
@@ -194,7 +202,6 @@ class Encoder {
   /** Used for LITERAL names and the FPI even without `stringTable`. */
   literals: StringTable;
   page = 0;
-  tndsScope = 0;
 
   constructor(opts: WbxmlEncodeOptions, w: ByteWriter) {
     this.opts = opts;
@@ -256,14 +263,12 @@ class Encoder {
     const isData = page === 0 && token === SYNCML_DATA;
     const opaque = isData && this.opaqueData(parent, grand);
     const isType = page === 1 && token === METINF_TYPE;
-    const scoped = page === 0 && token === SYNCML_ITEM && carriesTnds(el);
-    if (scoped) this.tndsScope++;
     for (let i = 0; i < n; i++) {
       const c = children[i]!;
       if (typeof c === 'string') {
         if (skipText(c, mixed)) continue;
         if (opaque) this.opaqueText(c);
-        else if (isType && this.tndsScope > 0 && c === TndsType.Xml) this.text(TndsType.Wbxml);
+        else if (isType && c === TndsType.Xml && relabelTnds(grand)) this.text(TndsType.Wbxml);
         else this.text(c);
       } else if (c instanceof Uint8Array) {
         w.byte(Token.OPAQUE);
@@ -278,7 +283,6 @@ class Encoder {
         this.element(c, el, parent);
       }
     }
-    if (scoped) this.tndsScope--;
     w.byte(Token.END);
   }
 
@@ -327,7 +331,7 @@ class Encoder {
    * Texts of the document in order, the string table's input. As in libwbxml, texts written as
    * OPAQUE count too (they can make a string "repeated") but are never replaced by references.
    */
-  collectTexts(el: Element, out: string[], inItemTnds: boolean): void {
+  collectTexts(el: Element, out: string[]): void {
     const code = resolve(el, this.page);
     const page = code >> 8;
     const token = code & 0xff;
@@ -335,14 +339,14 @@ class Encoder {
     this.page = page;
     const mixed = hasElementChild(el.children);
     const isData = page === 0 && token === SYNCML_DATA;
-    const scoped = inItemTnds || (page === 0 && token === SYNCML_ITEM && carriesTnds(el));
     for (const c of el.children) {
       if (typeof c === 'string') {
         if (skipText(c, mixed)) continue;
-        out.push(page === 1 && token === METINF_TYPE && scoped && c === TndsType.Xml ? TndsType.Wbxml : c);
+        // The TNDS type relabelling happens at write time: like libwbxml, collect the text as given.
+        out.push(c);
       } else if (isElement(c)) {
         if (isData && this.opts.tnds !== 'inline' && nsPage(c.ns) !== 0) continue;
-        this.collectTexts(c, out, scoped);
+        this.collectTexts(c, out);
       }
     }
     this.page = prev;
@@ -382,7 +386,7 @@ function encodeDocument(
   let fpiIndex = typeof publicId === 'string' && enc.table === undefined ? enc.literals.add(publicId) : -1;
   if (enc.table !== undefined) {
     const texts: string[] = [];
-    enc.collectTexts(root, texts, false);
+    enc.collectTexts(root, texts);
     enc.page = 0;
     enc.table.collect(texts);
   }

@@ -75,6 +75,31 @@ describe('against libwbxml (xml2wbxml / wbxml2xml)', () => {
     }
   }
 
+  test('TNDS typed at command level or item level, escaped TNDS, empty and odd Data: byte-identical', () => {
+    const T = (type: string) => `<Meta><Type xmlns="syncml:metinf">${type}</Type></Meta>`;
+    const tree =
+      '<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD><Node><NodeName>a</NodeName></Node></MgmtTree>';
+    const xml =
+      '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>' +
+      '<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>x</LocURI></Target><Source><LocURI>y</LocURI></Source></SyncHdr><SyncBody>' +
+      `<Add><CmdID>1</CmdID>${T('application/vnd.syncml.dmtnds+xml')}<Item><Data>${tree}</Data></Item></Add>` +
+      `<Replace><CmdID>2</CmdID><Item>${T('application/vnd.syncml.dmtnds+xml')}<Data>${tree}</Data></Item></Replace>` +
+      `<Replace><CmdID>3</CmdID><Item>${T('text/plain')}<Data>plain text value</Data></Item></Replace>` +
+      `<Add><CmdID>4</CmdID><Item>${T('text/x-vcard')}<Data>BEGIN:VCARD</Data></Item></Add>` +
+      `<Exec><CmdID>5</CmdID><Item>${T('text/clear')}<Data>go</Data></Item></Exec>` +
+      `<Replace><CmdID>6</CmdID><Item><Data/></Item></Replace>` +
+      `<Results><CmdID>7</CmdID><MsgRef>1</MsgRef><CmdRef>2</CmdRef><Item><Data>result value</Data></Item></Results>` +
+      '<Final/></SyncBody></SyncML>';
+    for (const st of [false, true]) {
+      const ours = encodeWbxml(parseXml(xml), { ...LIBWBXML, stringTable: st });
+      assert.equal(
+        hex(ours),
+        hex(xml2wbxml(xml, st ? ['-v', '1.2'] : ['-v', '1.2', '-n'])),
+        `stringTable ${st}`,
+      );
+    }
+  });
+
   test('WBXML 1.1 and 1.3 outputs match xml2wbxml -v 1.1 / -v 1.3', () => {
     const xml = xmlOf('pkg2');
     assert.equal(
