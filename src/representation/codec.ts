@@ -13,6 +13,7 @@ import { elementToMessage, type ModelReadOptions } from './message/decode.ts';
 import { messageToElement } from './message/encode.ts';
 import { ContentType, type SyncML } from './model.ts';
 import { decodeWbxml, encodeWbxml, type WbxmlEncodeOptions, type WbxmlLimits } from './wbxml/index.ts';
+import { toXmlForm } from './xml-form.ts';
 import type { XmlReadOptions } from './xml/limits.ts';
 import { parseXmlElement } from './xml/reader.ts';
 import { type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
@@ -30,9 +31,13 @@ export function decodeXml(input: string | Uint8Array, options?: DecodeOptions): 
   return elementToMessage(parseXmlElement(input, options), options);
 }
 
-/** Encodes a message as XML: strict, compact (or `pretty`), elements in DTD order. @throws EncodeError */
+/**
+ * Encodes a message as XML: strict, compact (or `pretty`), elements in DTD order. OPAQUE Data
+ * (from WBXML) is put in XML form first: nested WBXML documents inline, binary as base64 with
+ * Format b64, text as text (see xml-form.ts). @throws EncodeError
+ */
 export function encodeXml(msg: SyncML, options?: XmlWriteOptions): string {
-  return writeXmlElement(messageToElement(msg), options);
+  return writeXmlElement(messageToElement(toXmlForm(msg)), options);
 }
 
 /** Decodes a WBXML SyncML DM message. @throws DecodeError (`wbxml.*`, `syncml.*`) */

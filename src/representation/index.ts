@@ -27,6 +27,7 @@ export { DEFAULT_XML_LIMITS, type XmlLimits, type XmlReadOptions } from './xml/l
 export { parseXmlElement } from './xml/reader.ts';
 export { escapeAttr, escapeText, type XmlWriteOptions, writeXmlElement } from './xml/writer.ts';
 export { canonicalMessage, equivalentMessages } from './equivalence.ts';
+export { toXmlForm } from './xml-form.ts';
 // The WBXML layer (element tree ↔ bytes, one-pass WBXML → XML); docs/wbxml.md.
 export {
   Charset,

@@ -9,6 +9,7 @@ import {
   EncodeError,
   elementToMessage,
   encodeMessage,
+  encodeWbxml,
   encodeXml,
   messageToElement,
   parseXmlElement,
@@ -355,20 +356,59 @@ describe('strict encoding', () => {
     );
   });
 
-  test('opaque bytes go to XML as text when UTF-8, base64 otherwise', () => {
+  test('OPAQUE Data goes to XML in XML form: text, base64 with Format b64, nested WBXML inline', () => {
+    const tnds = encodeWbxml(
+      {
+        name: 'MgmtTree',
+        ns: 'syncml:dmddf1.2',
+        children: [{ name: 'VerDTD', ns: 'syncml:dmddf1.2', children: ['1.2'] }],
+      },
+      {},
+    );
     const m = base([
       {
         type: 'Replace',
         CmdID: '1',
+        Meta: { Format: 'chr' },
         Item: [
-          { Data: { kind: 'bytes', bytes: Buffer.from('héllo') } },
+          { Data: { kind: 'bytes', bytes: new Uint8Array(Buffer.from('héllo')) } },
           { Data: { kind: 'bytes', bytes: new Uint8Array([0xff, 0, 1]) } },
+          {
+            Meta: { Format: 'bin', Type: 'application/octet-stream' },
+            Data: { kind: 'bytes', bytes: new Uint8Array(Buffer.from('AB')) },
+          },
+          {
+            Meta: { Format: 'xml', Type: 'application/vnd.syncml.dmtnds+wbxml' },
+            Data: { kind: 'bytes', bytes: tnds },
+          },
         ],
       },
     ]);
-    const x = encodeXml(m);
-    assert.match(x, /<Data>héllo<\/Data>/);
-    assert.match(x, /<Data>\/wAB<\/Data>/);
+    const back = decodeXml(encodeXml(m));
+    const r = back.SyncBody.commands[0]!;
+    assert.ok(r.type === 'Replace');
+    assert.deepEqual(r.Item, [
+      { Data: { kind: 'text', text: 'héllo' } },
+      { Meta: { Format: 'b64' }, Data: { kind: 'text', text: '/wAB' } },
+      { Meta: { Format: 'b64', Type: 'application/octet-stream' }, Data: { kind: 'text', text: 'QUI=' } },
+      {
+        Meta: { Format: 'xml', Type: 'application/vnd.syncml.dmtnds+xml' },
+        Data: {
+          kind: 'element',
+          element: {
+            name: 'MgmtTree',
+            ns: 'syncml:dmddf1.2',
+            children: [{ name: 'VerDTD', ns: 'syncml:dmddf1.2', children: ['1.2'] }],
+          },
+        },
+      },
+    ]);
+    // The message itself is not changed, and WBXML keeps the bytes.
+    assert.equal(
+      m.SyncBody.commands[0]!.type === 'Replace' && m.SyncBody.commands[0]!.Item[1]!.Data?.kind,
+      'bytes',
+    );
+    assert.deepEqual(decodeMessage(encodeMessage(m, 'application/vnd.syncml.dm+wbxml')), m);
   });
 });
 

@@ -15,7 +15,6 @@ import type { Command } from 'commander';
 import { fromJson, type Json, toJson } from '../../protocol/json.ts';
 import { NotificationError, parsePackage0, sessionIdHex } from '../../protocol/notification/index.ts';
 import {
-  canonicalMessage,
   DecodeError,
   type Element,
   EncodeError,
@@ -185,10 +184,10 @@ export function jsonText(value: unknown): string {
   return `${JSON.stringify(toJson(value), null, 2)}\n`;
 }
 
-/** The readable XML of a decoded input: messages canonicalised so nested WBXML documents show as XML. */
+/** The readable XML of a decoded input: messages in XML form (nested WBXML documents inline, binary as b64). */
 export function prettyXml(d: Decoded, raw: boolean): string {
   if (d.kind === 'package0') throw new Error('unreachable');
-  if (d.kind === 'message' && !raw) return encodeXml(canonicalMessage(d.message), { pretty: true });
+  if (d.kind === 'message' && !raw) return encodeXml(d.message, { pretty: true });
   return writeXmlElement(d.root, { pretty: true });
 }
 
@@ -355,10 +354,8 @@ export function register(program: Command): void {
           const viaModel = d.kind === 'message' && !opts.raw;
           const pretty = opts.pretty === true;
           if (opts.to === 'xml') {
-            // Canonical form for XML: nested WBXML documents (TNDS) become inline XML, OPAQUE text becomes text.
-            result = viaModel
-              ? encodeXml(canonicalMessage(d.message), { pretty })
-              : writeXmlElement(d.root, { pretty });
+            // encodeXml puts OPAQUE Data in XML form: nested WBXML inline, binary as b64, text as text.
+            result = viaModel ? encodeXml(d.message, { pretty }) : writeXmlElement(d.root, { pretty });
           } else {
             const root = viaModel ? messageToElement(d.message) : d.root;
             result = encodeWbxml(root, {
