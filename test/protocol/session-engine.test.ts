@@ -430,6 +430,36 @@ describe('client engine: package execution', () => {
     assert.equal(tree.values.get('./A'), '2');
   });
 
+  test('a server message over the client command limit: Alert 1223, commands 215, session over', async () => {
+    const tree = new MapTree({ './A': '1' });
+    const client = new DmClientSession({
+      codec: syncmlCodec,
+      deviceId: DEVICE,
+      sessionId: '42',
+      devInfo: {},
+      account: { serverId: 's', serverUri: 'http://h/dm', client: { mode: 'none', name: 'd', secret: '' } },
+      handler: tree,
+      limits: { maxCommandsPerMessage: 2 },
+    });
+    await client.start();
+    const req = await client.receive({
+      body: serverMsg(1, [
+        { ...replaceCmd('./A', '2'), CmdID: '2' },
+        { ...replaceCmd('./A', '3'), CmdID: '3' },
+      ]),
+      contentType: XML,
+    });
+    assert.ok(req);
+    const m = decodeMessage(req.body);
+    assert.ok(m.SyncBody.commands.some((c) => c.type === 'Alert' && c.Data === 1223));
+    assert.deepEqual(
+      statusesOf(m).map((s) => s.Data),
+      [215, 215],
+    );
+    assert.equal(client.result?.outcome, 'limit');
+    assert.equal(tree.values.get('./A'), '1');
+  });
+
   test('server Alert 1223 ends the session without an answer', async () => {
     const client = clientFor(new MapTree());
     await client.start();
