@@ -15,5 +15,6 @@ export {
 export { ApiError, ApiErrorCode, apiErrorStatus } from './errors.ts';
 export { createServerMetrics, type ServerMetrics } from './metrics.ts';
 export { createServer, type OmadmServer, type ServerOptions, type TlsOptions } from './server.ts';
+export { type NotifyAddress, Notifier, type NotifyOptions, type NotifyResult } from './notify.ts';
 export { ensureAdminToken, type AdminTokenResult } from './bootstrap.ts';
 export * from './store/index.ts';

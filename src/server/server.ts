@@ -24,6 +24,7 @@ import { typeboxValidatorCompiler } from './api/validation.ts';
 import { type AutoEnrollPolicy, registerDm } from './dm.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
+import { Notifier, type NotifyOptions } from './notify.ts';
 import { OpenApiBuilder } from './openapi.ts';
 import type { Store } from './store/index.ts';
 
@@ -55,6 +56,12 @@ export interface ServerOptions {
   readonly onlineTtlSeconds?: number;
   /** Interval of the maintenance sweep (expire sessions, recover leases, prune traces); 0 disables. */
   readonly sweepIntervalMs?: number;
+  /**
+   * Server-initiated sessions: notification bearers (binding/push) by name; devices with a
+   * notification address on one of them get Package 0 when a command is queued, and on
+   * `POST /devices/{id}/notify`. The server closes the bearers when it closes.
+   */
+  readonly notify?: NotifyOptions;
   /** Mounts the web console at `/` (registered last, so it sees the API). */
   readonly console?: (app: FastifyInstance) => Promise<void> | void;
   /** Largest API request body in bytes (default 2 MiB). */
@@ -160,7 +167,13 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     if (closing.signal.aborted) reply.header('connection', 'close');
     return payload;
   });
-  await app.register(apiRoutes, { prefix: '/api/v1', backend, closing: closing.signal });
+  const notifier = options.notify ? new Notifier(store, options.notify) : undefined;
+  await app.register(apiRoutes, {
+    prefix: '/api/v1',
+    backend,
+    closing: closing.signal,
+    ...(notifier ? { notifier } : {}),
+  });
 
   await registerDm(app, {
     store,
@@ -243,6 +256,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       if (sweeper) clearInterval(sweeper);
       closing.abort(); // long-polls answer now instead of holding the close for minutes
       await app.close();
+      await notifier?.close();
     },
     async [Symbol.asyncDispose]() {
       await server.close();

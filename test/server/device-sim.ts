@@ -160,7 +160,12 @@ export class DeviceSim {
    * Runs one client-initiated session against `serverUrl` (…/dm). `route` may rewrite each request
    * URL (to send messages of one session to different server nodes). Returns the engine's result.
    */
-  async session(serverUrl: string, route?: Transport, send: Sender = fetchSender) {
+  async session(
+    serverUrl: string,
+    route?: Transport,
+    send: Sender = fetchSender,
+    notification?: { readonly sessionId: number },
+  ) {
     const o = this.#o;
     const auth = o.auth ?? 'md5';
     const s = new DmClientSession({
@@ -192,6 +197,7 @@ export class DeviceSim {
       },
       handler: this.#handler(),
       alerts: this.#outbox(),
+      ...(notification ? { notification } : {}),
     });
     this.#alerts.push(...this.#held.splice(0));
     let req: ClientRequest | undefined = await s.start();

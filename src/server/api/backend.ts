@@ -4,6 +4,7 @@
  * only on this, so they read like the API reference.
  */
 import type { Principal } from './auth.ts';
+import type { NotifyAddress } from '../notify.ts';
 import type { AuthTypeName, Role } from './schemas.ts';
 
 export interface PageOf<T> {
@@ -19,6 +20,7 @@ export interface DeviceView {
   readonly tags: readonly string[];
   readonly groups: readonly string[];
   readonly enrolled: 'provisioned' | 'auto';
+  readonly notify: NotifyAddress | null;
   readonly online: boolean;
   readonly lastSeen: string | null;
   readonly sessionCount: number;
@@ -43,6 +45,7 @@ export interface DeviceInput {
   readonly serverSecret?: string | undefined;
   readonly tags?: readonly string[] | undefined;
   readonly groups?: readonly string[] | undefined;
+  readonly notify?: NotifyAddress | undefined;
 }
 
 export interface DevicePatch {
@@ -52,6 +55,8 @@ export interface DevicePatch {
   readonly serverSecret?: string | undefined;
   readonly tags?: readonly string[] | undefined;
   readonly groups?: readonly string[] | undefined;
+  /** `null` removes the address. */
+  readonly notify?: NotifyAddress | null | undefined;
 }
 
 export interface TreeNodeView {

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, ApiErrorCode } from '../errors.ts';
 import { principalOf } from './auth.ts';
+import type { Notifier } from '../notify.ts';
 import type { ApiBackend, CommandRequest } from './backend.ts';
 import {
   AuditEntry,
@@ -26,6 +27,7 @@ import {
   IdParams,
   Limit,
   NameParams,
+  NotifyResult,
   Page,
   Session,
   Token,
@@ -44,12 +46,17 @@ export interface ApiRoutesOptions {
   readonly backend: ApiBackend;
   /** Aborted when the server closes: long-polls answer at once with the current state. */
   readonly closing?: AbortSignal;
+  /** Package 0 pushes (server-initiated sessions), when the server has notification bearers. */
+  readonly notifier?: Notifier;
 }
 
 const NoContent = { 204: Type.Null({ description: 'Done' }) };
 
 /** Registers the API routes; mount with `{ prefix: '/api/v1' }`. */
-export async function apiRoutes(app: FastifyInstance, { backend, closing }: ApiRoutesOptions): Promise<void> {
+export async function apiRoutes(
+  app: FastifyInstance,
+  { backend, closing, notifier }: ApiRoutesOptions,
+): Promise<void> {
   // JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
   const audit = (req: FastifyRequest, action: string, target: string | null, details?: unknown) =>
@@ -66,6 +73,26 @@ export async function apiRoutes(app: FastifyInstance, { backend, closing }: ApiR
       return { name: p.name, role: p.role };
     },
   );
+
+  /**
+   * After a command is queued: ask the device to connect now, when it has a push address the
+   * server can use. Never fails the request; the attempt is logged and audited.
+   */
+  const notifyAfterEnqueue = (req: FastifyRequest, deviceId: string, device: { notify: unknown }) => {
+    if (!notifier?.onEnqueue || !device.notify) return;
+    const actor = principalOf(req).name;
+    notifier
+      .notify(deviceId)
+      .then((r) =>
+        backend.audit(actor, 'device.notify', deviceId, {
+          bearer: r.bearer,
+          accepted: r.accepted,
+          sessionId: r.sessionId,
+          ...(r.status ? { status: r.status } : {}),
+        }),
+      )
+      .catch((err: unknown) => req.log.warn({ err, deviceId }, 'notification after enqueue failed'));
+  };
 
   // ---- devices ---------------------------------------------------------------------------------
   app.get<{
@@ -195,6 +222,36 @@ export async function apiRoutes(app: FastifyInstance, { backend, closing }: ApiR
     },
   );
 
+  app.post<{ Params: { id: string } }>(
+    '/devices/:id/notify',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Push Package 0 to the device now, asking it to open a session',
+        description:
+          "Uses the device's notification address and the server's bearer of that name; the package is signed " +
+          "with the device's server credential. 422 when the device has no address or server secret, or the " +
+          'server lacks the bearer.',
+        tags: ['devices'],
+        params: DeviceParams,
+        response: { 200: NotifyResult },
+      },
+    },
+    async (req) => {
+      if (!notifier) {
+        throw new ApiError(ApiErrorCode.Unprocessable, 'this server has no notification bearers configured');
+      }
+      const r = await notifier.notify(req.params.id);
+      await audit(req, 'device.notify', req.params.id, {
+        bearer: r.bearer,
+        accepted: r.accepted,
+        sessionId: r.sessionId,
+        ...(r.status ? { status: r.status } : {}),
+      });
+      return r;
+    },
+  );
+
   app.get<{ Params: { id: string }; Querystring: { path?: string } }>(
     '/devices/:id/tree',
     {
@@ -236,6 +293,7 @@ export async function apiRoutes(app: FastifyInstance, { backend, closing }: ApiR
         type: c.type,
         request: redact(request),
       });
+      if (notifier?.onEnqueue) notifyAfterEnqueue(req, req.params.id, await backend.getDevice(req.params.id));
       reply.status(201);
       return c;
     },
@@ -442,6 +500,7 @@ export async function apiRoutes(app: FastifyInstance, { backend, closing }: ApiR
       for (const deviceId of members) {
         const c = await backend.enqueue(deviceId, request, expiresAt, actor);
         commands.push({ deviceId, commandId: c.id });
+        if (notifier?.onEnqueue) notifyAfterEnqueue(req, deviceId, await backend.getDevice(deviceId));
       }
       await audit(req, 'group.command', req.params.name, { type: request.type, devices: members.length });
       reply.status(201);

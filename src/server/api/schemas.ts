@@ -29,6 +29,38 @@ const DeviceIdSchema = Type.String({
   description: 'The DevId (e.g. IMEI:490154203237518), as the device sends it in SyncHdr/Source/LocURI.',
 });
 
+export const NotifyAddress = Type.Object(
+  {
+    bearer: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: 'A bearer the server has: udp, sms-smpp, pap, sip, …',
+    }),
+    target: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: "The device's address for that bearer: host:port, an MSISDN, a sip: URI.",
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Where the device listens for Package 0 (server-initiated sessions).',
+  },
+);
+
+export const NotifyResult = Type.Object({
+  bearer: Type.String(),
+  target: Type.String(),
+  accepted: Type.Boolean({
+    description: 'The next hop took the message (not proof of delivery to the device).',
+  }),
+  ids: Type.Array(Type.String()),
+  parts: Type.Integer(),
+  status: Type.Optional(Type.String()),
+  detail: Type.Optional(Type.String()),
+  sessionId: Type.String({ description: 'SessionID (hex) of the session the device is asked to open.' }),
+});
+
 export const DeviceParams = Type.Object({ id: DeviceIdSchema });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 export const NameParams = Type.Object({ name: Label });
@@ -41,6 +73,7 @@ export const Device = Type.Object({
   tags: Type.Array(Type.String()),
   groups: Type.Array(Type.String()),
   enrolled: Type.Union([Type.Literal('provisioned'), Type.Literal('auto')]),
+  notify: Nullable(NotifyAddress),
   online: Type.Boolean({
     description: 'A session with this device is going on (its last message less than a minute ago).',
   }),
@@ -78,6 +111,7 @@ export const DeviceCreate = Type.Object(
     ),
     tags: Type.Optional(Type.Array(Label, { maxItems: 64 })),
     groups: Type.Optional(Type.Array(Label, { maxItems: 64 })),
+    notify: Type.Optional(NotifyAddress),
   },
   { additionalProperties: false },
 );
@@ -91,6 +125,7 @@ export const DeviceUpdate = Type.Object(
     serverSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     tags: Type.Optional(Type.Array(Label, { maxItems: 64 })),
     groups: Type.Optional(Type.Array(Label, { maxItems: 64 })),
+    notify: Type.Optional(Nullable(NotifyAddress)),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -4,6 +4,7 @@
  */
 import { detectEncoding, parseElement, writeXmlElement } from '../../representation/index.ts';
 import { ApiError, ApiErrorCode } from '../errors.ts';
+import { notifyAddressOf, withNotifyAddress } from '../notify.ts';
 import { isStoreError, StoreErrorCode } from '../store/index.ts';
 import type { DmCommand } from '../store/index.ts';
 import type {
@@ -43,6 +44,7 @@ export function deviceView(d: Device): DeviceView {
     tags: d.tags,
     groups: d.groups,
     enrolled: d.attributes.enrolled === 'auto' ? 'auto' : 'provisioned',
+    notify: notifyAddressOf(d.attributes),
     online: d.online,
     lastSeen: isoOrNull(d.lastSeenAt),
     sessionCount: d.sessionCount,
@@ -331,6 +333,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         ...(input.serverSecret !== undefined ? { serverSecret: input.serverSecret } : {}),
         ...(input.tags ? { tags: input.tags } : {}),
         ...(input.groups ? { groups: input.groups } : {}),
+        ...(input.notify ? { attributes: withNotifyAddress({}, input.notify) } : {}),
       });
       return deviceView(d);
     },
@@ -340,7 +343,12 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       if (serverId === undefined && patch.serverSecret !== undefined) {
         serverId = (await device(id)).serverAuthName ?? defaultServerId;
       }
+      const attributes =
+        patch.notify !== undefined
+          ? withNotifyAddress((await device(id)).attributes, patch.notify)
+          : undefined;
       const [, d] = await store.devices.update(id, {
+        ...(attributes ? { attributes } : {}),
         ...(patch.authType !== undefined ? { authType: patch.authType } : {}),
         ...(patch.secret !== undefined ? { clientSecret: patch.secret } : {}),
         ...(serverId !== undefined ? { serverAuthName: serverId } : {}),
