@@ -16,6 +16,17 @@ import type {
   SyncML,
 } from '../representation/index.ts';
 
+/**
+ * A received string made safe to echo: characters XML 1.0 cannot carry (controls, unpaired
+ * surrogates, U+FFFE/FFFF) are dropped. A peer may send them (WBXML inline strings, char refs);
+ * echoing them in a TargetRef or CmdRef must not make our own answer unencodable.
+ */
+export function echoSafe(text: string): string {
+  // Fast path: almost every identifier is plain ASCII.
+  if (/^[\x20-\x7e]*$/.test(text)) return text;
+  return text.replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '');
+}
+
 export interface HeaderInput {
   readonly VerDTD: string;
   readonly VerProto: string;
@@ -38,16 +49,16 @@ export function header(input: HeaderInput): SyncHdr {
   return {
     VerDTD: input.VerDTD,
     VerProto: input.VerProto,
-    SessionID: input.SessionID,
+    SessionID: echoSafe(input.SessionID),
     MsgID: String(input.MsgID),
     Target:
       input.targetName === undefined
-        ? { LocURI: input.target }
-        : { LocURI: input.target, LocName: input.targetName },
+        ? { LocURI: echoSafe(input.target) }
+        : { LocURI: echoSafe(input.target), LocName: input.targetName },
     Source:
       input.sourceName === undefined
-        ? { LocURI: input.source }
-        : { LocURI: input.source, LocName: input.sourceName },
+        ? { LocURI: echoSafe(input.source) }
+        : { LocURI: echoSafe(input.source), LocName: input.sourceName },
     ...(input.RespURI === undefined ? {} : { RespURI: input.RespURI }),
     ...(input.Cred === undefined ? {} : { Cred: input.Cred }),
     ...(Object.keys(meta).length === 0 ? {} : { Meta: meta }),
@@ -63,11 +74,11 @@ export function headerStatus(received: SyncHdr, code: number, chal?: Chal): Stat
   return {
     type: 'Status',
     CmdID: '0',
-    MsgRef: received.MsgID,
+    MsgRef: echoSafe(received.MsgID),
     CmdRef: '0',
     Cmd: 'SyncHdr',
-    TargetRef: [received.Target.LocURI],
-    SourceRef: [received.Source.LocURI],
+    TargetRef: [echoSafe(received.Target.LocURI)],
+    SourceRef: [echoSafe(received.Source.LocURI)],
     ...(chal === undefined ? {} : { Chal: chal }),
     Data: code,
     Item: [],
@@ -90,10 +101,10 @@ export function commandStatus(
   return {
     type: 'Status',
     CmdID: '0',
-    MsgRef: msgRef,
-    CmdRef: cmd.CmdID ?? '0',
-    Cmd: cmdName(cmd),
-    TargetRef: targets,
+    MsgRef: echoSafe(msgRef),
+    CmdRef: echoSafe(cmd.CmdID ?? '0'),
+    Cmd: echoSafe(cmdName(cmd)),
+    TargetRef: targets.map(echoSafe),
     SourceRef: [],
     ...(extra.chal === undefined ? {} : { Chal: extra.chal }),
     Data: code,
@@ -122,8 +133,8 @@ export function results(msgRef: string, cmdRef: string, items: readonly Item[], 
   return {
     type: 'Results',
     CmdID: '0',
-    MsgRef: msgRef,
-    CmdRef: cmdRef,
+    MsgRef: echoSafe(msgRef),
+    CmdRef: echoSafe(cmdRef),
     ...(meta === undefined ? {} : { Meta: meta }),
     Item: items,
   };

@@ -64,3 +64,43 @@ test('mutated messages: a SyncML answer or a SessionError, nothing else', async 
   );
   assert.ok(answered > 0 && refused > 0, `both outcomes seen (${answered} answered, ${refused} refused)`);
 });
+
+test('mutated server messages: the client answers or ends with a SessionError, nothing else', async () => {
+  const pkg2 = new Uint8Array(readFileSync(new URL('packages/pkg2.xml', vectors)));
+  const pkg2w = new Uint8Array(readFileSync(new URL('packages/pkg2.wbxml', vectors)));
+  const { DmClientSession } = await import('../../src/protocol/client-session.ts');
+  const { MapTree } = await import('./helpers.ts');
+  await fc.assert(
+    fc.asyncProperty(
+      fc.boolean(),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      async (wbxml, flips) => {
+        const body = new Uint8Array(wbxml ? pkg2w : pkg2);
+        for (const [at, v] of flips) body[at % body.length] = v;
+        const client = new DmClientSession({
+          codec: syncmlCodec,
+          encoding: wbxml ? 'wbxml' : 'xml',
+          deviceId: 'IMEI:490154203237518',
+          sessionId: '1A2B',
+          devInfo: { './DevInfo/DevId': 'IMEI:490154203237518' },
+          account: {
+            serverId: 'srv1',
+            serverUri: 'https://dm.example.com/dm',
+            client: { mode: 'md5', name: 'dev1', secret: 'devpass' },
+            server: { mode: 'md5', name: 'srv1', secret: 'srvpass' },
+            clientNonce: 'MTIzNDU2Nzg5MA==',
+            serverNonce: 'c2VydmVyTm9uY2U=',
+          },
+          handler: new MapTree({ './DevDetail/SwV': '1', './Vendor/Example/PollInterval': '1' }),
+        });
+        await client.start();
+        try {
+          await client.receive({ body });
+        } catch (e) {
+          assert.ok(e instanceof SessionError, `unexpected ${(e as Error)?.stack ?? e}`);
+        }
+      },
+    ),
+    { numRuns: 300, seed: 11 },
+  );
+});
