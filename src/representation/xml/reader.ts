@@ -51,7 +51,10 @@ function lookupPrefix(scope: Scope, prefix: string): string | undefined {
   for (let sc: Scope | null = scope; sc !== null; sc = sc.up) {
     const v = sc.own?.get(prefix);
     if (v !== undefined) {
-      if (sc !== scope) (scope.cache ??= new Map()).set(prefix, v);
+      if (sc !== scope) {
+        scope.cache ??= new Map();
+        scope.cache.set(prefix, v);
+      }
       return v;
     }
   }
