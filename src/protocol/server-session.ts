@@ -31,7 +31,7 @@ import { SessionError, SessionErrorCode } from './errors.ts';
 import { fromJson, toJson } from './json.ts';
 import { continues, isChunk, receiveChunk } from './large-object.ts';
 import { resolveLimits, type SessionLimits } from './limits.ts';
-import { alert, commandStatus, dataText, header, headerStatus, intOf } from './message.ts';
+import { alert, commandStatus, dataText, echoSafe, header, headerStatus, intOf } from './message.ts';
 import { dataSize, isChunkable, type OutEntry, pack } from './packer.ts';
 import type {
   AuthMode,
@@ -142,6 +142,14 @@ export class DmServerEngine {
     const msgId = intOf(hdr.MsgID);
     if (msgId === undefined || msgId < 1)
       throw new SessionError(SessionErrorCode.Protocol, `bad MsgID ${hdr.MsgID}`);
+    for (const id of [hdr.SessionID, hdr.Source.LocURI, hdr.Target.LocURI]) {
+      // Identifiers are echoed in every answer: they must be non-empty and XML-safe.
+      if (id === '' || echoSafe(id) !== id || id.length > 1024) {
+        throw new SessionError(SessionErrorCode.Protocol, 'unusable SessionID or LocURI in SyncHdr', {
+          status: 400,
+        });
+      }
+    }
     const deviceId = hdr.Source.LocURI;
     const now = this.#now();
     const requestHash = createHash('sha256')
