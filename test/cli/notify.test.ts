@@ -10,10 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { decodeWspPush } from '../../src/binding/push/index.ts';
+import { decodeWspPush, listenUdpPush, UdpBearer } from '../../src/binding/push/index.ts';
+import { redirectOutput } from '../../src/cli/api/output.ts';
 import { main } from '../../src/cli/main.ts';
 import { credentialDigest } from '../../src/protocol/auth/index.ts';
-import { parsePackage0, verifyPackage0 } from '../../src/protocol/notification/index.ts';
+import {
+  parsePackage0,
+  sessionIdHex,
+  verifyPackage0,
+  verifyPackage0WithFallback,
+} from '../../src/protocol/notification/index.ts';
+import type { Store } from '../../src/server/store/index.ts';
+import { api, type Backend, freshBackend, type Running, startServer } from '../server/helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/omadm.js', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'omadm-notify-'));
@@ -31,17 +39,30 @@ const SPEC = [
 ];
 const SPEC_HEX = 'aec17ae9c531ebadb7e104a8052b4d3702d0000000123412636f6d2e6d676d747372762e6d616e616765';
 
-/** Runs the command in this process; stderr captured, exit code returned (stdout untouched). */
-async function run(args: string[]): Promise<{ code: number; stderr: string }> {
+/**
+ * Runs the command in this process; stderr and the CLI's API output (stdio.out) captured, exit
+ * code returned. Commands that write process.stdout directly are checked through --out instead.
+ */
+async function run(args: string[]): Promise<{ code: number; stderr: string; out: string }> {
   let stderr = '';
+  let out = '';
   const write = process.stderr.write;
   process.stderr.write = ((chunk: string | Uint8Array) => {
     stderr += chunk.toString();
     return true;
   }) as typeof process.stderr.write;
+  const restore = redirectOutput({
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      stderr += t;
+    },
+  });
   try {
-    return { code: await main(args), stderr };
+    return { code: await main(args), stderr, out };
   } finally {
+    restore();
     process.stderr.write = write;
     process.exitCode = undefined;
   }
@@ -174,5 +195,57 @@ describe('omadm notify send', () => {
     ]);
     assert.equal(r.code, 69, r.stderr);
     assert.match(r.stderr, /^omadm: SMPP: connect ECONNREFUSED/);
+  });
+});
+
+describe('omadm notify DEVICE (through the server)', () => {
+  let backend: Backend;
+  let store: Store;
+  let srv: Running;
+  let listener: Awaited<ReturnType<typeof listenUdpPush>>;
+  const received: Uint8Array[] = [];
+
+  test('the server pushes Package 0 to the device address; the CLI prints the outcome and session', async () => {
+    listener = await listenUdpPush({ host: '127.0.0.1', port: 0, onPackage0: (p) => received.push(p) });
+    backend = await freshBackend('sqlite');
+    store = await backend.open();
+    srv = await startServer(store, { notify: { bearers: [new UdpBearer()] } });
+    try {
+      const created = await api(srv.url, srv.admin, 'POST', '/devices', {
+        id: 'IMEI:cli-notify',
+        secret: 'dev',
+        serverSecret: 'srv-secret',
+        notify: { bearer: 'udp', target: `127.0.0.1:${listener.port}` },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const r = await run(['notify', 'IMEI:cli-notify', '--url', srv.url, '--token', srv.admin]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = /^accepted udp 127\.0\.0\.1:\d+ parts=1 .*session=([0-9A-F]+)\n$/.exec(r.out);
+      assert.ok(m, r.out);
+      for (let i = 0; i < 500 && received.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
+      assert.equal(received.length, 1, 'Package 0 reached the device listener');
+      const p = parsePackage0(received[0]!);
+      assert.equal(sessionIdHex(p.sessionId), m[1]);
+      assert.equal(
+        verifyPackage0WithFallback(p, credentialDigest(p.serverId, 'srv-secret'), undefined).ok,
+        true,
+      );
+
+      const j = await run(['notify', 'IMEI:cli-notify', '--url', srv.url, '--token', srv.admin, '--json']);
+      assert.equal(j.code, 0, j.stderr);
+      assert.equal(JSON.parse(j.out).accepted, true);
+
+      // unknown device → 404 → exit 2; no token → 69
+      assert.equal((await run(['notify', 'IMEI:nobody', '--url', srv.url, '--token', srv.admin])).code, 2);
+      assert.equal(
+        (await run(['notify', 'IMEI:cli-notify', '--url', srv.url, '--token', 'x'.repeat(20)])).code,
+        69,
+      );
+    } finally {
+      await srv.close();
+      await store.close();
+      await backend.cleanup();
+      await listener.close();
+    }
   });
 });

@@ -2,8 +2,8 @@
  * `omadm notify build …` prints Package 0 bytes (or their WSP push / SMS forms) as hex;
  * `omadm notify send --bearer udp|sip|smpp|pap --to TARGET …` builds one and delivers it through
  * a bearer directly (no server needed: for testing a device's push path).
- * `omadm notify DEVICE` (ask the server to notify a provisioned device) belongs here too once
- * the server exposes a notification endpoint: it will be the parent command's action.
+ * `omadm notify DEVICE` asks the server to notify a provisioned device now, through the bearer and
+ * address stored with the device (POST /devices/{id}/notify).
  * Exit codes: 0 done/accepted, 1 the next hop refused, 2 bad input, 69 bearer unreachable.
  */
 import { writeFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ import {
   NotificationError,
   type UiMode,
 } from '../../protocol/notification/index.ts';
+import { type ApiOptions, clientFor, seg, withApiOptions } from '../api/common.ts';
+import { json, stdio } from '../api/output.ts';
 import { CliError, ExitCode } from '../errors.ts';
 
 interface Pkg0Options {
@@ -169,9 +171,25 @@ function describeResult(r: DeliveryResult): string {
 }
 
 export function register(program: Command): void {
-  const notify = program
-    .command('notify')
-    .description('Package 0 (server-initiated session trigger): build one, or send one through a bearer');
+  const notify = withApiOptions(
+    program
+      .command('notify')
+      .description(
+        'Package 0 (server-initiated session trigger): have the server notify DEVICE, or build/send one yourself',
+      )
+      .argument('[device]', 'DevId of a provisioned device: the server pushes Package 0 through its bearer'),
+  ).action(async (device: string | undefined, opts: ApiOptions, cmd: Command) => {
+    if (device === undefined) {
+      cmd.outputHelp();
+      throw new CliError('give a DEVICE, or use notify build / notify send', ExitCode.Usage);
+    }
+    const r = await clientFor(opts).post<DeliveryResult & { sessionId: string }>(
+      `/devices/${seg(device)}/notify`,
+      {},
+    );
+    stdio.out(opts.json ? json(r) : `${describeResult(r)} session=${r.sessionId}\n`);
+    if (!r.accepted) process.exitCode = ExitCode.Failed;
+  });
 
   withPackage0Options(
     notify
