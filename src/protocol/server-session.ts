@@ -830,7 +830,7 @@ export class DmServerEngine {
       const mid = String(state.serverMsgId);
       for (const p of packed.packed) {
         const key = `${mid}:${p.cmd.CmdID}`;
-        const original = state.outbox.length >= 0 ? queue.find((q) => q.tag === p.tag)?.cmd : undefined;
+        const original = queue.find((q) => q.tag === p.tag)?.cmd;
         state.awaiting[key] = {
           id: p.tag ?? key,
           cmd: p.cmd.type === 'Unknown' ? p.cmd.name : p.cmd.type,
