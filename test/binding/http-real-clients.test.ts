@@ -21,11 +21,19 @@ const dir = new URL('../../../shared/vectors/real-clients/', import.meta.url);
 const captures = readdirSync(dir).map((name) => {
   const head = readFileSync(new URL(`${name}/req1.headers`, dir), 'utf8');
   const contentType = /^content-type:\s*(.+)$/im.exec(head)?.[1]?.trim() ?? '';
-  return { name, contentType, body: readFileSync(new URL(`${name}/req1.body`, dir)) };
+  // Every captured header but those the HTTP client computes itself (Host, Content-Length).
+  const headers: Record<string, string> = {};
+  for (const line of head.split(/\r?\n/).slice(1)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    if (name !== 'host' && name !== 'content-length') headers[name] = line.slice(i + 1).trim();
+  }
+  return { name, contentType, headers, body: readFileSync(new URL(`${name}/req1.body`, dir)) };
 });
 
-async function post(url: string, contentType: string, body: Uint8Array) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body });
+async function post(url: string, headers: Record<string, string>, body: Uint8Array) {
+  const res = await fetch(url, { method: 'POST', headers, body });
   return {
     status: res.status,
     contentType: res.headers.get('content-type') ?? '',
@@ -74,7 +82,7 @@ describe('real-client package 1 captures', () => {
 
   for (const cap of captures) {
     test(`${cap.name}: unknown device → SyncML answer with 401/407 and a Chal, in the request's encoding`, async () => {
-      const res = await post(unknown.url, cap.contentType, cap.body);
+      const res = await post(unknown.url, cap.headers, cap.body);
       assert.equal(res.status, 200);
       assert.equal(
         res.contentType.split(';')[0],
@@ -91,7 +99,7 @@ describe('real-client package 1 captures', () => {
     });
 
     test(`${cap.name}: provisioned device → authenticated (212) and every command answered`, async () => {
-      const res = await post(known.url, cap.contentType, cap.body);
+      const res = await post(known.url, cap.headers, cap.body);
       assert.equal(res.status, 200);
       const { status, statuses } = hdrStatus(res.body);
       assert.equal(status.Data, 212);
