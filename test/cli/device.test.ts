@@ -222,6 +222,32 @@ describe('omadm device, cmd and trace against a server', () => {
     assert.notEqual(JSON.parse(retry.out).id, id);
   });
 
+  test('notification address: --notify on add/set, shown; device notify needs a server with bearers', async () => {
+    const add = await cli(
+      'device',
+      'add',
+      'IMEI:555',
+      '--secret',
+      's',
+      '--server-secret',
+      'x',
+      '--notify',
+      'udp:127.0.0.1:2948',
+    );
+    assert.equal(add.code, 0, add.err);
+    const show = await cli('device', 'show', 'IMEI:555');
+    assert.match(show.out, /^notify:\s+udp:127\.0\.0\.1:2948$/m);
+    const bad = await cli('device', 'set', 'IMEI:555', '--notify', 'udp');
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--notify takes BEARER:TARGET/);
+    const notify = await cli('device', 'notify', 'IMEI:555');
+    assert.equal(notify.code, 2);
+    assert.match(notify.err, /no notification bearers configured/);
+    const cleared = await cli('device', 'set', 'IMEI:555', '--notify', 'none', '--json');
+    assert.equal(cleared.code, 0, cleared.err);
+    assert.equal(JSON.parse(cleared.out).notify, null);
+  });
+
   test('device rm deletes', async () => {
     const rm = await cli('device', 'rm', 'IMEI:90', 'IMEI:91');
     assert.equal(rm.code, 0, rm.err);

@@ -96,9 +96,10 @@ describe('omadm server', () => {
 
   test('--token (or OMADM_TOKEN) imports the admin token; serves the API and /dm', async () => {
     const token = `tok-${randomBytes(16).toString('hex')}`;
-    const s = await start(['--data', join(tmp, 'data2')], { OMADM_TOKEN: token });
+    const s = await start(['--data', join(tmp, 'data2'), '--push-udp'], { OMADM_TOKEN: token });
     try {
       assert.match(s.banner, /Admin token {3}the one given/);
+      assert.match(s.banner, /^ {2}Notification {2}udp \(also when commands are queued\)$/m);
       assert.equal(await get(s.url, token), 200);
       assert.equal(await get(s.url, 'other'), 401);
       const dm = await fetch(`${s.url}/dm`, {
@@ -121,6 +122,8 @@ describe('omadm server', () => {
       [['--require-client-cert'], /need --tls-cert/],
       [['--db', 'mysql://x/y'], /unsupported database URL scheme/],
       [['--auto-enroll-pattern', '(('], /--auto-enroll-pattern/],
+      [['--push-smpp', 'http://smsc:2775'], /--push-smpp takes smpp:\/\//],
+      [['--push-pap', 'not a url'], /--push-pap needs/],
       [['--data', join(tmp, 'd3'), '--token', 'short'], /at least 16 characters/],
     ];
     for (const [args, message] of cases) {

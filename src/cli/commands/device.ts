@@ -16,6 +16,7 @@ export interface DeviceView {
   tags: string[];
   groups: string[];
   enrolled: string;
+  notify: { bearer: string; target: string } | null;
   online: boolean;
   lastSeen: string | null;
   sessionCount: number;
@@ -39,6 +40,30 @@ export function register(program: Command): void {
 
   withApiOptions(
     device
+      .command('notify')
+      .description('push Package 0 now: ask the device to open a session (needs its --notify address)')
+      .argument('<id>', 'the DevId'),
+  ).action(async (id: string, opts: ApiOptions) => {
+    const r = await clientFor(opts).post<{
+      bearer: string;
+      target: string;
+      accepted: boolean;
+      sessionId: string;
+      status?: string;
+      detail?: string;
+    }>(`/devices/${seg(id)}/notify`, {});
+    if (opts.json) stdio.out(json(r));
+    else {
+      const how = `${id} via ${r.bearer} ${r.target} (session ${r.sessionId})`;
+      const extra = `${r.status ? ` ${r.status}` : ''}${r.detail ? ` — ${r.detail}` : ''}`;
+      stdio.out(`${r.accepted ? 'notified' : 'notification refused:'} ${how}${extra}\n`);
+    }
+    if (!r.accepted)
+      throw new CliError(`the ${r.bearer} next hop did not accept the notification`, ExitCode.Failed);
+  });
+
+  withApiOptions(
+    device
       .command('add')
       .description('provision a device')
       .argument('<id>', 'the DevId, as the device sends it (e.g. IMEI:490154203237518)')
@@ -51,7 +76,11 @@ export function register(program: Command): void {
       .option('--server-secret <secret>', 'the server secret the server authenticates itself with')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'tags (repeat or comma-separate)', collect)
-      .option('--group <group...>', 'groups (repeat or comma-separate)', collect),
+      .option('--group <group...>', 'groups (repeat or comma-separate)', collect)
+      .option(
+        '--notify <bearer:target>',
+        'where the device takes Package 0: udp:HOST:PORT, sms-smpp:MSISDN, sip:URI, …',
+      ),
   ).action(
     async (
       id: string,
@@ -62,6 +91,7 @@ export function register(program: Command): void {
         serverId?: string;
         tag?: string[];
         group?: string[];
+        notify?: string;
       },
     ) => {
       if (opts.secret === undefined && opts.auth !== 'transport') {
@@ -76,6 +106,7 @@ export function register(program: Command): void {
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
         ...(opts.tag ? { tags: opts.tag.flat() } : {}),
         ...(opts.group ? { groups: opts.group.flat() } : {}),
+        ...(opts.notify ? { notify: notifyAddress(opts.notify, false) } : {}),
       };
       const d = await api.post<DeviceView>('/devices', body);
       stdio.out(opts.json ? json(d) : `provisioned ${d.id} (auth ${d.authType})\n`);
@@ -164,6 +195,7 @@ export function register(program: Command): void {
         ['sessions', String(d.sessionCount)],
         ['tags', d.tags.join(', ') || '-'],
         ['groups', d.groups.join(', ') || '-'],
+        ['notify', d.notify ? `${d.notify.bearer}:${d.notify.target}` : '-'],
       ];
       for (const [k, v] of Object.entries(d.devInfo ?? {})) pairs.push([`DevInfo/${k}`, v]);
       for (const [k, v] of Object.entries(d.devDetail ?? {})) pairs.push([`DevDetail/${k}`, v]);
@@ -188,7 +220,8 @@ export function register(program: Command): void {
       .option('--server-secret <secret>', 'a new server secret')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'replace the tags', collect)
-      .option('--group <group...>', 'replace the groups', collect),
+      .option('--group <group...>', 'replace the groups', collect)
+      .option('--notify <bearer:target>', "the device's notification address, or none to remove it"),
   ).action(
     async (
       id: string,
@@ -199,9 +232,11 @@ export function register(program: Command): void {
         serverId?: string;
         tag?: string[];
         group?: string[];
+        notify?: string;
       },
     ) => {
       const body = {
+        ...(opts.notify ? { notify: notifyAddress(opts.notify, true) } : {}),
         ...(opts.secret ? { secret: opts.secret } : {}),
         ...(opts.auth ? { authType: opts.auth } : {}),
         ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
@@ -229,6 +264,19 @@ export function register(program: Command): void {
     }
     if (opts.json) stdio.out(json({ removed: ids }));
   });
+}
+
+/** `udp:10.0.0.5:2948` → { bearer: 'udp', target: '10.0.0.5:2948' }; `none` → null (when allowed). */
+function notifyAddress(text: string, allowNone: boolean): { bearer: string; target: string } | null {
+  if (allowNone && text === 'none') return null;
+  const i = text.indexOf(':');
+  if (i <= 0 || i === text.length - 1) {
+    throw new CliError(
+      `--notify takes BEARER:TARGET (e.g. udp:10.0.0.5:2948), not ${text}`,
+      ExitCode.BadInput,
+    );
+  }
+  return { bearer: text.slice(0, i), target: text.slice(i + 1) };
 }
 
 async function listAll(

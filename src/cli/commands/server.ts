@@ -9,6 +9,13 @@ import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
+import {
+  type NotificationBearer,
+  PapBearer,
+  SipBearer,
+  SmppBearer,
+  UdpBearer,
+} from '../../binding/push/index.ts';
 import { ensureAdminToken } from '../../server/bootstrap.ts';
 import { loadSecretKey } from '../../server/bootstrap.ts';
 import { createServer } from '../../server/server.ts';
@@ -30,6 +37,44 @@ interface ServerCliOptions {
   autoEnrollSecret?: string;
   autoEnrollPattern?: string;
   logLevel: string;
+  pushUdp?: boolean;
+  pushSip?: boolean;
+  pushPap?: string;
+  pushSmpp?: string;
+  pushOnQueue: boolean;
+}
+
+/** The notification bearers asked for on the command line. */
+function bearersFrom(opts: ServerCliOptions): NotificationBearer[] {
+  const out: NotificationBearer[] = [];
+  if (opts.pushUdp) out.push(new UdpBearer());
+  if (opts.pushSip) out.push(new SipBearer());
+  if (opts.pushPap) {
+    if (!URL.canParse(opts.pushPap)) {
+      throw new CliError(`--push-pap needs the PPG's URL, not ${opts.pushPap}`, ExitCode.BadInput);
+    }
+    out.push(new PapBearer({ url: opts.pushPap }));
+  }
+  if (opts.pushSmpp) {
+    const u = URL.canParse(opts.pushSmpp) ? new URL(opts.pushSmpp) : undefined;
+    if (u?.protocol !== 'smpp:' || !u.hostname || !u.username) {
+      throw new CliError(
+        '--push-smpp takes smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=ADDR]',
+        ExitCode.BadInput,
+      );
+    }
+    const source = u.searchParams.get('source');
+    out.push(
+      new SmppBearer({
+        host: u.hostname,
+        port: u.port ? Number(u.port) : 2775,
+        systemId: decodeURIComponent(u.username),
+        password: decodeURIComponent(u.password),
+        ...(source ? { sourceAddr: source } : {}),
+      }),
+    );
+  }
+  return out;
 }
 
 function readFile(path: string, what: string): Buffer {
@@ -70,6 +115,17 @@ export function register(program: Command): void {
       'enroll unknown devices that authenticate with this shared secret (default: $OMADM_ENROLL_SECRET; off)',
     )
     .option('--auto-enroll-pattern <regex>', 'only auto-enroll DevIds matching this regular expression')
+    .option('--push-udp', 'notify devices (Package 0) over UDP/WDP (device address host[:port])')
+    .option('--push-sip', 'notify devices with SIP MESSAGE (device address sip:…)')
+    .option(
+      '--push-pap <url>',
+      "notify devices through a WAP Push Proxy Gateway's PAP URL (device address: MSISDN)",
+    )
+    .option(
+      '--push-smpp <url>',
+      'notify devices by SMS through an SMSC: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=ADDR]',
+    )
+    .option('--no-push-on-queue', 'do not notify a device when a command is queued for it (only on request)')
     .addOption(
       new Option('--log-level <level>', 'log level (logs go to stderr)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -114,6 +170,7 @@ export function register(program: Command): void {
           }
         : undefined;
 
+      const bearers = bearersFrom(opts);
       const dataDir = resolve(opts.data);
       const { url: dbUrl, schema } = splitSchema(opts.db ?? `sqlite:${join(dataDir, 'omadm.db')}`);
       let location: ReturnType<typeof parseStoreUrl>;
@@ -163,6 +220,7 @@ export function register(program: Command): void {
         ...(enrollSecret
           ? { autoEnroll: { secret: enrollSecret, ...(pattern ? { idPattern: pattern } : {}) } }
           : {}),
+        ...(bearers.length ? { notify: { bearers, onEnqueue: opts.pushOnQueue } } : {}),
       });
       let url: string;
       try {
@@ -197,6 +255,10 @@ export function register(program: Command): void {
       }
       if (secretKey.created)
         lines.push(`  Secret key    created ${secretKey.source} (keep it with the database)`);
+      if (bearers.length) {
+        const names = bearers.map((b) => b.name).join(', ');
+        lines.push(`  Notification  ${names}${opts.pushOnQueue ? ' (also when commands are queued)' : ''}`);
+      }
       if (enrollSecret)
         lines.push(`  Auto-enroll   on${pattern ? ` for DevIds matching /${pattern.source}/` : ''}`);
       const shownToken = admin.generated ?? (token ? '<your token>' : '<admin token>');
