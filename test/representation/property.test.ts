@@ -9,8 +9,11 @@ import fc from 'fast-check';
 import {
   type Command,
   type Data,
+  DecodeError,
   decodeXml,
   type Element,
+  EncodeError,
+  elementToMessage,
   encodeXml,
   Format,
   type Item,
@@ -213,6 +216,134 @@ const message: fc.Arbitrary<SyncML> = fc.record({
     { requiredKeys: ['VerDTD', 'VerProto', 'SessionID', 'MsgID', 'Target', 'Source'] },
   ),
   SyncBody: fc.record({ commands: fc.array(command, { maxLength: 5 }), Final: fc.boolean() }),
+});
+
+const VOCAB = [
+  'SyncML',
+  'SyncHdr',
+  'SyncBody',
+  'VerDTD',
+  'VerProto',
+  'SessionID',
+  'MsgID',
+  'Target',
+  'Source',
+  'LocURI',
+  'LocName',
+  'RespURI',
+  'NoResp',
+  'Cred',
+  'Meta',
+  'Data',
+  'Item',
+  'MoreData',
+  'CmdID',
+  'MsgRef',
+  'CmdRef',
+  'Cmd',
+  'TargetRef',
+  'SourceRef',
+  'Chal',
+  'Correlator',
+  'Final',
+  'Add',
+  'Alert',
+  'Atomic',
+  'Copy',
+  'Delete',
+  'Exec',
+  'Get',
+  'Replace',
+  'Sequence',
+  'Status',
+  'Results',
+  'Sync',
+  'Format',
+  'Type',
+  'Size',
+  'MaxMsgSize',
+  'NextNonce',
+  'EMI',
+  'Anchor',
+  'Next',
+  'Mem',
+  'FreeMem',
+  'MetInf',
+  'MgmtTree',
+];
+/** Element trees made of SyncML names in any arrangement: structurally hostile messages. */
+const syncmlish: fc.Arbitrary<Element> = fc.letrec<{ el: Element }>((tie) => ({
+  el: fc.record({
+    name: fc.constantFrom(...VOCAB),
+    ns: fc.constantFrom('SYNCML:SYNCML1.2', 'syncml:metinf', ''),
+    children: fc.array(
+      fc.oneof(
+        // Leaves first: fast-check's depth bias favours the first arbitrary as trees deepen.
+        { depthSize: 'small', maxDepth: 6 },
+        fc.constantFrom('1', '1.2', '200', ' x ', '', '-1', 'chr', 'Chr', '1201', '99999999999'),
+        fc.uint8Array({ maxLength: 4 }),
+        tie('el'),
+      ),
+      { maxLength: 5 },
+    ),
+  }),
+})).el;
+
+const S = 'SYNCML:SYNCML1.2';
+const leaf = (name: string, text: string): Element => ({ name, ns: S, children: [text] });
+const HDR: Element = {
+  name: 'SyncHdr',
+  ns: S,
+  children: [
+    leaf('VerDTD', '1.2'),
+    leaf('VerProto', 'DM/1.2'),
+    leaf('SessionID', '1'),
+    leaf('MsgID', '1'),
+    { name: 'Target', ns: S, children: [leaf('LocURI', 't')] },
+    { name: 'Source', ns: S, children: [leaf('LocURI', 's')] },
+  ],
+};
+
+describe('model builder fuzz', () => {
+  test('any arrangement of SyncML elements: a message or a DecodeError; re-encoding: XML or an EncodeError', () => {
+    let messages = 0;
+    const tree = fc.oneof(
+      // A valid header and a body of random commands: exercises the command parsers.
+      {
+        weight: 4,
+        arbitrary: fc
+          .array(syncmlish, { maxLength: 6 })
+          .map(
+            (body): Element => ({
+              name: 'SyncML',
+              ns: S,
+              children: [HDR, { name: 'SyncBody', ns: S, children: body }],
+            }),
+          ),
+      },
+      // Anything at all under SyncML.
+      { weight: 1, arbitrary: syncmlish.map((t): Element => ({ ...t, name: 'SyncML' })) },
+    );
+    fc.assert(
+      fc.property(tree, fc.boolean(), (root, strict) => {
+        let msg: SyncML;
+        try {
+          msg = elementToMessage(root, { strict });
+        } catch (e) {
+          assert.ok(e instanceof DecodeError, String(e));
+          return;
+        }
+        messages++;
+        try {
+          encodeXml(msg);
+        } catch (e) {
+          assert.ok(e instanceof EncodeError, String(e));
+        }
+      }),
+      { numRuns: 2000, seed: 20261122 },
+    );
+    assert.ok(messages > 200, `only ${messages} of 2000 trees built a message`);
+  });
 });
 
 describe('property-based round trips', () => {
