@@ -442,6 +442,28 @@ describe('HTTP server endpoint', () => {
     } as RequestInit);
     assert.equal(res2.status, 413);
   });
+  test('accepts a chunked request body and answers in its encoding', async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg1 = readFileSync(new URL('../../../shared/vectors/packages/pkg1.wbxml', import.meta.url));
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < pkg1.length; i += 100) c.enqueue(new Uint8Array(pkg1.subarray(i, i + 100)));
+        c.close();
+      },
+    });
+    const res = await fetch(srv.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.syncml.dm+wbxml' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/vnd.syncml.dm+wbxml');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const body = new Uint8Array(await res.arrayBuffer());
+    assert.ok(body[0]! <= 0x03, 'WBXML answer');
+  });
+
   test('refuses undecodable bodies (400)', async () => {
     const res = await fetch(srv.url, {
       method: 'POST',
