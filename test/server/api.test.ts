@@ -17,7 +17,7 @@ test('every API error code and its HTTP status is documented in docs/api.md', ()
     const status = apiErrorStatus[code];
     assert.match(
       doc,
-      new RegExp(`\\| ${status} \\| \`${code}\` \\|`),
+      new RegExp(`\\|\\s*${status}\\s*\\|\\s*\`${code}\`\\s*\\|`),
       `${code} (${status}) missing from docs/api.md`,
     );
   }

@@ -32,10 +32,8 @@ export interface SimOptions {
   readonly failReplace?: Readonly<Record<string, number>>;
 }
 
-export interface Transport {
-  /** Rewrites the URL of each request (e.g. to alternate between two servers); may act first. */
-  (req: ClientRequest, index: number): string | Promise<string>;
-}
+/** Rewrites the URL of each request (e.g. to alternate between two servers); may act first. */
+export type Transport = (req: ClientRequest, index: number) => string | Promise<string>;
 
 /** Sends one request (default: fetch); tests replace it to use TLS client certificates. */
 export type Sender = (
