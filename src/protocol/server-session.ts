@@ -171,10 +171,13 @@ export class DmServerEngine {
       loaded = await this.#o.sessions.load(req.sessionToken);
       viaToken = loaded !== undefined;
     }
-    if (!loaded && !isInit && !req.sessionToken) {
-      // A client that does not follow RespURI: find its session by device and SessionID.
+    if (!loaded && !req.sessionToken) {
+      // A client that does not follow RespURI: find its session by device and SessionID. For a
+      // package 1, only a retransmission (same bytes) continues the device's current session.
       const current = await this.#o.sessions.loadByDevice(deviceId);
-      if (current && current.sessionId === hdr.SessionID) loaded = current;
+      if (current && current.sessionId === hdr.SessionID) {
+        if (!isInit || current.lastReply?.requestHash === requestHash) loaded = current;
+      }
     }
     if (loaded && (loaded.deviceId !== deviceId || loaded.sessionId !== hdr.SessionID)) {
       if (!isInit)

@@ -64,6 +64,27 @@ describe('server engine: session identity and ordering', () => {
     assert.equal(a.done, true);
   });
 
+  test('a retransmitted package 1 (answer lost) gets the same answer: commands are not handed out again', async () => {
+    const pair = makePair();
+    pair.queue.enqueue(DEVICE, replaceCmd('./Vendor/Poll', '1'));
+    const client = pair.client();
+    const req1 = await client.start();
+    const a = await pair.server.handle({
+      body: req1.body,
+      contentType: XML,
+      respUri: (t) => `http://h/dm?s=${t}`,
+    });
+    pair.queue.enqueue(DEVICE, replaceCmd('./Vendor/Poll', '2'));
+    const b = await pair.server.handle({
+      body: req1.body,
+      contentType: XML,
+      respUri: (t) => `http://h/dm?s=${t}`,
+    });
+    assert.deepEqual(b.body, a.body);
+    assert.equal(b.token, a.token);
+    assert.equal([...pair.queue.records.values()].filter((r) => r.state === 'sent').length, 1);
+  });
+
   test('out-of-order MsgID is rejected', async () => {
     const pair = makePair();
     const { client, res, token } = await openSession(pair);
