@@ -61,7 +61,7 @@ export interface FleetOptions {
   readonly serverSecret?: string;
   readonly serverId?: string;
   readonly encoding?: Encoding;
-  /** Simultaneous sessions (default 256). */
+  /** Simultaneous sessions (default 64). */
   readonly concurrency?: number;
   /** Command execution times (default `realistic`). */
   readonly timing?: Timing;
@@ -134,7 +134,7 @@ export class Fleet {
     this.#first = options.first ?? 1;
     this.#width = options.pad ?? Math.max(6, String(this.#first + options.devices - 1).length);
     this.#random = options.random ?? Math.random;
-    this.#concurrency = Math.max(1, options.concurrency ?? 256);
+    this.#concurrency = Math.max(1, options.concurrency ?? 64);
     if (options.transport) {
       this.#transport = options.transport;
     } else {

@@ -74,7 +74,7 @@ export function register(program: Command): void {
     .option('--url <url>', 'REST API base URL for --provision (default $OMADM_URL, else the --server origin)')
     .option('--token <token>', 'API token for --provision (default $OMADM_TOKEN)')
     .option('--json', 'print the summary as one JSON object')
-    .option('--concurrency <n>', 'simultaneous sessions', '256')
+    .option('--concurrency <n>', 'simultaneous sessions', '64')
     .option('--prefix <p>', 'DevId prefix (DevIds are <prefix><6-digit index>)', 'sim-')
     .option('--seed <s>', 'seed the client secrets are derived from', 'omadm-sim')
     .option('--server-secret <s>', 'the server must authenticate with this secret (SRVCRED)')
