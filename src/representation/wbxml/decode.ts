@@ -12,10 +12,15 @@ import { type CodePage, codePagesFor, syncmlNamespaceFor } from './code-pages.ts
 import { WbxmlError } from './errors.ts';
 import { Charset, TAG_ATTRIBUTES, TAG_CONTENT, TAG_MASK, Token } from './tokens.ts';
 
-/** Limits on hostile input. Defaults: 16 MiB, depth 128, 200 000 elements. */
+/** Limits on hostile input. Defaults: 16 MiB, depth 128, 200 000 elements, 16 MiB expanded text. */
 export interface WbxmlLimits {
   /** Largest input accepted, in bytes. */
   maxBytes?: number;
+  /**
+   * Most bytes of text (and LITERAL names) that string-table references may expand to in one
+   * document: each reference is a couple of bytes but can repeat a long entry.
+   */
+  maxExpandedText?: number;
   /** Deepest element nesting accepted. */
   maxDepth?: number;
   /** Most elements accepted in one document. */
@@ -24,6 +29,7 @@ export interface WbxmlLimits {
 
 export const DEFAULT_WBXML_LIMITS: Readonly<Required<WbxmlLimits>> = Object.freeze({
   maxBytes: 16 * 1024 * 1024,
+  maxExpandedText: 16 * 1024 * 1024,
   maxDepth: 128,
   maxElements: 200_000,
 });
@@ -83,10 +89,16 @@ export class Reader {
   strtblStart = 0;
   strtblEnd = 0;
   private readonly strCache = new Map<number, string>();
+  /** NUL positions in the string table, found on first use. */
+  private nuls: number[] | undefined;
+  /** Bytes of text string-table references have expanded to so far, and the most allowed. */
+  private expanded = 0;
+  readonly maxExpanded: number;
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, maxExpanded: number) {
     this.bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     this.end = bytes.length;
+    this.maxExpanded = maxExpanded;
   }
 
   byte(): number {
@@ -140,19 +152,49 @@ export class Reader {
   }
 
   /**
-   * tableref = STR_T index: the string at that byte offset of the string table, up to a NUL or the
-   * table's end (the Motorola client writes its FPI entry without a NUL).
+   * The end (exclusive) of the string-table entry at `offset`: its NUL, or the table's end (the
+   * Motorola client writes its FPI entry without a NUL). The NUL positions are found in one scan
+   * of the table, so a hostile document referencing every offset of a big table costs
+   * O(table + references · log table), not O(table²). Every use is charged to the expansion
+   * budget: references can repeat one entry, and the budget keeps the text they expand to bounded.
    */
-  tableString(offset: number, at: number): string {
-    const cached = this.strCache.get(offset);
-    if (cached !== undefined) return cached;
-    const start = this.strtblStart + offset;
+  tableEntryEnd(offset: number, at: number): number {
     if (offset >= this.strtblEnd - this.strtblStart) {
       throw new WbxmlError('wbxml.strtbl', `string table reference ${offset} outside the table`, at);
     }
-    let nul = this.bytes.indexOf(0, start);
-    if (nul < 0 || nul > this.strtblEnd) nul = this.strtblEnd;
-    const s = text(this.bytes, start, nul);
+    let nuls = this.nuls;
+    if (nuls === undefined) {
+      const found: number[] = [];
+      for (let i = this.strtblStart; i < this.strtblEnd; i++) if (this.bytes[i] === 0) found.push(i);
+      nuls = this.nuls = found;
+    }
+    const start = this.strtblStart + offset;
+    // First NUL at or after start.
+    let lo = 0;
+    let hi = nuls.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (nuls[mid]! < start) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = lo < nuls.length ? nuls[lo]! : this.strtblEnd;
+    this.expanded += end - start;
+    if (this.expanded > this.maxExpanded) {
+      throw new WbxmlError(
+        'wbxml.size',
+        `string-table references expand to more than ${this.maxExpanded} bytes of text`,
+        at,
+      );
+    }
+    return end;
+  }
+
+  /** tableref = STR_T index: the string at that byte offset of the string table. */
+  tableString(offset: number, at: number): string {
+    const end = this.tableEntryEnd(offset, at);
+    const cached = this.strCache.get(offset);
+    if (cached !== undefined) return cached;
+    const s = text(this.bytes, this.strtblStart + offset, end);
     this.strCache.set(offset, s);
     return s;
   }
@@ -179,7 +221,11 @@ export interface WbxmlHeader {
 }
 
 /** Checks the size limit and reads the header (start = version publicid charset strtbl). */
-export function readHeader(bytes: Uint8Array, maxBytes: number): { r: Reader; header: WbxmlHeader } {
+export function readHeader(
+  bytes: Uint8Array,
+  limits: WbxmlLimits | undefined,
+): { r: Reader; header: WbxmlHeader } {
+  const maxBytes = limits?.maxBytes ?? DEFAULT_WBXML_LIMITS.maxBytes;
   if (bytes.length > maxBytes) {
     throw new WbxmlError(
       'wbxml.size',
@@ -187,7 +233,7 @@ export function readHeader(bytes: Uint8Array, maxBytes: number): { r: Reader; he
       0,
     );
   }
-  const r = new Reader(bytes);
+  const r = new Reader(bytes, limits?.maxExpandedText ?? DEFAULT_WBXML_LIMITS.maxExpandedText);
   // version = u_int8 — any WBXML 1.x (high nibble 0) is accepted.
   const version = r.byte();
   if (version > 0x0f) {
@@ -230,7 +276,7 @@ export function readHeader(bytes: Uint8Array, maxBytes: number): { r: Reader; he
 
 /** Decodes a WBXML document into the generic element tree. Throws WbxmlError on any bad input. */
 export function decodeWbxml(bytes: Uint8Array, limits?: WbxmlLimits): WbxmlDocument {
-  const { r, header } = readHeader(bytes, limits?.maxBytes ?? DEFAULT_WBXML_LIMITS.maxBytes);
+  const { r, header } = readHeader(bytes, limits);
   const root = parseBody(
     r,
     header.pages,

@@ -190,7 +190,7 @@ export function wbxmlToXml(bytes: Uint8Array, limits?: WbxmlLimits): string {
 
 /** Transcodes a WBXML document to compact XML, as UTF-8 bytes. @throws DecodeError (`wbxml.*`), EncodeError (`xml.invalid`) */
 export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8Array {
-  const { r, header } = readHeader(bytes, limits?.maxBytes ?? DEFAULT_WBXML_LIMITS.maxBytes);
+  const { r, header } = readHeader(bytes, limits);
   const maxDepth = limits?.maxDepth ?? DEFAULT_WBXML_LIMITS.maxDepth;
   const maxElements = limits?.maxElements ?? DEFAULT_WBXML_LIMITS.maxElements;
   const pages = header.pages;
@@ -255,12 +255,8 @@ export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8A
           r.tableString(offset, at); // a bad reference is reported first, as on the tree path
           throw new WbxmlError('wbxml.token', 'text outside any element', at);
         }
-        const tblLen = r.strtblEnd - r.strtblStart;
-        if (offset >= tblLen)
-          throw new WbxmlError('wbxml.strtbl', `string table reference ${offset} outside the table`, at);
         const start = r.strtblStart + offset;
-        let stop = start;
-        while (stop < r.strtblEnd && buf[stop] !== 0) stop++;
+        const stop = r.tableEntryEnd(offset, at);
         if (stop === start) continue;
         if (pending) {
           w.byte(GT);

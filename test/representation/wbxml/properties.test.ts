@@ -12,6 +12,7 @@ import {
   decodeWbxml,
   encodeWbxml,
   type WbxmlEncodeOptions,
+  wbxmlToXmlBytes,
 } from '../../../src/representation/wbxml/index.ts';
 import {
   DMDDF_TAGS,
@@ -140,6 +141,32 @@ describe('hostile bytes', () => {
       ),
       { numRuns: 3000 },
     );
+  });
+
+  test('string-table expansion bombs: bounded work and memory, a typed error', () => {
+    // A 1 MiB table without NUL, then one element holding references to offsets 0, 1, 2, … (each
+    // a ~1 MiB string), then the same with one offset repeated (one giant text). Unbounded, 1.5 M
+    // such references (6 MB of input) would ask for terabytes.
+    const T = 1 << 20;
+    const refs = (offsetOf: (i: number) => number, n: number): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const o = offsetOf(i);
+        out.push(0x83, 0x80 | ((o >> 14) & 0x7f), 0x80 | ((o >> 7) & 0x7f), o & 0x7f);
+      }
+      return out;
+    };
+    for (const offsetOf of [(i: number) => i % T, () => 0]) {
+      const body = refs(offsetOf, 1000);
+      const doc = new Uint8Array(5 + 4 + T + 1 + body.length + 1);
+      doc.set([2, 0xa4, 1, 0x6a]);
+      doc.set([0x80 | (T >> 14), 0x80, 0x00], 4); // mb_u_int32 of 2^20 = 0x40 0x00 0x00
+      doc.fill(0x41, 7, 7 + T);
+      doc.set([0x4f, ...body, 1], 7 + T);
+      const input = doc.subarray(0, 7 + T + 2 + body.length);
+      assert.throws(() => decodeWbxml(input), { code: 'wbxml.size' });
+      assert.throws(() => wbxmlToXmlBytes(input), { code: 'wbxml.size' });
+    }
   });
 
   test('a 100 MB OPAQUE length claim and a 10k-deep nesting are refused without allocating', () => {
