@@ -77,8 +77,18 @@ export function detectEncoding(bytes: Uint8Array, contentType?: string): Encodin
 export function decodeMessage(bytes: Uint8Array, contentType?: string, options?: DecodeOptions): SyncML {
   const enc = detectEncoding(bytes, contentType);
   if (enc === 'wbxml') return decodeWbxmlMessage(bytes, options);
-  if (enc === 'xml') return decodeXml(bytes, options);
+  if (enc === 'xml') {
+    const charset = options?.charset ?? charsetOf(contentType);
+    return decodeXml(bytes, charset === undefined ? options : { ...options, charset });
+  }
   throw new DecodeError('input.unknown', 'input is neither XML nor WBXML', 0);
+}
+
+/** The `charset` parameter of a Content-Type, if any. */
+export function charsetOf(contentType: string | undefined): string | undefined {
+  if (!contentType) return undefined;
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
+  return m ? m[1] : undefined;
 }
 
 /** Encodes a message for a content type: `…+wbxml` types give WBXML, everything else XML bytes. */

@@ -8,6 +8,7 @@ export * from './model.ts';
 export * from './codes.ts';
 export * from './errors.ts';
 export {
+  charsetOf,
   type DecodeOptions,
   decodeMessage,
   decodeWbxmlMessage,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   type Command,
+  charsetOf,
   DecodeError,
   decodeMessage,
   decodeXml,
@@ -431,6 +432,20 @@ describe('decodeMessage / encodeMessage', () => {
       assert.equal(detectEncoding(bytes), ct.endsWith('wbxml') ? 'wbxml' : 'xml');
       assert.deepEqual(decodeMessage(bytes, ct), m);
     }
+  });
+
+  test('the charset of the content type is honoured for XML', () => {
+    assert.equal(charsetOf('application/vnd.syncml.dm+xml; charset="ISO-8859-1"'), 'ISO-8859-1');
+    assert.equal(charsetOf('application/vnd.syncml.dm+xml'), undefined);
+    const xml = encodeXml(
+      base([{ type: 'Alert', CmdID: '1', Data: 1100, Item: [{ Data: { kind: 'text', text: 'Grüße' } }] }]),
+    );
+    const latin1 = Buffer.from(xml, 'latin1');
+    const m = decodeMessage(latin1, 'application/vnd.syncml.dm+xml;charset=iso-8859-1');
+    const alert = m.SyncBody.commands[0]!;
+    assert.ok(alert.type === 'Alert');
+    assert.deepEqual(alert.Item[0]!.Data, { kind: 'text', text: 'Grüße' });
+    assert.throws(() => decodeMessage(latin1, 'application/vnd.syncml.dm+xml'), { code: 'xml.encoding' });
   });
 
   test('limits apply to either encoding; wbxml limits can be set apart', () => {

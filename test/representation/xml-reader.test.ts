@@ -54,6 +54,17 @@ describe('XML reader: documents', () => {
     assert.deepEqual(parseXmlElement(latin1), el('a', '', ['Grüße']));
   });
 
+  test('the transport charset takes precedence over the declaration; a BOM over both', () => {
+    const latin1 = Buffer.from('<a>Gr\u00fc\u00dfe</a>', 'latin1');
+    assert.deepEqual(parseXmlElement(latin1, { charset: 'ISO-8859-1' }), el('a', '', ['Grüße']));
+    const declared = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><a>\u00fc</a>', 'latin1');
+    assert.deepEqual(parseXmlElement(declared, { charset: 'iso-8859-1' }).children, ['ü']);
+    assert.equal(rejects(latin1, 'xml.encoding').offset, 5);
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('<a>ü</a>')]);
+    assert.deepEqual(parseXmlElement(bom, { charset: 'iso-8859-1' }).children, ['ü']);
+    rejects(Buffer.from('<a/>'), 'xml.encoding', { charset: 'shift_jis' });
+  });
+
   test('invalid UTF-8 and unsupported encodings are xml.encoding with the byte offset', () => {
     const e = rejects(Buffer.from([0x3c, 0x61, 0x3e, 0xc3, 0x28, 0x3c, 0x2f, 0x61, 0x3e]), 'xml.encoding');
     assert.equal(e.offset, 3);

@@ -30,4 +30,9 @@ export interface XmlReadOptions extends Partial<XmlLimits> {
    * no entity reference (`MAXDT=15&DR=1`). Everything else is checked in both modes.
    */
   readonly strict?: boolean;
+  /**
+   * Character encoding from the transport (the `charset` of the Content-Type); it takes precedence
+   * over the XML declaration. UTF-8 (default), US-ASCII and ISO-8859-1/windows-1252 are read.
+   */
+  readonly charset?: string;
 }

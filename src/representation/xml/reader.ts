@@ -91,7 +91,7 @@ export function parseXmlElement(input: string | Uint8Array, options?: XmlReadOpt
         limits.maxBytes,
       );
     }
-    const decoded = decodeBytes(input);
+    const decoded = decodeBytes(input, options?.charset);
     text = decoded.text;
     byteBase = decoded.bom;
     latin1 = decoded.latin1;
@@ -108,7 +108,7 @@ function stripUndefined(o: XmlReadOptions): XmlReadOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function decodeBytes(bytes: Uint8Array): { text: string; bom: number; latin1: boolean } {
+function decodeBytes(bytes: Uint8Array, charset?: string): { text: string; bom: number; latin1: boolean } {
   let start = 0;
   if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
   else if (
@@ -118,7 +118,8 @@ function decodeBytes(bytes: Uint8Array): { text: string; bom: number; latin1: bo
     throw new DecodeError('xml.encoding', 'UTF-16 XML is not supported (send UTF-8)', 0);
   }
   const body = start ? bytes.subarray(start) : bytes;
-  const enc = declaredEncoding(body);
+  // The transport's charset wins over the declaration (RFC 7303 §3.2); a BOM wins over both.
+  const enc = start ? null : charset?.trim().toLowerCase() || declaredEncoding(body);
   if (enc !== null && enc !== 'utf-8' && enc !== 'utf8' && enc !== 'us-ascii' && enc !== 'ascii') {
     if (enc === 'iso-8859-1' || enc === 'latin1' || enc === 'iso_8859-1' || enc === 'windows-1252') {
       return {
