@@ -231,9 +231,20 @@ export async function migrateToLatest(db: Kysely<any>, backend: Backend, schema?
     migrationLockTableName: 'omadm_migration_lock',
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely's introspector lists tables across all schemas; another application dropping a schema
+  // at that moment makes it fail (3F000/42P01). Migrations are transactional, so retry.
+  for (let attempt = 1; error && attempt <= 3 && isTransientCatalogError(error); attempt++) {
+    await new Promise((r) => setTimeout(r, 50 * attempt));
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new StoreError(StoreErrorCode.Migration, `database migration ${failed} failed`, { cause: error });
   }
+}
+
+function isTransientCatalogError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === '3F000' || code === '42P01' || code === 'XX000';
 }

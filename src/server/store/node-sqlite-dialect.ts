@@ -58,11 +58,22 @@ export class NodeSqliteDialect implements Dialect {
     return new SqliteQueryCompiler();
   }
   createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return new NodeSqliteAdapter();
   }
   // biome-ignore lint/suspicious/noExplicitAny: Kysely's own Dialect signature takes Kysely<any>.
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SqliteIntrospector(db);
+  }
+}
+
+/**
+ * SQLite DDL is transactional. Saying so makes Kysely's Migrator run inside one transaction, which
+ * here is BEGIN IMMEDIATE: the database write lock is the migration lock, so processes opening a
+ * fresh file at once migrate it once (Kysely's default assumes a single process and no lock).
+ */
+class NodeSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 
@@ -125,7 +136,9 @@ class NodeSqliteDriver implements Driver {
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    (connection as NodeSqliteConnection).exec('ROLLBACK');
+    // Some errors (SQLITE_FULL, IOERR, …) already rolled back: a second ROLLBACK would throw and
+    // hide the original error.
+    (connection as NodeSqliteConnection).rollbackIfActive();
   }
 
   async releaseConnection(): Promise<void> {
@@ -156,6 +169,10 @@ class NodeSqliteConnection implements DatabaseConnection {
 
   exec(sql: string): void {
     this.#db.exec(sql);
+  }
+
+  rollbackIfActive(): void {
+    if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
   }
 
   close(): void {

@@ -104,6 +104,10 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       await c.connect();
       try {
         await c.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      } catch (e) {
+        // Two nodes starting at once: IF NOT EXISTS still races on the catalog's unique index.
+        const code = (e as { code?: string }).code;
+        if (code !== '23505' && code !== '42P06') throw e;
       } finally {
         await c.end();
       }

@@ -7,9 +7,15 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import {
   type Fixture,
+  PG_URL,
   postgresBackend,
   postgresUnavailable,
   sqliteBackend,
@@ -38,12 +44,26 @@ function worker(
   return { child, lines };
 }
 
+/** Waits for the worker's next output line; false when it exited instead. */
+async function nextLine(child: ChildProcess): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return false;
+  const ac = new AbortController();
+  try {
+    return await Promise.race([
+      once(child, 'line', { signal: ac.signal }).then(() => true),
+      once(child, 'exit', { signal: ac.signal }).then(() => false),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
 /** Waits until every worker opened its store, then lets them all go at once. */
 async function start(workers: { child: ChildProcess; lines: string[] }[]): Promise<void> {
   for (const w of workers) {
     while (!w.lines.includes('open')) {
-      if (w.child.exitCode !== null) assert.fail('worker exited before opening the store');
-      await once(w.child, 'line');
+      if (!(await nextLine(w.child)))
+        assert.fail(`worker exited before opening the store: ${w.lines.join(' | ')}`);
     }
   }
   for (const w of workers) w.child.stdin!.end('go\n');
@@ -91,8 +111,7 @@ function suite(backend: TestBackend): void {
       const w = worker(f, 'doomed', 'crash');
       await start([w]);
       while (!w.lines.includes('ready')) {
-        if (w.child.exitCode !== null) assert.fail(`worker exited early: ${w.lines.join(' | ')}`);
-        await once(w.child, 'line');
+        if (!(await nextLine(w.child))) assert.fail(`worker exited early: ${w.lines.join(' | ')}`);
       }
       w.child.kill('SIGKILL');
       await exited(w.child);
@@ -116,7 +135,39 @@ function suite(backend: TestBackend): void {
   });
 }
 
+/** Three processes open a database nobody opened before: the schema is migrated exactly once. */
+async function concurrentFirstOpen(url: string, schema: string | undefined): Promise<void> {
+  const fake = { url, options: schema ? { schema } : {} } as Fixture;
+  const workers = ['o1', 'o2', 'o3'].map((s) => worker(fake, s, 'drain'));
+  await start(workers);
+  const codes = await Promise.all(workers.map((w) => exited(w.child)));
+  assert.deepEqual(codes, [0, 0, 0], workers.map((w) => w.lines.join(' | ')).join('\n'));
+  for (const w of workers) assert.deepEqual(w.lines, ['open', 'done']);
+}
+
+test('sqlite: three processes opening a fresh database at once migrate it once', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'omadm-first-open-'));
+  try {
+    await concurrentFirstOpen(`sqlite:${join(dir, 'omadm.db')}`, undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 suite(sqliteBackend);
 const unavailable = await postgresUnavailable();
 if (unavailable) test('several processes on PostgreSQL', { skip: unavailable }, () => {});
-else suite(postgresBackend);
+else {
+  suite(postgresBackend);
+  test('postgres: three processes opening a fresh schema at once create and migrate it once', async () => {
+    const schema = `omadm_test_${randomBytes(6).toString('hex')}`;
+    try {
+      await concurrentFirstOpen(PG_URL, schema);
+    } finally {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    }
+  });
+}
