@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,6 +156,21 @@ interface FleetFigures {
   roundTripsPerSession: number;
   /** CPU time of the simulating process per session (µs): its own capacity is 1e6 / this per core. */
   simulatorCpuUsPerSession: number;
+  /** CPU time of the server process per session (µs), from /proc (undefined elsewhere). */
+  serverCpuUsPerSession: number | undefined;
+}
+
+/** User + system CPU of a process in µs, from /proc/PID/stat (Linux). */
+function procCpuUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) in clock ticks; after the comm field they are at 11 and 12.
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Starts `omadm server` on SQLite in a temp dir (child process); resolves with its URL. */
@@ -218,6 +233,7 @@ async function measureFleet(seconds: number, encoding: 'xml' | 'wbxml'): Promise
     const measured = new FleetStats();
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const srv0 = procCpuUs(child.pid);
     const end = t0 + seconds * 1000;
     do {
       await fleet.round({
@@ -232,6 +248,7 @@ async function measureFleet(seconds: number, encoding: 'xml' | 'wbxml'): Promise
     } while (performance.now() < end);
     const secs = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const srv1 = procCpuUs(child.pid);
     channels.messageOut.unsubscribe(count);
     fleet.close();
     return {
@@ -245,6 +262,10 @@ async function measureFleet(seconds: number, encoding: 'xml' | 'wbxml'): Promise
       p99Ms: round2(measured.latency.percentile(0.99)),
       roundTripsPerSession: round2(messages / Math.max(1, measured.sessions)),
       simulatorCpuUsPerSession: Math.round((cpu.user + cpu.system) / Math.max(1, measured.sessions)),
+      serverCpuUsPerSession:
+        srv0 === undefined || srv1 === undefined
+          ? undefined
+          : Math.round((srv1 - srv0) / Math.max(1, measured.sessions)),
     };
   } finally {
     child.kill('SIGTERM');
@@ -270,7 +291,7 @@ export default async function simulatorSection(ctx: BenchContext): Promise<void>
     const f = await measureFleet(Math.max(ctx.seconds, 3), enc);
     fleet.push(f);
     ctx.log(
-      `fleet    1000 devices md5 ${enc.padEnd(5)}: ${f.sessionsPerSecond} sessions/s, p50 ${f.p50Ms} ms, p95 ${f.p95Ms} ms, p99 ${f.p99Ms} ms, ${f.sessions} sessions, errors ${JSON.stringify(f.errors)}, ${f.roundTripsPerSession} round trips/session, simulator CPU ${f.simulatorCpuUsPerSession} µs/session`,
+      `fleet    1000 devices md5 ${enc.padEnd(5)}: ${f.sessionsPerSecond} sessions/s, p50 ${f.p50Ms} ms, p95 ${f.p95Ms} ms, p99 ${f.p99Ms} ms, ${f.sessions} sessions, errors ${JSON.stringify(f.errors)}, ${f.roundTripsPerSession} round trips/session, CPU per session: simulator ${f.simulatorCpuUsPerSession} µs, server ${f.serverCpuUsPerSession ?? '?'} µs`,
     );
   }
   const echo = await measureEcho(ctx.seconds);
