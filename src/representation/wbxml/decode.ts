@@ -404,6 +404,9 @@ function addText(cur: Element | undefined, s: string, at: number): void {
   else children.push(s);
 }
 
+/** SyncML defines no attributes; a document with more than this many on one element is hostile. */
+const MAX_ATTRIBUTES = 64;
+
 /**
  * attribute = attrStart *attrValue, up to END. SyncML defines no attribute tokens, so only
  * LITERAL names are understood; values may be strings, table references, entities or opaque.
@@ -411,6 +414,7 @@ function addText(cur: Element | undefined, s: string, at: number): void {
 export function parseAttributes(r: Reader, tagAt: number): Record<string, string> | undefined {
   let attrs: Record<string, string> | undefined;
   let current: string | undefined;
+  let count = 0;
   while (true) {
     const at = r.pos;
     const tok = r.byte();
@@ -422,6 +426,13 @@ export function parseAttributes(r: Reader, tagAt: number): Record<string, string
         continue;
       case Token.LITERAL: {
         current = r.tableString(r.mbUint32(), at);
+        if (++count > MAX_ATTRIBUTES) {
+          throw new WbxmlError(
+            'wbxml.attribute',
+            `more than ${MAX_ATTRIBUTES} attributes on one element`,
+            at,
+          );
+        }
         attrs ??= {};
         // defineProperty: a hostile name such as "__proto__" stays a plain own property.
         Object.defineProperty(attrs, current, {

@@ -148,6 +148,23 @@ describe('decoder', () => {
     decodeError(bytes('02 a401 6a 00'), 'wbxml.truncated');
   });
 
+  test('limits: attributes per element', () => {
+    // table "a\0"; <Final a="" a="" …> 65 times
+    const many = new Uint8Array([
+      2,
+      0xa4,
+      1,
+      0x6a,
+      2,
+      0x61,
+      0,
+      0x92,
+      ...new Array(65).fill([4, 0]).flat(),
+      1,
+    ]);
+    decodeError(many, 'wbxml.attribute');
+  });
+
   test('limits: size, depth, element count', () => {
     decodeError(bytes('02 a401 6a 00 12'), 'wbxml.size', { maxBytes: 4 });
     const deep = new Uint8Array([
