@@ -3,6 +3,9 @@
  * test server on 127.0.0.1, checking output (tables and --json) and exit codes.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { redirectOutput } from '../../src/cli/api/output.ts';
 import { main } from '../../src/cli/main.ts';
@@ -246,6 +249,37 @@ describe('omadm device, cmd and trace against a server', () => {
     const cleared = await cli('device', 'set', 'IMEI:555', '--notify', 'none', '--json');
     assert.equal(cleared.code, 0, cleared.err);
     assert.equal(JSON.parse(cleared.out).notify, null);
+  });
+
+  test('cmd send queues an Atomic from a JSON file; a bad body is exit 2 with the field named', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omadm-cmd-send-'));
+    try {
+      const file = join(dir, 'atomic.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          type: 'Atomic',
+          commands: [
+            { type: 'Add', uri: './Vendor/Cfg' },
+            { type: 'Replace', uri: './Vendor/Mode', value: 'eco' },
+          ],
+        }),
+      );
+      const ok = await cli('cmd', 'send', 'IMEI:222', file, '--json');
+      assert.equal(ok.code, 0, ok.err);
+      const c = JSON.parse(ok.out);
+      assert.equal(c.type, 'Atomic');
+      assert.equal(c.request.commands.length, 2);
+      writeFileSync(file, JSON.stringify({ type: 'Atomic', commands: [{ type: 'Get', uri: '.' }] }));
+      const bad = await cli('cmd', 'send', 'IMEI:222', file);
+      assert.equal(bad.code, 2);
+      assert.match(bad.err, /Get is not allowed inside Atomic/);
+      writeFileSync(file, '{');
+      assert.equal((await cli('cmd', 'send', 'IMEI:222', file)).code, 2);
+      assert.equal((await cli('cmd', 'send', 'IMEI:222', join(dir, 'missing.json'))).code, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('device rm deletes', async () => {

@@ -7,6 +7,7 @@
  * the command expired, or --wait ran out before the device answered; 2 bad input; 69 server
  * unreachable or token refused.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ApiClient } from '../api/client.ts';
 import { type ApiOptions, clientFor, seconds, seg, withApiOptions } from '../api/common.ts';
@@ -112,6 +113,38 @@ export function register(program: Command): void {
   leaf('delete', 'Delete', 'none', 'delete a node (Delete)');
   leaf('exec', 'Exec', 'optional', 'execute a node (Exec); FUMO/SCOMO operations complete by Generic Alert');
   leaf('copy', 'Copy', 'source', 'copy a node (Copy) from a source URI to the target URI');
+
+  withApiOptions(
+    cmd
+      .command('send')
+      .description(
+        "queue any command given as the API's JSON (Atomic, Sequence, …) from a file or - for stdin",
+      )
+      .argument('<device>', 'the DevId')
+      .argument('<file>', 'JSON file with the command, e.g. {"type":"Atomic","commands":[…]}; - reads stdin'),
+  )
+    .option(
+      '--wait [seconds]',
+      `wait for the device's answer (default ${DEFAULT_WAIT_S} s)`,
+      seconds('--wait', 86400),
+    )
+    .action(async (device: string, file: string, opts: CmdOptions) => {
+      let text: string;
+      try {
+        text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new CliError(`cannot read ${file}: ${(err as Error).message}`, ExitCode.BadInput);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        throw new CliError(`${file} is not JSON: ${(err as Error).message}`, ExitCode.BadInput);
+      }
+      const api = clientFor(opts);
+      const queued = await api.post<CommandView>(`/devices/${seg(device)}/commands`, body);
+      await finish(api, queued, opts);
+    });
 
   withApiOptions(
     cmd.command('show').description('show a command and its results').argument('<id>', 'command id'),
