@@ -311,15 +311,13 @@ describe('model builder fuzz', () => {
       // A valid header and a body of random commands: exercises the command parsers.
       {
         weight: 4,
-        arbitrary: fc
-          .array(syncmlish, { maxLength: 6 })
-          .map(
-            (body): Element => ({
-              name: 'SyncML',
-              ns: S,
-              children: [HDR, { name: 'SyncBody', ns: S, children: body }],
-            }),
-          ),
+        arbitrary: fc.array(syncmlish, { maxLength: 6 }).map(
+          (body): Element => ({
+            name: 'SyncML',
+            ns: S,
+            children: [HDR, { name: 'SyncBody', ns: S, children: body }],
+          }),
+        ),
       },
       // Anything at all under SyncML.
       { weight: 1, arbitrary: syncmlish.map((t): Element => ({ ...t, name: 'SyncML' })) },
