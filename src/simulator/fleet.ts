@@ -149,6 +149,8 @@ export class Fleet {
           maxSockets: sockets,
           maxFreeSockets: sockets,
           ...(options.http?.ca ? { ca: options.http.ca as string } : {}),
+          ...(options.http?.cert ? { cert: options.http.cert } : {}),
+          ...(options.http?.key ? { key: options.http.key } : {}),
           rejectUnauthorized: options.http?.rejectUnauthorized ?? true,
         }),
       });

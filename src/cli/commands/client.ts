@@ -214,7 +214,7 @@ export function register(program: Command): void {
         client,
         intervalSeconds: config.interval,
         logger,
-        ...(config.listenUdp !== undefined ? { udp: { port: config.listenUdp } } : {}),
+        ...((udpPort ?? config.listenUdp) !== undefined ? { udp: { port: (udpPort ?? config.listenUdp)! } } : {}),
       });
       // Handlers before anything is printed: a supervisor may signal at once.
       const stopped = new Promise<NodeJS.Signals>((done) => {
