@@ -13,6 +13,7 @@ import {
   PublicId,
   type WbxmlEncodeOptions,
 } from '../../../src/representation/wbxml/index.ts';
+import { parseXmlElement } from '../../../src/representation/xml/reader.ts';
 import {
   hex,
   normalize,
@@ -44,6 +45,11 @@ describe('golden packages', () => {
       assert.equal(doc.version, 0x02);
       assert.equal(doc.charset, 106);
       assert.deepEqual(normalize(doc.root), normalize(parseXml(xmlOf(name))));
+    });
+
+    test(`${name}.wbxml decodes to the tree the project's XML reader makes of ${name}.xml`, () => {
+      const doc = decodeWbxml(vector(`packages/${name}.wbxml`));
+      assert.deepEqual(normalize(doc.root), normalize(parseXmlElement(xmlOf(name))));
     });
 
     test(`${name}: our string-table encoding equals the shipped .wbxml byte for byte`, () => {
