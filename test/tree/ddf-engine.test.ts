@@ -68,7 +68,11 @@ describe('DDF in the engine', () => {
     assert.equal(await tree.add('./Vendor/Users/ann/Shoe', { data: '42' }, srv), 405);
     assert.equal(await tree.add('./Vendor/Users/ann/Pin', { format: 'int', data: 'x1' }, srv), 415);
     assert.equal(await tree.add('./Vendor/Users/ann/Pin', { format: 'int', data: '1234' }, srv), 200);
-    assert.equal(await tree.add('./Vendor/Users/bob', {}, srv), 200, 'no Meta Format: interior, as the DDF says');
+    assert.equal(
+      await tree.add('./Vendor/Users/bob', {}, srv),
+      200,
+      'no Meta Format: interior, as the DDF says',
+    );
     assert.equal(await tree.add('./Vendor/Users/bob/Pin', { data: '77' }, srv), 200);
     assert.equal((await tree.get('./Vendor/Users/bob/Pin?prop=Format', srv)).items[0]!.data, 'int');
     assert.equal(await tree.add('./Vendor/Users/cid', { format: 'node' }, srv), 420, 'ZeroOrN 2');
