@@ -16,6 +16,8 @@ export interface StoreContext {
   readonly retention: TraceRetention;
   /** Trace retention runs inline every this many appends (per store instance). */
   readonly pruneEvery: number;
+  /** Finished commands older than this (ms after completion) are deleted by the sweep. */
+  readonly commandRetentionMs: number;
 }
 
 export function newEvents(): EventEmitter {

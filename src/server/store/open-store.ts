@@ -32,8 +32,10 @@ export interface StoreOptions {
   readonly now?: () => number;
   /** Trace retention; defaults 1000 messages per device, 7 days. */
   readonly traceRetention?: Partial<TraceRetention>;
-  /** Apply trace retention inline every N appends (default 64). */
+  /** Apply a device's trace retention inline every N of its appends (default 64). */
   readonly pruneEvery?: number;
+  /** Finished commands (and their correlators) are deleted this long after completion (default 90 days). */
+  readonly commandRetentionMs?: number;
   /** PostgreSQL schema to use (created if missing); default the connection's search_path. */
   readonly schema?: string;
   /** PostgreSQL pool size (default 10). */
@@ -141,6 +143,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       maxAgeMs: options.traceRetention?.maxAgeMs ?? 7 * 24 * 3600 * 1000,
     },
     pruneEvery: Math.max(1, Math.floor(options.pruneEvery ?? 64)),
+    commandRetentionMs: options.commandRetentionMs ?? 90 * 24 * 3600 * 1000,
   });
 }
 
@@ -156,6 +159,7 @@ export class SqlStore implements Store {
   readonly tokens: SqlTokenStore;
   readonly #ctx: StoreContext;
   #closed = false;
+  #lastCountPass = Number.NEGATIVE_INFINITY;
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -190,8 +194,13 @@ export class SqlStore implements Store {
       unknown += r.unknown;
     }
     const r = await this.queue.recover(now);
-    const tracesPruned = await this.traces.prune(undefined, now);
+    // The per-device count pass groups the whole trace table: at most every 10 minutes.
+    const countPass = now - this.#lastCountPass >= 600_000;
+    if (countPass) this.#lastCountPass = now;
+    const tracesPruned = await this.traces.prune(undefined, now, { countPass });
+    const commandsPurged = await this.queue.purgeFinished(now - this.#ctx.commandRetentionMs);
     return {
+      commandsPurged,
       sessionsExpired: expiredSessions.length,
       requeued: requeued + r.requeued,
       resent: resent + r.resent,

@@ -11,7 +11,7 @@
  * is re-queued). `markSent` fails if the claim was lost (lease expired and recovered), so a slow
  * session can never send a command another session may also send.
  */
-import type { Selectable, Transaction } from 'kysely';
+import type { ExpressionBuilder, Selectable, Transaction } from 'kysely';
 import {
   correlatorsOf,
   type DmCommand,
@@ -722,6 +722,20 @@ export class SqlCommandQueue implements CommandQueue {
       options.signal?.removeEventListener('abort', onAbort);
       delay = Math.min(delay * 2, 500);
     }
+  }
+
+  async purgeFinished(completedBefore: number): Promise<number> {
+    return this.#ctx.db.transaction().execute(async (tx) => {
+      const old = (eb: ExpressionBuilder<Database, 'omadm_command'>) =>
+        eb.and([eb('state', 'in', [...FINAL_STATES]), eb('completed_at', '<', completedBefore)]);
+      // Correlators first: SQLite enforces the foreign key, PostgreSQL would cascade anyway.
+      await tx
+        .deleteFrom('omadm_correlator')
+        .where('command_id', 'in', (eb) => eb.selectFrom('omadm_command').select('id').where(old))
+        .execute();
+      const r = await tx.deleteFrom('omadm_command').where(old).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
   }
 
   async counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>> {

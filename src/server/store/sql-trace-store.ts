@@ -1,6 +1,8 @@
 /**
  * TraceStore over Kysely: raw messages per device with bounded retention (count per device and
- * age). Retention runs inline every `pruneEvery` appends of this store instance and in `sweep`.
+ * age). A device's traces are pruned inline every `pruneEvery` of its appends (per process); the
+ * sweep drops old messages of all devices (cheap, by index on `at`) and runs the per-device count
+ * pass at most every 10 minutes (it groups the whole table).
  */
 import type { Selectable } from 'kysely';
 import { clampLimit, decodeCursor, encodeCursor, type StoreContext } from './context.ts';
@@ -25,7 +27,8 @@ function toEntry(r: Selectable<TraceTable>): TraceEntry {
 
 export class SqlTraceStore implements TraceStore {
   readonly #ctx: StoreContext;
-  #appends = 0;
+  /** Appends per device since its last inline prune (bounded map, per process). */
+  readonly #appends = new Map<string, number>();
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -53,7 +56,14 @@ export class SqlTraceStore implements TraceStore {
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    if (++this.#appends % this.#ctx.pruneEvery === 0) await this.prune(entry.deviceId, entry.at);
+    const n = (this.#appends.get(entry.deviceId) ?? 0) + 1;
+    if (n >= this.#ctx.pruneEvery) {
+      this.#appends.delete(entry.deviceId);
+      await this.prune(entry.deviceId, entry.at);
+    } else {
+      if (this.#appends.size >= 10_000) this.#appends.clear();
+      this.#appends.set(entry.deviceId, n);
+    }
     return Number(row.id);
   }
 
@@ -80,7 +90,11 @@ export class SqlTraceStore implements TraceStore {
     return more ? { items, nextCursor: encodeCursor(items[items.length - 1]!.id) } : { items };
   }
 
-  async prune(deviceId?: string, now = this.#ctx.now()): Promise<number> {
+  async prune(
+    deviceId?: string,
+    now = this.#ctx.now(),
+    options: { readonly countPass?: boolean } = {},
+  ): Promise<number> {
     const { maxPerDevice, maxAgeMs } = this.#ctx.retention;
     const db = this.#ctx.db;
     let dropped = 0;
@@ -88,6 +102,7 @@ export class SqlTraceStore implements TraceStore {
     if (deviceId !== undefined) age = age.where('device_id', '=', deviceId);
     dropped += Number((await age.executeTakeFirst()).numDeletedRows);
 
+    if (options.countPass === false) return dropped;
     const devices =
       deviceId !== undefined
         ? [deviceId]

@@ -455,6 +455,8 @@ export interface CommandQueue {
       readonly signal?: AbortSignal;
     },
   ): Promise<CommandRecord | undefined>;
+  /** Deletes finished commands completed before `completedBefore`; returns how many. */
+  purgeFinished(completedBefore: number): Promise<number>;
   /** Number of commands per state for a device (or all devices). */
   counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>>;
 }
@@ -553,8 +555,11 @@ export interface TraceStore {
       readonly oldestFirst?: boolean;
     },
   ): Promise<Page<TraceEntry>>;
-  /** Applies retention now (to one device, or all); returns how many messages were dropped. */
-  prune(deviceId?: string, now?: number): Promise<number>;
+  /**
+   * Applies retention now (to one device, or all); returns how many messages were dropped.
+   * `countPass: false` applies only the age bound (cheap).
+   */
+  prune(deviceId?: string, now?: number, options?: { readonly countPass?: boolean }): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -638,6 +643,8 @@ export interface TokenStore {
 export interface SweepReport extends RecoveryReport {
   readonly sessionsExpired: number;
   readonly tracesPruned: number;
+  /** Finished commands deleted after the command retention period. */
+  readonly commandsPurged: number;
 }
 
 /**

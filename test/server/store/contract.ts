@@ -776,6 +776,27 @@ export function storeContract(backend: TestBackend): void {
       assert.equal((await final)?.state, 'succeeded');
     });
 
+    test('finished commands are purged after the retention period, live ones never', async () => {
+      await using f = await fresh({ commandRetentionMs: 86_400_000 });
+      await device(f.store);
+      const q = f.store.queue;
+      const done = await q.enqueue('IMEI:1', { kind: 'Exec', target: './Reboot', correlator: 'x' });
+      const pending = await q.enqueue('IMEI:1', { kind: 'Exec', target: './FUMO/1/Update', correlator: 'y' });
+      await deliver(f, f.store, 's');
+      await q.settle(done.id, { status: 200 });
+      await q.settle(pending.id, { status: 202 });
+      const waiting = await q.enqueue('IMEI:1', { kind: 'Get', target: './a' });
+      f.clock.advance(86_400_000 - 1);
+      assert.equal((await f.store.sweep()).commandsPurged, 0);
+      f.clock.advance(2);
+      assert.equal((await f.store.sweep()).commandsPurged, 1);
+      assert.equal(await q.get(done.id), undefined);
+      assert.equal((await q.get(pending.id))?.state, 'pending');
+      assert.equal((await q.get(waiting.id))?.state, 'queued');
+      // Its correlator is free again.
+      await q.enqueue('IMEI:1', { kind: 'Exec', target: './Reboot', correlator: 'x' });
+    });
+
     test('lists commands with filters and pagination', async () => {
       await using f = await fresh();
       await device(f.store, 'A');
@@ -859,6 +880,7 @@ export function storeContract(backend: TestBackend): void {
         unknown: 1,
         expired: 0,
         tracesPruned: 0,
+        commandsPurged: 0,
       });
       assert.equal((await f.store.queue.get(c.id))?.state, 'queued');
       assert.equal((await f.store.queue.get(d.id))?.state, 'unknown');
