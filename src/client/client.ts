@@ -53,7 +53,9 @@ import {
   type TreeStore,
   treeCommandHandler,
 } from '../tree/index.ts';
+import type { SmartCardBootstrapSource } from '../protocol/bootstrap/index.ts';
 import { clientAccountOf, sameAccount } from './account.ts';
+import { type BootstrapInput, type BootstrapResult, installBootstrap } from './bootstrap.ts';
 import { ClientError, ClientErrorCode } from './errors.ts';
 import { HOST_MO_URI, hostObject } from './host.ts';
 import { PersistentOutbox } from './outbox.ts';
@@ -262,6 +264,37 @@ export class DmClient {
   /** Queues a Generic Alert (1226) for the next session (with `serverId`, or any server). */
   queueAlert(input: GenericAlertInput, serverId?: string): string {
     return this.#outbox.add(genericAlert(input), serverId);
+  }
+
+  /**
+   * Verifies and installs a bootstrap (DM profile message or CP document, SEC/MAC checked with the
+   * PIN/IMSI you give). Throws ClientError `OMADM_ERR_CLIENT_BOOTSTRAP` and installs nothing when it
+   * does not verify or apply. Start the first session yourself (`result.servers[0]`).
+   */
+  bootstrap(input: BootstrapInput): Promise<BootstrapResult> {
+    return this.#serialize(async () => {
+      const r = await installBootstrap(this.tree, this.accounts, this.#tnds, input);
+      this.#log.info({ profile: r.profile, servers: r.servers }, 'bootstrap installed');
+      return r;
+    });
+  }
+
+  /**
+   * Installs the bootstrap documents a smart card holds (a trusted channel: no MAC). Resolves
+   * undefined when there is no card.
+   */
+  async bootstrapFromCard(source: SmartCardBootstrapSource): Promise<BootstrapResult[] | undefined> {
+    const card = await source.read();
+    if (!card) return undefined;
+    const out: BootstrapResult[] = [];
+    for (const doc of card.documents) {
+      out.push(await this.bootstrap({ body: doc.bytes, profile: doc.profile, trusted: true }));
+      this.#log.info(
+        { card: card.cardId ?? source.name, origin: doc.origin },
+        'smart card bootstrap applied',
+      );
+    }
+    return out;
   }
 
   /** Runs a client-initiated session (Alert 1201). Resolves with its report, also when it failed. */

@@ -6,6 +6,8 @@ export const ClientErrorCode = {
   BadAccount: 'OMADM_ERR_CLIENT_BAD_ACCOUNT',
   /** The client was closed. */
   Closed: 'OMADM_ERR_CLIENT_CLOSED',
+  /** A bootstrap that does not verify, decode or install (nothing was installed). */
+  Bootstrap: 'OMADM_ERR_CLIENT_BOOTSTRAP',
   /** Agent configuration missing or invalid. */
   Config: 'OMADM_ERR_CLIENT_CONFIG',
 } as const;

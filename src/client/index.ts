@@ -12,6 +12,7 @@ export {
   type SimpleAccountInput,
   simpleAccount,
 } from './account.ts';
+export { type BootstrapInput, type BootstrapResult, installBootstrap } from './bootstrap.ts';
 export {
   type ClientEvents,
   type ClientLogger,
