@@ -190,6 +190,12 @@ describe('omadm device, cmd and trace against a server', () => {
     assert.equal(failed.code, 1);
     assert.match(failed.err, /Delete \.\/Protected failed on IMEI:333: status 404/);
 
+    const fleet = await cli('cmd', 'list', '--state', 'failed');
+    assert.equal(fleet.code, 0, fleet.err);
+    assert.match(fleet.out, /^ID\s+DEVICE\s+TYPE\s+URI\s+STATE\s+STATUS\s+CREATED$/m);
+    assert.match(fleet.out, /IMEI:333\s+Delete\s+\.\/Protected\s+failed\s+404/);
+    const badState = await cli('cmd', 'list', '--state', 'weird');
+    assert.equal(badState.code, 2);
     const list = await cli('cmd', 'list', 'IMEI:333');
     assert.equal(list.code, 0);
     assert.match(list.out, /^ID\s+TYPE\s+URI\s+STATE\s+STATUS\s+CREATED$/m);

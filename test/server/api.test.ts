@@ -259,6 +259,13 @@ for (const { name, skip } of await backends()) {
       assert.deepEqual(retry.body.request, q.body.request);
       assert.equal((await A('POST', `/commands/${retry.body.id}/retry`, {})).status, 409);
       assert.equal((await A('DELETE', `/commands/${retry.body.id}`)).status, 200);
+      const fleetCancelled = await A('GET', '/commands?state=cancelled&limit=500');
+      assert.equal(fleetCancelled.status, 200);
+      assert.ok(fleetCancelled.body.items.some((c: { id: string }) => c.id === q.body.id));
+      assert.ok(fleetCancelled.body.items.every((c: { state: string }) => c.state === 'cancelled'));
+      const byDevice = await A('GET', '/commands?device=cmd-dev');
+      assert.ok(byDevice.body.items.every((c: { deviceId: string }) => c.deviceId === 'cmd-dev'));
+      assert.equal((await A('GET', '/commands?state=done')).status, 400);
       const queuedOnly = await A('GET', '/devices/cmd-dev/commands?state=queued');
       assert.deepEqual(
         queuedOnly.body.items.map((c: { id: string }) => c.id),

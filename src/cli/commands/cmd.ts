@@ -159,19 +159,19 @@ export function register(program: Command): void {
   withApiOptions(
     cmd
       .command('list')
-      .description("list a device's commands, newest first")
-      .argument('<device>', 'the DevId'),
+      .description("list commands, newest first: a device's, or the fleet's (e.g. --state unknown)")
+      .argument('[device]', 'the DevId (default: all devices)'),
   )
     .option(
       '--state <state>',
       'only commands in this state (queued, claimed, sent, pending, succeeded, failed, unknown, expired, cancelled)',
     )
-    .action(async (device: string, opts: ApiOptions & { state?: string }) => {
+    .action(async (device: string | undefined, opts: ApiOptions & { state?: string }) => {
       const api = clientFor(opts);
-      const page = await api.get<{ items: CommandView[] }>(`/devices/${seg(device)}/commands`, {
-        state: opts.state,
-        limit: 100,
-      });
+      const page = await api.get<{ items: CommandView[] }>(
+        device === undefined ? '/commands' : `/devices/${seg(device)}/commands`,
+        { state: opts.state, limit: 100 },
+      );
       if (opts.json) {
         stdio.out(json(page.items));
         return;
@@ -182,9 +182,10 @@ export function register(program: Command): void {
       }
       stdio.out(
         table(
-          ['ID', 'TYPE', 'URI', 'STATE', 'STATUS', 'CREATED'],
+          ['ID', ...(device === undefined ? ['DEVICE'] : []), 'TYPE', 'URI', 'STATE', 'STATUS', 'CREATED'],
           page.items.map((c) => [
             c.id,
+            ...(device === undefined ? [c.deviceId] : []),
             c.type,
             uriOf(c),
             c.state,

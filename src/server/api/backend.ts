@@ -167,8 +167,9 @@ export interface ApiBackend {
   getCommand(id: string): Promise<CommandView>;
   /** Resolves when the command reaches a final state or `ms` pass (or `signal` aborts). */
   waitCommand(id: string, ms: number, signal: AbortSignal): Promise<CommandView>;
+  /** Commands of one device, or of the whole fleet when `deviceId` is undefined; newest first. */
   listCommands(
-    deviceId: string,
+    deviceId: string | undefined,
     state: string | undefined,
     limit: number,
     cursor: string | undefined,

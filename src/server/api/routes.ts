@@ -20,6 +20,7 @@ import {
   DeviceListQuery,
   DeviceParams,
   DeviceUpdate,
+  FleetCommandListQuery,
   Group,
   GroupCommandResult,
   GroupCreate,
@@ -315,6 +316,22 @@ export async function apiRoutes(
       await backend.getDevice(req.params.id);
       return backend.listCommands(req.params.id, req.query.state, req.query.limit ?? 50, req.query.cursor);
     },
+  );
+
+  app.get<{ Querystring: { state?: string; device?: string; limit?: number; cursor?: string } }>(
+    '/commands',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary:
+          'Commands across the fleet, newest first (e.g. ?state=unknown: the ones that need a decision)',
+        tags: ['commands'],
+        querystring: FleetCommandListQuery,
+        response: { 200: Page(Command) },
+      },
+    },
+    async (req) =>
+      backend.listCommands(req.query.device, req.query.state, req.query.limit ?? 50, req.query.cursor),
   );
 
   app.get<{ Params: { id: string }; Querystring: { wait?: number } }>(

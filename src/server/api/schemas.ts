@@ -296,9 +296,25 @@ export const CommandQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const CommandState = Type.Union(
+  ['queued', 'claimed', 'sent', 'pending', 'succeeded', 'failed', 'unknown', 'expired', 'cancelled'].map(
+    (s) => Type.Literal(s),
+  ),
+);
+
+export const FleetCommandListQuery = Type.Object(
+  {
+    state: Type.Optional(CommandState),
+    device: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+
 export const CommandListQuery = Type.Object(
   {
-    state: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    state: Type.Optional(CommandState),
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Cursor),
   },

@@ -420,7 +420,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
     },
     async listCommands(deviceId, state, limit, cursor) {
       const page = await store.queue.list({
-        deviceId,
+        ...(deviceId !== undefined ? { deviceId } : {}),
         ...(state ? { states: [state as CommandState] } : {}),
         limit,
         newestFirst: true,
