@@ -151,4 +151,50 @@ describe('bootstrap', () => {
       undefined,
     );
   });
+
+  test('omadm client --bootstrap: first start from a bootstrap file, then restarts from the data dir', async () => {
+    const id = 'bs-cli';
+    await provision(id);
+    const { contentType } = await makeBootstrap(id, [
+      '--profile',
+      'dm',
+      '--security',
+      'userpin',
+      '--pin',
+      '24680',
+      ...accountArgs(id),
+    ]);
+    const file = join(srv.dir, `${id}.bin`);
+    const run = async (...argv: string[]) => {
+      process.exitCode = undefined;
+      try {
+        return await main([...argv, '--log-level', 'silent']);
+      } finally {
+        process.exitCode = undefined;
+      }
+    };
+    const data = join(srv.dir, 'bs-cli-data');
+    const base = [
+      'client',
+      '--data',
+      data,
+      '--device-id',
+      id,
+      '--bootstrap',
+      file,
+      '--content-type',
+      contentType,
+    ];
+    assert.equal(await run(...base, '--pin', '13579', '--once'), 1, 'wrong PIN: refused');
+    assert.equal(await run(...base, '--pin', '24680', '--once'), 0);
+    const config = JSON.parse(readFileSync(join(data, 'agent.json'), 'utf8'));
+    assert.equal(config.server, srv.dm);
+    assert.equal(config.auth, 'md5');
+    assert.equal(await run('client', '--data', data, '--once'), 0);
+    assert.equal(
+      await run('client', '--data', join(srv.dir, 'bs-none'), '--bootstrap', file, '--once'),
+      2,
+      'needs --device-id',
+    );
+  });
 });

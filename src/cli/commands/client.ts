@@ -27,6 +27,12 @@ interface ClientCliOptions {
   ca?: string;
   cert?: string;
   key?: string;
+  bootstrap?: string;
+  contentType?: string;
+  pin?: string;
+  imsi?: string;
+  userInput?: string;
+  card?: string;
   logLevel: string;
 }
 
@@ -73,6 +79,18 @@ export function register(program: Command): void {
       '--listen-udp <port>',
       'receive Package 0 notifications on this UDP port (2948 is the WDP push port)',
     )
+    .option('--bootstrap <file>', 'install the DM account from a bootstrap body (DM or CP profile) first')
+    .option(
+      '--content-type <ct>',
+      "the bootstrap's content type with SEC and MAC (as printed by omadm bootstrap)",
+    )
+    .option('--pin <pin>', 'bootstrap user PIN (USERPIN, USERNETWPIN)')
+    .option('--imsi <digits>', 'bootstrap network PIN: the IMSI (NETWPIN, USERNETWPIN)')
+    .option('--user-input <digits>', 'bootstrap USERPINMAC: what the user typed')
+    .option(
+      '--card <dir>',
+      'install bootstrap documents from a smart card directory (see docs/bootstrap.md) at start',
+    )
     .option('--ca <file>', 'trusted CA (PEM) for an HTTPS server')
     .option('--cert <file>', 'client certificate (PEM) for HTTPS')
     .option('--key <file>', 'client key (PEM) for HTTPS')
@@ -92,7 +110,10 @@ export function register(program: Command): void {
         validateConfig,
         writeConfig,
         ClientError,
+        authModeOfType,
       } = await import('../../client/index.ts');
+      const { accountUrl } = await import('../../mo/index.ts');
+      const { DirectorySmartCardSource } = await import('../../protocol/bootstrap/index.ts');
       const dataDir = resolve(opts.data ?? (opts.config ? dirname(opts.config) : './omadm-client'));
       const configFile = opts.config ? resolve(opts.config) : join(dataDir, 'agent.json');
       const interval = opts.interval === undefined ? undefined : Number(opts.interval);
@@ -100,7 +121,7 @@ export function register(program: Command): void {
         throw new CliError('--interval must be a number of seconds ≥ 0', ExitCode.BadInput);
       const udpPort = port(opts.listenUdp, '--listen-udp');
 
-      let config: ReturnType<typeof validateConfig>;
+      let config: ReturnType<typeof validateConfig> | undefined;
       let secret: string | undefined;
       try {
         if (opts.server) {
@@ -125,34 +146,40 @@ export function register(program: Command): void {
             ...(opts.cert ? { cert: resolve(opts.cert) } : {}),
             ...(opts.key ? { key: resolve(opts.key) } : {}),
           });
-        } else {
-          if (opts.config === undefined && !configExists(dataDir)) {
-            throw new CliError(
-              `no agent configuration in ${dataDir}: for a first start give --server URL --device-id ID --secret S`,
-              ExitCode.BadInput,
-            );
-          }
+        } else if (opts.config !== undefined || configExists(dataDir)) {
           config = readConfig(configFile);
+        } else if (opts.bootstrap || opts.card) {
+          // First start from a bootstrap: the server comes from the installed account (below).
+          if (!opts.deviceId)
+            throw new CliError('a first start from --bootstrap/--card needs --device-id', ExitCode.BadInput);
+          config = undefined;
+        } else {
+          throw new CliError(
+            `no agent configuration in ${dataDir}: for a first start give --server URL --device-id ID --secret S, or --bootstrap FILE`,
+            ExitCode.BadInput,
+          );
         }
       } catch (err) {
         if (err instanceof ClientError) throw new CliError(err.message, ExitCode.BadInput);
         throw err;
       }
 
-      const logger = pino({ level: opts.logLevel, base: { deviceId: config.deviceId } }, pino.destination(2));
-      const ca = readPem(config.ca, 'CA file');
-      const cert = readPem(config.cert, 'client certificate');
-      const key = readPem(config.key, 'client key');
+      const deviceId = config?.deviceId ?? (opts.deviceId as string);
+      const logger = pino({ level: opts.logLevel, base: { deviceId } }, pino.destination(2));
+      const ca = readPem(config?.ca ?? (opts.ca && resolve(opts.ca)), 'CA file');
+      const cert = readPem(config?.cert ?? (opts.cert && resolve(opts.cert)), 'client certificate');
+      const key = readPem(config?.key ?? (opts.key && resolve(opts.key)), 'client key');
+      const bootstrapBody = opts.bootstrap ? readPem(opts.bootstrap, 'bootstrap file') : undefined;
       let client: Awaited<ReturnType<typeof createClient>>;
       try {
         client = await createClient({
           dataDir,
           devInfo: {
-            devId: config.deviceId,
-            ...(config.man ? { man: config.man } : {}),
-            ...(config.mod ? { mod: config.mod } : {}),
+            devId: deviceId,
+            ...(config?.man ? { man: config.man } : {}),
+            ...(config?.mod ? { mod: config.mod } : {}),
           },
-          encoding: config.encoding,
+          encoding: config?.encoding ?? (opts.wbxml ? 'wbxml' : 'xml'),
           http: {
             timeoutMs: 30_000,
             ...(ca ? { ca } : {}),
@@ -161,7 +188,7 @@ export function register(program: Command): void {
             headers: { 'user-agent': 'omadm-client' },
           },
           logger,
-          ...(opts.server
+          ...(opts.server && config
             ? {
                 accounts: [
                   simpleAccount({
@@ -182,7 +209,44 @@ export function register(program: Command): void {
           throw new CliError(`${dataDir} is in use by another omadm client`, ExitCode.Unavailable);
         throw err;
       }
-      if (opts.server) {
+      try {
+        if (bootstrapBody) {
+          await client.bootstrap({
+            body: new Uint8Array(bootstrapBody),
+            ...(opts.contentType ? { contentType: opts.contentType } : {}),
+            ...(opts.pin ? { pin: opts.pin } : {}),
+            ...(opts.imsi ? { imsi: opts.imsi } : {}),
+            ...(opts.userInput ? { userInput: opts.userInput } : {}),
+          });
+        }
+        if (opts.card) await client.bootstrapFromCard(new DirectorySmartCardSource(resolve(opts.card)));
+      } catch (err) {
+        await client.close();
+        if (err instanceof ClientError) throw new CliError(err.message, ExitCode.Failed);
+        throw err;
+      }
+      if (!config) {
+        const first = (await client.accounts.list())[0];
+        const url = first ? accountUrl(first) : undefined;
+        if (!first || !url) {
+          await client.close();
+          throw new CliError('the bootstrap installed no usable DM account', ExitCode.Failed);
+        }
+        const cl = first.auth.find((a) => a.level === 'CLCRED');
+        config = validateConfig({
+          server: url,
+          deviceId,
+          serverId: first.serverId,
+          auth: authModeOfType(cl?.type ?? first.authPref),
+          encoding: opts.wbxml ? 'wbxml' : 'xml',
+          interval: interval ?? 3600,
+          ...(udpPort !== undefined ? { listenUdp: udpPort } : {}),
+          ...(opts.ca ? { ca: resolve(opts.ca) } : {}),
+          ...(opts.cert ? { cert: resolve(opts.cert) } : {}),
+          ...(opts.key ? { key: resolve(opts.key) } : {}),
+        });
+      }
+      if (opts.server || !configExists(dataDir)) {
         const file = writeConfig(dataDir, config);
         logger.info({ config: file, server: config.server }, 'agent configured');
       }
@@ -214,7 +278,9 @@ export function register(program: Command): void {
         client,
         intervalSeconds: config.interval,
         logger,
-        ...((udpPort ?? config.listenUdp) !== undefined ? { udp: { port: (udpPort ?? config.listenUdp)! } } : {}),
+        ...((udpPort ?? config.listenUdp) !== undefined
+          ? { udp: { port: (udpPort ?? config.listenUdp)! } }
+          : {}),
       });
       // Handlers before anything is printed: a supervisor may signal at once.
       const stopped = new Promise<NodeJS.Signals>((done) => {
