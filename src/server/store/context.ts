@@ -13,6 +13,16 @@ export interface StoreContext {
   readonly box: SecretBox;
   /** In-process change events (`command` with the command id) for waiters. */
   readonly events: EventEmitter;
+  /**
+   * Cross-process wake-ups (PostgreSQL LISTEN/NOTIFY): `publish` tells other nodes which commands
+   * changed, `subscribe` starts listening (idempotent) so their changes reach `events` here.
+   * Absent on SQLite, where waiters poll.
+   */
+  readonly remote?: {
+    publish(ids: readonly number[]): void;
+    subscribe(): Promise<void>;
+    close(): Promise<void>;
+  };
   readonly retention: TraceRetention;
   /** Trace retention runs inline every this many appends (per store instance). */
   readonly pruneEvery: number;

@@ -10,6 +10,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { newEvents, type StoreContext } from './context.ts';
+import { pgRemote } from './pg-remote.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import { migrateToLatest } from './migrations.ts';
 import { NodeSqliteDialect } from './node-sqlite-dialect.ts';
@@ -132,12 +133,18 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     });
     await migrateToLatest(db, 'sqlite');
   }
+  const events = newEvents();
+  const remote =
+    location.backend === 'postgres'
+      ? pgRemote(db, location.url, events, options.schema ?? location.schema)
+      : undefined;
   return new SqlStore({
     db,
     backend: location.backend,
     now: options.now ?? Date.now,
     box,
-    events: newEvents(),
+    events,
+    ...(remote ? { remote } : {}),
     retention: {
       maxPerDevice: options.traceRetention?.maxPerDevice ?? 1000,
       maxAgeMs: options.traceRetention?.maxAgeMs ?? 7 * 24 * 3600 * 1000,
@@ -214,6 +221,7 @@ export class SqlStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     this.#ctx.events.removeAllListeners();
+    await this.#ctx.remote?.close();
     await this.#ctx.db.destroy();
   }
 

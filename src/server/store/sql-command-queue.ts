@@ -157,8 +157,11 @@ export class SqlCommandQueue implements CommandQueue {
     this.#ctx = ctx;
   }
 
-  #emit(ids: Iterable<number>): void {
-    for (const id of ids) this.#ctx.events.emit(`command:${id}`);
+  /** Wakes waiters: in this process at once, on other nodes via NOTIFY when `remote`. */
+  #emit(ids: Iterable<number>, remote = true): void {
+    const list = [...ids];
+    for (const id of list) this.#ctx.events.emit(`command:${id}`);
+    if (remote && list.length) this.#ctx.remote?.publish(list);
   }
 
   async #row(db: Tx | StoreContext['db'], id: number): Promise<Row | undefined> {
@@ -388,7 +391,7 @@ export class SqlCommandQueue implements CommandQueue {
         `command ${id} is ${current.state}${current.session_id ? ` (session ${current.session_id})` : ''}, not claimed by session ${sessionId}: do not send it`,
       );
     }
-    this.#emit([id]);
+    this.#emit([id], false);
     return toRecord(row);
   }
 
@@ -706,6 +709,7 @@ export class SqlCommandQueue implements CommandQueue {
     const done = options.until === 'final' ? FINAL_STATES : SETTLED_STATES;
     const deadline = Date.now() + Math.max(0, options.timeoutMs ?? 30_000);
     const event = `command:${id}`;
+    void this.#ctx.remote?.subscribe();
     let delay = 25;
     for (;;) {
       const r = await this.get(id);
