@@ -443,7 +443,11 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
           ctx.metrics.dmSessionsStarted.inc();
         } else {
           await store.sessions.update(state.deviceId, state.token, expectedRevision, state, expiresAt);
-          await store.devices.noteSeen(state.deviceId, now, now + ctx.onlineTtlMs).catch(() => undefined);
+          // The session start made the device online for onlineTtlMs; refresh only past half of it,
+          // so a typical sub-second session costs no write per message.
+          if (now - state.startedAt > ctx.onlineTtlMs / 2) {
+            await store.devices.noteSeen(state.deviceId, now, now + ctx.onlineTtlMs).catch(() => undefined);
+          }
         }
       } catch (err) {
         if (
