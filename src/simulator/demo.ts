@@ -99,11 +99,12 @@ export function attachDemo(o: DemoOptions): DemoHandle {
       }
     }, o.wakeMs ?? 1000);
     timers.push(wake);
+    const failed = [...fleet.stats.errors].map(([kind, n]) => `${kind} ×${n}`).join(', ');
     const names =
       fleet.size <= 5
         ? Array.from({ length: fleet.size }, (_, i) => fleet.deviceId(i)).join(', ')
         : `demo-1 … demo-${fleet.size}`;
-    return `${names} (simulated; ${ok}/${fleet.size} first sessions completed; a session every ${Math.round(o.intervalMs / 1000)} s, and at once when a command is queued)`;
+    return `${names} (simulated; ${ok}/${fleet.size} first sessions completed${failed ? ` — failed: ${failed}` : ''}; a session every ${Math.round(o.intervalMs / 1000)} s, and at once when a command is queued)`;
   })();
 
   return {
