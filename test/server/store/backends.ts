@@ -60,7 +60,13 @@ async function fixture(
     opened.push(s);
     return s;
   };
-  const store = await open();
+  let store: Store;
+  try {
+    store = await open();
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
   return {
     store,
     clock,
