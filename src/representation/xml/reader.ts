@@ -70,6 +70,7 @@ export function parseXmlElement(input: string | Uint8Array, options?: XmlReadOpt
   let text: string;
   let byteBase = 0;
   let latin1 = false;
+  let units: Uint8Array | Uint16Array;
   if (typeof input === 'string') {
     // UTF-16 length ≤ UTF-8 length ≤ 3 × UTF-16 length: only measure when it can matter.
     if (
@@ -83,6 +84,7 @@ export function parseXmlElement(input: string | Uint8Array, options?: XmlReadOpt
       );
     }
     text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+    units = codeUnits(text, null);
   } else {
     if (input.length > limits.maxBytes) {
       throw new DecodeError(
@@ -95,9 +97,32 @@ export function parseXmlElement(input: string | Uint8Array, options?: XmlReadOpt
     text = decoded.text;
     byteBase = decoded.bom;
     latin1 = decoded.latin1;
+    units = codeUnits(text, latin1 ? null : input.subarray(byteBase));
   }
-  const reader = new Reader(text, limits, options?.strict === true, byteBase, latin1);
+  const reader = new Reader(text, units, limits, options?.strict === true, byteBase, latin1);
   return reader.document();
+}
+
+/**
+ * The text's UTF-16 code units as a typed array, which the scanner indexes instead of calling
+ * charCodeAt: a typed-array load is a bounds check and a byte load, while charCodeAt dispatches on
+ * the string's representation at every call — scanning bytes is about twice as fast. For ASCII
+ * text (nearly all DM traffic) the UTF-8 bytes are those code units, one per character, so the
+ * input is used as is; otherwise the code units are copied once. Positions are therefore string
+ * indexes either way (slices, error offsets). Reading past the end gives `undefined`, which, like
+ * charCodeAt's NaN, equals no character code.
+ */
+function codeUnits(text: string, utf8Bytes: Uint8Array | null): Uint8Array | Uint16Array {
+  const bytes = utf8Bytes ?? Buffer.from(text, 'utf8');
+  if (bytes.length === text.length) {
+    // A plain Uint8Array view (not a Buffer subclass) keeps the scanner's loads monomorphic.
+    return bytes.constructor === Uint8Array
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+  const u = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i++) u[i] = text.charCodeAt(i);
+  return u;
 }
 
 function stripUndefined(o: XmlReadOptions): XmlReadOptions {
@@ -194,6 +219,8 @@ function firstBadUtf8(b: Uint8Array): number {
 
 class Reader {
   private readonly s: string;
+  /** The code units of `s` (see codeUnits). */
+  private readonly b: Uint8Array | Uint16Array;
   private readonly len: number;
   private pos = 0;
   private readonly strict: boolean;
@@ -211,12 +238,14 @@ class Reader {
 
   constructor(
     s: string,
+    b: Uint8Array | Uint16Array,
     limits: typeof DEFAULT_XML_LIMITS,
     strict: boolean,
     byteBase: number,
     latin1: boolean,
   ) {
     this.s = s;
+    this.b = b;
     this.len = s.length;
     this.strict = strict;
     this.maxDepth = limits.maxDepth;
@@ -252,14 +281,15 @@ class Reader {
 
   document(): Element {
     const s = this.s;
+    const b = this.b;
     // Prolog: XML declaration, then comments, PIs, whitespace and at most one DOCTYPE.
-    if (s.startsWith('<?xml', 0) && (isWs(s.charCodeAt(5)) || s.charCodeAt(5) === 0x3f)) this.skipPi();
+    if (s.startsWith('<?xml', 0) && (isWs(b[5]!) || b[5]! === 0x3f)) this.skipPi();
     let sawDoctype = false;
     for (;;) {
       this.skipWs();
       if (this.pos >= this.len) this.fail('xml.malformed', 'no root element');
-      if (s.charCodeAt(this.pos) !== 0x3c) this.fail('xml.malformed', 'text before the root element');
-      const c = s.charCodeAt(this.pos + 1);
+      if (b[this.pos]! !== 0x3c) this.fail('xml.malformed', 'text before the root element');
+      const c = b[this.pos + 1]!;
       if (c === 0x3f) this.skipPi();
       else if (c === 0x21) {
         if (s.startsWith('<!--', this.pos)) this.skipComment();
@@ -282,9 +312,9 @@ class Reader {
   }
 
   private skipWs(): void {
-    const s = this.s;
+    const b = this.b;
     let p = this.pos;
-    while (p < this.len && isWs(s.charCodeAt(p))) p++;
+    while (p < this.len && isWs(b[p]!)) p++;
     this.pos = p;
   }
 
@@ -316,10 +346,11 @@ class Reader {
    */
   private skipDoctype(): void {
     const s = this.s;
+    const b = this.b;
     const start = this.pos;
     let p = start + 9;
     for (; p < this.len; p++) {
-      const c = s.charCodeAt(p);
+      const c = b[p]!;
       if (c === 0x3e) {
         this.pos = p + 1;
         return;
@@ -338,8 +369,9 @@ class Reader {
   /** Returns the index of the `]` closing the internal subset. */
   private scanInternalSubset(from: number): number {
     const s = this.s;
+    const b = this.b;
     for (let p = from; p < this.len; p++) {
-      const c = s.charCodeAt(p);
+      const c = b[p]!;
       if (c === 0x5d) return p;
       if (c === 0x22 || c === 0x27) {
         const q = s.indexOf(c === 0x22 ? '"' : "'", p + 1);
@@ -362,14 +394,14 @@ class Reader {
 
   /** End of a name starting at `p` (p itself when there is no name). */
   private nameEnd(p: number): number {
-    const s = this.s;
+    const b = this.b;
     const len = this.len;
     if (p >= len) return p;
-    let c = s.charCodeAt(p);
+    let c = b[p]!;
     if (c < 128 && (NAME[c]! & 1) === 0) return p;
     p++;
     while (p < len) {
-      c = s.charCodeAt(p);
+      c = b[p]!;
       if (c < 128) {
         if (NAME[c] === 0) break;
       } else if (c === 0xa0 || c === 0x3000 || c === 0xfeff) break;
@@ -381,6 +413,7 @@ class Reader {
   /** Reads the element at `pos` (which is '<' followed by a name) and its whole subtree. */
   private element(): Element {
     const s = this.s;
+    const b = this.b;
     const len = this.len;
     // Explicit stacks indexed by depth instead of recursion: depth is bounded by a limit, not by
     // the JS stack. Open element i (0-based) is elems[i]; its qualified name is s[qStart[i], +qLen[i]).
@@ -397,7 +430,7 @@ class Reader {
     for (;;) {
       // At '<' here.
       const lt = this.pos;
-      const c1 = s.charCodeAt(lt + 1);
+      const c1 = b[lt + 1]!;
       if (c1 === 0x2f) {
         // End tag: must repeat the open element's qualified name exactly.
         if (depth === 0) this.fail('xml.malformed', 'end tag without a start tag', lt);
@@ -406,11 +439,11 @@ class Reader {
         const ql = qLen[d]!;
         let p = lt + 2;
         let ok = p + ql <= len;
-        for (let i = 0; ok && i < ql; i++) ok = s.charCodeAt(p + i) === s.charCodeAt(qs + i);
+        for (let i = 0; ok && i < ql; i++) ok = b[p + i]! === b[qs + i]!;
         p += ql;
-        let c = s.charCodeAt(p);
+        let c = b[p]!;
         if (ok && c !== 0x3e) {
-          while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) c = s.charCodeAt(++p);
+          while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) c = b[++p]!;
           ok = c === 0x3e;
         }
         if (!ok) {
@@ -459,7 +492,7 @@ class Reader {
         if (!(c >= 128 || (NAME[c]! & 1) !== 0) || c === 0x3a)
           this.fail('xml.malformed', 'invalid element name', nStart);
         for (;;) {
-          c = s.charCodeAt(++p);
+          c = b[++p]!;
           if (c < 128) {
             if (NAME[c] === 0) break;
             if (c === 0x3a) {
@@ -482,7 +515,7 @@ class Reader {
           for (;;) {
             let sawWs = false;
             while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
-              c = s.charCodeAt(++p);
+              c = b[++p]!;
               sawWs = true;
             }
             if (c === 0x3e || c === 0x2f || p >= len) break;
@@ -495,11 +528,11 @@ class Reader {
               this.fail('xml.attributes', `more than ${this.maxAttributes} attributes on <${qnText}>`, p);
             const aName = s.slice(aStart, aEnd);
             p = aEnd;
-            while (p < len && isWs(s.charCodeAt(p))) p++;
-            if (s.charCodeAt(p) !== 0x3d) this.fail('xml.malformed', `attribute ${aName} without a value`, p);
+            while (p < len && isWs(b[p]!)) p++;
+            if (b[p]! !== 0x3d) this.fail('xml.malformed', `attribute ${aName} without a value`, p);
             p++;
-            while (p < len && isWs(s.charCodeAt(p))) p++;
-            const q = s.charCodeAt(p);
+            while (p < len && isWs(b[p]!)) p++;
+            const q = b[p]!;
             if (q !== 0x22 && q !== 0x27)
               this.fail('xml.malformed', `attribute ${aName} value not quoted`, p);
             const vEnd = s.indexOf(q === 0x22 ? '"' : "'", p + 1);
@@ -508,7 +541,7 @@ class Reader {
               this.fail('xml.text', `attribute value longer than ${this.maxText} characters`, p);
             const value = this.attrValue(p + 1, vEnd);
             p = vEnd + 1;
-            c = s.charCodeAt(p);
+            c = b[p]!;
             if (aName.charCodeAt(0) === 0x78 && aName.startsWith('xmlns')) {
               if (aName.length === 5) {
                 if (newDef !== undefined)
@@ -536,7 +569,7 @@ class Reader {
         }
         let selfClosing = false;
         if (c === 0x3e) p++;
-        else if (c === 0x2f && s.charCodeAt(p + 1) === 0x3e) {
+        else if (c === 0x2f && b[p + 1]! === 0x3e) {
           selfClosing = true;
           p += 2;
         } else this.fail('xml.malformed', `unterminated start tag <${s.slice(nStart, nEnd)}>`, lt);
@@ -589,8 +622,8 @@ class Reader {
       // Text up to the next '<': whitespace-only runs are found by looking at their first chars.
       const tStart = this.pos;
       let p = tStart;
-      let c = s.charCodeAt(p);
-      while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) c = s.charCodeAt(++p);
+      let c = b[p]!;
+      while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) c = b[++p]!;
       if (c === 0x3c) {
         // Whitespace only (or nothing) before the next tag.
         if (p > tStart) {
@@ -704,15 +737,16 @@ class Reader {
    */
   private reference(amp: number, end: number): { text: string; next: number } | null {
     const s = this.s;
-    const c = s.charCodeAt(amp + 1);
+    const b = this.b;
+    const c = b[amp + 1]!;
     if (c === 0x23) {
       // &#...; or &#x...;
-      const hex = s.charCodeAt(amp + 2) === 0x78;
+      const hex = b[amp + 2]! === 0x78;
       let p = amp + (hex ? 3 : 2);
       const digitsStart = p;
       let code = 0;
       for (; p < end; p++) {
-        const d = s.charCodeAt(p);
+        const d = b[p]!;
         let v: number;
         if (d >= 0x30 && d <= 0x39) v = d - 0x30;
         else if (hex && d >= 0x61 && d <= 0x66) v = d - 0x57;
@@ -721,7 +755,7 @@ class Reader {
         code = code * (hex ? 16 : 10) + v;
         if (code > 0x10ffff) this.fail('xml.entity', 'character reference out of range', amp);
       }
-      if (p === digitsStart || s.charCodeAt(p) !== 0x3b) {
+      if (p === digitsStart || b[p]! !== 0x3b) {
         if (this.strict) this.fail('xml.entity', "'&' that starts no valid reference", amp);
         return null;
       }
@@ -734,7 +768,7 @@ class Reader {
       return { text: String.fromCodePoint(code), next: p + 1 };
     }
     const nEnd = this.nameEnd(amp + 1);
-    if (nEnd === amp + 1 || nEnd >= end || s.charCodeAt(nEnd) !== 0x3b) {
+    if (nEnd === amp + 1 || nEnd >= end || b[nEnd]! !== 0x3b) {
       if (this.strict) this.fail('xml.entity', "bare '&' (escape it as &amp;)", amp);
       return null;
     }
