@@ -1,10 +1,10 @@
 /**
  * The demo devices of `omadm start`: a small fleet provisioned through the REST API, a first
- * session each, periodic sessions afterwards, and a waker that starts a session as soon as a
- * command is queued for one of them — standing in for a notification, so `cmd … --wait` answers
- * within a second or two.
+ * session each, periodic sessions afterwards, and one UDP socket per device on which it takes
+ * Package 0 — the server (with a UDP bearer) notifies a device when a command is queued for it,
+ * so `omadm cmd … --wait` is answered in a server-initiated session within moments.
  */
-import type { Store } from '../server/store/index.ts';
+import { listenUdpPush } from '../binding/push/index.ts';
 import { Fleet } from './fleet.ts';
 import { provisionFleet } from './provision.ts';
 
@@ -12,14 +12,12 @@ export interface DemoOptions {
   /** Server base URL (`http://127.0.0.1:8080`). */
   readonly url: string;
   readonly token: string;
-  /** The server's store, read to see queued commands (no API polling, no trace noise). */
-  readonly store: Store;
   readonly devices: number;
   readonly intervalMs: number;
   readonly encoding: 'xml' | 'wbxml';
   readonly logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
-  /** How often the queue is looked at (default 1 s). */
-  readonly wakeMs?: number;
+  /** Address the devices listen for Package 0 on (default 127.0.0.1; the server must reach it). */
+  readonly udpHost?: string;
 }
 
 export interface DemoHandle {
@@ -29,6 +27,7 @@ export interface DemoHandle {
 }
 
 export function attachDemo(o: DemoOptions): DemoHandle {
+  const serverSecret = `srv-${o.token.slice(-12)}`;
   const fleet = new Fleet({
     serverUrl: `${o.url}/dm`,
     devices: o.devices,
@@ -36,38 +35,54 @@ export function attachDemo(o: DemoOptions): DemoHandle {
     pad: 0,
     seed: `omadm-demo-${o.token}`,
     auth: 'md5',
-    serverSecret: `srv-${o.token.slice(-12)}`,
+    serverSecret,
     encoding: o.encoding,
     concurrency: 8,
     asyncExecMs: 3000,
     reportAlerts: 'immediately',
   });
   const timers: NodeJS.Timeout[] = [];
+  const sockets: { close(): Promise<void> }[] = [];
   let stopped = false;
   const inFlight = new Set<Promise<unknown>>();
-  const index = new Map<string, number>();
-  for (let i = 0; i < fleet.size; i++) index.set(fleet.deviceId(i), i);
 
-  const run = (i: number, why: string): Promise<unknown> => {
-    if (stopped) return Promise.resolve();
-    const p = fleet.session(i).then((r) => {
-      if (!r.ok)
-        o.logger.warn({ device: fleet.deviceId(i), why, error: r.error }, 'demo device session failed');
-      else if (r.commands > 0)
-        o.logger.info({ device: fleet.deviceId(i), why, commands: r.commands }, 'demo device answered');
+  const track = (
+    i: number,
+    why: string,
+    p: Promise<{ ok: boolean; commands: number; error?: string } | { ignored: string }>,
+  ) => {
+    const q = p.then((r) => {
+      const device = fleet.deviceId(i);
+      if ('ignored' in r)
+        o.logger.warn({ device, why, reason: r.ignored }, 'demo device ignored a notification');
+      else if (!r.ok) o.logger.warn({ device, why, error: r.error }, 'demo device session failed');
+      else if (r.commands > 0) o.logger.info({ device, why, commands: r.commands }, 'demo device answered');
     });
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-    return p;
+    inFlight.add(q);
+    void q.finally(() => inFlight.delete(q));
   };
 
   const first = (async () => {
+    const host = o.udpHost ?? '127.0.0.1';
+    const ports: number[] = [];
+    for (let i = 0; i < fleet.size; i++) {
+      const s = await listenUdpPush({
+        host,
+        port: 0,
+        onPackage0: (bytes) => {
+          if (!stopped) track(i, 'notification', fleet.notify(i, bytes));
+        },
+      });
+      sockets.push(s);
+      ports.push(s.port);
+    }
     await provisionFleet(fleet, {
       url: o.url,
       token: o.token,
       auth: 'md5',
-      serverSecret: `srv-${o.token.slice(-12)}`,
+      serverSecret,
       tags: ['demo'],
+      notify: (i) => ({ bearer: 'udp', target: `${host}:${ports[i]}` }),
     });
     await fleet.round();
     const ok = fleet.stats.ok;
@@ -75,36 +90,19 @@ export function attachDemo(o: DemoOptions): DemoHandle {
     for (let i = 0; i < fleet.size; i++) {
       const start = setTimeout(
         () => {
-          void run(i, 'interval');
-          timers.push(setInterval(() => void run(i, 'interval'), o.intervalMs));
+          if (!stopped) track(i, 'interval', fleet.session(i));
+          timers.push(setInterval(() => !stopped && track(i, 'interval', fleet.session(i)), o.intervalMs));
         },
         Math.round(((i + 1) * o.intervalMs) / fleet.size),
       );
       timers.push(start);
     }
-    // The waker: a queued command for a demo device starts its session now.
-    const waking = new Set<number>();
-    const wake = setInterval(async () => {
-      if (stopped) return;
-      try {
-        const page = await o.store.queue.list({ states: ['queued'], limit: 100 });
-        for (const c of page.items) {
-          const i = index.get(c.deviceId);
-          if (i === undefined || waking.has(i)) continue;
-          waking.add(i);
-          void run(i, 'command queued').finally(() => waking.delete(i));
-        }
-      } catch {
-        // the store is closing
-      }
-    }, o.wakeMs ?? 1000);
-    timers.push(wake);
     const failed = [...fleet.stats.errors].map(([kind, n]) => `${kind} ×${n}`).join(', ');
     const names =
       fleet.size <= 5
         ? Array.from({ length: fleet.size }, (_, i) => fleet.deviceId(i)).join(', ')
         : `demo-1 … demo-${fleet.size}`;
-    return `${names} (simulated; ${ok}/${fleet.size} first sessions completed${failed ? ` — failed: ${failed}` : ''}; a session every ${Math.round(o.intervalMs / 1000)} s, and at once when a command is queued)`;
+    return `${names} (simulated; ${ok}/${fleet.size} first sessions completed${failed ? ` — failed: ${failed}` : ''}; a session every ${Math.round(o.intervalMs / 1000)} s, and on notification (UDP) when a command is queued)`;
   })();
 
   return {
@@ -113,6 +111,7 @@ export function attachDemo(o: DemoOptions): DemoHandle {
       stopped = true;
       for (const t of timers) clearTimeout(t);
       await first.catch(() => undefined);
+      await Promise.all(sockets.map((s) => s.close()));
       await Promise.all([...inFlight]);
       fleet.close();
     },

@@ -14,6 +14,8 @@ export interface ProvisionOptions {
   readonly serverSecret?: string;
   readonly serverId?: string;
   readonly tags?: readonly string[];
+  /** Where device `i` takes Package 0 (`{ bearer: 'udp', target: 'host:port' }`), if anywhere. */
+  readonly notify?: (i: number) => { readonly bearer: string; readonly target: string } | undefined;
   /** Requests in flight (default 16). */
   readonly parallel?: number;
   readonly onDevice?: (i: number, created: boolean) => void;
@@ -35,6 +37,7 @@ export async function provisionFleet(fleet: Fleet, o: ProvisionOptions): Promise
     ...(o.serverSecret !== undefined ? { serverSecret: o.serverSecret } : {}),
     ...(o.serverId !== undefined ? { serverId: o.serverId } : {}),
     ...(o.tags && o.tags.length > 0 ? { tags: [...o.tags] } : {}),
+    ...(o.notify?.(i) ? { notify: o.notify(i) } : {}),
   });
   const worker = async () => {
     for (let i = next++; i < fleet.size; i = next++) {

@@ -1,9 +1,9 @@
 /**
  * `omadm start`: the one-line demo. Runs the DM server on SQLite (data dir ./omadm-data) and
- * attaches five simulated demo devices (demo-1 … demo-5) to it: provisioned through the REST API,
- * a first session each, then periodic sessions; a command queued for a demo device wakes it within
- * a second (the demo's stand-in for a notification bearer). Prints the URL, an API token and three
- * commands that work as printed, and runs until Ctrl-C.
+ * attaches five simulated demo devices (demo-1 … demo-5) to it: provisioned through the REST API
+ * with a UDP notification address, a first session each, then periodic sessions; a command queued
+ * for a demo device makes the server notify it (Package 0 over UDP), so it connects at once.
+ * Prints the URL, an API token and three commands that work as printed, and runs until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -96,7 +96,14 @@ export function register(program: Command): void {
       }
       const logger = pino({ level: opts.logLevel }, pino.destination(2));
       const token = await startToken(store, dataDir);
-      const server = await createServer({ store, logger, serverId: 'omadm' });
+      const { UdpBearer } = await import('../../binding/push/index.ts');
+      // A UDP bearer: devices with a `udp` notify address are woken when a command is queued.
+      const server = await createServer({
+        store,
+        logger,
+        serverId: 'omadm',
+        notify: { bearers: [new UdpBearer()] },
+      });
       let url: string;
       try {
         ({ url } = await server.listen({ host: opts.host, port }));
@@ -118,13 +125,12 @@ export function register(program: Command): void {
         process.on('SIGTERM', stop);
       });
 
-      let demo: { stop(): Promise<void>; first: Promise<string> } | undefined;
+      let demo: Awaited<ReturnType<typeof import('../../simulator/demo.ts')['attachDemo']>> | undefined;
       if (opts.demo) {
         const { attachDemo } = await import('../../simulator/demo.ts');
         demo = attachDemo({
           url,
           token,
-          store,
           devices,
           intervalMs: interval * 1000,
           encoding: opts.wbxml ? 'wbxml' : 'xml',
