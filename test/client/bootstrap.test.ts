@@ -88,8 +88,9 @@ describe('bootstrap', () => {
       ]);
       const client = await createClient({ devInfo: { devId: id } });
       t.after(() => client.close());
-      const pin = keys.includes('--pin') ? '1234' : undefined;
-      const imsi = keys.includes('--imsi') ? '262011234567890' : undefined;
+      const flags: readonly string[] = keys;
+      const pin = flags.includes('--pin') ? '1234' : undefined;
+      const imsi = flags.includes('--imsi') ? '262011234567890' : undefined;
       const material = { ...(pin ? { pin } : {}), ...(imsi ? { imsi } : {}) };
 
       const tampered = new Uint8Array(body);
