@@ -83,7 +83,7 @@ describe('round trip', () => {
           // reads them the way the model layer does.
           assert.deepEqual(normalize(decoded), normalize(root));
         }),
-        { numRuns: 150 },
+        { numRuns: 100 },
       );
     });
   }
