@@ -9,7 +9,14 @@ import {
   type BootstrapSecurity,
   CP_SEC_VALUES,
 } from '../../protocol/bootstrap/index.ts';
-import { ApplicationIdCode, ContentTypeCode, encodeWspPush, WspParam, type WspParamValue } from './wsp.ts';
+import {
+  ApplicationIdCode,
+  ContentTypeCode,
+  encodeWspPush,
+  WspParam,
+  type WspParamValue,
+  type WspPush,
+} from './wsp.ts';
 
 export interface BootstrapPushInput {
   profile: BootstrapProfile;
@@ -43,4 +50,40 @@ export function encodeBootstrapPush(input: BootstrapPushInput): Uint8Array {
       input.applicationId ?? (input.profile === 'dm' ? ApplicationIdCode.SyncmlDm : ApplicationIdCode.WmlUa),
     body: input.body,
   });
+}
+
+/** A bootstrap as a device takes it from a WSP push: what `verifyBootstrap` / an installer needs. */
+export interface ReceivedBootstrap {
+  profile: BootstrapProfile;
+  /** SEC as sent (the CP integer), absent when the push carried none (unprotected: refuse it). */
+  sec?: number | string;
+  /** MAC (40 hex digits), absent for USERPINMAC or an unprotected push. */
+  mac?: string;
+  body: Uint8Array;
+}
+
+/**
+ * Device side: recognises a bootstrap push (content type 0x42 / `application/vnd.syncml.dm+wbxml`
+ * for the DM profile, 0x36 / `application/vnd.wap.connectivity-wbxml` for CP) and returns its
+ * profile, SEC, MAC and body; undefined for any other push. Nothing is verified here.
+ */
+export function bootstrapFromPush(push: WspPush): ReceivedBootstrap | undefined {
+  const ct = push.contentType;
+  const media = ct.media.toLowerCase();
+  let profile: BootstrapProfile;
+  if (ct.code === ContentTypeCode.DmWbxml || media === 'application/vnd.syncml.dm+wbxml') profile = 'dm';
+  else if (
+    ct.code === ContentTypeCode.ConnectivityWbxml ||
+    media === 'application/vnd.wap.connectivity-wbxml'
+  )
+    profile = 'cp';
+  else return undefined;
+  const sec = ct.params.get(WspParam.Sec) ?? ct.params.get('sec');
+  const mac = ct.params.get(WspParam.Mac) ?? ct.params.get('mac');
+  return {
+    profile,
+    ...(sec !== undefined ? { sec } : {}),
+    ...(mac !== undefined ? { mac: String(mac) } : {}),
+    body: push.body,
+  };
 }

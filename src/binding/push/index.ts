@@ -4,7 +4,12 @@
  * PPG, SIP MESSAGE, UDP. See docs/notification.md.
  */
 export type { DeliveryResult, NotificationBearer, SendOptions } from './bearer.ts';
-export { type BootstrapPushInput, encodeBootstrapPush } from './bootstrap-push.ts';
+export {
+  type BootstrapPushInput,
+  bootstrapFromPush,
+  encodeBootstrapPush,
+  type ReceivedBootstrap,
+} from './bootstrap-push.ts';
 export { PushError, PushErrorCode } from './errors.ts';
 export {
   type PapBearerOptions,

@@ -10,7 +10,13 @@ import { isIPv6 } from 'node:net';
 import type { DeliveryResult, NotificationBearer, SendOptions } from './bearer.ts';
 import { PushError, PushErrorCode } from './errors.ts';
 import { WAP_PUSH_PORT } from './sms.ts';
-import { ApplicationIdCode, ContentTypeCode, decodeWspPush, encodeNotificationPush } from './wsp.ts';
+import {
+  ApplicationIdCode,
+  ContentTypeCode,
+  decodeWspPush,
+  encodeNotificationPush,
+  type WspPush,
+} from './wsp.ts';
 
 export type UdpFraming = 'wsp' | 'raw';
 
@@ -142,6 +148,11 @@ export interface UdpPushListenerOptions {
   framing?: UdpFraming | 'auto';
   /** Called with Package 0 bytes (still to be parsed and verified). */
   onPackage0: (package0: Uint8Array, from: RemoteInfo) => void;
+  /**
+   * Called with any other WSP push that arrives (e.g. a bootstrap: `bootstrapFromPush`). Without
+   * it such datagrams are dropped.
+   */
+  onPush?: (push: WspPush, from: RemoteInfo) => void;
 }
 
 /** Device side: listens for notification datagrams. Resolves once bound. */
@@ -159,8 +170,20 @@ export async function listenUdpPush(
   });
   s.on('error', () => {});
   s.on('message', (msg, rinfo) => {
-    const p0 = package0FromDatagram(new Uint8Array(msg), options.framing ?? 'auto');
-    if (p0) options.onPackage0(p0, rinfo);
+    const bytes = new Uint8Array(msg);
+    const p0 = package0FromDatagram(bytes, options.framing ?? 'auto');
+    if (p0) {
+      options.onPackage0(p0, rinfo);
+      return;
+    }
+    if (!options.onPush) return;
+    let push: WspPush;
+    try {
+      push = decodeWspPush(bytes);
+    } catch {
+      return; // neither Package 0 nor a push: hostile or stray datagram
+    }
+    options.onPush(push, rinfo);
   });
   const a = s.address();
   return { address: a.address, port: a.port, close: () => new Promise<void>((r) => s.close(() => r())) };
