@@ -457,7 +457,8 @@ class Reader {
         this.pos = p + 1;
         const el = elems[d]!;
         const ws = pendingWs[d];
-        if (ws !== null && ws !== undefined && el.children.length === 0) el.children.push(ws);
+        // A fresh one-slot array: pushing onto the empty one would allocate room for 16.
+        if (ws !== null && ws !== undefined && el.children.length === 0) el.children = [ws];
         depth = d;
         if (depth === 0) return root!;
         scope = scopes[depth - 1]!;
@@ -633,9 +634,14 @@ class Reader {
             const el = elems[d]!;
             if (p - tStart > this.maxText)
               this.fail('xml.text', `text longer than ${this.maxText} characters`, tStart);
-            const ws = this.norm(s.slice(tStart, p));
-            if (el.children.length === 0) pendingWs[d] = (pendingWs[d] ?? '') + ws;
-            else this.appendText(el, ws);
+            if (el.children.length > 0) this.appendText(el, this.norm(s.slice(tStart, p)));
+            else {
+              // Before a start tag the run is only formatting (the child element drops it), so it
+              // is not even sliced; before an end tag, comment, CDATA or PI it may be the value.
+              const n = b[p + 1];
+              if (n === 0x2f || n === 0x21 || n === 0x3f)
+                pendingWs[d] = (pendingWs[d] ?? '') + this.norm(s.slice(tStart, p));
+            }
           }
         }
         this.pos = p;
@@ -660,7 +666,7 @@ class Reader {
         this.appendText(el, ws);
       }
       const t = this.textValue(tStart, lt2);
-      if (el.children.length === 0) el.children.push(t);
+      if (el.children.length === 0) el.children = [t];
       else this.appendText(el, t);
       this.pos = lt2;
     }
