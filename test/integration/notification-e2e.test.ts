@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HttpTransport } from '../../src/binding/http/index.ts';
 import { listenUdpPush, UdpBearer } from '../../src/binding/push/index.ts';
+import { createClient, DmAgent, type NotificationInfo, simpleAccount } from '../../src/client/index.ts';
 import { AAuthLevel, AAuthType } from '../../src/mo/index.ts';
 import {
   buildPackage0,
@@ -96,9 +97,9 @@ async function handled(n: number): Promise<void> {
  */
 async function package0(
   sessionId: number,
-  options: { uiMode?: UiMode; serverId?: string; digest?: string; vendor?: Uint8Array } = {},
+  options: { uiMode?: UiMode; serverId?: string; digest?: string; vendor?: Uint8Array; device?: string } = {},
 ): Promise<{ bytes: Uint8Array; resync: boolean }> {
-  const c = await creds.lookup(DEV);
+  const c = await creds.lookup(options.device ?? DEV);
   assert.ok(c?.serverDigest);
   const nonce = c.serverNonce ? decodeNonce(c.serverNonce) : fallbackNonce();
   return {
@@ -284,5 +285,58 @@ describe('server → UDP Package 0 → device → Alert 1200 session', () => {
     } finally {
       await raw.close();
     }
+  });
+});
+
+describe('ui-mode reaches the application', () => {
+  test('the agent (UDP) hands each ui-mode and the vendor data to onNotification; a declined one opens no session', async (t) => {
+    const id = 'IMEI:490154203237519';
+    creds.put({ deviceId: id, clientSecret: 'dev-2', serverName: SERVER_ID, serverSecret: 'srv-2' });
+    const asked: NotificationInfo[] = [];
+    const client = await createClient({
+      devInfo: { devId: id },
+      hostObject: false,
+      accounts: [simpleAccount({ serverUrl: http.url, name: id, secret: 'dev-2', serverSecret: 'srv-2' })],
+      // The application: asks the user for user-interaction, who says no here.
+      onNotification: (n) => {
+        asked.push(n);
+        return n.uiMode !== UiMode.UserInteraction;
+      },
+    });
+    const agent = new DmAgent({ client, intervalSeconds: 0, udp: { host: '127.0.0.1', port: 0 } });
+    const ended: string[] = [];
+    client.on('sessionEnd', (r) => ended.push(`${r.initiator}:${r.sessionId}:${r.outcome}`));
+    const idle = () =>
+      new Promise<void>((resolve) => {
+        const poll = () => (client.busy ? setTimeout(poll, 5) : resolve());
+        poll();
+      });
+    await agent.start(); // runs the first, client-initiated session
+    t.after(async () => {
+      await agent.stop();
+      await client.close();
+    });
+    await idle();
+    assert.equal(ended.length, 1);
+    const to = `127.0.0.1:${agent.udpAddress?.port}`;
+    const modes = [UiMode.NotSpecified, UiMode.Background, UiMode.Informative, UiMode.UserInteraction];
+    for (const [i, uiMode] of modes.entries()) {
+      const before = asked.length;
+      const { bytes } = await package0(0x600 + i, { uiMode, device: id, vendor: new Uint8Array([i, 0xee]) });
+      await bearer.send(to, bytes);
+      while (asked.length === before) await new Promise((r) => setTimeout(r, 5));
+      await idle();
+    }
+    assert.deepEqual(
+      asked.map((n) => [n.uiMode, n.sessionId, [...n.vendor]]),
+      modes.map((m, i) => [m, (0x600 + i).toString(16).toUpperCase(), [i, 0xee]]),
+    );
+    assert.deepEqual(ended.slice(1), [
+      'server:600:completed',
+      'server:601:completed',
+      'server:602:completed',
+    ]);
+    const seen = queue.sessions.filter((s) => s.ref.deviceId === id).map((s) => s.ref.sessionId);
+    assert.ok(!seen.includes('603'), 'the declined notification opened no session');
   });
 });
