@@ -8,7 +8,7 @@
  * `Unknown` command with a reason, so the receiver can answer it with a Status (400) and go on
  * with the rest; `strict: true` turns those into DecodeErrors too.
  */
-import { type Element, type ElementChild, isElement } from '../element.ts';
+import type { Element, ElementChild } from '../element.ts';
 import { DecodeError, type DecodeErrorCode } from '../errors.ts';
 import type {
   Alert,
@@ -67,6 +67,28 @@ export function textOf(el: Element): string {
   return out;
 }
 
+/**
+ * Whether a child is an element (not text, not opaque bytes): the same answer as element.ts's
+ * isElement, but most children here are elements or strings, and testing `typeof` and then
+ * for a `children` array is cheaper than `instanceof Uint8Array`, which walks the prototype chain
+ * of every element (it was a fifth of the model builder's time).
+ */
+function isElement(c: ElementChild): c is Element {
+  return typeof c !== 'string' && (c as Partial<Element>).children !== undefined;
+}
+
+/**
+ * `t.trim()`, without the call when both ends are visible ASCII (nearly every DM value): the
+ * call was a sixth of the model builder's time.
+ */
+function trimmedText(t: string): string {
+  const n = t.length;
+  if (n === 0) return t;
+  const a = t.charCodeAt(0);
+  const z = t.charCodeAt(n - 1);
+  return a > 0x20 && a < 0x7f && z > 0x20 && z < 0x7f ? t : t.trim();
+}
+
 /** A decimal of 1..maxDigits ASCII digits, or -1. */
 function parseUint(t: string, maxDigits: number): number {
   const n = t.length;
@@ -81,7 +103,7 @@ function parseUint(t: string, maxDigits: number): number {
 }
 
 function trimmed(el: Element): string {
-  return textOf(el).trim();
+  return trimmedText(textOf(el));
 }
 
 /** Builds the model from a `SyncML` element. @throws DecodeError `syncml.*` */
