@@ -291,7 +291,7 @@ describe('bootstrap → install → first session', () => {
     await resign([], 'no command: installs no account');
   });
 
-  test('over the air: `omadm bootstrap --wsp` pushed over UDP (WDP), taken from the push, first session', async (t) => {
+  test('over the air: WAP push over UDP (WDP) — `omadm bootstrap --wsp` sent by a program, `--send udp` by the CLI — taken from the push, first session', async (t) => {
     const pushed: WspPush[] = [];
     let wake: (() => void) | undefined;
     const listener = await listenUdpPush({
@@ -312,6 +312,12 @@ describe('bootstrap → install → first session', () => {
       const devId = profile === 'cp' ? 'IMEI:352222222222221' : 'IMEI:352222222222222';
       const device = await openDevice(devId);
       t.after(() => device.close());
+      const arrived = new Promise<void>((r) => {
+        wake = r;
+      });
+      // CP: the operator writes the push PDU (--wsp) and a program sends it (UdpBearer.sendPush);
+      // DM: `omadm bootstrap --send udp --to …` pushes it itself.
+      const to = `127.0.0.1:${listener.port}`;
       const made = await omadmBootstrap(dir, `wsp-${profile}`, [
         '--profile',
         profile,
@@ -321,15 +327,16 @@ describe('bootstrap → install → first session', () => {
         PIN,
         '--imsi',
         IMSI,
-        '--wsp',
+        ...(profile === 'cp' ? ['--wsp'] : ['--send', 'udp', '--to', to]),
         ...provision(srv, devId),
       ]);
       assert.equal(made.exit, 0, made.stderr);
-      const arrived = new Promise<void>((r) => {
-        wake = r;
-      });
-      const sent = await bearer.sendPush(`127.0.0.1:${listener.port}`, made.bytes);
-      assert.equal(sent.accepted, true);
+      if (profile === 'cp') {
+        const sent = await bearer.sendPush(to, made.bytes);
+        assert.equal(sent.accepted, true);
+      } else {
+        assert.match(made.stdout, new RegExp(`^sent udp ${to} parts=1$`, 'm'));
+      }
       await arrived;
       const got = bootstrapFromPush(pushed.shift()!);
       assert.ok(got);

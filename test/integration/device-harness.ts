@@ -5,8 +5,10 @@
  * side's `omadm bootstrap`, run in-process.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { HttpTransport } from '../../src/binding/http/index.ts';
 import { main } from '../../src/cli/main.ts';
 import { clientAccountOf } from '../../src/client/account.ts';
@@ -85,26 +87,49 @@ export async function openDevice(devId: string): Promise<Device> {
   };
 }
 
+export interface BootstrapRun {
+  exit: number;
+  bytes: Uint8Array;
+  contentType: string;
+  userEnters?: string;
+  stdout: string;
+  stderr: string;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/omadm.js', import.meta.url));
+
 /**
- * Runs `omadm bootstrap …` in-process (what an operator runs) and returns the bytes it wrote and
- * what it printed: the Content-Type line, and for USERPINMAC what the user must type.
+ * Runs `omadm bootstrap …` (what an operator runs) and returns the bytes it wrote and what it
+ * printed: the Content-Type line, for USERPINMAC what the user must type, for --send the verdict.
+ * In-process, capturing the text the command writes (binary writes — the test runner's reports
+ * to its parent — pass through); with --send in its own process, as an operator runs it.
  */
 export async function omadmBootstrap(
   dir: string,
   name: string,
   args: readonly string[],
-): Promise<{ exit: number; bytes: Uint8Array; contentType: string; userEnters?: string; stderr: string }> {
+): Promise<BootstrapRun> {
   const out = join(dir, `${name}.bin`);
+  if (args.includes('--send')) {
+    const r = await new Promise<{ exit: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [BIN, 'bootstrap', ...args, '--out', out], (err, stdout, stderr) =>
+        resolve({ exit: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    return parsePrinted(r.exit, out, r.stdout, r.stderr);
+  }
   let printed = '';
   let stderr = '';
   const write = process.stdout.write.bind(process.stdout);
   const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    printed += chunk.toString();
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    if (typeof chunk !== 'string') return write(chunk, ...rest);
+    printed += chunk;
     return true;
   }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    if (typeof chunk !== 'string') return writeErr(chunk, ...rest);
+    stderr += chunk;
     return true;
   }) as typeof process.stderr.write;
   let exit: number;
@@ -116,7 +141,11 @@ export async function omadmBootstrap(
     process.stderr.write = writeErr;
     process.exitCode = undefined;
   }
-  if (exit !== 0) return { exit, bytes: new Uint8Array(), contentType: '', stderr };
+  return parsePrinted(exit, out, printed, stderr);
+}
+
+function parsePrinted(exit: number, out: string, printed: string, stderr: string): BootstrapRun {
+  if (exit !== 0) return { exit, bytes: new Uint8Array(), contentType: '', stdout: printed, stderr };
   const ct = /Content-Type: (.+)/.exec(printed)?.[1]?.trim();
   assert.ok(ct, printed);
   const user = /User enters: (.+)/.exec(printed)?.[1]?.trim();
@@ -125,6 +154,7 @@ export async function omadmBootstrap(
     bytes: new Uint8Array(readFileSync(out)),
     contentType: ct,
     ...(user ? { userEnters: user } : {}),
+    stdout: printed,
     stderr,
   };
 }

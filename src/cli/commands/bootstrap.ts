@@ -4,11 +4,19 @@
  *   dm: a WBXML SyncML DM message adding the DMAcc as TNDS to ./Inbox (MUST be WBXML);
  *   cp: a WBXML Client Provisioning document with the w7 APPLICATION characteristic.
  * Writes the body (or with --wsp the WAP push PDU) to FILE and prints the Content-Type with SEC
- * and MAC; for USERPINMAC it prints what the user must type instead. Exit 2 on bad input.
+ * and MAC; for USERPINMAC it prints what the user must type instead. With --send udp|smpp --to
+ * TARGET it also pushes it over the air (WAP push: WDP over UDP, or WAP Push over SMS through an
+ * SMSC). Exit 2 on bad input, 1 when the SMSC refused, 69 when the bearer is unreachable.
  */
 import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { encodeBootstrapPush } from '../../binding/push/index.ts';
+import {
+  type DeliveryResult,
+  encodeBootstrapPush,
+  PushError,
+  SmppBearer,
+  UdpBearer,
+} from '../../binding/push/index.ts';
 import { accountSubtree } from '../../mo/index.ts';
 import { AuthError, decodeNonce } from '../../protocol/auth/index.ts';
 import {
@@ -41,8 +49,54 @@ interface BootstrapOptions {
   serverNonce?: string;
   serverAuth: string;
   init?: boolean;
-  out: string;
+  out?: string;
   wsp?: boolean;
+  send?: 'udp' | 'smpp';
+  to?: string;
+  smsc?: string;
+  systemId?: string;
+  password?: string;
+  sourceAddr?: string;
+  timeout: string;
+}
+
+/** Pushes the bootstrap PDU over the air; one line on stdout says what the next hop did. */
+async function sendOverTheAir(o: BootstrapOptions, push: (tid: number) => Uint8Array): Promise<void> {
+  if (o.to === undefined) throw new CliError('--send needs --to TARGET', ExitCode.BadInput);
+  const timeoutMs = Math.round(Number(o.timeout) * 1000);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new CliError('--timeout must be seconds > 0', ExitCode.BadInput);
+  let bearer: UdpBearer | SmppBearer;
+  if (o.send === 'smpp') {
+    const m = /^(.+):(\d{1,5})$/.exec(o.smsc ?? '');
+    if (!m || o.systemId === undefined || o.password === undefined) {
+      throw new CliError('--send smpp needs --smsc HOST:PORT, --system-id and --password', ExitCode.BadInput);
+    }
+    bearer = new SmppBearer({
+      host: m[1]!,
+      port: Number(m[2]),
+      systemId: o.systemId,
+      password: o.password,
+      sourceAddr: o.sourceAddr,
+      timeoutMs,
+    });
+  } else bearer = new UdpBearer();
+  let r: DeliveryResult;
+  try {
+    r = await bearer.sendPush(o.to, push, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (e) {
+    if (e instanceof PushError) {
+      throw new CliError(e.message, e.code === 'PUSH_BAD_TARGET' ? ExitCode.BadInput : ExitCode.Unavailable);
+    }
+    throw e;
+  } finally {
+    await bearer.close();
+  }
+  const parts = [r.accepted ? 'sent' : 'refused', r.bearer, r.target, `parts=${r.parts}`];
+  if (r.status) parts.push(`status=${r.status}`);
+  if (r.ids.length > 0) parts.push(`ids=${r.ids.join(',')}`);
+  process.stdout.write(`${parts.join(' ')}\n`);
+  if (!r.accepted) throw new CliError(`the ${r.bearer} next hop refused the bootstrap`, ExitCode.Failed);
 }
 
 /** The account the options describe (CLCRED for the device, SRVCRED for the server). */
@@ -148,25 +202,41 @@ export function register(program: Command): void {
     .option('--server-auth <type>', 'SRVCRED AAuthType', 'DIGEST')
     .option('--init', 'cp: ask the device to start a session right away (INIT)')
     .option('--wsp', 'write the WAP push PDU (content type with SEC/MAC) instead of the bare body')
-    .requiredOption('--out <file>', 'where to write the bytes')
-    .action((o: BootstrapOptions) => {
+    .option('--out <file>', 'where to write the bytes')
+    .addOption(
+      new Option(
+        '--send <bearer>',
+        'push it over the air: WDP over UDP, or WAP Push over SMS via SMPP',
+      ).choices(['udp', 'smpp']),
+    )
+    .option('--to <target>', '--send udp: HOST[:PORT] (default 2948); --send smpp: the MSISDN')
+    .option('--smsc <host:port>', '--send smpp: the SMS centre')
+    .option('--system-id <id>', '--send smpp: bind system_id')
+    .option('--password <pw>', '--send smpp: bind password')
+    .option('--source-addr <addr>', '--send smpp: originating address')
+    .option('--timeout <seconds>', '--send: give up after this long', '15')
+    .action(async (o: BootstrapOptions) => {
+      if (o.out === undefined && o.send === undefined)
+        throw new CliError('give --out FILE and/or --send udp|smpp --to TARGET', ExitCode.BadInput);
       const acc = accountFromOptions(o);
+      let body: Uint8Array;
+      let signed: ReturnType<typeof signBootstrap>;
       try {
-        const body =
+        body =
           o.profile === 'cp'
             ? encodeCpWbxml(cpDocumentFromDmAccounts([acc]))
             : dmBootstrapMessage(acc, o.device);
-        const signed = signBootstrap(body, { profile: o.profile, sec: o.security, imsi: o.imsi, pin: o.pin });
-        const bytes = o.wsp
-          ? encodeBootstrapPush({ profile: o.profile, sec: o.security, mac: signed.mac, body })
-          : body;
-        writeFileSync(o.out, bytes);
-        process.stdout.write(`Content-Type: ${signed.contentType}\n`);
-        if (signed.userPinWithMac) process.stdout.write(`User enters: ${signed.userPinWithMac}\n`);
+        signed = signBootstrap(body, { profile: o.profile, sec: o.security, imsi: o.imsi, pin: o.pin });
       } catch (e) {
         if (e instanceof BootstrapError || e instanceof AuthError)
           throw new CliError(e.message, ExitCode.BadInput);
         throw e;
       }
+      const push = (transactionId?: number) =>
+        encodeBootstrapPush({ profile: o.profile, sec: o.security, mac: signed.mac, body, transactionId });
+      if (o.out !== undefined) writeFileSync(o.out, o.wsp ? push() : body);
+      process.stdout.write(`Content-Type: ${signed.contentType}\n`);
+      if (signed.userPinWithMac) process.stdout.write(`User enters: ${signed.userPinWithMac}\n`);
+      if (o.send !== undefined) await sendOverTheAir(o, push);
     });
 }
