@@ -16,6 +16,7 @@ const STORE_TO_API: Readonly<Record<string, ApiErrorCode>> = {
   [StoreErrorCode.InvalidInput]: ApiErrorCode.Validation,
   [StoreErrorCode.SecretKey]: ApiErrorCode.Unprocessable,
   [StoreErrorCode.Busy]: ApiErrorCode.Unavailable,
+  [StoreErrorCode.RolledBack]: ApiErrorCode.Unavailable,
   [StoreErrorCode.Closed]: ApiErrorCode.Unavailable,
 };
 

@@ -23,6 +23,11 @@ export const StoreErrorCode = {
   Busy: 'OMADM_ERR_STORE_BUSY',
   /** A schema migration failed when the store opened. */
   Migration: 'OMADM_ERR_STORE_MIGRATION',
+  /**
+   * The database rolled back a transaction by itself (I/O error, disk full, …) after this call's
+   * statements ran: nothing of it was kept.
+   */
+  RolledBack: 'OMADM_ERR_STORE_ROLLED_BACK',
   /** The store was closed. */
   Closed: 'OMADM_ERR_STORE_CLOSED',
 } as const;

@@ -352,6 +352,9 @@ export class SqlCommandQueue implements CommandQueue {
         attempts: eb('attempts', '+', 1),
         updated_at: now,
       }))
+      // device_id too: without it SQLite's planner walks every queued command of the fleet
+      // (index on state) instead of this device's few (index on device_id, state, id).
+      .where('device_id', '=', deviceId)
       .where('id', 'in', (eb) => eb.selectFrom('picked').select('picked.id'))
       .where('state', '=', CommandState.Queued)
       .returningAll()
