@@ -41,9 +41,9 @@ interface Scope {
   /** The nearest enclosing scope with prefix declarations. */
   readonly up: Scope | null;
   cache: Map<string, string> | null;
+  /** The last scope made from this one by a default namespace declaration alone (reused). */
+  defChild: Scope | null;
 }
-
-const ROOT_SCOPE: Scope = { def: '', own: null, up: null, cache: null };
 
 function lookupPrefix(scope: Scope, prefix: string): string | undefined {
   const hit = scope.cache?.get(prefix);
@@ -424,7 +424,8 @@ class Reader {
     const hasElem: boolean[] = [];
     const pendingWs: (string | null)[] = [];
     let depth = 0;
-    let scope = ROOT_SCOPE;
+    // A root scope per document: memoised child scopes (defChild) must not outlive it.
+    let scope: Scope = { def: '', own: null, up: null, cache: null, defChild: null };
     let root: Element | null = null;
 
     for (;;) {
@@ -511,62 +512,12 @@ class Reader {
         let newDef: string | undefined;
         let newPrefixes: Map<string, string> | undefined;
         if (c !== 0x3e && c !== 0x2f) {
-          // Attributes (rare in DM: mostly xmlns declarations).
-          let attrCount = 0;
-          for (;;) {
-            let sawWs = false;
-            while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
-              c = b[++p]!;
-              sawWs = true;
-            }
-            if (c === 0x3e || c === 0x2f || p >= len) break;
-            const qnText = s.slice(nStart, nEnd);
-            if (!sawWs) this.fail('xml.malformed', `missing whitespace before attribute in <${qnText}>`, p);
-            const aStart = p;
-            const aEnd = this.nameEnd(p);
-            if (aEnd === aStart) this.fail('xml.malformed', `invalid attribute name in <${qnText}>`, p);
-            if (++attrCount > this.maxAttributes)
-              this.fail('xml.attributes', `more than ${this.maxAttributes} attributes on <${qnText}>`, p);
-            const aName = s.slice(aStart, aEnd);
-            p = aEnd;
-            while (p < len && isWs(b[p]!)) p++;
-            if (b[p]! !== 0x3d) this.fail('xml.malformed', `attribute ${aName} without a value`, p);
-            p++;
-            while (p < len && isWs(b[p]!)) p++;
-            const q = b[p]!;
-            if (q !== 0x22 && q !== 0x27)
-              this.fail('xml.malformed', `attribute ${aName} value not quoted`, p);
-            const vEnd = s.indexOf(q === 0x22 ? '"' : "'", p + 1);
-            if (vEnd < 0) this.fail('xml.malformed', `unterminated value of attribute ${aName}`, p);
-            if (vEnd - p - 1 > this.maxText)
-              this.fail('xml.text', `attribute value longer than ${this.maxText} characters`, p);
-            const value = this.attrValue(p + 1, vEnd);
-            p = vEnd + 1;
-            c = b[p]!;
-            if (aName.charCodeAt(0) === 0x78 && aName.startsWith('xmlns')) {
-              if (aName.length === 5) {
-                if (newDef !== undefined)
-                  this.fail('xml.attributes', `duplicate xmlns on <${qnText}>`, aStart);
-                newDef = value;
-                continue;
-              }
-              if (aName.charCodeAt(5) === 0x3a) {
-                const prefix = aName.slice(6);
-                if (prefix === '' || prefix === 'xmlns')
-                  this.fail('xml.namespace', `invalid namespace prefix in ${aName}`, aStart);
-                if (value === '') this.fail('xml.namespace', `empty namespace for prefix ${prefix}`, aStart);
-                newPrefixes ??= new Map();
-                if (newPrefixes.has(prefix))
-                  this.fail('xml.attributes', `duplicate ${aName} on <${qnText}>`, aStart);
-                newPrefixes.set(prefix, value);
-                continue;
-              }
-            }
-            attrs ??= {};
-            if (Object.hasOwn(attrs, aName))
-              this.fail('xml.attributes', `duplicate attribute ${aName} on <${qnText}>`, aStart);
-            attrs[aName] = value;
-          }
+          // Attributes (rare in DM: mostly xmlns declarations), read out of line.
+          p = this.attributes(p, nStart, nEnd);
+          c = b[p]!;
+          attrs = this.attrs;
+          newDef = this.newDef;
+          newPrefixes = this.newPrefixes;
         }
         let selfClosing = false;
         if (c === 0x3e) p++;
@@ -576,10 +527,30 @@ class Reader {
         } else this.fail('xml.malformed', `unterminated start tag <${s.slice(nStart, nEnd)}>`, lt);
         this.pos = p;
 
-        if (newDef !== undefined || newPrefixes !== undefined) {
-          scope = newPrefixes
-            ? { def: newDef ?? scope.def, own: newPrefixes, up: scope.own ? scope : scope.up, cache: null }
-            : { def: newDef ?? scope.def, own: null, up: scope.own ? scope : scope.up, cache: scope.cache };
+        if (newPrefixes !== undefined) {
+          scope = {
+            def: newDef ?? scope.def,
+            own: newPrefixes,
+            up: scope.own ? scope : scope.up,
+            cache: null,
+            defChild: null,
+          };
+        } else if (newDef !== undefined) {
+          // Siblings declaring the same default namespace (`<Format xmlns="syncml:metinf">`, then
+          // `<Type xmlns="syncml:metinf">`) share one scope, and so one `ns` string.
+          const memo = scope.defChild;
+          if (memo !== null && memo.def === newDef) scope = memo;
+          else {
+            const child: Scope = {
+              def: newDef,
+              own: null,
+              up: scope.own ? scope : scope.up,
+              cache: scope.cache,
+              defChild: null,
+            };
+            scope.defChild = child;
+            scope = child;
+          }
         }
         let name: string;
         let ns = scope.def;
@@ -670,6 +641,108 @@ class Reader {
       else this.appendText(el, t);
       this.pos = lt2;
     }
+  }
+
+  /** Results of attributes(): plain attributes and namespace declarations of one start tag. */
+  private attrs: Record<string, string> | undefined;
+  private newDef: string | undefined;
+  private newPrefixes: Map<string, string> | undefined;
+
+  /**
+   * Reads the attributes of the start tag whose name is s[nStart, nEnd), from `p` (just after the
+   * name) up to the `>` or `/`, whose index it returns. Namespace declarations go to newDef and
+   * newPrefixes, other attributes to attrs.
+   */
+  private attributes(p: number, nStart: number, nEnd: number): number {
+    const s = this.s;
+    const b = this.b;
+    const len = this.len;
+    let attrs: Record<string, string> | undefined;
+    let newDef: string | undefined;
+    let newPrefixes: Map<string, string> | undefined;
+    let attrCount = 0;
+    let c = b[p]!;
+    for (;;) {
+      let sawWs = false;
+      while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
+        c = b[++p]!;
+        sawWs = true;
+      }
+      if (c === 0x3e || c === 0x2f || p >= len) break;
+      if (!sawWs)
+        this.fail('xml.malformed', `missing whitespace before attribute in <${s.slice(nStart, nEnd)}>`, p);
+      const aStart = p;
+      const aEnd = this.nameEnd(p);
+      if (aEnd === aStart)
+        this.fail('xml.malformed', `invalid attribute name in <${s.slice(nStart, nEnd)}>`, p);
+      if (++attrCount > this.maxAttributes)
+        this.fail(
+          'xml.attributes',
+          `more than ${this.maxAttributes} attributes on <${s.slice(nStart, nEnd)}>`,
+          p,
+        );
+      p = aEnd;
+      while (p < len && isWs(b[p]!)) p++;
+      if (b[p]! !== 0x3d) this.fail('xml.malformed', `attribute ${s.slice(aStart, aEnd)} without a value`, p);
+      p++;
+      while (p < len && isWs(b[p]!)) p++;
+      const q = b[p]!;
+      if (q !== 0x22 && q !== 0x27)
+        this.fail('xml.malformed', `attribute ${s.slice(aStart, aEnd)} value not quoted`, p);
+      // One pass to the closing quote, noting whether the value needs more than a slice:
+      // references, literal whitespace to normalise, or a '<' to refuse (attrValue does those).
+      const vStart = p + 1;
+      let vEnd = vStart;
+      let plain = true;
+      for (; vEnd < len; vEnd++) {
+        const x = b[vEnd]!;
+        if (x === q) break;
+        if (x === 0x26 || x === 0x3c || x === 0x0a || x === 0x09 || x === 0x0d) plain = false;
+      }
+      if (vEnd >= len)
+        this.fail('xml.malformed', `unterminated value of attribute ${s.slice(aStart, aEnd)}`, p);
+      if (vEnd - vStart > this.maxText)
+        this.fail('xml.text', `attribute value longer than ${this.maxText} characters`, p);
+      const value = plain ? s.slice(vStart, vEnd) : this.attrValue(vStart, vEnd);
+      p = vEnd + 1;
+      c = b[p]!;
+      // xmlns / xmlns:p, recognised on the code units without slicing the name.
+      if (
+        b[aStart] === 0x78 &&
+        b[aStart + 1] === 0x6d &&
+        b[aStart + 2] === 0x6c &&
+        b[aStart + 3] === 0x6e &&
+        b[aStart + 4] === 0x73
+      ) {
+        if (aEnd - aStart === 5) {
+          if (newDef !== undefined)
+            this.fail('xml.attributes', `duplicate xmlns on <${s.slice(nStart, nEnd)}>`, aStart);
+          newDef = value;
+          continue;
+        }
+        if (b[aStart + 5] === 0x3a) {
+          const aName = s.slice(aStart, aEnd);
+          const prefix = aName.slice(6);
+          if (prefix === '' || prefix === 'xmlns')
+            this.fail('xml.namespace', `invalid namespace prefix in ${aName}`, aStart);
+          if (value === '') this.fail('xml.namespace', `empty namespace for prefix ${prefix}`, aStart);
+          newPrefixes ??= new Map();
+          if (newPrefixes.has(prefix))
+            this.fail('xml.attributes', `duplicate ${aName} on <${s.slice(nStart, nEnd)}>`, aStart);
+          newPrefixes.set(prefix, value);
+          continue;
+        }
+      }
+      const aName = s.slice(aStart, aEnd);
+      attrs ??= {};
+      if (Object.hasOwn(attrs, aName))
+        this.fail('xml.attributes', `duplicate attribute ${aName} on <${s.slice(nStart, nEnd)}>`, aStart);
+      attrs[aName] = value;
+    }
+    this.attrs = attrs;
+    this.newDef = newDef;
+    this.newPrefixes = newPrefixes;
+    return p;
   }
 
   /**
