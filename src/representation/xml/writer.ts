@@ -55,12 +55,6 @@ const ESCAPES: Record<string, string> = {
 };
 const escapeChar = (c: string): string => ESCAPES[c]!;
 
-function checkText(t: string, path: string): void {
-  if (FORBIDDEN_RE.test(t) || !t.isWellFormed()) {
-    throw new EncodeError('xml.invalid', 'text contains characters XML 1.0 cannot carry', path);
-  }
-}
-
 /** Escapes character data for use between tags. */
 export function escapeText(t: string): string {
   return TEXT_SPECIAL_RE.test(t) ? t.replace(TEXT_SPECIAL_G, escapeChar) : t;
@@ -96,7 +90,7 @@ export function writeXmlElement(root: Element, options?: XmlWriteOptions): strin
   const w = new Writer(options);
   let out = options?.declaration ? '<?xml version="1.0" encoding="UTF-8"?>' : '';
   if (w.pretty && out) out += '\n';
-  out += w.element(root, '', 0, root.name);
+  out += w.element(root, '', 0);
   return w.pretty ? `${out}\n` : out;
 }
 
@@ -105,17 +99,32 @@ class Writer {
   private readonly indent: string;
   private readonly cdata: boolean;
   private readonly opaque: 'utf8' | 'base64';
+  /**
+   * Names of the elements being written, root first. An error's path (`SyncML/SyncBody/Add`) is
+   * joined from it only when there is an error, instead of concatenating a path per element.
+   */
+  private readonly names: string[];
+  /** The compact writer for mixed content (this one when not pretty), made on first need. */
+  private compact: Writer | null;
 
-  constructor(o?: XmlWriteOptions) {
+  constructor(o?: XmlWriteOptions, names: string[] = []) {
     this.pretty = o?.pretty === true;
     this.indent = o?.indent ?? '  ';
     this.cdata = o?.text === 'cdata';
     this.opaque = o?.opaque ?? 'utf8';
+    this.names = names;
+    this.compact = this.pretty ? null : this;
   }
 
-  element(el: Element, parentNs: string, level: number, path: string): string {
+  private path(): string {
+    return this.names.join('/');
+  }
+
+  element(el: Element, parentNs: string, level: number): string {
     const name = el.name;
-    checkName(name, path);
+    const names = this.names;
+    names.push(name);
+    if (!validNames.has(name)) checkName(name, this.path());
     let out = `<${name}`;
     if (el.ns !== parentNs) out += ` xmlns="${escapeAttr(el.ns)}"`;
     const attrs = el.attrs;
@@ -125,16 +134,19 @@ class Writer {
         // Prefixed attributes carry their `xmlns:p` declaration in attrs (the reader keeps it);
         // the default namespace is the element's `ns`, never an attribute.
         if (!/^[A-Za-z_][A-Za-z0-9._-]*(:[A-Za-z_][A-Za-z0-9._-]*)?$/.test(k) || k === 'xmlns') {
-          throw new EncodeError('xml.invalid', `invalid attribute name "${k}"`, path);
+          throw new EncodeError('xml.invalid', `invalid attribute name "${k}"`, this.path());
         }
         const v = attrs[k]!;
-        checkText(v, path);
+        this.checkText(v);
         out += ` ${k}="${escapeAttr(v)}"`;
       }
     }
     const children = el.children;
     const n = children.length;
-    if (n === 0) return `${out}/>`;
+    if (n === 0) {
+      names.pop();
+      return `${out}/>`;
+    }
     out += '>';
     let elementOnly = this.pretty;
     if (elementOnly) {
@@ -147,20 +159,24 @@ class Writer {
     }
     if (elementOnly) {
       const pad = `\n${this.indent.repeat(level + 1)}`;
-      for (let i = 0; i < n; i++) {
-        const c = children[i] as Element;
-        out += pad + this.element(c, el.ns, level + 1, `${path}/${c.name}`);
-      }
+      for (let i = 0; i < n; i++) out += pad + this.element(children[i] as Element, el.ns, level + 1);
       out += `\n${this.indent.repeat(level)}`;
     } else {
-      for (let i = 0; i < n; i++) out += this.child(children[i]!, el.ns, level, path);
+      for (let i = 0; i < n; i++) out += this.child(children[i]!, el.ns, level);
     }
+    names.pop();
     return `${out}</${name}>`;
   }
 
-  private child(c: ElementChild, ns: string, level: number, path: string): string {
+  private checkText(t: string): void {
+    if (FORBIDDEN_RE.test(t) || !t.isWellFormed()) {
+      throw new EncodeError('xml.invalid', 'text contains characters XML 1.0 cannot carry', this.path());
+    }
+  }
+
+  private child(c: ElementChild, ns: string, level: number): string {
     if (typeof c === 'string') {
-      checkText(c, path);
+      this.checkText(c);
       if (this.cdata && TEXT_SPECIAL_RE.test(c)) return cdata(c);
       return escapeText(c);
     }
@@ -169,11 +185,10 @@ class Writer {
       return this.cdata && TEXT_SPECIAL_RE.test(t) ? cdata(t) : escapeText(t);
     }
     // Mixed content is written compactly whatever `pretty` says: indentation would change the text.
-    const inner = new Writer({ ...this.optionsCompact() });
-    return inner.element(c, ns, level, `${path}/${c.name}`);
-  }
-
-  private optionsCompact(): XmlWriteOptions {
-    return { pretty: false, text: this.cdata ? 'cdata' : 'escape', opaque: this.opaque };
+    this.compact ??= new Writer(
+      { pretty: false, text: this.cdata ? 'cdata' : 'escape', opaque: this.opaque },
+      this.names,
+    );
+    return this.compact.element(c, ns, level);
   }
 }
