@@ -166,17 +166,17 @@ function decodeBytes(bytes: Uint8Array, charset?: string): { text: string; bom: 
   }
 }
 
+const latin1 = new TextDecoder('latin1');
+
 /** The encoding named by an XML declaration at the very start, lower-cased, or null. */
 function declaredEncoding(b: Uint8Array): string | null {
   // `<?xml` then up to ~200 bytes of pseudo-attributes; the declaration is ASCII.
   if (!(b[0] === 0x3c && b[1] === 0x3f && b[2] === 0x78 && b[3] === 0x6d && b[4] === 0x6c)) return null;
-  const end = Math.min(b.length, 256);
-  let head = '';
-  for (let i = 0; i < end; i++) {
-    const c = b[i]!;
-    if (c === 0x3e) break;
-    head += String.fromCharCode(c);
-  }
+  const limit = Math.min(b.length, 256);
+  let end = 5;
+  while (end < limit && b[end] !== 0x3e) end++;
+  // One latin1 decode of the declaration, not a string concatenation per byte.
+  const head = latin1.decode(b.subarray(0, end));
   const m = /encoding\s*=\s*(["'])([A-Za-z0-9._-]+)\1/.exec(head);
   return m ? m[2]!.toLowerCase() : null;
 }
