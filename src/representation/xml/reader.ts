@@ -422,7 +422,9 @@ class Reader {
     const qLen: number[] = [];
     const scopes: Scope[] = [];
     const hasElem: boolean[] = [];
-    const pendingWs: (string | null)[] = [];
+    // Whitespace that may yet be the whole value of the innermost open element (a leaf so far).
+    // Only the innermost element can have any: a child's start tag drops its parent's.
+    let pendingWs: string | null = null;
     let depth = 0;
     // A root scope per document: memoised child scopes (defChild) must not outlive it.
     let scope: Scope = { def: '', own: null, up: null, cache: null, defChild: null };
@@ -457,9 +459,11 @@ class Reader {
         }
         this.pos = p + 1;
         const el = elems[d]!;
-        const ws = pendingWs[d];
         // A fresh one-slot array: pushing onto the empty one would allocate room for 16.
-        if (ws !== null && ws !== undefined && el.children.length === 0) el.children = [ws];
+        if (pendingWs !== null) {
+          if (el.children.length === 0) el.children = [pendingWs];
+          pendingWs = null;
+        }
         depth = d;
         if (depth === 0) return root!;
         scope = scopes[depth - 1]!;
@@ -475,10 +479,9 @@ class Reader {
           this.pos = end + 3;
           const d = depth - 1;
           const el = elems[d]!;
-          const ws = pendingWs[d];
-          if (ws !== null && ws !== undefined) {
-            pendingWs[d] = null;
-            if (!hasElem[d]) this.appendText(el, ws);
+          if (pendingWs !== null) {
+            if (!hasElem[d]) this.appendText(el, pendingWs);
+            pendingWs = null;
           }
           this.appendText(el, t);
         } else this.fail('xml.malformed', 'unexpected markup declaration in content', lt);
@@ -575,7 +578,7 @@ class Reader {
           const d = depth - 1;
           elems[d]!.children.push(el);
           hasElem[d] = true;
-          pendingWs[d] = null;
+          pendingWs = null;
         }
         if (selfClosing) {
           if (depth === 0) return root!;
@@ -586,7 +589,6 @@ class Reader {
           qLen[depth] = nEnd - nStart;
           scopes[depth] = scope;
           hasElem[depth] = false;
-          pendingWs[depth] = null;
           depth++;
         }
       }
@@ -611,7 +613,7 @@ class Reader {
               // is not even sliced; before an end tag, comment, CDATA or PI it may be the value.
               const n = b[p + 1];
               if (n === 0x2f || n === 0x21 || n === 0x3f)
-                pendingWs[d] = (pendingWs[d] ?? '') + this.norm(s.slice(tStart, p));
+                pendingWs = (pendingWs ?? '') + this.norm(s.slice(tStart, p));
             }
           }
         }
@@ -631,10 +633,9 @@ class Reader {
         this.fail('xml.text', `text longer than ${this.maxText} characters`, tStart);
       const d = depth - 1;
       const el = elems[d]!;
-      const ws = pendingWs[d];
-      if (ws !== null && ws !== undefined) {
-        pendingWs[d] = null;
-        this.appendText(el, ws);
+      if (pendingWs !== null) {
+        this.appendText(el, pendingWs);
+        pendingWs = null;
       }
       const t = this.textValue(tStart, lt2);
       if (el.children.length === 0) el.children = [t];
