@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
@@ -130,5 +131,78 @@ describe('omadm client --once', () => {
       2,
     );
     assert.equal(await run('client', '--data', data, '--interval', '-1', '--once'), 2);
+  });
+});
+
+describe('omadm client as a long-running agent', () => {
+  test('session at start, SIGUSR1 runs one on demand, SIGTERM stops cleanly with exit 0', {
+    timeout: 20_000,
+  }, async (t) => {
+    const data = join(srv.dir, 'agent-long');
+    const bin = new URL('../../bin/omadm.js', import.meta.url).pathname;
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'client',
+        '--data',
+        data,
+        '--server',
+        srv.dm,
+        '--device-id',
+        'cli-dev',
+        '--secret',
+        'cli-secret',
+        '--interval',
+        '0',
+      ],
+      // Not a test-runner child: without NODE_TEST_CONTEXT it runs as a plain process.
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
+    );
+    t.after(() => child.kill('SIGKILL'));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const lines: { msg: string; initiator?: string; signal?: string }[] = [];
+    let buf = '';
+    child.stderr.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        // Log lines are JSON; anything else (a runtime warning) is not ours to parse.
+        if (line.startsWith('{')) lines.push(JSON.parse(line));
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+      }
+    });
+    const count = (msg: string) => lines.filter((l) => l.msg === msg).length;
+    const until = (check: () => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        let gone = false;
+        const onExit = () => {
+          gone = true;
+          reject(new Error(`agent exited: ${JSON.stringify(lines)}`));
+        };
+        child.once('exit', onExit);
+        const poll = () => {
+          if (gone) return;
+          if (!check()) return void setTimeout(poll, 10);
+          child.off('exit', onExit);
+          resolve();
+        };
+        poll();
+      });
+    await until(
+      () =>
+        count('session completed') === 1 &&
+        count('agent running (SIGUSR1: session now; SIGINT/SIGTERM: stop)') === 1,
+    );
+    child.kill('SIGUSR1');
+    await until(() => count('session completed') === 2);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.ok(
+      lines.some((l) => l.msg === 'stopping: waiting for the running session' && l.signal === 'SIGTERM'),
+    );
+    assert.equal(lines.at(-1)?.msg, 'stopped');
   });
 });

@@ -311,7 +311,11 @@ export function register(program: Command): void {
         },
         'agent running (SIGUSR1: session now; SIGINT/SIGTERM: stop)',
       );
+      // Signal handlers do not keep Node running: with no interval and no listener the loop
+      // would be empty, yet the agent must stay for on-demand sessions (SIGUSR1).
+      const keepAlive = setInterval(() => {}, 1 << 30);
       const signal = await stopped;
+      clearInterval(keepAlive);
       logger.info({ signal }, 'stopping: waiting for the running session');
       process.off('SIGUSR1', onDemand);
       await agent.stop();
