@@ -57,7 +57,15 @@ export class FleetStats {
     this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
   }
 
+  /** Sessions that ended in an error (sessions still running are neither ok nor failed). */
   get failed(): number {
-    return this.sessions - this.ok;
+    let n = 0;
+    for (const v of this.errors.values()) n += v;
+    return n;
+  }
+
+  /** Sessions started and not ended yet. */
+  get running(): number {
+    return this.sessions - this.ok - this.failed;
   }
 }

@@ -176,7 +176,7 @@ export function register(program: Command): void {
           });
           ticker = setInterval(() => {
             const elapsed = Math.round((performance.now() - t0) / 1000);
-            bar.update(duration ? Math.min(duration, elapsed) : fleet.stats.sessions, {
+            bar.update(duration ? Math.min(duration, elapsed) : fleet.stats.ok + fleet.stats.failed, {
               sps: sps(),
               errors: errors(),
               active: fleet.active,
@@ -194,7 +194,11 @@ export function register(program: Command): void {
         const seconds = (performance.now() - t0) / 1000;
         if (ticker) clearInterval(ticker);
         if (!quiet) {
-          bar.update(duration ? duration : fleet.stats.sessions, { sps: sps(), errors: errors(), active: 0 });
+          bar.update(duration ? duration : fleet.stats.ok + fleet.stats.failed, {
+            sps: sps(),
+            errors: errors(),
+            active: 0,
+          });
           bar.stop();
         }
         const s = summarize(fleet, seconds);
