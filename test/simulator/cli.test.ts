@@ -71,6 +71,27 @@ describe('omadm simulate', () => {
     assert.deepEqual(dev.tags, ['simulated']);
   });
 
+  test('--duration keeps running rounds until the time is up', async () => {
+    const r = await omadm([
+      'simulate',
+      '--server',
+      srv.url,
+      '--devices',
+      '5',
+      '--prefix',
+      'cli-',
+      '--duration',
+      '1',
+      '--rate',
+      '50',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.ok(s.sessions > 5, `more than one round: ${s.sessions}`);
+    assert.equal(s.ok, s.sessions);
+  });
+
   test('errors are counted by kind and the exit code is 1', async () => {
     // Not provisioned under this prefix: every session is refused.
     const r = await omadm([
