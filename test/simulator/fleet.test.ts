@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { buildPackage0, UiMode } from '../../src/protocol/index.ts';
 import type { TreeCommand } from '../../src/protocol/index.ts';
@@ -170,5 +172,19 @@ describe('simulated device tree', () => {
     assert.equal(await st(cmd('Get', './DevDetail/FwV?prop=ACL')), 406);
     // The template itself never changes.
     assert.equal(template.nodes.get('./FUMO/State')?.v, '10');
+  });
+});
+
+describe('memory', () => {
+  test('an idle simulated device stays far below 20 KB (child process, 20,000 devices)', () => {
+    const bench = fileURLToPath(new URL('../../bench/sections/simulator.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--expose-gc', bench, '--child', 'memory', '20000'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+    });
+    const m = JSON.parse(out.trim().split('\n')[0]!) as { devices: number; marginalPerDeviceBytes: number };
+    assert.equal(m.devices, 20000);
+    // Measured ≈ 0.4–0.6 KiB; the bound leaves room for allocator noise, not for a per-device tree.
+    assert.ok(m.marginalPerDeviceBytes < 4096, `${m.marginalPerDeviceBytes} bytes per idle device`);
   });
 });
