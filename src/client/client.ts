@@ -27,6 +27,7 @@ import {
   StandardUri,
 } from '../mo/index.ts';
 import {
+  type ClientAccount,
   type CommandHandler,
   credentialDigest,
   DmClientSession,
@@ -411,8 +412,28 @@ export class DmClient {
     notification: { sessionId: number } | undefined,
   ): Promise<SessionReport> {
     const started = Date.now();
-    const account = await this.#account(serverId);
-    const acc = clientAccountOf(account);
+    let acc: ClientAccount;
+    try {
+      acc = clientAccountOf(await this.#account(serverId));
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      // No usable account: a failed session like any other, not an exception.
+      const report: SessionReport = {
+        serverId: serverId ?? '',
+        sessionId: '',
+        initiator: notification ? 'server' : 'client',
+        ok: false,
+        outcome: 'error',
+        messages: 0,
+        commands: 0,
+        serverAuthenticated: false,
+        durationMs: Date.now() - started,
+        error: { code: err.code, message: err.message },
+      };
+      this.#log.error({ error: report.error }, 'session not started');
+      this.#emit('sessionEnd', report);
+      return report;
+    }
     const devInfo = await this.#devInfo();
     const deviceId = devInfo['./DevInfo/DevId'] ?? '';
     const session = new DmClientSession({

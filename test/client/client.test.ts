@@ -87,6 +87,21 @@ describe('client against the omadm server', () => {
     }
   }
 
+  test('no account: a failed report, not an exception', async () => {
+    const client = await createClient({ devInfo: { devId: 'nobody' } });
+    try {
+      const r = await client.session();
+      assert.equal(r.ok, false);
+      assert.equal(r.error?.code, 'OMADM_ERR_CLIENT_NO_ACCOUNT');
+      assert.equal(
+        (await client.session({ serverId: 'elsewhere' })).error?.code,
+        'OMADM_ERR_CLIENT_NO_ACCOUNT',
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
   test('wrong secret: the session fails with authFailed, not an exception', async () => {
     await provision('dev-wrong', 'md5');
     const client = await createClient({
