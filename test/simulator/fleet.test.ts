@@ -95,6 +95,39 @@ describe('fleet against the omadm server', () => {
     });
   }
 
+  test('Atomic on a simulated device: all or nothing', async () => {
+    const fleet = new Fleet({ serverUrl: srv.dm, devices: 1, prefix: 'atomic-', timing: 'none' });
+    try {
+      await provisionFleet(fleet, { url: srv.url, token: srv.token, auth: 'md5' });
+      const dev = fleet.deviceId(0);
+      const q = async (c: unknown) => (await srv.api('POST', `/devices/${dev}/commands`, c)).body.id;
+      const bad = await q({
+        type: 'Atomic',
+        commands: [
+          { type: 'Add', uri: './App/Mode', value: 'eco' },
+          { type: 'Replace', uri: './DevInfo/Man', value: 'x' },
+        ],
+      });
+      const good = await q({
+        type: 'Atomic',
+        commands: [
+          { type: 'Add', uri: './App/Level', value: '3' },
+          { type: 'Replace', uri: './FUMO/PkgName', value: 'fw-2' },
+        ],
+      });
+      assert.equal((await fleet.session(0)).ok, true);
+      const b = (await srv.api('GET', `/commands/${bad}`)).body;
+      assert.equal(b.state, 'failed');
+      assert.equal(b.status, 507);
+      assert.equal(fleet.valueOf(0, './App/Mode'), undefined, 'rolled back');
+      assert.equal((await srv.api('GET', `/commands/${good}`)).body.state, 'succeeded');
+      assert.equal(fleet.valueOf(0, './App/Level'), '3');
+      assert.equal(fleet.valueOf(0, './FUMO/PkgName'), 'fw-2');
+    } finally {
+      fleet.close();
+    }
+  });
+
   test('a device accepts a Package 0 signed with its server secret and nonce', async () => {
     const fleet = new Fleet({
       serverUrl: srv.dm,
