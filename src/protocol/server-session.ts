@@ -105,6 +105,8 @@ interface Work {
   readonly taken: string[];
   readonly respUri: ((token: string) => string) | undefined;
   endOutcome?: SessionOutcome;
+  /** The device's latest stored session as read at the start of this message (null: none). */
+  readonly latest?: ServerSessionState | null;
 }
 
 const FINISHED: ReadonlySet<string> = new Set(['whole', 'last']);
@@ -166,6 +168,8 @@ export class DmServerEngine {
 
     // Find the session.
     let loaded: ServerSessionState | undefined;
+    /** The device's latest session, when looked up for this message (reused by #supersede). */
+    let latest: ServerSessionState | null | undefined;
     let viaToken = false;
     if (req.sessionToken) {
       loaded = await this.#o.sessions.load(req.sessionToken);
@@ -175,6 +179,7 @@ export class DmServerEngine {
       // A client that does not follow RespURI: find its session by device and SessionID. For a
       // package 1, only a retransmission (same bytes) continues the device's current session.
       const current = await this.#o.sessions.loadByDevice(deviceId);
+      latest = current ?? null;
       if (current && current.sessionId === hdr.SessionID) {
         if (!isInit || current.lastReply?.requestHash === requestHash) loaded = current;
       }
@@ -265,6 +270,7 @@ export class DmServerEngine {
       resend: new Set(),
       taken: [],
       respUri: req.respUri,
+      ...(latest !== undefined ? { latest } : {}),
     };
 
     const reply = await this.#step(work, req, viaToken, now);
@@ -342,7 +348,7 @@ export class DmServerEngine {
       chal = verdict.chal;
       if (state.phase === ServerPhase.Authenticating) {
         state.phase = ServerPhase.Managing;
-        await this.#supersede(state);
+        await this.#supersede(state, w.latest);
       }
     } else if (state.auth.authenticated) {
       hdrCode = StatusCode.Ok;
@@ -995,8 +1001,9 @@ export class DmServerEngine {
   }
 
   /** A newly authenticated session replaces the device's previous one. */
-  async #supersede(state: ServerSessionState): Promise<void> {
-    const prev = await this.#o.sessions.loadByDevice(state.deviceId);
+  async #supersede(state: ServerSessionState, latest?: ServerSessionState | null): Promise<void> {
+    // Read at the start of this message already (nothing of this device was stored since).
+    const prev = latest === undefined ? await this.#o.sessions.loadByDevice(state.deviceId) : latest;
     if (!prev || prev.token === state.token || prev.phase === ServerPhase.Closed) return;
     await this.#close(prev, 'superseded');
   }

@@ -185,15 +185,12 @@ export function credentialSource(ctx: DmContext): CredentialSource {
       return creds ? toEngineCredentials(creds) : undefined;
     },
     async updateNonces(deviceId, nonces) {
-      try {
-        await store.devices.setNonces(deviceId, {
-          ...(nonces.clientNonce !== undefined ? { clientNonce: nonces.clientNonce } : {}),
-          ...(nonces.serverNonce !== undefined ? { serverNonce: nonces.serverNonce } : {}),
-        });
-      } catch (err) {
-        // A device we do not know is challenged like any other, but it has no record to keep nonces in.
-        if (!isStoreError(err, StoreErrorCode.NotFound)) throw err;
-      }
+      // A device we do not know is challenged like any other, but it has no record to keep nonces
+      // in: putNonces then changes nothing.
+      await store.devices.putNonces(deviceId, {
+        ...(nonces.clientNonce !== undefined ? { clientNonce: nonces.clientNonce } : {}),
+        ...(nonces.serverNonce !== undefined ? { serverNonce: nonces.serverNonce } : {}),
+      });
     },
   };
 }
@@ -367,12 +364,15 @@ export function commandSource(ctx: DmContext): CommandSource {
 
 // ---- session state --------------------------------------------------------------------------
 
-/** Index record kept under a pseudo-device so a RespURI token finds its device. */
-const TOKEN_INDEX = '~token';
-const INDEX_TTL_MS = 24 * 3600_000;
+/**
+ * Sessions are stored under their RespURI token (unique per session run; DM SessionIDs repeat).
+ * Releases before the `omadm_session_key` index also kept a "token index" row under this
+ * pseudo-device; it is still removed with its session, and expires by itself otherwise.
+ */
+const LEGACY_TOKEN_INDEX = '~token';
 const CLOSED_GRACE_MS = 2 * 60_000;
 
-/** The session store, plus `tokenOf`: the token of the session a request just saved (for its trace). */
+/** The session store, plus `takeToken`: the token of the session a request just saved (for its trace). */
 export interface DmSessionStore extends EngineSessionStore {
   /** Token of the latest session saved in this process for the device and SessionID; forgets it. */
   takeToken(deviceId: string, sessionId: string): string | undefined;
@@ -387,8 +387,10 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
     // The commands first written in the message being answered now: mark them sent before it leaves.
     const prefix = `${state.serverMsgId}:`;
     const fresh = new Set<string>();
-    for (const [key, a] of Object.entries(state.awaiting)) {
-      if (!key.startsWith(prefix) || a.parent !== undefined) continue;
+    for (const key in state.awaiting) {
+      if (!key.startsWith(prefix)) continue;
+      const a = state.awaiting[key]!;
+      if (a.parent !== undefined) continue;
       if (a.part !== 'whole' && a.part !== 'first') continue;
       fresh.add(`${a.id}\n${key.slice(prefix.length)}`);
     }
@@ -405,16 +407,17 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
 
   return {
     async load(token) {
-      const idx = await store.sessions.get<{ deviceId: string }>(TOKEN_INDEX, token);
-      if (!idx) return undefined;
-      const rec = await store.sessions.get<ServerSessionState>(idx.state.deviceId, token);
+      let rec = await store.sessions.getByKey<ServerSessionState>(token);
+      if (rec?.deviceId === LEGACY_TOKEN_INDEX) {
+        // A session from before the key index: its index row names the device.
+        const deviceId = (rec.state as unknown as { deviceId: string }).deviceId;
+        rec = await store.sessions.get<ServerSessionState>(deviceId, token);
+      }
       return rec ? { ...rec.state, revision: rec.version } : undefined;
     },
     async loadByDevice(deviceId) {
-      const all = await store.sessions.listByDevice(deviceId);
-      const live = all.filter((s) => s.expiresAt > Date.now()).sort((a, b) => b.updatedAt - a.updatedAt);
-      const rec = live[0];
-      return rec ? { ...(rec.state as ServerSessionState), revision: rec.version } : undefined;
+      const rec = await store.sessions.latest<ServerSessionState>(deviceId);
+      return rec ? { ...rec.state, revision: rec.version } : undefined;
     },
     async save(state, expectedRevision) {
       const now = Date.now();
@@ -425,15 +428,8 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       try {
         if (expectedRevision === 0) {
           await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
-          await store.sessions.create({
-            deviceId: TOKEN_INDEX,
-            sessionId: state.token,
-            state: { deviceId: state.deviceId },
-            // The index outlives the session (never updated); the sweep removes it eventually.
-            expiresAt: now + INDEX_TTL_MS,
-          });
           await store.devices
-            .noteSessionStart(state.deviceId, {
+            .recordSessionStart(state.deviceId, {
               sessionId: state.sessionId,
               at: now,
               onlineUntil: now + ctx.onlineTtlMs,
@@ -468,10 +464,9 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       return token;
     },
     async delete(token) {
-      const idx = await store.sessions.delete<{ deviceId: string }>(TOKEN_INDEX, token);
-      if (idx) {
-        await store.sessions.delete(idx.state.deviceId, token);
-      }
+      const rec = await store.sessions.getByKey<ServerSessionState>(token);
+      if (rec && rec.deviceId !== LEGACY_TOKEN_INDEX) await store.sessions.delete(rec.deviceId, token);
+      await store.sessions.delete(LEGACY_TOKEN_INDEX, token);
     },
   };
 }

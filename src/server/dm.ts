@@ -50,20 +50,6 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     ...(options.limits ? { limits: options.limits } : {}),
   });
 
-  async function trace(
-    deviceId: string,
-    sessionId: string | null,
-    direction: 'in' | 'out',
-    contentType: string,
-    body: Uint8Array,
-  ): Promise<void> {
-    try {
-      await store.traces.append({ deviceId, sessionId, direction, contentType, body, at: Date.now() });
-    } catch (err) {
-      app.log.warn({ err, deviceId }, 'could not record trace');
-    }
-  }
-
   // The engine as the HTTP plugin sees it, plus the trace and message counters.
   const handler: DmRequestHandler = {
     async handle(request: ServerRequest): Promise<ServerResponse> {
@@ -75,8 +61,29 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
         request.sessionToken ??
         (await sessions.loadByDevice(res.deviceId))?.token ??
         res.sessionId;
-      await trace(res.deviceId, key, 'in', request.contentType ?? '', request.body);
-      await trace(res.deviceId, key, 'out', res.mediaType, res.body);
+      const at = Date.now();
+      try {
+        await store.traces.appendMany([
+          {
+            deviceId: res.deviceId,
+            sessionId: key,
+            direction: 'in',
+            contentType: request.contentType ?? '',
+            body: request.body,
+            at,
+          },
+          {
+            deviceId: res.deviceId,
+            sessionId: key,
+            direction: 'out',
+            contentType: res.mediaType,
+            body: res.body,
+            at,
+          },
+        ]);
+      } catch (err) {
+        app.log.warn({ err, deviceId: res.deviceId }, 'could not record trace');
+      }
       metrics.dmMessages.inc({ direction: 'out' });
       return res;
     },

@@ -208,6 +208,21 @@ function migrations(backend: Backend): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_session_key': {
+      // RespURI tokens are session keys: find a session by its key alone (one row per session,
+      // instead of a second "token index" row under a pseudo-device); and a device's latest one.
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('omadm_session_key').on('omadm_session').column('session_id').execute();
+        // A device's latest live session without reading every row of it (session state sits
+        // before these columns, so a table walk reads each state's overflow pages).
+        await db.schema
+          .createIndex('omadm_session_device_updated')
+          .on('omadm_session')
+          .columns(['device_id', 'updated_at', 'expires_at'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -18,12 +18,16 @@
  *   one COMMIT and one WAL write of each touched page serve many callers (a DM session's ~30
  *   statements from 50 concurrent sessions share a handful of commits instead of ~20 each).
  *   If the batch fails to commit, every caller in it gets the error (none was answered yet).
+ * - WAL checkpoints run in a worker thread with its own connection (PASSIVE, every 100 ms), so the
+ *   event loop never copies pages back or waits for their fsync; the connection's own
+ *   auto-checkpoint only remains as a safety net (at 64 MiB of WAL).
  * - `node:sqlite` is synchronous, so SQLite's own busy handler would block the event loop while
  *   another connection of *this process* holds the lock and needs the event loop to finish — a
  *   self-deadlock. The PRAGMA busy_timeout is therefore kept at 0 and waiting happens here, with
  *   an async backoff up to `busyTimeoutMs` (default 10 s), which works within and across processes.
  */
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import {
   type CompiledQuery,
   type DatabaseConnection,
@@ -46,6 +50,39 @@ export interface NodeSqliteDialectConfig {
   readonly path: string;
   /** How long to keep retrying while another connection holds the write lock (ms). Default 10000. */
   readonly busyTimeoutMs?: number;
+  /** Run WAL checkpoints in a worker thread instead of on the event loop. Default true. */
+  readonly checkpointWorker?: boolean;
+}
+
+/** Pages of WAL after which the connection itself checkpoints (the worker normally runs first). */
+const SAFETY_CHECKPOINT_PAGES = 16_384;
+const CHECKPOINT_INTERVAL_MS = 100;
+
+/**
+ * A worker thread with its own connection that runs `PRAGMA wal_checkpoint(PASSIVE)` every
+ * `intervalMs`. PASSIVE never waits for or blocks writers and readers; it copies what it can.
+ */
+function startCheckpointer(path: string, intervalMs: number): Worker {
+  const source = `
+    const { DatabaseSync } = require('node:sqlite');
+    const { workerData, parentPort } = require('node:worker_threads');
+    const db = new DatabaseSync(workerData.path, { timeout: 0 });
+    db.exec('PRAGMA busy_timeout = 0');
+    const timer = setInterval(() => {
+      try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
+    }, workerData.intervalMs);
+    parentPort.on('message', () => {
+      clearInterval(timer);
+      try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
+      db.close();
+      parentPort.close();
+    });
+  `;
+  const worker = new Worker(source, { eval: true, workerData: { path, intervalMs } });
+  worker.unref();
+  // A failing worker only means checkpoints fall back to the connection's own auto-checkpoint.
+  worker.on('error', () => undefined);
+  return worker;
 }
 
 /**
@@ -102,6 +139,7 @@ class NodeSqliteDriver implements Driver {
   #connection: NodeSqliteConnection | undefined;
   #tail: Promise<void> = Promise.resolve();
   #release: (() => void) | undefined;
+  #checkpointer: Worker | undefined;
 
   constructor(config: NodeSqliteDialectConfig) {
     this.#config = config;
@@ -116,6 +154,13 @@ class NodeSqliteDriver implements Driver {
     db.exec('PRAGMA busy_timeout = 0');
     if (!memory) await this.#connection.withBusyRetry(() => db.exec('PRAGMA journal_mode = WAL'));
     db.exec('PRAGMA synchronous = NORMAL');
+    if (!memory && this.#config.checkpointWorker !== false) {
+      // Checkpoints (copying the WAL back into the database file, with its fsyncs) run in a worker
+      // thread, off the event loop. The connection's own auto-checkpoint stays as a safety net,
+      // at a size the worker never lets the WAL reach while it runs.
+      db.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_CHECKPOINT_PAGES}`);
+      this.#checkpointer = startCheckpointer(this.#config.path, CHECKPOINT_INTERVAL_MS);
+    }
     db.exec('PRAGMA foreign_keys = ON');
   }
 
@@ -190,6 +235,17 @@ class NodeSqliteDriver implements Driver {
       this.#connection?.close();
       this.#connection = undefined;
       release();
+      const worker = this.#checkpointer;
+      this.#checkpointer = undefined;
+      if (worker) {
+        // Let it finish a checkpoint in progress and close its connection; terminate if it hangs.
+        const exited = new Promise((resolve) => worker.once('exit', resolve));
+        worker.ref();
+        worker.postMessage('close');
+        const stop = setTimeout(() => void worker.terminate(), 2000);
+        await exited;
+        clearTimeout(stop);
+      }
     }
   }
 }

@@ -13,8 +13,13 @@ import { StoreError, StoreErrorCode } from './errors.ts';
 const PREFIX_SEALED = 'v1:';
 const PREFIX_PLAIN = 'plain:';
 
+/** Unsealed values kept per process (each DM session unseals its device's server digest). */
+const OPEN_CACHE = 10_000;
+
 export class SecretBox {
   readonly #key: Buffer | undefined;
+  /** Sealed text → plaintext; sealed texts are unique (random IV), so entries never go stale. */
+  readonly #opened = new Map<string, string>();
 
   /** `key`: 32 bytes, or undefined for no sealing. */
   constructor(key?: Uint8Array) {
@@ -53,13 +58,19 @@ export class SecretBox {
     }
     if (!this.#key)
       throw new StoreError(StoreErrorCode.SecretKey, 'stored secret is sealed but no secretKey is set');
+    const cached = this.#opened.get(stored);
+    if (cached !== undefined) return cached;
     const [iv, tag, ct] = stored.slice(PREFIX_SEALED.length).split('.');
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv ?? '', 'base64url'));
       decipher.setAuthTag(Buffer.from(tag ?? '', 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ct ?? '', 'base64url')), decipher.final()]).toString(
-        'utf8',
-      );
+      const plain = Buffer.concat([
+        decipher.update(Buffer.from(ct ?? '', 'base64url')),
+        decipher.final(),
+      ]).toString('utf8');
+      if (this.#opened.size >= OPEN_CACHE) this.#opened.delete(this.#opened.keys().next().value!);
+      this.#opened.set(stored, plain);
+      return plain;
     } catch (e) {
       throw new StoreError(StoreErrorCode.SecretKey, 'cannot unseal a stored secret (wrong secretKey?)', {
         cause: e,

@@ -1,6 +1,6 @@
 /** DeviceStore over Kysely (SQLite and PostgreSQL). */
 import { createHash } from 'node:crypto';
-import type { Selectable, Transaction } from 'kysely';
+import { type Selectable, sql, type Transaction } from 'kysely';
 import { clampLimit, decodeCursor, encodeCursor, parseJson, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { Database, DeviceTable } from './schema.ts';
@@ -473,27 +473,78 @@ export class SqlDeviceStore implements DeviceStore {
     },
   ): Promise<Device> {
     return this.#ctx.db.transaction().execute(async (tx) => {
-      const row = await tx.selectFrom('omadm_device').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!row) throw new StoreError(StoreErrorCode.NotFound, `device ${id} not found`);
-      const devInfo = session.devInfo
-        ? JSON.stringify({
-            ...parseJson<Record<string, string>>(row.dev_info, {}),
-            ...checkRecord(session.devInfo, 'devInfo'),
-          })
-        : row.dev_info;
-      await tx
-        .updateTable('omadm_device')
-        .set((eb) => ({
-          session_count: eb('session_count', '+', 1),
-          last_seen_at: session.at,
-          online_until: session.onlineUntil,
-          current_session: session.sessionId,
-          dev_info: devInfo,
-        }))
-        .where('id', '=', id)
-        .execute();
+      if (!(await this.#recordSessionStart(tx, id, session)))
+        throw new StoreError(StoreErrorCode.NotFound, `device ${id} not found`);
       return (await this.#getIn(tx, id))!;
     });
+  }
+
+  recordSessionStart(
+    id: string,
+    session: {
+      readonly sessionId: string;
+      readonly at: number;
+      readonly onlineUntil: number;
+      readonly devInfo?: Readonly<Record<string, string>>;
+    },
+  ): Promise<boolean> {
+    return this.#recordSessionStart(this.#ctx.db, id, session);
+  }
+
+  async #recordSessionStart(
+    db: Tx | StoreContext['db'],
+    id: string,
+    session: {
+      readonly sessionId: string;
+      readonly at: number;
+      readonly onlineUntil: number;
+      readonly devInfo?: Readonly<Record<string, string>>;
+    },
+  ): Promise<boolean> {
+    // DevInfo is merged in SQL (a JSON merge of string values), so this is one statement.
+    const patch = session.devInfo ? JSON.stringify(checkRecord(session.devInfo, 'devInfo')) : undefined;
+    const merged =
+      patch === undefined
+        ? undefined
+        : this.#ctx.backend === 'postgres'
+          ? sql<string>`(coalesce(dev_info, '{}')::jsonb || ${patch}::jsonb)::text`
+          : sql<string>`json_patch(coalesce(dev_info, '{}'), ${patch})`;
+    const r = await db
+      .updateTable('omadm_device')
+      .set((eb) => ({
+        session_count: eb('session_count', '+', 1),
+        last_seen_at: session.at,
+        online_until: session.onlineUntil,
+        current_session: session.sessionId,
+        ...(merged ? { dev_info: merged } : {}),
+      }))
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async putNonces(
+    id: string,
+    nonces: { readonly clientNonce?: string | null; readonly serverNonce?: string | null },
+  ): Promise<boolean> {
+    if (nonces.clientNonce === undefined && nonces.serverNonce === undefined) {
+      return (
+        (await this.#ctx.db
+          .selectFrom('omadm_device')
+          .select('id')
+          .where('id', '=', id)
+          .executeTakeFirst()) !== undefined
+      );
+    }
+    const r = await this.#ctx.db
+      .updateTable('omadm_device')
+      .set({
+        ...(nonces.clientNonce !== undefined ? { client_nonce: nonces.clientNonce } : {}),
+        ...(nonces.serverNonce !== undefined ? { server_nonce: nonces.serverNonce } : {}),
+      })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async noteSeen(id: string, at: number, onlineUntil: number): Promise<void> {

@@ -23,6 +23,24 @@ function toRecord<S>(r: Selectable<SessionTable>): SessionRecord<S> {
   });
 }
 
+/** The record of a row just written, with the state the caller gave (no JSON round trip). */
+function withState<S>(
+  deviceId: string,
+  sessionId: string,
+  state: S,
+  r: { created_at: number; updated_at: number; expires_at: number; version: number },
+): SessionRecord<S> {
+  return Object.freeze({
+    deviceId,
+    sessionId,
+    state,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    expiresAt: r.expires_at,
+  });
+}
+
 function serialize(state: unknown): string {
   const text = JSON.stringify(state);
   if (text === undefined) throw new StoreError(StoreErrorCode.InvalidInput, 'session state must be JSON');
@@ -76,10 +94,10 @@ export class SqlSessionStore implements SessionStore {
           updated_at: now,
           expires_at: input.expiresAt,
         })
-        .returningAll()
+        .returning(['created_at', 'updated_at', 'expires_at', 'version'])
         .executeTakeFirstOrThrow();
     });
-    return toRecord<S>(row);
+    return withState(input.deviceId, input.sessionId, input.state, row);
   }
 
   async get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined> {
@@ -108,9 +126,9 @@ export class SqlSessionStore implements SessionStore {
       .where('session_id', '=', sessionId)
       .where('version', '=', expectedVersion)
       .where('expires_at', '>', now)
-      .returningAll()
+      .returning(['created_at', 'updated_at', 'expires_at', 'version'])
       .executeTakeFirst();
-    if (row) return toRecord<S>(row);
+    if (row) return withState(deviceId, sessionId, state, row);
     const current = await this.get(deviceId, sessionId);
     if (!current)
       throw new StoreError(
@@ -141,6 +159,29 @@ export class SqlSessionStore implements SessionStore {
       .orderBy('created_at')
       .execute();
     return rows.map((r) => toRecord(r));
+  }
+
+  async latest<S = unknown>(deviceId: string): Promise<SessionRecord<S> | undefined> {
+    const row = await this.#ctx.db
+      .selectFrom('omadm_session')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .where('expires_at', '>', this.#ctx.now())
+      .orderBy('updated_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRecord<S>(row) : undefined;
+  }
+
+  async getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined> {
+    const row = await this.#ctx.db
+      .selectFrom('omadm_session')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .where('expires_at', '>', this.#ctx.now())
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRecord<S>(row) : undefined;
   }
 
   async expireIdle(

@@ -35,36 +35,45 @@ export class SqlTraceStore implements TraceStore {
   }
 
   async append(entry: Omit<TraceEntry, 'id' | 'size'>): Promise<number> {
-    if (entry.direction !== 'in' && entry.direction !== 'out') {
-      throw new StoreError(StoreErrorCode.InvalidInput, "direction must be 'in' or 'out'");
-    }
-    if (!(entry.body instanceof Uint8Array))
-      throw new StoreError(StoreErrorCode.InvalidInput, 'body must be bytes');
-    if (entry.body.byteLength > MAX_BODY)
-      throw new StoreError(StoreErrorCode.InvalidInput, 'trace body too large');
-    const body = this.#ctx.backend === 'postgres' ? Buffer.from(entry.body) : entry.body;
-    const row = await this.#ctx.db
-      .insertInto('omadm_trace')
-      .values({
+    return (await this.appendMany([entry]))[0]!;
+  }
+
+  async appendMany(entries: readonly Omit<TraceEntry, 'id' | 'size'>[]): Promise<readonly number[]> {
+    if (entries.length === 0) return [];
+    const rows = entries.map((entry) => {
+      if (entry.direction !== 'in' && entry.direction !== 'out') {
+        throw new StoreError(StoreErrorCode.InvalidInput, "direction must be 'in' or 'out'");
+      }
+      if (!(entry.body instanceof Uint8Array))
+        throw new StoreError(StoreErrorCode.InvalidInput, 'body must be bytes');
+      if (entry.body.byteLength > MAX_BODY)
+        throw new StoreError(StoreErrorCode.InvalidInput, 'trace body too large');
+      return {
         device_id: entry.deviceId,
         session_id: entry.sessionId,
         direction: entry.direction,
         content_type: entry.contentType,
-        body,
+        body: this.#ctx.backend === 'postgres' ? Buffer.from(entry.body) : entry.body,
         size: entry.body.byteLength,
         at: entry.at,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const n = (this.#appends.get(entry.deviceId) ?? 0) + 1;
-    if (n >= this.#ctx.pruneEvery) {
-      this.#appends.delete(entry.deviceId);
-      await this.prune(entry.deviceId, entry.at);
-    } else {
-      if (this.#appends.size >= 10_000) this.#appends.clear();
-      this.#appends.set(entry.deviceId, n);
+      };
+    });
+    const inserted = await this.#ctx.db.insertInto('omadm_trace').values(rows).returning('id').execute();
+    // RETURNING order is not guaranteed; ids are increasing in insertion order.
+    const ids = inserted.map((r) => Number(r.id)).sort((a, b) => a - b);
+    const counts = new Map<string, number>();
+    for (const e of entries) counts.set(e.deviceId, (counts.get(e.deviceId) ?? 0) + 1);
+    for (const [deviceId, added] of counts) {
+      const n = (this.#appends.get(deviceId) ?? 0) + added;
+      if (n >= this.#ctx.pruneEvery) {
+        this.#appends.delete(deviceId);
+        await this.prune(deviceId, entries[entries.length - 1]!.at);
+      } else {
+        if (this.#appends.size >= 10_000) this.#appends.clear();
+        this.#appends.set(deviceId, n);
+      }
     }
-    return Number(row.id);
+    return ids;
   }
 
   async list(

@@ -177,6 +177,24 @@ export interface DeviceStore {
       readonly devInfo?: Readonly<Record<string, string>>;
     },
   ): Promise<Device>;
+  /**
+   * `noteSessionStart` without reading the device back (the DM hot path): one UPDATE. Returns
+   * false when the device does not exist.
+   */
+  recordSessionStart(
+    id: string,
+    session: {
+      readonly sessionId: string;
+      readonly at: number;
+      readonly onlineUntil: number;
+      readonly devInfo?: Readonly<Record<string, string>>;
+    },
+  ): Promise<boolean>;
+  /** `setNonces` without returning the previous values: one UPDATE; false when the device does not exist. */
+  putNonces(
+    id: string,
+    nonces: { readonly clientNonce?: string | null; readonly serverNonce?: string | null },
+  ): Promise<boolean>;
   /** Extends online state on each message of a session. */
   noteSeen(id: string, at: number, onlineUntil: number): Promise<void>;
   /** Session ended cleanly: offline now. */
@@ -507,6 +525,13 @@ export interface SessionStore {
   /** Removes the session; returns it. */
   delete<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined>;
   listByDevice(deviceId: string): Promise<readonly SessionRecord[]>;
+  /** The device's live session updated last (the one a message without RespURI continues). */
+  latest<S = unknown>(deviceId: string): Promise<SessionRecord<S> | undefined>;
+  /**
+   * A live session by its key alone (session keys that are unguessable tokens are unique across
+   * devices; with repeated keys, any one of them).
+   */
+  getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined>;
   /** Deletes sessions idle past their expiry; returns the removed keys. */
   expireIdle(now?: number): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]>;
 }
@@ -545,6 +570,8 @@ export interface TraceRetention {
  */
 export interface TraceStore {
   append(entry: Omit<TraceEntry, 'id' | 'size'>): Promise<number>;
+  /** Several entries in one statement (a request and its answer), in order; returns their ids. */
+  appendMany(entries: readonly Omit<TraceEntry, 'id' | 'size'>[]): Promise<readonly number[]>;
   /** Newest first unless `oldestFirst`. */
   list(
     deviceId: string,
