@@ -81,6 +81,24 @@ describe('XML writer', () => {
     invalid(el('a', '', [], { v: '\u0007' }));
   });
 
+  test('text checks and escaping agree on the short-value fast path and the long-value path', () => {
+    // Values up to 256 characters are scanned in one loop, longer ones by the regexes: same result.
+    for (const pad of ['', 'x'.repeat(300)]) {
+      for (const bad of ['\u0000', '\u0008', '\u000b', '\u001f', '\ud800', 'a\udc00', '\ufffe', '\uffff']) {
+        invalid(el('a', '', [`${pad}${bad}`]));
+      }
+      for (const [text, out] of [
+        ['plain value', 'plain value'],
+        ['a & b < c > d', 'a &amp; b &lt; c &gt; d'],
+        ['line\r\nend\ttab', 'line&#13;\nend\ttab'],
+        ['pair \ud83d\ude00 ok', 'pair \ud83d\ude00 ok'],
+        ['\ufffd\ue000', '\ufffd\ue000'],
+      ]) {
+        assert.equal(writeXmlElement(el('a', '', [`${pad}${text}`])), `<a>${pad}${out}</a>`);
+      }
+    }
+  });
+
   test('prefixed attributes keep their namespace declaration through a round trip', () => {
     const x = '<r xmlns:xsi="urn:xsi"><a xsi:type="t" xml:lang="en" b="1"/></r>';
     const e = parseXmlElement(x);

@@ -65,6 +65,24 @@ export function escapeAttr(t: string): string {
   return ATTR_SPECIAL_RE.test(t) ? t.replace(ATTR_SPECIAL_G, escapeChar) : t;
 }
 
+/**
+ * One pass over a text value: 0 = write as is, 1 = needs escaping, -1 = holds a character the
+ * regex checks must look at (a control character XML cannot carry, a surrogate, U+FFFE/U+FFFF).
+ * Cheaper than the three regex/isWellFormed scans for the short values DM messages are made of.
+ */
+function scanText(t: string): number {
+  let r = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 0x20) {
+      if (c === 0x0d) r = 1;
+      else if (c !== 0x09 && c !== 0x0a) return -1;
+    } else if (c === 0x26 || c === 0x3c || c === 0x3e) r = 1;
+    else if (c >= 0xd800 && (c <= 0xdfff || c >= 0xfffe)) return -1;
+  }
+  return r;
+}
+
 function cdata(t: string): string {
   if (t.indexOf('\r') >= 0) return escapeText(t); // CDATA cannot keep a CR through line-end normalisation
   // `]]>` cannot appear inside CDATA: split it across two sections.
@@ -176,7 +194,9 @@ class Writer {
 
   private child(c: ElementChild, ns: string, level: number): string {
     if (typeof c === 'string') {
-      this.checkText(c);
+      const scan = c.length <= 256 ? scanText(c) : -1;
+      if (scan === 0) return c;
+      if (scan < 0) this.checkText(c);
       if (this.cdata && TEXT_SPECIAL_RE.test(c)) return cdata(c);
       return escapeText(c);
     }
