@@ -159,6 +159,7 @@ export function register(program: Command): void {
           '',
           'Try, in another shell:',
           `  ${me} device add IMEI:490154203237518 --secret s3cret ${auth}`,
+          `  ${me} client --server ${url}/dm --device-id IMEI:490154203237518 --secret s3cret --once`,
           `  ${me} device list ${auth}`,
         );
       }
