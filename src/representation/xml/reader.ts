@@ -1,6 +1,8 @@
 /**
- * A hand-written XML reader producing the generic element tree. One pass over the string with
- * charCodeAt/indexOf; no regular expressions on the hot path, no per-character concatenation.
+ * A hand-written XML reader producing the generic element tree. One pass: structure is scanned on
+ * the code units in a typed array (see codeUnits), runs of text are found with indexOf on the
+ * decoded string and sliced from it; no regular expressions on the hot path, no per-character
+ * concatenation.
  *
  * Hostile-input rules: no entity declarations (a DOCTYPE internal subset declaring entities is
  * refused), no external DTD or entity is ever fetched (DOCTYPE ids are read and ignored), only
