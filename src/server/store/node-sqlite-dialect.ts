@@ -120,6 +120,14 @@ class NodeSqliteAdapter extends SqliteAdapter {
   override get supportsTransactionalDdl(): boolean {
     return true;
   }
+  /**
+   * Our driver serializes use of its one connection itself (and gives it up before waiting for
+   * the group COMMIT). Saying `false` here would add Kysely's own mutex, held until a caller's
+   * COMMIT is done, which serializes every caller and defeats the group commit.
+   */
+  override get supportsMultipleConnections(): boolean {
+    return true;
+  }
 }
 
 const SQLITE_BUSY = 5;
