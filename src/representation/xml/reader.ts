@@ -115,8 +115,10 @@ export function parseXmlElement(input: string | Uint8Array, options?: XmlReadOpt
  * charCodeAt's NaN, equals no character code.
  */
 function codeUnits(text: string, utf8Bytes: Uint8Array | null): Uint8Array | Uint16Array {
-  const bytes = utf8Bytes ?? Buffer.from(text, 'utf8');
-  if (bytes.length === text.length) {
+  // For a string, counting its UTF-8 length tells whether it is ASCII without encoding it.
+  const bytes =
+    utf8Bytes ?? (Buffer.byteLength(text, 'utf8') === text.length ? Buffer.from(text, 'latin1') : null);
+  if (bytes !== null && bytes.length === text.length) {
     // A plain Uint8Array view (not a Buffer subclass) keeps the scanner's loads monomorphic.
     return bytes.constructor === Uint8Array
       ? bytes
