@@ -324,6 +324,39 @@ export class SqlCommandQueue implements CommandQueue {
     if (!(limit > 0)) return [];
     const now = this.#ctx.now();
     const expired = await this.#expire(this.#ctx.db, now, deviceId);
+    if (this.#ctx.backend === 'sqlite') {
+      // SQLite: pick by index, then take exactly those still queued (the `state` re-check makes it
+      // exact against another process claiming in between). Most sessions find nothing queued and
+      // stop after the cheap pick; the one-statement CTE below costs several times more here.
+      const picked = await this.#ctx.db
+        .selectFrom('omadm_command')
+        .select('id')
+        .where('device_id', '=', deviceId)
+        .where('state', '=', CommandState.Queued)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      this.#emit(expired);
+      if (picked.length === 0) return [];
+      const taken = await this.#ctx.db
+        .updateTable('omadm_command')
+        .set((eb) => ({
+          state: CommandState.Claimed,
+          session_id: sessionId,
+          lease_until: options.leaseUntil,
+          attempts: eb('attempts', '+', 1),
+          updated_at: now,
+        }))
+        .where(
+          'id',
+          'in',
+          picked.map((r) => r.id),
+        )
+        .where('state', '=', CommandState.Queued)
+        .returningAll()
+        .execute();
+      return taken.sort((a, b) => Number(a.id) - Number(b.id)).map(toRecord);
+    }
     // One statement: pick and take in the same atomic UPDATE. On PostgreSQL the picking CTE locks
     // its rows and skips rows locked by a concurrent claimer (SKIP LOCKED); on SQLite statements
     // are serialized by the write lock. The outer `state = 'queued'` re-check makes it exact.
