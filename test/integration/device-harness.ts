@@ -112,8 +112,11 @@ export async function omadmBootstrap(
   const out = join(dir, `${name}.bin`);
   if (args.includes('--send')) {
     const r = await new Promise<{ exit: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [BIN, 'bootstrap', ...args, '--out', out], (err, stdout, stderr) =>
-        resolve({ exit: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        process.execPath,
+        [BIN, 'bootstrap', ...args, '--out', out],
+        { env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
+        (err, stdout, stderr) => resolve({ exit: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
       ),
     );
     return parsePrinted(r.exit, out, r.stdout, r.stderr);

@@ -40,7 +40,7 @@ let url: string;
 async function omadm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
     const r = await run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, OMADM_URL: url, OMADM_TOKEN: TOKEN },
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined, OMADM_URL: url, OMADM_TOKEN: TOKEN },
       timeout: 30_000,
     });
     return { code: 0, out: r.stdout, err: r.stderr };
@@ -57,7 +57,8 @@ function start(args: string[]): {
   next: (re: RegExp) => Promise<string>;
 } {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, OMADM_ENROLL_SECRET: '', OMADM_TOKEN: '' },
+    // Plain processes, not test-runner children.
+    env: { ...process.env, NODE_TEST_CONTEXT: undefined, OMADM_ENROLL_SECRET: '', OMADM_TOKEN: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
