@@ -1,6 +1,12 @@
 /** What every SQL store shares: the Kysely instance, backend, clock, secret box, events. */
 import { EventEmitter } from 'node:events';
-import type { Kysely } from 'kysely';
+import {
+  type Compilable,
+  createQueryId,
+  type Kysely,
+  type QueryResult,
+  type RootOperationNode,
+} from 'kysely';
 import type { Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
 import type { TraceRetention } from './types.ts';
@@ -67,4 +73,47 @@ export function parseJson<T>(text: string | null, fallback: T): T {
   } catch {
     return fallback;
   }
+}
+
+/** A named parameter of a {@link prepared} query (typed as whatever the builder wants there). */
+export type Param = (name: string) => never;
+
+/** Runs a prepared query on the store's database or inside one of its transactions. */
+export type PreparedQuery<R> = (
+  db: Kysely<Database>,
+  params: Readonly<Record<string, unknown>>,
+) => Promise<QueryResult<R>>;
+
+/**
+ * A query built and compiled once, then run with fresh parameters: the hot statements of a DM
+ * session skip Kysely's building, compiling and identifier quoting (together about a fifth of the
+ * server's CPU per session), and the driver finds its prepared statement under the very same SQL
+ * string. Create one per store instance (the SQL is the backend's dialect). `build` must give the
+ * same SQL whatever the values: no conditional parts, no value lists; `p('name')` marks a
+ * parameter, every other value is a constant of the query.
+ */
+export function prepared<R>(build: (db: Kysely<Database>, p: Param) => Compilable<R>): PreparedQuery<R> {
+  let compiled: { sql: string; query: RootOperationNode; slots: readonly (string | { value: unknown })[] };
+  return (db, params) => {
+    if (!compiled) {
+      const names = new Map<string, string>();
+      const mark = (name: string): never => {
+        const token = `\u0000omadm-param:${name}`;
+        names.set(token, name);
+        return token as never;
+      };
+      const c = build(db, mark).compile();
+      const slots = c.parameters.map((v) =>
+        typeof v === 'string' && names.has(v) ? names.get(v)! : { value: v },
+      );
+      compiled = { sql: c.sql, query: c.query, slots };
+    }
+    const parameters = compiled.slots.map((s) => (typeof s === 'string' ? params[s] : s.value));
+    return db.executeQuery<R>({
+      sql: compiled.sql,
+      parameters,
+      query: compiled.query,
+      queryId: createQueryId(),
+    });
+  };
 }

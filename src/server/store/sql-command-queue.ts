@@ -21,7 +21,7 @@ import {
   primaryValue,
   type SequenceMember,
 } from './command.ts';
-import { clampLimit, decodeCursor, encodeCursor, parseJson, type StoreContext } from './context.ts';
+import { clampLimit, decodeCursor, encodeCursor, parseJson, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { CommandTable, Database } from './schema.ts';
 import {
@@ -152,6 +152,40 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 export class SqlCommandQueue implements CommandQueue {
   readonly #ctx: StoreContext;
+  // The statements of every DM session, compiled once (see `prepared`).
+  readonly #q = {
+    expireDevice: prepared<{ id: number }>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .set({
+          state: CommandState.Expired,
+          updated_at: p('now'),
+          completed_at: p('now'),
+          detail: JSON.stringify({ reason: 'expired before delivery' } satisfies CommandDetail),
+        })
+        .where('state', '=', CommandState.Queued)
+        .where('expires_at', '<=', p('now'))
+        .where('device_id', '=', p('deviceId'))
+        .returning('id'),
+    ),
+    pick: prepared<{ id: number }>((db, p) =>
+      db
+        .selectFrom('omadm_command')
+        .select('id')
+        .where('device_id', '=', p('deviceId'))
+        .where('state', '=', CommandState.Queued)
+        .orderBy('id')
+        .limit(p('limit')),
+    ),
+    renew: prepared((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .set({ lease_until: p('leaseUntil') })
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .where('state', 'in', [CommandState.Claimed, CommandState.Sent]),
+    ),
+  };
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -304,6 +338,9 @@ export class SqlCommandQueue implements CommandQueue {
 
   /** Marks queued commands past their expiry as expired; returns their ids. */
   async #expire(tx: Tx | StoreContext['db'], now: number, deviceId?: string): Promise<number[]> {
+    if (deviceId !== undefined) {
+      return (await this.#q.expireDevice(tx, { now, deviceId })).rows.map((r) => Number(r.id));
+    }
     let q = tx
       .updateTable('omadm_command')
       .set({
@@ -328,14 +365,7 @@ export class SqlCommandQueue implements CommandQueue {
       // SQLite: pick by index, then take exactly those still queued (the `state` re-check makes it
       // exact against another process claiming in between). Most sessions find nothing queued and
       // stop after the cheap pick; the one-statement CTE below costs several times more here.
-      const picked = await this.#ctx.db
-        .selectFrom('omadm_command')
-        .select('id')
-        .where('device_id', '=', deviceId)
-        .where('state', '=', CommandState.Queued)
-        .orderBy('id')
-        .limit(limit)
-        .execute();
+      const picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
       this.#emit(expired);
       if (picked.length === 0) return [];
       const taken = await this.#ctx.db
@@ -397,14 +427,8 @@ export class SqlCommandQueue implements CommandQueue {
   }
 
   async renewLease(deviceId: string, sessionId: string, leaseUntil: number): Promise<number> {
-    const r = await this.#ctx.db
-      .updateTable('omadm_command')
-      .set({ lease_until: leaseUntil })
-      .where('device_id', '=', deviceId)
-      .where('session_id', '=', sessionId)
-      .where('state', 'in', [CommandState.Claimed, CommandState.Sent])
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows);
+    const r = await this.#q.renew(this.#ctx.db, { leaseUntil, deviceId, sessionId });
+    return Number(r.numAffectedRows ?? 0n);
   }
 
   async markSent(id: number, sessionId: string, ref: SentRef): Promise<CommandRecord> {

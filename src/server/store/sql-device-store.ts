@@ -1,7 +1,7 @@
 /** DeviceStore over Kysely (SQLite and PostgreSQL). */
 import { createHash } from 'node:crypto';
 import { type Selectable, sql, type Transaction } from 'kysely';
-import { clampLimit, decodeCursor, encodeCursor, parseJson, type StoreContext } from './context.ts';
+import { clampLimit, decodeCursor, encodeCursor, parseJson, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { Database, DeviceTable } from './schema.ts';
 import {
@@ -83,6 +83,62 @@ function mergeRecord(
 
 export class SqlDeviceStore implements DeviceStore {
   readonly #ctx: StoreContext;
+  // The statements of every DM session, compiled once (see `prepared`).
+  readonly #q = {
+    row: prepared<Row>((db, p) => db.selectFrom('omadm_device').selectAll().where('id', '=', p('id'))),
+    clientNonce: prepared((db, p) =>
+      db
+        .updateTable('omadm_device')
+        .set({ client_nonce: p('client') })
+        .where('id', '=', p('id')),
+    ),
+    serverNonce: prepared((db, p) =>
+      db
+        .updateTable('omadm_device')
+        .set({ server_nonce: p('server') })
+        .where('id', '=', p('id')),
+    ),
+    bothNonces: prepared((db, p) =>
+      db
+        .updateTable('omadm_device')
+        .set({ client_nonce: p('client'), server_nonce: p('server') })
+        .where('id', '=', p('id')),
+    ),
+    start: prepared((db, p) =>
+      db
+        .updateTable('omadm_device')
+        .set((eb) => ({
+          session_count: eb('session_count', '+', 1),
+          last_seen_at: p('at'),
+          online_until: p('onlineUntil'),
+          current_session: p('sessionId'),
+        }))
+        .where('id', '=', p('id')),
+    ),
+    startWithDevInfo: prepared((db, p) =>
+      db
+        .updateTable('omadm_device')
+        .set((eb) => ({
+          session_count: eb('session_count', '+', 1),
+          last_seen_at: p('at'),
+          online_until: p('onlineUntil'),
+          current_session: p('sessionId'),
+          // DevInfo merged in SQL (a JSON merge of string values), so a session start is one statement.
+          dev_info:
+            this.#ctx.backend === 'postgres'
+              ? sql<string>`(coalesce(dev_info, '{}')::jsonb || ${p('patch')}::jsonb)::text`
+              : sql<string>`json_patch(coalesce(dev_info, '{}'), ${p('patch')})`,
+        }))
+        .where('id', '=', p('id')),
+    ),
+    end: prepared((db, p) =>
+      db
+        .updateTable('omadm_device')
+        .set({ last_seen_at: p('at'), online_until: null, current_session: null })
+        .where('id', '=', p('id'))
+        .where('current_session', '=', p('sessionId')),
+    ),
+  };
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -421,11 +477,7 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async credentials(id: string): Promise<DeviceCredentials | undefined> {
-    const row = await this.#ctx.db
-      .selectFrom('omadm_device')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = (await this.#q.row(this.#ctx.db, { id })).rows[0];
     if (!row) return undefined;
     return Object.freeze({
       deviceId: row.id,
@@ -501,26 +553,14 @@ export class SqlDeviceStore implements DeviceStore {
       readonly devInfo?: Readonly<Record<string, string>>;
     },
   ): Promise<boolean> {
-    // DevInfo is merged in SQL (a JSON merge of string values), so this is one statement.
-    const patch = session.devInfo ? JSON.stringify(checkRecord(session.devInfo, 'devInfo')) : undefined;
-    const merged =
-      patch === undefined
-        ? undefined
-        : this.#ctx.backend === 'postgres'
-          ? sql<string>`(coalesce(dev_info, '{}')::jsonb || ${patch}::jsonb)::text`
-          : sql<string>`json_patch(coalesce(dev_info, '{}'), ${patch})`;
-    const r = await db
-      .updateTable('omadm_device')
-      .set((eb) => ({
-        session_count: eb('session_count', '+', 1),
-        last_seen_at: session.at,
-        online_until: session.onlineUntil,
-        current_session: session.sessionId,
-        ...(merged ? { dev_info: merged } : {}),
-      }))
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    const params = { id, at: session.at, onlineUntil: session.onlineUntil, sessionId: session.sessionId };
+    const r = session.devInfo
+      ? await this.#q.startWithDevInfo(db, {
+          ...params,
+          patch: JSON.stringify(checkRecord(session.devInfo, 'devInfo')),
+        })
+      : await this.#q.start(db, params);
+    return Number(r.numAffectedRows ?? 0n) > 0;
   }
 
   async putNonces(
@@ -536,15 +576,14 @@ export class SqlDeviceStore implements DeviceStore {
           .executeTakeFirst()) !== undefined
       );
     }
-    const r = await this.#ctx.db
-      .updateTable('omadm_device')
-      .set({
-        ...(nonces.clientNonce !== undefined ? { client_nonce: nonces.clientNonce } : {}),
-        ...(nonces.serverNonce !== undefined ? { server_nonce: nonces.serverNonce } : {}),
-      })
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    const { clientNonce: client, serverNonce: server } = nonces;
+    const r =
+      client !== undefined && server !== undefined
+        ? await this.#q.bothNonces(this.#ctx.db, { id, client, server })
+        : client !== undefined
+          ? await this.#q.clientNonce(this.#ctx.db, { id, client })
+          : await this.#q.serverNonce(this.#ctx.db, { id, server });
+    return Number(r.numAffectedRows ?? 0n) > 0;
   }
 
   async noteSeen(id: string, at: number, onlineUntil: number): Promise<void> {
@@ -557,12 +596,7 @@ export class SqlDeviceStore implements DeviceStore {
 
   async noteSessionEnd(id: string, sessionId: string, at: number): Promise<void> {
     // Only the session that is current goes offline; a newer session keeps the device online.
-    await this.#ctx.db
-      .updateTable('omadm_device')
-      .set({ last_seen_at: at, online_until: null, current_session: null })
-      .where('id', '=', id)
-      .where('current_session', '=', sessionId)
-      .execute();
+    await this.#q.end(this.#ctx.db, { id, at, sessionId });
   }
 
   async createGroup(name: string, description = ''): Promise<Group> {

@@ -4,7 +4,7 @@
  * one session can never both apply a change made from the same version.
  */
 import type { Selectable } from 'kysely';
-import type { StoreContext } from './context.ts';
+import { prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { SessionTable } from './schema.ts';
 import type { SessionRecord, SessionStore } from './types.ts';
@@ -49,8 +49,71 @@ function serialize(state: unknown): string {
   return text;
 }
 
+type Row = Selectable<SessionTable>;
+type Written = Pick<Row, 'created_at' | 'updated_at' | 'expires_at' | 'version'>;
+
 export class SqlSessionStore implements SessionStore {
   readonly #ctx: StoreContext;
+  // The statements of every DM message, compiled once (see `prepared`).
+  readonly #q = {
+    existing: prepared<Pick<Row, 'expires_at'>>((db, p) =>
+      db
+        .selectFrom('omadm_session')
+        .select(['expires_at'])
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId')),
+    ),
+    insert: prepared<Written>((db, p) =>
+      db
+        .insertInto('omadm_session')
+        .values({
+          device_id: p('deviceId'),
+          session_id: p('sessionId'),
+          state: p('state'),
+          version: 1,
+          created_at: p('now'),
+          updated_at: p('now'),
+          expires_at: p('expiresAt'),
+        })
+        .returning(['created_at', 'updated_at', 'expires_at', 'version']),
+    ),
+    get: prepared<Row>((db, p) =>
+      db
+        .selectFrom('omadm_session')
+        .selectAll()
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .where('expires_at', '>', p('now')),
+    ),
+    update: prepared<Written>((db, p) =>
+      db
+        .updateTable('omadm_session')
+        .set({ state: p('state'), version: p('version'), updated_at: p('now'), expires_at: p('expiresAt') })
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .where('version', '=', p('expected'))
+        .where('expires_at', '>', p('now'))
+        .returning(['created_at', 'updated_at', 'expires_at', 'version']),
+    ),
+    latest: prepared<Row>((db, p) =>
+      db
+        .selectFrom('omadm_session')
+        .selectAll()
+        .where('device_id', '=', p('deviceId'))
+        .where('expires_at', '>', p('now'))
+        .orderBy('updated_at', 'desc')
+        .limit(1),
+    ),
+    byKey: prepared<Row>((db, p) =>
+      db
+        .selectFrom('omadm_session')
+        .selectAll()
+        .where('session_id', '=', p('sessionId'))
+        .where('expires_at', '>', p('now'))
+        .limit(1),
+    ),
+  };
+
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
   }
@@ -64,12 +127,8 @@ export class SqlSessionStore implements SessionStore {
     const now = this.#ctx.now();
     const state = serialize(input.state);
     const row = await this.#ctx.db.transaction().execute(async (tx) => {
-      const existing = await tx
-        .selectFrom('omadm_session')
-        .select(['expires_at'])
-        .where('device_id', '=', input.deviceId)
-        .where('session_id', '=', input.sessionId)
-        .executeTakeFirst();
+      const key = { deviceId: input.deviceId, sessionId: input.sessionId };
+      const existing = (await this.#q.existing(tx, key)).rows[0];
       if (existing && existing.expires_at > now) {
         throw new StoreError(
           StoreErrorCode.AlreadyExists,
@@ -83,31 +142,15 @@ export class SqlSessionStore implements SessionStore {
           .where('session_id', '=', input.sessionId)
           .execute();
       }
-      return tx
-        .insertInto('omadm_session')
-        .values({
-          device_id: input.deviceId,
-          session_id: input.sessionId,
-          state,
-          version: 1,
-          created_at: now,
-          updated_at: now,
-          expires_at: input.expiresAt,
-        })
-        .returning(['created_at', 'updated_at', 'expires_at', 'version'])
-        .executeTakeFirstOrThrow();
+      const r = (await this.#q.insert(tx, { ...key, state, now, expiresAt: input.expiresAt })).rows[0];
+      if (!r) throw new StoreError(StoreErrorCode.NotFound, 'session insert returned nothing');
+      return r;
     });
     return withState(input.deviceId, input.sessionId, input.state, row);
   }
 
   async get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined> {
-    const row = await this.#ctx.db
-      .selectFrom('omadm_session')
-      .selectAll()
-      .where('device_id', '=', deviceId)
-      .where('session_id', '=', sessionId)
-      .where('expires_at', '>', this.#ctx.now())
-      .executeTakeFirst();
+    const row = (await this.#q.get(this.#ctx.db, { deviceId, sessionId, now: this.#ctx.now() })).rows[0];
     return row ? toRecord<S>(row) : undefined;
   }
 
@@ -119,15 +162,17 @@ export class SqlSessionStore implements SessionStore {
     expiresAt: number,
   ): Promise<SessionRecord<S>> {
     const now = this.#ctx.now();
-    const row = await this.#ctx.db
-      .updateTable('omadm_session')
-      .set({ state: serialize(state), version: expectedVersion + 1, updated_at: now, expires_at: expiresAt })
-      .where('device_id', '=', deviceId)
-      .where('session_id', '=', sessionId)
-      .where('version', '=', expectedVersion)
-      .where('expires_at', '>', now)
-      .returning(['created_at', 'updated_at', 'expires_at', 'version'])
-      .executeTakeFirst();
+    const row = (
+      await this.#q.update(this.#ctx.db, {
+        state: serialize(state),
+        version: expectedVersion + 1,
+        now,
+        expiresAt,
+        deviceId,
+        sessionId,
+        expected: expectedVersion,
+      })
+    ).rows[0];
     if (row) return withState(deviceId, sessionId, state, row);
     const current = await this.get(deviceId, sessionId);
     if (!current)
@@ -162,25 +207,12 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async latest<S = unknown>(deviceId: string): Promise<SessionRecord<S> | undefined> {
-    const row = await this.#ctx.db
-      .selectFrom('omadm_session')
-      .selectAll()
-      .where('device_id', '=', deviceId)
-      .where('expires_at', '>', this.#ctx.now())
-      .orderBy('updated_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const row = (await this.#q.latest(this.#ctx.db, { deviceId, now: this.#ctx.now() })).rows[0];
     return row ? toRecord<S>(row) : undefined;
   }
 
   async getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined> {
-    const row = await this.#ctx.db
-      .selectFrom('omadm_session')
-      .selectAll()
-      .where('session_id', '=', sessionId)
-      .where('expires_at', '>', this.#ctx.now())
-      .limit(1)
-      .executeTakeFirst();
+    const row = (await this.#q.byKey(this.#ctx.db, { sessionId, now: this.#ctx.now() })).rows[0];
     return row ? toRecord<S>(row) : undefined;
   }
 

@@ -5,7 +5,14 @@
  * pass at most every 10 minutes (it groups the whole table).
  */
 import type { Selectable } from 'kysely';
-import { clampLimit, decodeCursor, encodeCursor, type StoreContext } from './context.ts';
+import {
+  clampLimit,
+  decodeCursor,
+  encodeCursor,
+  type PreparedQuery,
+  prepared,
+  type StoreContext,
+} from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { TraceTable } from './schema.ts';
 import type { Page, TraceDirection, TraceEntry, TraceStore } from './types.ts';
@@ -29,6 +36,26 @@ export class SqlTraceStore implements TraceStore {
   readonly #ctx: StoreContext;
   /** Appends per device since its last inline prune (bounded map, per process). */
   readonly #appends = new Map<string, number>();
+
+  /** INSERTs of one and of two entries (a message, a request and its answer), compiled once. */
+  readonly #insert: readonly PreparedQuery<{ id: number | bigint }>[] = [1, 2].map((n) =>
+    prepared<{ id: number | bigint }>((db, p) =>
+      db
+        .insertInto('omadm_trace')
+        .values(
+          Array.from({ length: n }, (_, i) => ({
+            device_id: p(`d${i}`),
+            session_id: p(`s${i}`),
+            direction: p(`dir${i}`),
+            content_type: p(`ct${i}`),
+            body: p(`b${i}`),
+            size: p(`n${i}`),
+            at: p(`at${i}`),
+          })),
+        )
+        .returning('id'),
+    ),
+  );
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
@@ -58,7 +85,23 @@ export class SqlTraceStore implements TraceStore {
         at: entry.at,
       };
     });
-    const inserted = await this.#ctx.db.insertInto('omadm_trace').values(rows).returning('id').execute();
+    const insert = this.#insert[rows.length - 1];
+    let inserted: readonly { id: number | bigint }[];
+    if (insert) {
+      const params: Record<string, unknown> = {};
+      rows.forEach((r, i) => {
+        params[`d${i}`] = r.device_id;
+        params[`s${i}`] = r.session_id;
+        params[`dir${i}`] = r.direction;
+        params[`ct${i}`] = r.content_type;
+        params[`b${i}`] = r.body;
+        params[`n${i}`] = r.size;
+        params[`at${i}`] = r.at;
+      });
+      inserted = (await insert(this.#ctx.db, params)).rows;
+    } else {
+      inserted = await this.#ctx.db.insertInto('omadm_trace').values(rows).returning('id').execute();
+    }
     // RETURNING order is not guaranteed; ids are increasing in insertion order.
     const ids = inserted.map((r) => Number(r.id)).sort((a, b) => a - b);
     const counts = new Map<string, number>();
