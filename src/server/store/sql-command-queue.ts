@@ -177,6 +177,50 @@ export class SqlCommandQueue implements CommandQueue {
         .orderBy('id')
         .limit(p('limit')),
     ),
+    // releaseSession's three rules for one session (see #reclaim).
+    requeueClaimed: prepared<{ id: number }>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .where('state', '=', CommandState.Claimed)
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .set({ state: CommandState.Queued, session_id: null, lease_until: null, updated_at: p('now') })
+        .returning('id'),
+    ),
+    resendSent: prepared<{ id: number }>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .where('state', '=', CommandState.Sent)
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .where('destructive', '=', 0)
+        .set({
+          state: CommandState.Queued,
+          session_id: null,
+          lease_until: null,
+          msg_id: null,
+          cmd_id: null,
+          sent_at: null,
+          updated_at: p('now'),
+        })
+        .returning('id'),
+    ),
+    unknownSent: prepared<{ id: number }>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .where('state', '=', CommandState.Sent)
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .where('destructive', '=', 1)
+        .set({
+          state: CommandState.Unknown,
+          lease_until: null,
+          updated_at: p('now'),
+          completed_at: p('now'),
+          detail: p('detail'),
+        })
+        .returning('id'),
+    ),
     renew: prepared((db, p) =>
       db
         .updateTable('omadm_command')
@@ -687,12 +731,24 @@ export class SqlCommandQueue implements CommandQueue {
     where: { deviceId: string; sessionId: string } | { leaseBefore: number },
     reason: string,
   ): Promise<{ report: Omit<RecoveryReport, 'expired'>; ids: number[] }> {
-    const base = (state: CommandState) => {
-      let q = tx.updateTable('omadm_command').where('state', '=', state);
-      if ('leaseBefore' in where) q = q.where('lease_until', '<', where.leaseBefore);
-      else q = q.where('device_id', '=', where.deviceId).where('session_id', '=', where.sessionId);
-      return q;
-    };
+    if (!('leaseBefore' in where)) {
+      // One session's end (every DM session): the same rules as prepared statements.
+      const params = {
+        ...where,
+        now,
+        detail: JSON.stringify({ reason } satisfies CommandDetail),
+      };
+      const requeued = (await this.#q.requeueClaimed(tx, params)).rows;
+      const resent = (await this.#q.resendSent(tx, params)).rows;
+      const unknown = (await this.#q.unknownSent(tx, params)).rows;
+      return {
+        report: { requeued: requeued.length, resent: resent.length, unknown: unknown.length },
+        ids: [...requeued, ...resent, ...unknown].map((r) => Number(r.id)),
+      };
+    }
+    const leaseBefore = where.leaseBefore;
+    const base = (state: CommandState) =>
+      tx.updateTable('omadm_command').where('state', '=', state).where('lease_until', '<', leaseBefore);
     const requeued = await base(CommandState.Claimed)
       .set({ state: CommandState.Queued, session_id: null, lease_until: null, updated_at: now })
       .returning('id')

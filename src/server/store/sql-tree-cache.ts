@@ -1,6 +1,6 @@
 /** TreeCache over Kysely: one row per (device, URI), upserted on every value read. */
 import type { ExpressionBuilder } from 'kysely';
-import type { StoreContext } from './context.ts';
+import { type PreparedQuery, prepared, type StoreContext } from './context.ts';
 import type { Database } from './schema.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { TreeCache, TreeValue } from './types.ts';
@@ -35,10 +35,62 @@ function normUri(uri: string): string {
   return uri.length > 1 ? uri.replace(/\/+$/, '') : uri;
 }
 
+type Row = Parameters<typeof toValue>[0];
+
+/** Puts of up to this many values run as prepared statements (DevInfo, a Get's results). */
+const PREPARED_PUT_MAX = 8;
+
 export class SqlTreeCache implements TreeCache {
   readonly #ctx: StoreContext;
+  /** Per value count: the read of the previous values and the upsert, compiled once. */
+  readonly #put = new Map<number, { previous: PreparedQuery<Row>; upsert: PreparedQuery<unknown> }>();
+
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
+  }
+
+  #prepared(n: number): { previous: PreparedQuery<Row>; upsert: PreparedQuery<unknown> } {
+    let q = this.#put.get(n);
+    if (!q) {
+      const idx = Array.from({ length: n }, (_, i) => i);
+      q = {
+        previous: prepared<Row>((db, p) =>
+          db
+            .selectFrom('omadm_tree_value')
+            .selectAll()
+            .where('device_id', '=', p('deviceId'))
+            .where(
+              'uri',
+              'in',
+              idx.map((i) => p(`u${i}`)),
+            ),
+        ),
+        upsert: prepared((db, p) =>
+          db
+            .insertInto('omadm_tree_value')
+            .values(
+              idx.map((i) => ({
+                device_id: p('deviceId'),
+                uri: p(`u${i}`),
+                value: p(`v${i}`),
+                format: p(`f${i}`),
+                type: p(`t${i}`),
+                read_at: p(`r${i}`),
+              })),
+            )
+            .onConflict((oc) =>
+              oc.columns(['device_id', 'uri']).doUpdateSet((eb) => ({
+                value: eb.ref('excluded.value'),
+                format: eb.ref('excluded.format'),
+                type: eb.ref('excluded.type'),
+                read_at: eb.ref('excluded.read_at'),
+              })),
+            ),
+        ),
+      };
+      this.#put.set(n, q);
+    }
+    return q;
   }
 
   async put(deviceId: string, values: readonly TreeValue[]): Promise<readonly TreeValue[]> {
@@ -51,8 +103,26 @@ export class SqlTreeCache implements TreeCache {
       type: v.type ?? null,
       read_at: v.readAt,
     }));
+    const distinct = new Set(rows.map((r) => r.uri));
+    if (rows.length <= PREPARED_PUT_MAX && distinct.size === rows.length) {
+      // The common small put (a session's DevInfo, a Get's results) as prepared statements.
+      const q = this.#prepared(rows.length);
+      const params: Record<string, unknown> = { deviceId };
+      rows.forEach((r, i) => {
+        params[`u${i}`] = r.uri;
+        params[`v${i}`] = r.value;
+        params[`f${i}`] = r.format;
+        params[`t${i}`] = r.type;
+        params[`r${i}`] = r.read_at;
+      });
+      return this.#ctx.db.transaction().execute(async (tx) => {
+        const previous = (await q.previous(tx, params)).rows;
+        await q.upsert(tx, params);
+        return previous.map(toValue);
+      });
+    }
     return this.#ctx.db.transaction().execute(async (tx) => {
-      const uris = [...new Set(rows.map((r) => r.uri))];
+      const uris = [...distinct];
       const previous = await tx
         .selectFrom('omadm_tree_value')
         .selectAll()
