@@ -56,13 +56,7 @@ export class SqlSessionStore implements SessionStore {
   readonly #ctx: StoreContext;
   // The statements of every DM message, compiled once (see `prepared`).
   readonly #q = {
-    existing: prepared<Pick<Row, 'expires_at'>>((db, p) =>
-      db
-        .selectFrom('omadm_session')
-        .select(['expires_at'])
-        .where('device_id', '=', p('deviceId'))
-        .where('session_id', '=', p('sessionId')),
-    ),
+    // Insert, or replace an expired session under the same key; a live one makes it return nothing.
     insert: prepared<Written>((db, p) =>
       db
         .insertInto('omadm_session')
@@ -75,6 +69,18 @@ export class SqlSessionStore implements SessionStore {
           updated_at: p('now'),
           expires_at: p('expiresAt'),
         })
+        .onConflict((oc) =>
+          oc
+            .columns(['device_id', 'session_id'])
+            .doUpdateSet((eb) => ({
+              state: eb.ref('excluded.state'),
+              version: 1,
+              created_at: eb.ref('excluded.created_at'),
+              updated_at: eb.ref('excluded.updated_at'),
+              expires_at: eb.ref('excluded.expires_at'),
+            }))
+            .where('omadm_session.expires_at', '<=', p('now')),
+        )
         .returning(['created_at', 'updated_at', 'expires_at', 'version']),
     ),
     get: prepared<Row>((db, p) =>
@@ -126,26 +132,22 @@ export class SqlSessionStore implements SessionStore {
   }): Promise<SessionRecord<S>> {
     const now = this.#ctx.now();
     const state = serialize(input.state);
-    const row = await this.#ctx.db.transaction().execute(async (tx) => {
-      const key = { deviceId: input.deviceId, sessionId: input.sessionId };
-      const existing = (await this.#q.existing(tx, key)).rows[0];
-      if (existing && existing.expires_at > now) {
-        throw new StoreError(
-          StoreErrorCode.AlreadyExists,
-          `session ${input.sessionId} of ${input.deviceId} already exists`,
-        );
-      }
-      if (existing) {
-        await tx
-          .deleteFrom('omadm_session')
-          .where('device_id', '=', input.deviceId)
-          .where('session_id', '=', input.sessionId)
-          .execute();
-      }
-      const r = (await this.#q.insert(tx, { ...key, state, now, expiresAt: input.expiresAt })).rows[0];
-      if (!r) throw new StoreError(StoreErrorCode.NotFound, 'session insert returned nothing');
-      return r;
-    });
+    // One statement: a live session under the key wins (nothing returned), an expired one is replaced.
+    const row = (
+      await this.#q.insert(this.#ctx.db, {
+        deviceId: input.deviceId,
+        sessionId: input.sessionId,
+        state,
+        now,
+        expiresAt: input.expiresAt,
+      })
+    ).rows[0];
+    if (!row) {
+      throw new StoreError(
+        StoreErrorCode.AlreadyExists,
+        `session ${input.sessionId} of ${input.deviceId} already exists`,
+      );
+    }
     return withState(input.deviceId, input.sessionId, input.state, row);
   }
 
