@@ -221,6 +221,57 @@ export class SqlCommandQueue implements CommandQueue {
         })
         .returning('id'),
     ),
+    markSent: prepared<Row>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .set({
+          state: CommandState.Sent,
+          msg_id: p('msgId'),
+          cmd_id: p('cmdId'),
+          sent_at: p('now'),
+          updated_at: p('now'),
+        })
+        .where('id', '=', p('id'))
+        .where('state', '=', CommandState.Claimed)
+        .where('session_id', '=', p('sessionId'))
+        .returningAll(),
+    ),
+    current: prepared<Row>((db, p) => {
+      const q = db.selectFrom('omadm_command').selectAll().where('id', '=', p('id'));
+      return this.#ctx.backend === 'postgres' ? q.forUpdate() : q;
+    }),
+    correlators: prepared<Selectable<Database['omadm_correlator']>>((db, p) =>
+      db.selectFrom('omadm_correlator').selectAll().where('command_id', '=', p('id')).orderBy('correlator'),
+    ),
+    settle: prepared<Row>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .set({
+          state: p('state'),
+          status: p('status'),
+          results: p('results'),
+          detail: p('detail'),
+          updated_at: p('now'),
+          completed_at: p('completedAt'),
+          lease_until: null,
+        })
+        .where('id', '=', p('id'))
+        .returningAll(),
+    ),
+    takeOne: prepared<Row>((db, p) =>
+      db
+        .updateTable('omadm_command')
+        .set((eb) => ({
+          state: CommandState.Claimed,
+          session_id: p('sessionId'),
+          lease_until: p('leaseUntil'),
+          attempts: eb('attempts', '+', 1),
+          updated_at: p('now'),
+        }))
+        .where('id', '=', p('id'))
+        .where('state', '=', CommandState.Queued)
+        .returningAll(),
+    ),
     renew: prepared((db, p) =>
       db
         .updateTable('omadm_command')
@@ -412,6 +463,17 @@ export class SqlCommandQueue implements CommandQueue {
       const picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
       this.#emit(expired);
       if (picked.length === 0) return [];
+      if (picked.length === 1) {
+        const one = (
+          await this.#q.takeOne(this.#ctx.db, {
+            sessionId,
+            leaseUntil: options.leaseUntil,
+            now,
+            id: picked[0]!.id,
+          })
+        ).rows;
+        return one.map(toRecord);
+      }
       const taken = await this.#ctx.db
         .updateTable('omadm_command')
         .set((eb) => ({
@@ -480,14 +542,9 @@ export class SqlCommandQueue implements CommandQueue {
       throw new StoreError(StoreErrorCode.InvalidInput, 'markSent needs an integer msgId and a cmdId');
     }
     const now = this.#ctx.now();
-    const row = await this.#ctx.db
-      .updateTable('omadm_command')
-      .set({ state: CommandState.Sent, msg_id: ref.msgId, cmd_id: ref.cmdId, sent_at: now, updated_at: now })
-      .where('id', '=', id)
-      .where('state', '=', CommandState.Claimed)
-      .where('session_id', '=', sessionId)
-      .returningAll()
-      .executeTakeFirst();
+    const row = (
+      await this.#q.markSent(this.#ctx.db, { msgId: ref.msgId, cmdId: ref.cmdId, now, id, sessionId })
+    ).rows[0];
     if (!row) {
       const current = await this.#mustRow(this.#ctx.db, id);
       throw new StoreError(
@@ -559,9 +616,7 @@ export class SqlCommandQueue implements CommandQueue {
     checkOutcome(outcome);
     const now = this.#ctx.now();
     const row = await this.#ctx.db.transaction().execute(async (tx) => {
-      let sel = tx.selectFrom('omadm_command').selectAll().where('id', '=', id);
-      if (this.#ctx.backend === 'postgres') sel = sel.forUpdate();
-      const current = await sel.executeTakeFirst();
+      const current = (await this.#q.current(tx, { id })).rows[0];
       if (!current) throw new StoreError(StoreErrorCode.NotFound, `command ${id} not found`);
       // `unknown` accepts a late Status: real information beats our conservative guess.
       if (current.state !== CommandState.Sent && current.state !== CommandState.Unknown) {
@@ -581,32 +636,26 @@ export class SqlCommandQueue implements CommandQueue {
       };
       const results = outcome.results ?? collectResults(outcome.members);
       const final = verdict.state !== CommandState.Pending;
-      return tx
-        .updateTable('omadm_command')
-        .set({
+      const updated = (
+        await this.#q.settle(tx, {
           state: verdict.state,
           status: outcome.status,
           results: results.length ? JSON.stringify(results) : null,
           detail: Object.keys(detail).length ? JSON.stringify(detail) : null,
-          updated_at: now,
-          completed_at: final ? now : null,
-          lease_until: null,
+          now,
+          completedAt: final ? now : null,
+          id,
         })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      ).rows[0];
+      if (!updated) throw new StoreError(StoreErrorCode.NotFound, `command ${id} not found`);
+      return updated;
     });
     this.#emit([id]);
     return toRecord(row);
   }
 
   async #alerts(tx: Tx, commandId: number): Promise<{ correlator: string; status: number; data?: string }[]> {
-    const rows = await tx
-      .selectFrom('omadm_correlator')
-      .selectAll()
-      .where('command_id', '=', commandId)
-      .orderBy('correlator')
-      .execute();
+    const rows = (await this.#q.correlators(tx, { id: commandId })).rows;
     return rows
       .filter((r) => r.resolved_at !== null)
       .map((r) => ({
