@@ -272,6 +272,15 @@ export class SqlCommandQueue implements CommandQueue {
         .where('state', '=', CommandState.Queued)
         .returningAll(),
     ),
+    holds: prepared<{ id: number }>((db, p) =>
+      db
+        .selectFrom('omadm_command')
+        .select('id')
+        .where('device_id', '=', p('deviceId'))
+        .where('state', 'in', [CommandState.Claimed, CommandState.Sent])
+        .where('session_id', '=', p('sessionId'))
+        .limit(1),
+    ),
     renew: prepared((db, p) =>
       db
         .updateTable('omadm_command')
@@ -455,13 +464,16 @@ export class SqlCommandQueue implements CommandQueue {
     const limit = Math.floor(options.limit);
     if (!(limit > 0)) return [];
     const now = this.#ctx.now();
-    const expired = await this.#expire(this.#ctx.db, now, deviceId);
     if (this.#ctx.backend === 'sqlite') {
       // SQLite: pick by index, then take exactly those still queued (the `state` re-check makes it
       // exact against another process claiming in between). Most sessions find nothing queued and
-      // stop after the cheap pick; the one-statement CTE below costs several times more here.
-      const picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
+      // stop after the cheap pick (nothing queued: nothing to expire either); the one-statement
+      // CTE below costs several times more here.
+      let picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
+      if (picked.length === 0) return [];
+      const expired = await this.#expire(this.#ctx.db, now, deviceId);
       this.#emit(expired);
+      if (expired.length > 0) picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
       if (picked.length === 0) return [];
       if (picked.length === 1) {
         const one = (
@@ -493,6 +505,7 @@ export class SqlCommandQueue implements CommandQueue {
         .execute();
       return taken.sort((a, b) => Number(a.id) - Number(b.id)).map(toRecord);
     }
+    const expired = await this.#expire(this.#ctx.db, now, deviceId);
     // One statement: pick and take in the same atomic UPDATE. On PostgreSQL the picking CTE locks
     // its rows and skips rows locked by a concurrent claimer (SKIP LOCKED); on SQLite statements
     // are serialized by the write lock. The outer `state = 'queued'` re-check makes it exact.
@@ -834,6 +847,9 @@ export class SqlCommandQueue implements CommandQueue {
 
   async releaseSession(deviceId: string, sessionId: string, reason?: string): Promise<RecoveryReport> {
     const now = this.#ctx.now();
+    // Most sessions end holding nothing (heartbeats, or every command answered): one read.
+    const holds = (await this.#q.holds(this.#ctx.db, { deviceId, sessionId })).rows;
+    if (holds.length === 0) return { requeued: 0, resent: 0, unknown: 0, expired: 0 };
     const { report, ids } = await this.#ctx.db
       .transaction()
       .execute((tx) =>
