@@ -247,7 +247,12 @@ export class DmServerEngine {
     const meta = hdr.Meta;
     if (meta?.MaxMsgSize !== undefined) state.clientMaxMsgSize = meta.MaxMsgSize;
     if (meta?.MaxObjSize !== undefined) state.clientMaxObjSize = meta.MaxObjSize;
-    const ref: SessionRef = { deviceId, sessionId: state.sessionId, initiator: state.initiator };
+    const ref: SessionRef = {
+      deviceId,
+      sessionId: state.sessionId,
+      initiator: state.initiator,
+      ...(loaded ? {} : { firstMessage: true }),
+    };
     if (!loaded) channels.sessionStart.publish({ role: 'server', sessionId: state.sessionId, deviceId });
     channels.messageIn.publish({
       role: 'server',

@@ -83,6 +83,11 @@ export interface SessionRef {
   readonly sessionId: string;
   /** 1200 (server-initiated) or 1201 (client-initiated). */
   readonly initiator: number;
+  /**
+   * True while the session's first message is handled: nothing was taken from the queue for this
+   * session run yet (a source may skip renewing leases).
+   */
+  readonly firstMessage?: boolean;
 }
 
 /** An alert the device sent (Generic Alert 1226, Client Event 1224, or other codes). */

@@ -247,7 +247,9 @@ export function commandSource(ctx: DmContext): CommandSource {
   return {
     async next(session: SessionRef, max: number): Promise<readonly QueuedCommand[]> {
       const now = Date.now();
-      await store.queue.renewLease(session.deviceId, session.sessionId, now + leaseMs);
+      // Later messages keep the session's claims alive; the first has none yet.
+      if (!session.firstMessage)
+        await store.queue.renewLease(session.deviceId, session.sessionId, now + leaseMs);
       const claimed = await store.queue.claim(session.deviceId, session.sessionId, {
         limit: max,
         leaseUntil: now + leaseMs,
