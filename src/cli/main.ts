@@ -10,12 +10,22 @@ export interface CommandModule {
   register(program: Command): void;
 }
 
-async function loadCommands(program: Command): Promise<void> {
+/**
+ * Loads the command modules. When argv names a command whose module exists
+ * (`codec` → codec.ts, codec-bench.ts), only those load: the server and the
+ * simulator pull in large dependency graphs that `omadm device list` should
+ * not pay for. Help, version and unknown words load everything.
+ */
+async function loadCommands(program: Command, argv: readonly string[]): Promise<void> {
   const dir = new URL('./commands/', import.meta.url);
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const files = readdirSync(dir)
+  const all = readdirSync(dir)
     .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`))
     .sort();
+  const word = argv[0];
+  const own =
+    word && !word.startsWith('-') ? all.filter((f) => f === `${word}${ext}` || f.startsWith(`${word}-`)) : [];
+  const files = own.length > 0 ? [...own, `version${ext}`] : all;
   for (const file of files) {
     const mod = (await import(new URL(file, dir).href)) as Partial<CommandModule>;
     mod.register?.(program);
@@ -29,7 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  await loadCommands(program);
+  await loadCommands(program, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
