@@ -18,7 +18,14 @@ import {
 } from '../protocol/bootstrap/index.ts';
 import { syncmlCodec } from '../protocol/index.ts';
 import type { Command } from '../representation/index.ts';
-import { LOCAL, type ManagementTree, type TndsHandler, TreeCommandExecutor } from '../tree/index.ts';
+import {
+  LOCAL,
+  type ManagementTree,
+  type SubtreeNode,
+  type TndsHandler,
+  TreeCommandExecutor,
+  type TreeOps,
+} from '../tree/index.ts';
 import { ClientError, ClientErrorCode } from './errors.ts';
 
 export interface BootstrapInput extends BootstrapKeyMaterial {
@@ -115,9 +122,10 @@ async function installDm(
     fail(`bootstrap message does not decode: ${(err as Error).message}`);
   }
   const before = new Map((await accounts.list()).map((a) => [a.serverId, JSON.stringify(a)]));
+  const oldIds = new Set(await accounts.ids());
   const executor = new TreeCommandExecutor(tree, { tnds });
   // All or nothing: one failing command rolls the whole bootstrap back.
-  await tree.transaction(async (tx) => {
+  const placed = await tree.transaction(async (tx) => {
     for (const cmd of commands) {
       if (cmd.type !== 'Add' && cmd.type !== 'Replace') {
         throw new ClientError(
@@ -134,12 +142,68 @@ async function installDm(
         );
       }
     }
+    return oneAccountPerServer(tx, accounts.root, oldIds);
   });
   const after = await accounts.list();
-  const servers = after.filter((a) => before.get(a.serverId) !== JSON.stringify(a)).map((a) => a.serverId);
+  // Rewritten accounts, and those placed anew even when identical to what the device had.
+  const servers = after
+    .filter((a) => placed.has(a.serverId) || before.get(a.serverId) !== JSON.stringify(a))
+    .map((a) => a.serverId);
   if (servers.length === 0) fail('bootstrap installed no DM account');
   for (const a of after) if (servers.includes(a.serverId)) usable(a);
   return { profile: 'dm', servers, init: true };
+}
+
+const utf8 = new TextDecoder();
+const nodeText = (n: SubtreeNode | undefined) =>
+  n?.data === undefined ? undefined : typeof n.data === 'string' ? n.data : utf8.decode(n.data);
+
+/**
+ * A DM-profile bootstrap for a server the device already has: the Inbox places the TNDS under a
+ * new ./DMAcc/<x>, beside the old account. The new account takes the old one's node (so the
+ * account keeps its name, and its Ext when the bootstrap brings none) and the new node goes, in
+ * the bootstrap's own transaction: exactly one account per ServerID remains.
+ */
+async function oneAccountPerServer(
+  tx: TreeOps,
+  root: string,
+  oldIds: ReadonlySet<string>,
+): Promise<Set<string>> {
+  const placed = new Set<string>();
+  const snap = await tx.snapshot(root, LOCAL);
+  const byServer = new Map<string, SubtreeNode[]>();
+  for (const acc of snap.node?.children ?? []) {
+    const serverId = nodeText(acc.children?.find((c) => c.name === 'ServerID'));
+    if (serverId === undefined) continue;
+    byServer.set(serverId, [...(byServer.get(serverId) ?? []), acc]);
+  }
+  const uri = (name: string) => `${root}/${encodeURIComponent(name)}`;
+  const must = async (what: string, status: Promise<number>) => {
+    const s = await status;
+    if (s < 200 || s > 299) fail(`bootstrap: ${what} failed with status ${s}`);
+  };
+  for (const [serverId, nodes] of byServer) {
+    const added = nodes.filter((n) => !oldIds.has(n.name));
+    const old = nodes.filter((n) => oldIds.has(n.name));
+    if (added.length === 0) continue;
+    placed.add(serverId);
+    if (added.length > 1) fail(`bootstrap installs ${added.length} accounts for ServerID ${serverId}`);
+    const [keep, ...stale] = old;
+    if (!keep) continue;
+    const fresh = added[0]!;
+    const children = fresh.children ?? [];
+    const ext = keep.children?.find((c) => c.name === 'Ext');
+    const node: SubtreeNode = {
+      ...fresh,
+      name: keep.name,
+      ...(fresh.acl || !keep.acl ? {} : { acl: keep.acl }),
+      children: ext && !children.some((c) => c.name === 'Ext') ? [...children, ext] : children,
+    };
+    await must(`replacing ${uri(keep.name)}`, tx.replaceSubtree(uri(keep.name), node, LOCAL));
+    await must(`removing ${uri(fresh.name)}`, tx.delete(uri(fresh.name), LOCAL));
+    for (const s of stale) await must(`removing ${uri(s.name)}`, tx.delete(uri(s.name), LOCAL));
+  }
+  return placed;
 }
 
 async function installCp(accounts: DmAccounts, body: Uint8Array): Promise<BootstrapResult> {

@@ -65,12 +65,12 @@ after(async () => {
 });
 
 /** Provisions the device on the server and returns the `omadm bootstrap` account options. */
-function provision(side: DmSide, devId: string, serverId = SERVER_ID): string[] {
+function provision(side: DmSide, devId: string, serverId = SERVER_ID, generation = ''): string[] {
   side.creds.put({
     deviceId: devId,
-    clientSecret: `cli-${devId}`,
+    clientSecret: `cli-${devId}${generation}`,
     serverName: serverId,
-    serverSecret: `srv-${devId}`,
+    serverSecret: `srv-${devId}${generation}`,
   });
   return [
     '--server-id',
@@ -80,9 +80,9 @@ function provision(side: DmSide, devId: string, serverId = SERVER_ID): string[] 
     '--device',
     devId,
     '--client-secret',
-    `cli-${devId}`,
+    `cli-${devId}${generation}`,
     '--server-secret',
-    `srv-${devId}`,
+    `srv-${devId}${generation}`,
   ];
 }
 
@@ -362,33 +362,52 @@ describe('bootstrap → install → first session', () => {
     }
   });
 
-  test('re-bootstrapping a server the device already has replaces its account (one DMAcc per ServerID)', {
-    todo: 'DM profile: the Inbox places the TNDS as a new ./DMAcc/<x> beside the old account of the same ServerID (src/client/bootstrap.ts installDm / src/mo/inbox.ts)',
-  }, async (t) => {
-    const devId = 'IMEI:352222222222223';
-    const device = await openDevice(devId);
-    t.after(() => device.close());
-    for (const profile of ['cp', 'dm'] as const) {
-      const made = await omadmBootstrap(dir, `again-${profile}`, [
-        '--profile',
-        profile,
-        '--security',
-        'userpin',
-        '--pin',
-        PIN,
-        ...provision(srv, devId),
-      ]);
-      await installBootstrap(device.tree, device.accounts, device.tnds, {
-        body: made.bytes,
-        contentType: made.contentType,
-        pin: PIN,
-      });
-    }
-    assert.deepEqual(
-      (await device.accounts.list()).map((a) => a.serverId),
-      [SERVER_ID],
-    );
-  });
+  for (const [first, second] of [
+    ['dm', 'dm'],
+    ['cp', 'cp'],
+    ['cp', 'dm'],
+    ['dm', 'cp'],
+  ] as const) {
+    test(`re-bootstrapping (${first} then ${second}) a server the device has replaces its account: one DMAcc per ServerID, new credentials`, async (t) => {
+      const devId = `IMEI:35222222222${first === 'dm' ? 2 : 3}${second === 'dm' ? 2 : 3}2`;
+      const device = await openDevice(devId);
+      t.after(() => device.close());
+      let id: string | undefined;
+      for (const [n, profile] of [first, second].entries()) {
+        const made = await omadmBootstrap(dir, `again-${first}-${second}-${n}`, [
+          '--profile',
+          profile,
+          '--security',
+          'userpin',
+          '--pin',
+          PIN,
+          // The second bootstrap rotates the secrets: the session below only authenticates
+          // (both ways) when the new account really replaced the old one.
+          ...provision(srv, devId, SERVER_ID, `-g${n}`),
+        ]);
+        const r = await installBootstrap(device.tree, device.accounts, device.tnds, {
+          body: made.bytes,
+          contentType: made.contentType,
+          pin: PIN,
+        });
+        assert.deepEqual(r.servers, [SERVER_ID]);
+        const accounts = await device.accounts.list();
+        assert.deepEqual(
+          accounts.map((a) => a.serverId),
+          [SERVER_ID],
+          `after bootstrap ${n + 1}: ${JSON.stringify(await device.accounts.ids())}`,
+        );
+        // The account keeps its node: what refers to ./DMAcc/<x> still finds it.
+        id ??= accounts[0]?.id;
+        assert.equal(accounts[0]?.id, id);
+        assert.equal(
+          accounts[0]?.auth.find((a) => a.level === AAuthLevel.Client)?.secret,
+          `cli-${devId}-g${n}`,
+        );
+      }
+      await firstSession(srv, device);
+    });
+  }
 });
 
 describe('smart card (DM-3)', () => {
