@@ -933,7 +933,13 @@ export class DmServerEngine {
       if (w.taken.length > 0) await this.#o.commands.release?.(w.ref, w.taken);
       throw new SessionError(SessionErrorCode.Conflict, 'session changed concurrently', { status: 503 });
     }
-    if (done) await this.#ended(state, reply.outcome ?? 'completed');
+    if (done) {
+      const first = w.ref.firstMessage === true;
+      await this.#ended(state, reply.outcome ?? 'completed', {
+        ...(first ? { firstMessage: true } : {}),
+        ...(first && w.taken.length === 0 ? { heldNothing: true } : {}),
+      });
+    }
     channels.messageOut.publish({
       role: 'server',
       sessionId: state.sessionId,
@@ -982,11 +988,16 @@ export class DmServerEngine {
     state.phase = ServerPhase.Closed;
   }
 
-  async #ended(state: ServerSessionState, outcome: SessionOutcome): Promise<void> {
+  async #ended(
+    state: ServerSessionState,
+    outcome: SessionOutcome,
+    how: { firstMessage?: true; heldNothing?: true } = {},
+  ): Promise<void> {
     const ref: SessionRef = {
       deviceId: state.deviceId,
       sessionId: state.sessionId,
       initiator: state.initiator,
+      ...how,
     };
     await this.#o.commands.sessionEnded?.(ref, outcome);
     channels.sessionEnd.publish({

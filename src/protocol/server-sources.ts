@@ -85,9 +85,15 @@ export interface SessionRef {
   readonly initiator: number;
   /**
    * True while the session's first message is handled: nothing was taken from the queue for this
-   * session run yet (a source may skip renewing leases).
+   * session run yet (a source may skip renewing leases). On `sessionEnded`: the session ends in
+   * the message that started it (its state was first saved already closed).
    */
   readonly firstMessage?: boolean;
+  /**
+   * On `sessionEnded` only: the session ends in its first message and took nothing from the queue
+   * in it, so nothing can be held for this session run (a source may skip releasing).
+   */
+  readonly heldNothing?: boolean;
 }
 
 /** An alert the device sent (Generic Alert 1226, Client Event 1224, or other codes). */

@@ -345,20 +345,26 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async sessionEnded(session: SessionRef, outcome: SessionOutcome): Promise<void> {
-      const report = await store.queue.releaseSession(
-        session.deviceId,
-        session.sessionId,
-        `session ${outcome}`,
-      );
-      if (report.unknown) {
-        ctx.log?.warn(
-          { deviceId: session.deviceId, report },
-          'session ended with commands sent and not answered',
+      // A session ending in its first message, which took nothing, holds nothing (most heartbeats).
+      if (!session.heldNothing) {
+        const report = await store.queue.releaseSession(
+          session.deviceId,
+          session.sessionId,
+          `session ${outcome}`,
         );
+        if (report.unknown) {
+          ctx.log?.warn(
+            { deviceId: session.deviceId, report },
+            'session ended with commands sent and not answered',
+          );
+        }
       }
-      await store.devices
-        .noteSessionEnd(session.deviceId, session.sessionId, Date.now())
-        .catch(() => undefined);
+      // One ending in its first message was recorded as started and ended at once by `save`.
+      if (!session.firstMessage) {
+        await store.devices
+          .noteSessionEnd(session.deviceId, session.sessionId, Date.now())
+          .catch(() => undefined);
+      }
       metrics.dmSessions.inc({ outcome });
     },
   };
@@ -430,11 +436,13 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       try {
         if (expectedRevision === 0) {
           await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
+          // A session closed in its first message is over as it starts: online until now (offline,
+          // as noteSessionEnd would leave it), in the same statement.
           await store.devices
             .recordSessionStart(state.deviceId, {
               sessionId: state.sessionId,
               at: now,
-              onlineUntil: now + ctx.onlineTtlMs,
+              onlineUntil: state.phase === 'closed' ? now : now + ctx.onlineTtlMs,
               ...(Object.keys(state.devInfo).length ? { devInfo: state.devInfo } : {}),
             })
             .catch(() => undefined);
