@@ -2,12 +2,15 @@
  * `DmAgent`: keeps a device attached to its DM server — a session at start, then periodic
  * sessions (interval from `./Vendor/omadm/Agent/PollInterval`, which servers may Replace),
  * on-demand sessions (`trigger()`), reconnect with exponential backoff and jitter after transport
- * failures, and Package 0 notifications over UDP (WDP/WSP push or raw). `stop()` waits for the
- * running session.
+ * failures, Package 0 notifications over UDP (WDP/WSP push or raw), and bootstrap pushes on the
+ * same listener (verified with the device's PIN/IMSI, then a first session with the new account).
+ * `stop()` waits for the running session.
  */
 import type { RemoteInfo } from 'node:dgram';
-import { listenUdpPush } from '../binding/push/index.ts';
+import { bootstrapFromPush, listenUdpPush, type WspPush } from '../binding/push/index.ts';
+import type { BootstrapKeyMaterial } from '../protocol/bootstrap/index.ts';
 import { SessionErrorCode } from '../protocol/index.ts';
+import type { BootstrapResult } from './bootstrap.ts';
 import type { ClientLogger, DmClient, SessionReport } from './client.ts';
 
 /** The agent's own settings in the tree (servers may read and change them). */
@@ -24,6 +27,16 @@ export interface AgentOptions {
   readonly maxBackoffMs?: number;
   /** Listen for Package 0 datagrams (port 2948 is the WDP push port; 0 picks one). */
   readonly udp?: { readonly host?: string; readonly port: number };
+  /**
+   * What the device verifies bootstrap pushes with (objects.md §7): the user PIN and/or the IMSI.
+   * A push whose MAC does not verify with them installs nothing. Pushes need `udp`.
+   */
+  readonly bootstrapKeys?: BootstrapKeyMaterial;
+  /**
+   * Called once a pushed bootstrap is installed, before the first session with the new account
+   * (e.g. to write the agent's configuration). A throw is logged; the session still runs.
+   */
+  readonly onBootstrap?: (result: BootstrapResult) => void | Promise<void>;
   readonly logger?: ClientLogger;
   readonly random?: () => number;
 }
@@ -73,13 +86,15 @@ export class DmAgent {
         ...(this.#o.udp.host ? { host: this.#o.udp.host } : {}),
         port: this.#o.udp.port,
         onPackage0: (bytes, from) => this.#onPackage0(bytes, from),
+        onPush: (push, from) => this.#onPush(push, from),
       });
       this.#log.info(
         { address: this.#udp.address, port: this.#udp.port },
         'listening for notifications (UDP)',
       );
     }
-    this.trigger('start');
+    if ((await this.#o.client.accounts.list()).length > 0) this.trigger('start');
+    else this.#log.info({}, 'no DM account yet: waiting for a bootstrap');
   }
 
   /** Seconds between periodic sessions, as the tree says now. */
@@ -90,33 +105,33 @@ export class DmAgent {
     return Number.isFinite(n) && n >= 0 ? n : this.#o.intervalSeconds;
   }
 
-  /** Starts a session now (or right after the running one). */
-  trigger(reason: string): void {
+  /** Starts a session now (or right after the running one), with `serverId` or the first account. */
+  trigger(reason: string, serverId?: string): void {
     if (this.#stopped) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#running) {
       // One more after the running session, not one per request.
-      this.#again = reason;
+      this.#again = { reason, ...(serverId !== undefined ? { serverId } : {}) };
       return;
     }
-    this.#log.debug({ reason }, 'session requested');
-    this.#running = this.#o.client.session();
+    this.#log.debug({ reason, ...(serverId !== undefined ? { serverId } : {}) }, 'session requested');
+    this.#running = this.#o.client.session(serverId !== undefined ? { serverId } : {});
     void this.#running.then(
       (r) => this.#after(r),
       (err: Error) => this.#after(undefined, err),
     );
   }
 
-  #again: string | undefined;
+  #again: { reason: string; serverId?: string } | undefined;
 
   async #after(report: SessionReport | undefined, err?: Error): Promise<void> {
     this.#running = undefined;
     if (this.#stopped) return;
     if (this.#again) {
-      const why = this.#again;
+      const { reason, serverId } = this.#again;
       this.#again = undefined;
-      this.trigger(why);
+      this.trigger(reason, serverId);
       return;
     }
     let delay: number;
@@ -160,6 +175,60 @@ export class DmAgent {
         if (r.action === 'session' && r.report.ok) this.#failures = 0;
       })
       .catch((err: Error) => this.#log.error({ err: err.message }, 'notification handling failed'));
+  }
+
+  /**
+   * A WSP push that is not a Package 0: a bootstrap is verified (SEC/MAC with `bootstrapKeys`)
+   * and installed, then the first session with the new account starts; anything else is dropped.
+   */
+  #onPush(push: WspPush, from: RemoteInfo): void {
+    const peer = `${from.address}:${from.port}`;
+    const got = bootstrapFromPush(push);
+    if (!got) {
+      this.#log.info({ from: peer, contentType: push.contentType.media }, 'push ignored: not a bootstrap');
+      return;
+    }
+    this.#log.info(
+      { from: peer, profile: got.profile, bytes: got.body.byteLength, sec: got.sec },
+      'bootstrap push',
+    );
+    const keys = this.#o.bootstrapKeys ?? {};
+    this.#notifications = this.#notifications
+      .then(async () => {
+        let result: BootstrapResult;
+        try {
+          result = await this.#o.client.bootstrap({
+            body: got.body,
+            profile: got.profile,
+            ...(got.sec !== undefined ? { sec: got.sec } : {}),
+            ...(got.mac !== undefined ? { mac: got.mac } : {}),
+            ...keys,
+          });
+        } catch (err) {
+          this.#log.warn(
+            {
+              from: peer,
+              profile: got.profile,
+              code: (err as { code?: string }).code,
+              err: (err as Error).message,
+            },
+            'bootstrap push refused: nothing installed',
+          );
+          return;
+        }
+        this.#log.info(
+          { from: peer, profile: result.profile, servers: result.servers },
+          'bootstrap push installed',
+        );
+        try {
+          await this.#o.onBootstrap?.(result);
+        } catch (err) {
+          this.#log.error({ err: (err as Error).message }, 'after-bootstrap hook failed');
+        }
+        this.#failures = 0;
+        this.trigger('bootstrap', result.servers[0]);
+      })
+      .catch((err: Error) => this.#log.error({ err: err.message }, 'bootstrap push handling failed'));
   }
 
   /** Stops timers and the listener, waits for the running session. Does not close the client. */

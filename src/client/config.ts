@@ -27,6 +27,9 @@ export interface AgentConfig {
   /** DevInfo Man/Mod overrides. */
   readonly man?: string;
   readonly mod?: string;
+  /** Bootstrap key material for pushed bootstraps (objects.md §7): user PIN and IMSI. */
+  readonly pin?: string;
+  readonly imsi?: string;
 }
 
 export const CONFIG_FILE = 'agent.json';
@@ -84,6 +87,8 @@ export function validateConfig(raw: unknown): AgentConfig {
     ...opt('key'),
     ...opt('man'),
     ...opt('mod'),
+    ...opt('pin'),
+    ...opt('imsi'),
   };
 }
 

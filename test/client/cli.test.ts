@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { main } from '../../src/cli/main.ts';
-import { startTestServer, type TestServer } from './helpers.ts';
+import { spawnOmadm, startTestServer, type TestServer } from './helpers.ts';
+
+const execFileP = promisify(execFile);
 
 let srv: TestServer;
 before(async () => {
@@ -139,70 +142,131 @@ describe('omadm client as a long-running agent', () => {
     timeout: 20_000,
   }, async (t) => {
     const data = join(srv.dir, 'agent-long');
+    const agent = spawnOmadm(t, [
+      'client',
+      '--data',
+      data,
+      '--server',
+      srv.dm,
+      '--device-id',
+      'cli-dev',
+      '--secret',
+      'cli-secret',
+      '--interval',
+      '0',
+    ]);
+    await agent.until(
+      () =>
+        agent.count('session completed') === 1 &&
+        agent.count('agent running (SIGUSR1: session now; SIGINT/SIGTERM: stop)') === 1,
+      'the first session',
+    );
+    agent.child.kill('SIGUSR1');
+    await agent.until(() => agent.count('session completed') === 2, 'the SIGUSR1 session');
+    agent.child.kill('SIGTERM');
+    assert.equal(await agent.exited, 0);
+    assert.ok(
+      agent.logs.some((l) => l.msg === 'stopping: waiting for the running session' && l.signal === 'SIGTERM'),
+    );
+    assert.equal(agent.logs.at(-1)?.msg, 'stopped');
+  });
+});
+
+describe('omadm client --listen-udp: bootstrap pushes', () => {
+  const PIN = '24680';
+  const IMSI = '262011234567890';
+  const DEV = 'push-dev';
+  /** `omadm bootstrap … --send udp --to 127.0.0.1:PORT`, as the operator runs it. */
+  async function pushBootstrap(port: number, args: string[]): Promise<void> {
     const bin = new URL('../../bin/omadm.js', import.meta.url).pathname;
-    const child = spawn(
+    const r = await execFileP(
       process.execPath,
       [
         bin,
-        'client',
-        '--data',
-        data,
-        '--server',
+        'bootstrap',
+        ...args,
+        '--server-id',
+        'omadm',
+        '--addr',
         srv.dm,
-        '--device-id',
-        'cli-dev',
-        '--secret',
-        'cli-secret',
-        '--interval',
-        '0',
+        '--device',
+        DEV,
+        '--client-secret',
+        'push-secret',
+        '--server-secret',
+        'push-srv',
+        '--send',
+        'udp',
+        '--to',
+        `127.0.0.1:${port}`,
       ],
-      // Not a test-runner child: without NODE_TEST_CONTEXT it runs as a plain process.
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
+      { env: { ...process.env, NODE_TEST_CONTEXT: undefined }, timeout: 15_000 },
     );
-    t.after(() => child.kill('SIGKILL'));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const lines: { msg: string; initiator?: string; signal?: string }[] = [];
-    let buf = '';
-    child.stderr.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        const line = buf.slice(0, nl);
-        // Log lines are JSON; anything else (a runtime warning) is not ours to parse.
-        if (line.startsWith('{')) lines.push(JSON.parse(line));
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-      }
+    assert.match(r.stdout, /^sent udp 127\.0\.0\.1:\d+ parts=1$/m);
+  }
+
+  test('a fresh agent waits; a push with a wrong MAC installs nothing; the right one (DM profile) installs, configures and runs the first session; a CP re-bootstrap replaces the account', {
+    timeout: 30_000,
+  }, async (t) => {
+    const created = await srv.api('POST', '/devices', {
+      id: DEV,
+      secret: 'push-secret',
+      authType: 'md5',
+      serverSecret: 'push-srv',
     });
-    const count = (msg: string) => lines.filter((l) => l.msg === msg).length;
-    const until = (check: () => boolean) =>
-      new Promise<void>((resolve, reject) => {
-        let gone = false;
-        const onExit = () => {
-          gone = true;
-          reject(new Error(`agent exited: ${JSON.stringify(lines)}`));
-        };
-        child.once('exit', onExit);
-        const poll = () => {
-          if (gone) return;
-          if (!check()) return void setTimeout(poll, 10);
-          child.off('exit', onExit);
-          resolve();
-        };
-        poll();
-      });
-    await until(
-      () =>
-        count('session completed') === 1 &&
-        count('agent running (SIGUSR1: session now; SIGINT/SIGTERM: stop)') === 1,
-    );
-    child.kill('SIGUSR1');
-    await until(() => count('session completed') === 2);
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    assert.ok(
-      lines.some((l) => l.msg === 'stopping: waiting for the running session' && l.signal === 'SIGTERM'),
-    );
-    assert.equal(lines.at(-1)?.msg, 'stopped');
+    assert.equal(created.status, 201);
+    const data = join(srv.dir, 'agent-push');
+    const agent = spawnOmadm(t, [
+      'client',
+      '--data',
+      data,
+      '--device-id',
+      DEV,
+      '--listen-udp',
+      '0',
+      '--interval',
+      '0',
+      '--pin',
+      PIN,
+      '--imsi',
+      IMSI,
+    ]);
+    await agent.until(() => agent.count('no DM account yet: waiting for a bootstrap') === 1, 'waiting');
+    await agent.until(() => agent.logs.some((l) => String(l.msg).startsWith('agent running')), 'running');
+    const port = agent.logs.find((l) => String(l.msg).startsWith('agent running'))?.udp as number;
+    assert.ok(port > 0);
+    assert.equal(existsSync(join(data, 'agent.json')), false, 'not configured before a bootstrap');
+
+    // Signed with another PIN: the MAC does not verify with the agent's PIN.
+    await pushBootstrap(port, ['--profile', 'dm', '--security', 'userpin', '--pin', '13579']);
+    await agent.until(() => agent.count('bootstrap push refused: nothing installed') === 1, 'the refusal');
+    const refusal = agent.logs.find((l) => l.msg === 'bootstrap push refused: nothing installed');
+    assert.equal(refusal?.code, 'OMADM_ERR_CLIENT_BOOTSTRAP');
+    assert.equal(refusal?.profile, 'dm');
+    assert.equal(existsSync(join(data, 'agent.json')), false, 'a refused push configures nothing');
+    assert.equal(agent.count('bootstrap push installed'), 0);
+
+    await pushBootstrap(port, ['--profile', 'dm', '--security', 'userpin', '--pin', PIN]);
+    await agent.until(() => agent.count('session completed') === 1, 'the first session');
+    const installed = agent.logs.find((l) => l.msg === 'bootstrap push installed');
+    assert.deepEqual(installed?.servers, ['omadm']);
+    const config = JSON.parse(readFileSync(join(data, 'agent.json'), 'utf8'));
+    assert.equal(config.server, srv.dm);
+    assert.equal(config.serverId, 'omadm');
+    assert.equal(config.deviceId, DEV);
+    assert.equal(JSON.stringify(config).includes('push-secret'), false, 'no secret in the config file');
+    assert.equal((await srv.api('GET', `/devices/${DEV}`)).body.sessionCount, 1);
+
+    // The operator re-bootstraps over CP (NETWPIN: the IMSI): still one account, a new session.
+    await pushBootstrap(port, ['--profile', 'cp', '--security', 'netwpin', '--imsi', IMSI]);
+    await agent.until(() => agent.count('session completed') === 2, 'the session after the CP bootstrap');
+    assert.equal(agent.count('bootstrap push installed'), 2);
+    agent.child.kill('SIGTERM');
+    assert.equal(await agent.exited, 0);
+    assert.equal(agent.logs.at(-1)?.msg, 'stopped');
+
+    // A restart finds the configuration and the (single) account the pushes left.
+    assert.equal(await run('client', '--data', data, '--once'), 0);
+    assert.equal((await srv.api('GET', `/devices/${DEV}`)).body.sessionCount, 3);
   });
 });

@@ -1,14 +1,15 @@
 /**
  * `omadm client`: runs the DM client as a device agent on this machine — persistent tree and
  * DMAcc account (with nonces) in a data directory, DevInfo/DevDetail from the host, a session at
- * start, periodic sessions, reconnect with backoff, notifications over UDP (`--listen-udp`), an
- * on-demand session on SIGUSR1, clean shutdown on SIGINT/SIGTERM. `--once` runs one
+ * start, periodic sessions, reconnect with backoff, notifications and bootstrap pushes over UDP
+ * (`--listen-udp`; a fresh device may wait there for its bootstrap), an on-demand session on SIGUSR1, clean shutdown on SIGINT/SIGTERM. `--once` runs one
  * client-initiated session and exits 0 only if it completed.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
+import type { DmAccount } from '../../mo/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
 
 interface ClientCliOptions {
@@ -77,15 +78,18 @@ export function register(program: Command): void {
     .option('--once', 'run one client-initiated session; exit 0 only if it completed')
     .option(
       '--listen-udp <port>',
-      'receive Package 0 notifications on this UDP port (2948 is the WDP push port)',
+      'receive Package 0 notifications and bootstrap pushes on this UDP port (2948 is the WDP push port)',
     )
     .option('--bootstrap <file>', 'install the DM account from a bootstrap body (DM or CP profile) first')
     .option(
       '--content-type <ct>',
       "the bootstrap's content type with SEC and MAC (as printed by omadm bootstrap)",
     )
-    .option('--pin <pin>', 'bootstrap user PIN (USERPIN, USERNETWPIN)')
-    .option('--imsi <digits>', 'bootstrap network PIN: the IMSI (NETWPIN, USERNETWPIN)')
+    .option('--pin <pin>', 'bootstrap user PIN (USERPIN, USERNETWPIN); kept in agent.json for pushes')
+    .option(
+      '--imsi <digits>',
+      'bootstrap network PIN: the IMSI (NETWPIN, USERNETWPIN); kept in agent.json for pushes',
+    )
     .option('--user-input <digits>', 'bootstrap USERPINMAC: what the user typed')
     .option(
       '--card <dir>',
@@ -120,6 +124,9 @@ export function register(program: Command): void {
       if (interval !== undefined && (!Number.isFinite(interval) || interval < 0))
         throw new CliError('--interval must be a number of seconds ≥ 0', ExitCode.BadInput);
       const udpPort = port(opts.listenUdp, '--listen-udp');
+      // A fresh device without any account may wait on --listen-udp for a pushed bootstrap.
+      const waitForPush = udpPort !== undefined && !opts.once;
+      const keyFlags = { ...(opts.pin ? { pin: opts.pin } : {}), ...(opts.imsi ? { imsi: opts.imsi } : {}) };
 
       let config: ReturnType<typeof validateConfig> | undefined;
       let secret: string | undefined;
@@ -145,17 +152,22 @@ export function register(program: Command): void {
             ...(opts.ca ? { ca: resolve(opts.ca) } : {}),
             ...(opts.cert ? { cert: resolve(opts.cert) } : {}),
             ...(opts.key ? { key: resolve(opts.key) } : {}),
+            ...keyFlags,
           });
         } else if (opts.config !== undefined || configExists(dataDir)) {
           config = readConfig(configFile);
-        } else if (opts.bootstrap || opts.card) {
-          // First start from a bootstrap: the server comes from the installed account (below).
+        } else if (opts.bootstrap || opts.card || (udpPort !== undefined && !opts.once)) {
+          // First start from a bootstrap (given, or pushed later to --listen-udp): the server comes
+          // from the installed account (below).
           if (!opts.deviceId)
-            throw new CliError('a first start from --bootstrap/--card needs --device-id', ExitCode.BadInput);
+            throw new CliError(
+              'a first start from --bootstrap/--card/--listen-udp needs --device-id',
+              ExitCode.BadInput,
+            );
           config = undefined;
         } else {
           throw new CliError(
-            `no agent configuration in ${dataDir}: for a first start give --server URL --device-id ID --secret S, or --bootstrap FILE`,
+            `no agent configuration in ${dataDir}: for a first start give --server URL --device-id ID --secret S, --bootstrap FILE, or --listen-udp PORT --device-id ID to wait for a bootstrap push`,
             ExitCode.BadInput,
           );
         }
@@ -225,32 +237,40 @@ export function register(program: Command): void {
         if (err instanceof ClientError) throw new CliError(err.message, ExitCode.Failed);
         throw err;
       }
-      if (!config) {
-        const first = (await client.accounts.list())[0];
-        const url = first ? accountUrl(first) : undefined;
-        if (!first || !url) {
-          await client.close();
-          throw new CliError('the bootstrap installed no usable DM account', ExitCode.Failed);
-        }
-        const cl = first.auth.find((a) => a.level === 'CLCRED');
-        config = validateConfig({
+      /** The agent's configuration for an account a bootstrap installed. */
+      const configFor = (account: DmAccount) => {
+        const url = accountUrl(account);
+        if (!url) return undefined;
+        const cl = account.auth.find((a) => a.level === 'CLCRED');
+        return validateConfig({
+          ...config,
           server: url,
           deviceId,
-          serverId: first.serverId,
-          auth: authModeOfType(cl?.type ?? first.authPref),
-          encoding: opts.wbxml ? 'wbxml' : 'xml',
-          interval: interval ?? 3600,
+          serverId: account.serverId,
+          auth: authModeOfType(cl?.type ?? account.authPref),
+          encoding: config?.encoding ?? (opts.wbxml ? 'wbxml' : 'xml'),
+          interval: config?.interval ?? interval ?? 3600,
           ...(udpPort !== undefined ? { listenUdp: udpPort } : {}),
           ...(opts.ca ? { ca: resolve(opts.ca) } : {}),
           ...(opts.cert ? { cert: resolve(opts.cert) } : {}),
           ...(opts.key ? { key: resolve(opts.key) } : {}),
+          ...keyFlags,
         });
+      };
+      const hasAccount = (await client.accounts.list()).length > 0;
+      if (!config && (hasAccount || !waitForPush)) {
+        const first = (await client.accounts.list())[0];
+        config = first ? configFor(first) : undefined;
+        if (!config) {
+          await client.close();
+          throw new CliError('the bootstrap installed no usable DM account', ExitCode.Failed);
+        }
       }
-      if (opts.server || !configExists(dataDir)) {
+      if (config && (opts.server || !configExists(dataDir))) {
         const file = writeConfig(dataDir, config);
         logger.info({ config: file, server: config.server }, 'agent configured');
       }
-      if ((await client.accounts.list()).length === 0) {
+      if (!hasAccount && !waitForPush) {
         await client.close();
         throw new CliError(
           `no DMAcc account in ${dataDir}: give --server … for a first start`,
@@ -259,6 +279,10 @@ export function register(program: Command): void {
       }
 
       if (opts.once) {
+        if (!hasAccount) {
+          await client.close();
+          throw new CliError(`no DMAcc account in ${dataDir} for --once`, ExitCode.BadInput);
+        }
         const report = await client.session();
         await client.close();
         const line = report.ok
@@ -274,13 +298,30 @@ export function register(program: Command): void {
 
       if (interval !== undefined)
         await client.tree.replace(POLL_INTERVAL_URI, { format: 'int', data: String(interval) });
+      const listenPort = udpPort ?? config?.listenUdp;
+      const pin = opts.pin ?? config?.pin;
+      const imsi = opts.imsi ?? config?.imsi;
       const agent = new DmAgent({
         client,
-        intervalSeconds: config.interval,
+        intervalSeconds: config?.interval ?? interval ?? 3600,
         logger,
-        ...((udpPort ?? config.listenUdp) !== undefined
-          ? { udp: { port: (udpPort ?? config.listenUdp)! } }
-          : {}),
+        ...(listenPort !== undefined ? { udp: { port: listenPort } } : {}),
+        bootstrapKeys: { ...(pin ? { pin } : {}), ...(imsi ? { imsi } : {}) },
+        onBootstrap: async (result) => {
+          // A fresh device's first account (or a new address for the configured server) goes into
+          // agent.json, so a restart finds it.
+          const serverId = result.servers[0];
+          if (serverId === undefined || (config && config.serverId !== serverId)) return;
+          const account = await client.accounts.find(serverId);
+          const next = account ? configFor(account) : undefined;
+          if (!next) return;
+          config = next;
+          const file = writeConfig(dataDir, next);
+          logger.info(
+            { config: file, server: next.server, serverId },
+            'agent configured from a bootstrap push',
+          );
+        },
       });
       // Handlers before anything is printed: a supervisor may signal at once.
       const stopped = new Promise<NodeJS.Signals>((done) => {
@@ -303,7 +344,7 @@ export function register(program: Command): void {
       }
       logger.info(
         {
-          server: config.server,
+          ...(config ? { server: config.server } : {}),
           dataDir,
           intervalS: await agent.intervalSeconds(),
           ...(agent.udpAddress ? { udp: agent.udpAddress.port } : {}),
