@@ -122,15 +122,22 @@ describe('omadm simulate', () => {
 });
 
 describe('omadm start', () => {
-  test('server + five demo devices; the three printed commands work as printed; Ctrl-C stops cleanly', async (t) => {
+  // The timeout cancels a run that stalls (the child never prints or never exits); t.after then
+  // kills the child and waits for it, so a failure cannot hang the file.
+  test('server + five demo devices; the three printed commands work as printed; Ctrl-C stops cleanly', {
+    timeout: 120_000,
+  }, async (t) => {
     const data = mkdtempSync(join(tmpdir(), 'omadm-start-test-'));
-    t.after(() => rmSync(data, { recursive: true, force: true }));
     const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data', data], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    t.after(() => child.kill('SIGKILL'));
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      rmSync(data, { recursive: true, force: true });
+    });
     let out = '';
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
