@@ -130,6 +130,13 @@ export function cacheUri(uri: string): string {
 
 // ---- credentials --------------------------------------------------------------------------------
 
+/**
+ * Client nonces announced by answers still being built, per device, for contexts whose session
+ * store writes them (`sessionStore(ctx)`): the nonce is stored by that answer's `save`, in the
+ * session start's UPDATE, before the answer leaves — not in a statement of its own.
+ */
+const pendingNonces = new WeakMap<DmContext, Map<string, Set<string>>>();
+
 function toEngineCredentials(c: DeviceCredentials): EngineCredentials {
   const clientAuth = c.authType;
   const serverAuth =
@@ -185,6 +192,17 @@ export function credentialSource(ctx: DmContext): CredentialSource {
       return creds ? toEngineCredentials(creds) : undefined;
     },
     async updateNonces(deviceId, nonces) {
+      const pending = pendingNonces.get(ctx);
+      if (pending && nonces.clientNonce !== undefined && nonces.serverNonce === undefined) {
+        if (pending.size > 10_000) pending.clear(); // answers that never saved; bounded whatever happens
+        let set = pending.get(deviceId);
+        if (!set) {
+          set = new Set();
+          pending.set(deviceId, set);
+        }
+        set.add(nonces.clientNonce);
+        return;
+      }
       // A device we do not know is challenged like any other, but it has no record to keep nonces
       // in: putNonces then changes nothing.
       await store.devices.putNonces(deviceId, {
@@ -389,6 +407,17 @@ export interface DmSessionStore extends EngineSessionStore {
 export function sessionStore(ctx: DmContext): DmSessionStore {
   const lastToken = new Map<string, string>();
   const { store } = ctx;
+  const pending = new Map<string, Set<string>>();
+  pendingNonces.set(ctx, pending);
+
+  /** The client nonce this answer announces, if its `updateNonces` was deferred to this save. */
+  function takeNonce(state: ServerSessionState): string | undefined {
+    const nonce = state.auth.nonce;
+    const set = pending.get(state.deviceId);
+    if (nonce === undefined || !set?.delete(nonce)) return undefined;
+    if (set.size === 0) pending.delete(state.deviceId);
+    return nonce;
+  }
   const idleMs = ctx.sessionIdleMs ?? 10 * 60_000;
 
   async function markSentIn(state: ServerSessionState): Promise<void> {
@@ -433,6 +462,7 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       const expiresAt = now + (state.phase === 'closed' ? CLOSED_GRACE_MS : idleMs);
       if (lastToken.size > 10_000) lastToken.clear(); // only a hint; bounded whatever happens
       lastToken.set(`${state.deviceId}\n${state.sessionId}`, state.token);
+      const clientNonce = takeNonce(state);
       try {
         if (expectedRevision === 0) {
           await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
@@ -444,11 +474,16 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
               at: now,
               onlineUntil: state.phase === 'closed' ? now : now + ctx.onlineTtlMs,
               ...(Object.keys(state.devInfo).length ? { devInfo: state.devInfo } : {}),
+              ...(clientNonce !== undefined ? { clientNonce } : {}),
             })
-            .catch(() => undefined);
+            .catch((err: unknown) => {
+              // The answer must not leave announcing a nonce that was not stored.
+              if (clientNonce !== undefined) throw err;
+            });
           ctx.metrics.dmSessionsStarted.inc();
         } else {
           await store.sessions.update(state.deviceId, state.token, expectedRevision, state, expiresAt);
+          if (clientNonce !== undefined) await store.devices.putNonces(state.deviceId, { clientNonce });
           // The session start made the device online for onlineTtlMs; refresh only past half of it,
           // so a typical sub-second session costs no write per message.
           if (now - state.startedAt > ctx.onlineTtlMs / 2) {

@@ -112,6 +112,7 @@ export class SqlDeviceStore implements DeviceStore {
           last_seen_at: p('at'),
           online_until: p('onlineUntil'),
           current_session: p('sessionId'),
+          client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
         }))
         .where('id', '=', p('id')),
     ),
@@ -123,6 +124,7 @@ export class SqlDeviceStore implements DeviceStore {
           last_seen_at: p('at'),
           online_until: p('onlineUntil'),
           current_session: p('sessionId'),
+          client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
           // DevInfo merged in SQL (a JSON merge of string values), so a session start is one statement.
           dev_info:
             this.#ctx.backend === 'postgres'
@@ -538,6 +540,7 @@ export class SqlDeviceStore implements DeviceStore {
       readonly at: number;
       readonly onlineUntil: number;
       readonly devInfo?: Readonly<Record<string, string>>;
+      readonly clientNonce?: string;
     },
   ): Promise<boolean> {
     return this.#recordSessionStart(this.#ctx.db, id, session);
@@ -551,9 +554,16 @@ export class SqlDeviceStore implements DeviceStore {
       readonly at: number;
       readonly onlineUntil: number;
       readonly devInfo?: Readonly<Record<string, string>>;
+      readonly clientNonce?: string;
     },
   ): Promise<boolean> {
-    const params = { id, at: session.at, onlineUntil: session.onlineUntil, sessionId: session.sessionId };
+    const params = {
+      id,
+      at: session.at,
+      onlineUntil: session.onlineUntil,
+      sessionId: session.sessionId,
+      clientNonce: session.clientNonce ?? null,
+    };
     const r = session.devInfo
       ? await this.#q.startWithDevInfo(db, {
           ...params,

@@ -179,7 +179,8 @@ export interface DeviceStore {
   ): Promise<Device>;
   /**
    * `noteSessionStart` without reading the device back (the DM hot path): one UPDATE. Returns
-   * false when the device does not exist.
+   * false when the device does not exist. `clientNonce`, when given, is stored in the same UPDATE
+   * (the nonce the session's first answer announces).
    */
   recordSessionStart(
     id: string,
@@ -188,6 +189,7 @@ export interface DeviceStore {
       readonly at: number;
       readonly onlineUntil: number;
       readonly devInfo?: Readonly<Record<string, string>>;
+      readonly clientNonce?: string;
     },
   ): Promise<boolean>;
   /** `setNonces` without returning the previous values: one UPDATE; false when the device does not exist. */
