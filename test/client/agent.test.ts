@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
+import { encodeBootstrapPush, encodeWspPush, UdpBearer } from '../../src/binding/push/index.ts';
 import {
   createClient,
   DmAgent,
@@ -27,14 +28,21 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function until(check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const poll = () => (check() ? resolve() : setTimeout(poll, 5));
+/** Resolves once `check()` holds; stops polling (and rejects) when the test ends, so it never hangs. */
+function until(t: TestContext, check: () => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      if (t.signal.aborted) return reject(new Error('test ended while waiting'));
+      if (check()) return resolve();
+      setTimeout(poll, 5);
+    };
     poll();
   });
 }
 
-test('backoff doubles while the server is down; the agent attaches when it comes up', async (t) => {
+test('backoff doubles while the server is down; the agent attaches when it comes up', {
+  timeout: 20_000,
+}, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'omadm-agent-test-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
@@ -65,8 +73,13 @@ test('backoff doubles while the server is down; the agent attaches when it comes
     logger,
     random: () => 1,
   });
+  // Stopped and closed whatever happens below (registered before anything can fail).
+  t.after(async () => {
+    await agent.stop();
+    await client.close();
+  });
   await agent.start();
-  await until(() => retries.length >= 4);
+  await until(t, () => retries.length >= 4);
   assert.deepEqual(retries.slice(0, 4), [10, 20, 40, 40]);
   assert.ok(reports.every((r) => !r.ok && r.error?.code === 'OMADM_ERR_SESSION_TRANSPORT'));
 
@@ -75,14 +88,12 @@ test('backoff doubles while the server is down; the agent attaches when it comes
   });
   const server = await createServer({ store, logger: false, sweepIntervalMs: 0 });
   await store.devices.create({ id: 'agent-1', clientSecret: 's1' });
-  await server.listen({ host: '127.0.0.1', port });
   t.after(async () => {
-    await agent.stop();
-    await client.close();
     await server.close();
     await store.close();
   });
-  await until(() => reports.some((r) => r.ok));
+  await server.listen({ host: '127.0.0.1', port });
+  await until(t, () => reports.some((r) => r.ok));
   const failuresBefore = retries.length;
   // Attached: the next session is an interval away, no more retries.
   await new Promise((r) => setTimeout(r, 100));
@@ -97,7 +108,61 @@ test('backoff doubles while the server is down; the agent attaches when it comes
     format: 'int',
   });
   agent.trigger('test');
-  await until(() => reports.filter((r) => r.ok).length >= 2);
+  await until(t, () => reports.filter((r) => r.ok).length >= 2);
   assert.equal((await store.queue.get(cmd.id))?.state, 'succeeded');
   assert.equal(await agent.intervalSeconds(), 2);
+});
+
+test('bootstrap pushes: an unprotected or unverifiable one installs nothing, other pushes are ignored; no account, no session', {
+  timeout: 20_000,
+}, async (t) => {
+  const client = await createClient({ devInfo: { devId: 'agent-push' } });
+  const logs: { level: string; msg: string; o: Record<string, unknown> }[] = [];
+  const log =
+    (level: string) =>
+    (o: object, msg?: string): void => {
+      logs.push({ level, msg: msg ?? '', o: o as Record<string, unknown> });
+    };
+  const agent = new DmAgent({
+    client,
+    intervalSeconds: 0,
+    udp: { host: '127.0.0.1', port: 0 },
+    bootstrapKeys: { pin: '24680' },
+    logger: { info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') },
+  });
+  const bearer = new UdpBearer();
+  t.after(async () => {
+    await bearer.close();
+    await agent.stop();
+    await client.close();
+  });
+  const sessions: SessionReport[] = [];
+  client.on('sessionEnd', (r) => sessions.push(r));
+  await agent.start();
+  assert.ok(logs.some((l) => l.msg === 'no DM account yet: waiting for a bootstrap'));
+  const to = `127.0.0.1:${agent.udpAddress!.port}`;
+  const body = new TextEncoder().encode('<SyncML/>');
+  // No SEC: unprotected, refused before anything is decoded.
+  await bearer.sendPush(to, encodeBootstrapPush({ profile: 'dm', body }));
+  // A SEC and a MAC that is not the body's.
+  await bearer.sendPush(
+    to,
+    encodeBootstrapPush({ profile: 'cp', sec: 'userpin', mac: '0'.repeat(40), body }),
+  );
+  // Not a bootstrap at all.
+  await bearer.sendPush(to, encodeWspPush({ contentType: 'text/plain', body }));
+  const refused = () => logs.filter((l) => l.msg === 'bootstrap push refused: nothing installed');
+  await until(t, () => refused().length === 2 && logs.some((l) => l.msg === 'push ignored: not a bootstrap'));
+  assert.deepEqual(
+    refused().map((l) => [l.level, l.o.profile, l.o.code]),
+    [
+      ['warn', 'dm', 'OMADM_ERR_CLIENT_BOOTSTRAP'],
+      ['warn', 'cp', 'OMADM_ERR_CLIENT_BOOTSTRAP'],
+    ],
+  );
+  assert.match(String(refused()[0]?.o.err), /without SEC/);
+  assert.match(String(refused()[1]?.o.err), /MAC does not verify/);
+  assert.deepEqual(await client.accounts.list(), []);
+  assert.equal(logs.filter((l) => l.msg === 'bootstrap push installed').length, 0);
+  assert.deepEqual(sessions, [], 'no session without an account');
 });
