@@ -239,7 +239,7 @@ describe('notifications (Package 0)', () => {
     assert.deepEqual(seen, ['background:true', 'user-interaction:false']);
   });
 
-  test('DmAgent: Package 0 over UDP (WSP push) starts a session', async (t) => {
+  test('DmAgent: Package 0 over UDP (WSP push) starts a session', { timeout: 30_000 }, async (t) => {
     const id = 'dev-udp';
     await provision(id, 'hmac');
     const client = await createClient({
@@ -255,18 +255,23 @@ describe('notifications (Package 0)', () => {
       ],
     });
     const agent = new DmAgent({ client, intervalSeconds: 0, udp: { host: '127.0.0.1', port: 0 } });
-    const ends: SessionReport[] = [];
-    const ended = (n: number) =>
-      new Promise<void>((resolve) => {
-        const check = () => (ends.length >= n ? resolve() : setTimeout(check, 10));
-        check();
-      });
-    client.on('sessionEnd', (r) => ends.push(r));
-    await agent.start();
     t.after(async () => {
       await agent.stop();
       await client.close();
     });
+    const ends: SessionReport[] = [];
+    // Stops polling when the test ends (timeout, failure), so a missing session cannot hang the file.
+    const ended = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (t.signal.aborted) return reject(new Error('test ended while waiting'));
+          if (ends.length >= n) return resolve();
+          setTimeout(check, 10);
+        };
+        check();
+      });
+    client.on('sessionEnd', (r) => ends.push(r));
+    await agent.start();
     await ended(1);
     assert.equal(ends[0]?.initiator, 'client');
     assert.equal(ends[0]?.ok, true);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import { listenUdpPush, UdpBearer } from '../../src/binding/index.ts';
 import { createClient, DmAgent, type SessionReport, simpleAccount } from '../../src/client/index.ts';
 import { createServer, type OmadmServer } from '../../src/server/index.ts';
@@ -50,20 +50,31 @@ async function api(method: string, path: string, body?: unknown) {
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
 }
 
-const until = (check: () => boolean) =>
-  new Promise<void>((resolve) => {
-    const poll = () => (check() ? resolve() : setTimeout(poll, 5));
+/** Resolves once `check()` holds; stops polling (and rejects) when the test ends, so it never hangs. */
+const until = (t: TestContext, check: () => boolean) =>
+  new Promise<void>((resolve, reject) => {
+    const poll = () => {
+      if (t.signal.aborted) return reject(new Error('test ended while waiting'));
+      if (check()) return resolve();
+      setTimeout(poll, 5);
+    };
     poll();
   });
 
 for (const auth of ['md5', 'hmac'] as const) {
-  test(`${auth}: a queued command reaches an idle agent through a UDP notification`, async (t) => {
+  test(`${auth}: a queued command reaches an idle agent through a UDP notification`, {
+    timeout: 60_000,
+  }, async (t) => {
     const id = `udp-agent-${auth}`;
     const client = await createClient({
       devInfo: { devId: id },
       accounts: [simpleAccount({ serverUrl: `${url}/dm`, name: id, secret: 's', auth, serverSecret: 'srv' })],
     });
     const agent = new DmAgent({ client, intervalSeconds: 0, udp: { host: '127.0.0.1', port: 0 } });
+    t.after(async () => {
+      await agent.stop();
+      await client.close();
+    });
     const reports: SessionReport[] = [];
     client.on('sessionEnd', (r) => reports.push(r));
     const created = await api('POST', '/devices', {
@@ -74,14 +85,10 @@ for (const auth of ['md5', 'hmac'] as const) {
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     await agent.start();
-    t.after(async () => {
-      await agent.stop();
-      await client.close();
-    });
     await api('PATCH', `/devices/${id}`, {
       notify: { bearer: 'udp', target: `127.0.0.1:${agent.udpAddress?.port}` },
     });
-    await until(() => reports.length === 1);
+    await until(t, () => reports.length === 1);
     assert.equal(reports[0]?.initiator, 'client');
     assert.equal(reports[0]?.ok, true);
 
@@ -89,7 +96,7 @@ for (const auth of ['md5', 'hmac'] as const) {
     const pushed = await api('POST', `/devices/${id}/notify`);
     assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
     assert.equal(pushed.body.accepted, true);
-    await until(() => reports.length === 2);
+    await until(t, () => reports.length === 2);
     assert.equal(reports[1]?.initiator, 'server');
     assert.equal(reports[1]?.sessionId, pushed.body.sessionId, 'the SessionID the server announced');
     assert.equal(reports[1]?.ok, true, JSON.stringify(reports[1]));
@@ -103,7 +110,7 @@ for (const auth of ['md5', 'hmac'] as const) {
   });
 }
 
-test('a simulated device answers the server notification', async (t) => {
+test('a simulated device answers the server notification', { timeout: 60_000 }, async (t) => {
   const fleet = new Fleet({
     serverUrl: `${url}/dm`,
     devices: 2,
