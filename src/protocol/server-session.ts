@@ -401,7 +401,14 @@ export class DmServerEngine {
     if (state.outbox.length === 0) {
       await this.#settle(w, false);
       await this.#flushDevInfo(w);
-      const next = await this.#o.commands.next(w.ref, this.#limits.maxCommandsPerPackage);
+      // The outbox is empty here: with nothing awaiting a Status either, the session holds nothing.
+      let held = false;
+      for (const _ in state.awaiting) {
+        held = true;
+        break;
+      }
+      const ref = held ? w.ref : { ...w.ref, holdsNothing: true };
+      const next = await this.#o.commands.next(ref, this.#limits.maxCommandsPerPackage);
       for (const q of next) w.taken.push(q.id);
       const notSent: CommandOutcome[] = [];
       for (const q of next) {

@@ -94,6 +94,11 @@ export interface SessionRef {
    * in it, so nothing can be held for this session run (a source may skip releasing).
    */
   readonly heldNothing?: boolean;
+  /**
+   * On `next` only: the session's state holds no command from the queue (nothing sent awaits its
+   * Status, nothing claimed is unsent), so it has no lease to renew.
+   */
+  readonly holdsNothing?: boolean;
 }
 
 /** An alert the device sent (Generic Alert 1226, Client Event 1224, or other codes). */

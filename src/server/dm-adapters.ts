@@ -265,8 +265,9 @@ export function commandSource(ctx: DmContext): CommandSource {
   return {
     async next(session: SessionRef, max: number): Promise<readonly QueuedCommand[]> {
       const now = Date.now();
-      // Later messages keep the session's claims alive; the first has none yet.
-      if (!session.firstMessage)
+      // Later messages keep the session's claims alive; the first has none yet, nor has a session
+      // whose state holds no command (all answered).
+      if (!session.firstMessage && !session.holdsNothing)
         await store.queue.renewLease(session.deviceId, session.sessionId, now + leaseMs);
       const claimed = await store.queue.claim(session.deviceId, session.sessionId, {
         limit: max,

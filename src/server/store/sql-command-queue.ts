@@ -637,7 +637,8 @@ export class SqlCommandQueue implements CommandQueue {
       }
       const command = toRecord(current).command;
       let verdict = judge(command, outcome);
-      const alerts = await this.#alerts(tx, id);
+      // Correlator rows exist only for commands that carry correlators (Exec, or inside Atomic/Sequence).
+      const alerts = correlatorsOf(command).length ? await this.#alerts(tx, id) : [];
       if (verdict.state === CommandState.Pending) {
         // The Generic Alert may have been processed before this Status (same package, other order).
         verdict = afterAlerts(acceptedCorrelators(command, outcome.status, outcome.members), alerts);
