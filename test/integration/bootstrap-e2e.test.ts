@@ -17,46 +17,22 @@ import { bootstrapFromPush, listenUdpPush, UdpBearer, type WspPush } from '../..
 import { type BootstrapInput, installBootstrap } from '../../src/client/bootstrap.ts';
 import { AAuthLevel, ownAcl } from '../../src/mo/index.ts';
 import { DirectorySmartCardSource, signBootstrap } from '../../src/protocol/bootstrap/index.ts';
-import {
-  DmServerEngine,
-  MemoryCommandSource,
-  MemoryCredentialSource,
-  MemorySessionStore,
-  syncmlCodec,
-} from '../../src/protocol/index.ts';
+import { syncmlCodec } from '../../src/protocol/index.ts';
 import { AlertCode, encodeWbxmlMessage } from '../../src/representation/index.ts';
 import { getCmd } from '../protocol/helpers.ts';
 import { type Device, omadmBootstrap, openDevice } from './device-harness.ts';
-import { type RunningServer, startDmServer } from './http-harness.ts';
+import { type MemoryDmServer, startMemoryDmServer } from './http-harness.ts';
 
 const PIN = '24680';
 const IMSI = '262011234567890';
 const SERVER_ID = 'omadm';
 
-interface DmSide {
-  readonly creds: MemoryCredentialSource;
-  readonly queue: MemoryCommandSource;
-  readonly http: RunningServer;
-}
-
-async function dmServer(): Promise<DmSide> {
-  const creds = new MemoryCredentialSource();
-  const queue = new MemoryCommandSource();
-  const engine = new DmServerEngine({
-    codec: syncmlCodec,
-    credentials: creds,
-    commands: queue,
-    sessions: new MemorySessionStore(),
-  });
-  return { creds, queue, http: await startDmServer({ engine }) };
-}
-
 const transport = new HttpTransport({ retries: 0, timeoutMs: 10_000 });
 let dir: string;
-let srv: DmSide;
+let srv: MemoryDmServer;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'omadm-bootstrap-e2e-'));
-  srv = await dmServer();
+  srv = await startMemoryDmServer();
 });
 after(async () => {
   transport.close();
@@ -65,7 +41,7 @@ after(async () => {
 });
 
 /** Provisions the device on the server and returns the `omadm bootstrap` account options. */
-function provision(side: DmSide, devId: string, serverId = SERVER_ID, generation = ''): string[] {
+function provision(side: MemoryDmServer, devId: string, serverId = SERVER_ID, generation = ''): string[] {
   side.creds.put({
     deviceId: devId,
     clientSecret: `cli-${devId}${generation}`,
@@ -90,7 +66,7 @@ function provision(side: DmSide, devId: string, serverId = SERVER_ID, generation
  * The first session: the server queued a Get of the device's own DMAcc ServerID (which only the
  * bootstrapped server may read) and of DevInfo/DevId; both must be answered.
  */
-async function firstSession(side: DmSide, device: Device, serverId = SERVER_ID): Promise<void> {
+async function firstSession(side: MemoryDmServer, device: Device, serverId = SERVER_ID): Promise<void> {
   const acc = await device.accounts.find(serverId);
   assert.ok(acc?.id, 'account installed');
   const own = side.queue.enqueue(device.devId, getCmd(`./DMAcc/${acc.id}/ServerID`));
@@ -413,7 +389,7 @@ describe('bootstrap → install → first session', () => {
 describe('smart card (DM-3)', () => {
   test('a card directory read at first start installs both accounts; the first sessions succeed', async (t) => {
     const devId = 'IMEI:353333333333333';
-    const other = await dmServer();
+    const other = await startMemoryDmServer();
     const device = await openDevice(devId);
     t.after(async () => {
       await device.close();

@@ -19,30 +19,18 @@ import {
   WAP_PUSH_PORT,
 } from '../../src/binding/push/index.ts';
 import { installBootstrap } from '../../src/client/bootstrap.ts';
-import {
-  DmServerEngine,
-  MemoryCommandSource,
-  MemoryCredentialSource,
-  MemorySessionStore,
-  syncmlCodec,
-} from '../../src/protocol/index.ts';
+import type { MemoryCommandSource, MemoryCredentialSource } from '../../src/protocol/index.ts';
 import { Smsc, type SmscEvent } from '../binding/push-smsc.ts';
 import { getCmd } from '../protocol/helpers.ts';
 import { omadmBootstrap, openDevice } from './device-harness.ts';
-import { type RunningServer, startDmServer } from './http-harness.ts';
+import { type RunningServer, startMemoryDmServer } from './http-harness.ts';
 
 const MSISDN = '+491709876543';
 const IMSI = '262017654321098';
 const PIN = '80808';
 
-const creds = new MemoryCredentialSource();
-const queue = new MemoryCommandSource();
-const engine = new DmServerEngine({
-  codec: syncmlCodec,
-  credentials: creds,
-  commands: queue,
-  sessions: new MemorySessionStore(),
-});
+let creds: MemoryCredentialSource;
+let queue: MemoryCommandSource;
 const transport = new HttpTransport({ retries: 0, timeoutMs: 10_000 });
 const smsc = new Smsc('omadm-bs', 'pw-bs');
 let http: RunningServer;
@@ -51,7 +39,7 @@ let dir: string;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'omadm-bootstrap-sms-'));
   await smsc.start();
-  http = await startDmServer({ engine });
+  ({ creds, queue, http } = await startMemoryDmServer());
 });
 after(async () => {
   await smsc.stop();

@@ -1,6 +1,13 @@
 /** Starts the DM HTTP endpoint on 127.0.0.1 (port 0) around a server engine. */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type DmHttpPluginOptions, dmHttpPlugin } from '../../src/binding/http/index.ts';
+import {
+  DmServerEngine,
+  MemoryCommandSource,
+  MemoryCredentialSource,
+  MemorySessionStore,
+  syncmlCodec,
+} from '../../src/protocol/index.ts';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -32,4 +39,24 @@ export async function startDmServer(
     requests,
     close: () => app.close(),
   };
+}
+
+/** A DM server held in memory: its credentials and command queue, and its HTTP endpoint. */
+export interface MemoryDmServer {
+  readonly creds: MemoryCredentialSource;
+  readonly queue: MemoryCommandSource;
+  readonly http: RunningServer;
+}
+
+/** The server engine over memory stores, behind the HTTP binding on 127.0.0.1 (port 0). */
+export async function startMemoryDmServer(): Promise<MemoryDmServer> {
+  const creds = new MemoryCredentialSource();
+  const queue = new MemoryCommandSource();
+  const engine = new DmServerEngine({
+    codec: syncmlCodec,
+    credentials: creds,
+    commands: queue,
+    sessions: new MemorySessionStore(),
+  });
+  return { creds, queue, http: await startDmServer({ engine }) };
 }

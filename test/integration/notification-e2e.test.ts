@@ -17,35 +17,26 @@ import {
   buildPackage0,
   type ClientSessionResult,
   credentialDigest,
-  DmServerEngine,
   decodeNonce,
   fallbackNonce,
   Initiator,
-  MemoryCommandSource,
-  MemoryCredentialSource,
-  MemorySessionStore,
+  type MemoryCommandSource,
+  type MemoryCredentialSource,
   type Package0Decision,
   receivePackage0,
-  syncmlCodec,
   TriggerDeduplicator,
   UiMode,
 } from '../../src/protocol/index.ts';
 import { AlertCode } from '../../src/representation/index.ts';
 import { getCmd } from '../protocol/helpers.ts';
 import { type Device, openDevice } from './device-harness.ts';
-import { type RunningServer, startDmServer } from './http-harness.ts';
+import { type RunningServer, startMemoryDmServer } from './http-harness.ts';
 
 const SERVER_ID = 'omadm';
 const DEV = 'IMEI:490154203237518';
 
-const creds = new MemoryCredentialSource();
-const queue = new MemoryCommandSource();
-const engine = new DmServerEngine({
-  codec: syncmlCodec,
-  credentials: creds,
-  commands: queue,
-  sessions: new MemorySessionStore(),
-});
+let creds: MemoryCredentialSource;
+let queue: MemoryCommandSource;
 const transport = new HttpTransport({ retries: 0, timeoutMs: 10_000 });
 const bearer = new UdpBearer();
 let http: RunningServer;
@@ -117,7 +108,7 @@ async function package0(
 }
 
 before(async () => {
-  http = await startDmServer({ engine });
+  ({ creds, queue, http } = await startMemoryDmServer());
   creds.put({ deviceId: DEV, clientSecret: 'dev-secret', serverName: SERVER_ID, serverSecret: 'srv-secret' });
   // A provisioned device: its DMAcc for the server, nothing else (no nonces yet).
   device = await openDevice(DEV);

@@ -22,14 +22,11 @@ import { AAuthLevel, AAuthType } from '../../src/mo/index.ts';
 import {
   buildPackage0,
   credentialDigest,
-  DmServerEngine,
   decodeNonce,
   fallbackNonce,
-  MemoryCommandSource,
-  MemoryCredentialSource,
-  MemorySessionStore,
+  type MemoryCommandSource,
+  type MemoryCredentialSource,
   receivePackage0,
-  syncmlCodec,
   TriggerDeduplicator,
   UiMode,
 } from '../../src/protocol/index.ts';
@@ -37,20 +34,14 @@ import { AlertCode } from '../../src/representation/index.ts';
 import { Smsc, type SmscEvent } from '../binding/push-smsc.ts';
 import { getCmd } from '../protocol/helpers.ts';
 import { type Device, openDevice } from './device-harness.ts';
-import { type RunningServer, startDmServer } from './http-harness.ts';
+import { type RunningServer, startMemoryDmServer } from './http-harness.ts';
 
 const DEV = 'IMEI:490154203237520';
 const MSISDN = '+491701234567';
 const SENDER = '+4930123';
 
-const creds = new MemoryCredentialSource();
-const queue = new MemoryCommandSource();
-const engine = new DmServerEngine({
-  codec: syncmlCodec,
-  credentials: creds,
-  commands: queue,
-  sessions: new MemorySessionStore(),
-});
+let creds: MemoryCredentialSource;
+let queue: MemoryCommandSource;
 const transport = new HttpTransport({ retries: 0, timeoutMs: 10_000 });
 const smsc = new Smsc('omadm', 'secret1');
 let bearer: SmppBearer;
@@ -67,7 +58,7 @@ before(async () => {
     sourceAddr: SENDER,
     timeoutMs: 5000,
   });
-  http = await startDmServer({ engine });
+  ({ creds, queue, http } = await startMemoryDmServer());
   creds.put({ deviceId: DEV, clientSecret: 'dev-sms', serverName: 'omadm', serverSecret: 'srv-sms' });
   device = await openDevice(DEV);
   await device.accounts.put({
