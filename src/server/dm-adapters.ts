@@ -137,6 +137,13 @@ export function cacheUri(uri: string): string {
  */
 const pendingNonces = new WeakMap<DmContext, Map<string, Set<string>>>();
 
+/**
+ * DevInfo of first messages, per device, for contexts whose session store writes it: merged into
+ * the registry by that message's `save`, in the session start's UPDATE (so the tree cache write
+ * needs no read of the values it replaces to tell what changed).
+ */
+const pendingDevInfo = new WeakMap<DmContext, Map<string, Record<string, string>>>();
+
 function toEngineCredentials(c: DeviceCredentials): EngineCredentials {
   const clientAuth = c.authType;
   const serverAuth =
@@ -360,6 +367,27 @@ export function commandSource(ctx: DmContext): CommandSource {
         value,
         format: 'chr',
       }));
+      const pending = pendingDevInfo.get(ctx);
+      if (pending && session.firstMessage) {
+        const { devInfo, devDetail } = inventory(items);
+        if (Object.keys(devDetail).length === 0) {
+          // The session start's UPDATE (this message's save) merges it into the registry.
+          await store.tree.put(
+            session.deviceId,
+            items.map((r) => ({
+              uri: cacheUri(r.uri),
+              value: r.value,
+              format: 'chr',
+              type: null,
+              readAt: now,
+            })),
+            { previous: false },
+          );
+          if (pending.size > 10_000) pending.clear(); // messages that never saved; bounded whatever happens
+          pending.set(session.deviceId, { ...pending.get(session.deviceId), ...devInfo });
+          return;
+        }
+      }
       await cache(session.deviceId, items, now);
     },
 
@@ -410,6 +438,18 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
   const { store } = ctx;
   const pending = new Map<string, Set<string>>();
   pendingNonces.set(ctx, pending);
+  const devInfoOf = new Map<string, Record<string, string>>();
+  pendingDevInfo.set(ctx, devInfoOf);
+
+  /** DevInfo leaves for the registry: this message's (its `devInfo` hook ran first) and the state's. */
+  function takeDevInfo(state: ServerSessionState): Record<string, string> {
+    const flushed = devInfoOf.get(state.deviceId);
+    if (flushed) devInfoOf.delete(state.deviceId);
+    const own = Object.keys(state.devInfo).length
+      ? inventory(Object.entries(state.devInfo).map(([uri, value]) => ({ uri, value }))).devInfo
+      : {};
+    return flushed ? { ...own, ...flushed } : own;
+  }
 
   /** The client nonce this answer announces, if its `updateNonces` was deferred to this save. */
   function takeNonce(state: ServerSessionState): string | undefined {
@@ -466,6 +506,7 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       const clientNonce = takeNonce(state);
       try {
         if (expectedRevision === 0) {
+          const devInfo = takeDevInfo(state);
           await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
           // A session closed in its first message is over as it starts: online until now (offline,
           // as noteSessionEnd would leave it), in the same statement.
@@ -474,7 +515,7 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
               sessionId: state.sessionId,
               at: now,
               onlineUntil: state.phase === 'closed' ? now : now + ctx.onlineTtlMs,
-              ...(Object.keys(state.devInfo).length ? { devInfo: state.devInfo } : {}),
+              ...(Object.keys(devInfo).length ? { devInfo } : {}),
               ...(clientNonce !== undefined ? { clientNonce } : {}),
             })
             .catch((err: unknown) => {

@@ -93,8 +93,13 @@ export class SqlTreeCache implements TreeCache {
     return q;
   }
 
-  async put(deviceId: string, values: readonly TreeValue[]): Promise<readonly TreeValue[]> {
+  async put(
+    deviceId: string,
+    values: readonly TreeValue[],
+    options?: { readonly previous?: boolean },
+  ): Promise<readonly TreeValue[]> {
     if (values.length === 0) return [];
+    const wantPrevious = options?.previous !== false;
     const rows = values.map((v) => ({
       device_id: deviceId,
       uri: normUri(v.uri),
@@ -115,6 +120,10 @@ export class SqlTreeCache implements TreeCache {
         params[`t${i}`] = r.type;
         params[`r${i}`] = r.read_at;
       });
+      if (!wantPrevious) {
+        await q.upsert(this.#ctx.db, params);
+        return [];
+      }
       return this.#ctx.db.transaction().execute(async (tx) => {
         const previous = (await q.previous(tx, params)).rows;
         await q.upsert(tx, params);
@@ -123,12 +132,14 @@ export class SqlTreeCache implements TreeCache {
     }
     return this.#ctx.db.transaction().execute(async (tx) => {
       const uris = [...distinct];
-      const previous = await tx
-        .selectFrom('omadm_tree_value')
-        .selectAll()
-        .where('device_id', '=', deviceId)
-        .where('uri', 'in', uris)
-        .execute();
+      const previous = wantPrevious
+        ? await tx
+            .selectFrom('omadm_tree_value')
+            .selectAll()
+            .where('device_id', '=', deviceId)
+            .where('uri', 'in', uris)
+            .execute()
+        : [];
       for (let i = 0; i < rows.length; i += 200) {
         await tx
           .insertInto('omadm_tree_value')

@@ -231,8 +231,15 @@ export interface TreeValue {
  * await store.tree.put('IMEI:1', [{ uri: './DevDetail/SwV', value: '1.2', format: 'chr', type: null, readAt: now }]);
  */
 export interface TreeCache {
-  /** Upserts values; returns the entries they replaced. */
-  put(deviceId: string, values: readonly TreeValue[]): Promise<readonly TreeValue[]>;
+  /**
+   * Upserts values; returns the entries they replaced. With `previous: false` those are not read
+   * (one upsert, no transaction) and the answer is empty.
+   */
+  put(
+    deviceId: string,
+    values: readonly TreeValue[],
+    options?: { readonly previous?: boolean },
+  ): Promise<readonly TreeValue[]>;
   get(deviceId: string, uri: string): Promise<TreeValue | undefined>;
   /** Values at `prefix` and below (whole tree when omitted), sorted by URI. */
   list(deviceId: string, prefix?: string): Promise<readonly TreeValue[]>;

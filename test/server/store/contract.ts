@@ -336,6 +336,25 @@ export function storeContract(backend: TestBackend): void {
         [['./DevDetail/SwV', '1.0', 1]],
       );
       assert.equal((await f.store.tree.get('IMEI:1', './DevDetail/SwV/'))?.value, '1.1');
+      // Without the previous values: the same upsert, nothing read back (small and large puts).
+      assert.deepEqual(
+        await f.store.tree.put('IMEI:1', [v('./DevDetail/SwV', '1.2', 3)], { previous: false }),
+        [],
+      );
+      assert.deepEqual(await f.store.tree.get('IMEI:1', './DevDetail/SwV'), v('./DevDetail/SwV', '1.2', 3));
+      const many = Array.from({ length: 40 }, (_, i) => v(`./Many/${i}`, `${i}`, 4));
+      assert.deepEqual(await f.store.tree.put('IMEI:1', many, { previous: false }), []);
+      assert.equal(
+        (
+          await f.store.tree.put(
+            'IMEI:1',
+            many.map((m) => ({ ...m, readAt: 5 })),
+          )
+        ).length,
+        40,
+      );
+      assert.equal((await f.store.tree.list('IMEI:1', './Many')).length, 40);
+      await f.store.tree.deleteSubtree('IMEI:1', './Many');
       assert.deepEqual(
         (await f.store.tree.list('IMEI:1', './DevDetail')).map((r) => r.uri),
         ['./DevDetail/Ext/A', './DevDetail/SwV'],
