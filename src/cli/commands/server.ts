@@ -21,6 +21,7 @@ import { loadSecretKey } from '../../server/bootstrap.ts';
 import { createServer } from '../../server/server.ts';
 import { openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
+import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
 
 interface ServerCliOptions {
   host: string;
@@ -132,10 +133,7 @@ export function register(program: Command): void {
         .default('info'),
     )
     .action(async (opts: ServerCliOptions) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new CliError(`--port must be 0..65535, not ${opts.port}`, ExitCode.BadInput);
-      }
+      const port = parsePort(opts.port);
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
         throw new CliError('--tls-cert and --tls-key go together', ExitCode.BadInput);
       }
@@ -222,17 +220,7 @@ export function register(program: Command): void {
           : {}),
         ...(bearers.length ? { notify: { bearers, onEnqueue: opts.pushOnQueue } } : {}),
       });
-      let url: string;
-      try {
-        ({ url } = await server.listen({ host: opts.host, port }));
-      } catch (err) {
-        await server.close();
-        await store.close();
-        throw new CliError(
-          `cannot listen on ${opts.host}:${port}: ${(err as Error).message}`,
-          ExitCode.Unavailable,
-        );
-      }
+      const url = await listenOrFail(server, store, opts.host, port);
       const where =
         location.backend === 'sqlite'
           ? `SQLite ${isAbsolute(location.path) ? location.path : resolve(location.path)}`
@@ -271,16 +259,7 @@ export function register(program: Command): void {
         '',
       );
       // Handlers first: whoever reads the banner may signal at once.
-      const stopped = new Promise<void>((done) => {
-        const stop = (signal: NodeJS.Signals) => {
-          logger.info({ signal }, 'shutting down');
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      const stopped = untilSignal((signal) => logger.info({ signal }, 'shutting down'));
       process.stdout.write(lines.join('\n'));
       await stopped;
       await server.close();

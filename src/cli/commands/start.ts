@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { CliError, ExitCode } from '../errors.ts';
+import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
 
 interface StartOptions {
   host: string;
@@ -66,9 +67,7 @@ export function register(program: Command): void {
         .default('warn'),
     )
     .action(async (opts: StartOptions) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new CliError(`--port must be 0..65535, not ${opts.port}`, ExitCode.BadInput);
+      const port = parsePort(opts.port);
       const devices = Number(opts.devices);
       if (!Number.isInteger(devices) || devices < 1 || devices > 10_000)
         throw new CliError('--devices must be 1..10000', ExitCode.BadInput);
@@ -104,26 +103,8 @@ export function register(program: Command): void {
         serverId: 'omadm',
         notify: { bearers: [new UdpBearer()] },
       });
-      let url: string;
-      try {
-        ({ url } = await server.listen({ host: opts.host, port }));
-      } catch (err) {
-        await server.close();
-        await store.close();
-        throw new CliError(
-          `cannot listen on ${opts.host}:${port}: ${(err as Error).message} (try --port 0)`,
-          ExitCode.Unavailable,
-        );
-      }
-      const stopped = new Promise<void>((done) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      const url = await listenOrFail(server, store, opts.host, port, ' (try --port 0)');
+      const stopped = untilSignal();
 
       let demo: Awaited<ReturnType<typeof import('../../simulator/demo.ts')['attachDemo']>> | undefined;
       if (opts.demo) {
