@@ -312,15 +312,20 @@ export function commandSource(ctx: DmContext): CommandSource {
             rec.value !== null
           ) {
             const c = rec.command as { data?: string; format?: string; type?: string };
-            await store.tree.put(session.deviceId, [
-              {
-                uri: cacheUri(rec.uri),
-                value: c.data ?? null,
-                format: c.format ?? 'chr',
-                type: c.type ?? null,
-                readAt: now,
-              },
-            ]);
+            // What it replaced does not matter here: one upsert.
+            await store.tree.put(
+              session.deviceId,
+              [
+                {
+                  uri: cacheUri(rec.uri),
+                  value: c.data ?? null,
+                  format: c.format ?? 'chr',
+                  type: c.type ?? null,
+                  readAt: now,
+                },
+              ],
+              { previous: false },
+            );
           }
         } catch (err) {
           if (isStoreError(err, StoreErrorCode.InvalidState) || isStoreError(err, StoreErrorCode.NotFound)) {
