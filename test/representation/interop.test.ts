@@ -15,33 +15,10 @@ import {
   type Item,
   type SyncML,
 } from '../../src/representation/index.ts';
+import { xmlText } from './arbitraries.ts';
 import { requireLibwbxmlTools, xml2wbxml } from './wbxml/helpers.ts';
 
-const xmlSafe = (s: string): boolean =>
-  s.isWellFormed() && !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(s);
-const special = fc.constantFrom(
-  '<',
-  '>',
-  '&',
-  '"',
-  "'",
-  '\r',
-  '\n',
-  '\r\n',
-  '\t',
-  ' ',
-  ']]>',
-  '&amp;',
-  'é',
-  '€',
-  '😀',
-  'a',
-  '=',
-);
-const text = fc.oneof(
-  fc.string({ unit: special, minLength: 1, maxLength: 24 }),
-  fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).filter(xmlSafe),
-);
+const text = xmlText({ minLength: 1, maxLength: 24 });
 
 function message(texts: string[]): SyncML {
   const Item: Item[] = texts.map((t, i) => ({

@@ -22,38 +22,10 @@ import {
   type SyncML,
   writeXmlElement,
 } from '../../src/representation/index.ts';
+import { xmlText } from './arbitraries.ts';
 
-// Characters XML 1.0 can carry (no C0 controls except TAB/LF/CR, no U+FFFE/FFFF, no lone surrogates).
-const xmlSafe = (s: string): boolean =>
-  s.isWellFormed() && !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(s);
-
-const special = fc.constantFrom(
-  '<',
-  '>',
-  '&',
-  '"',
-  "'",
-  '\r',
-  '\n',
-  '\r\n',
-  '\t',
-  ' ',
-  ']]>',
-  '&amp;',
-  '&#',
-  'é',
-  '€',
-  '😀',
-  'a',
-  'Z',
-  '0',
-  '=',
-);
 /** Text rich in markup characters, line ends and non-ASCII. */
-const text = fc.oneof(
-  fc.string({ unit: special, maxLength: 20 }),
-  fc.string({ unit: 'binary', maxLength: 20 }).filter(xmlSafe),
-);
+const text = xmlText({ maxLength: 20 });
 /** Values the decoder trims (identifiers, URIs, MetInf text): no surrounding whitespace, non-empty. */
 const token = text.map((s) => s.trim()).filter((s) => s !== '');
 const uint = fc.nat({ max: 2 ** 31 });
