@@ -7,36 +7,13 @@
  * `./DMAcc` itself has no Get for servers (default ACL `Add=*`), so a server sees and changes only
  * its own account and cannot even list the others' names.
  */
+import type { AAuthLevel, AAuthType } from '../representation/dm-auth-names.ts';
 import { StatusCode } from '../representation/index.ts';
 import type { ManagementTree, NodeData, SubtreeNode, TreeOps } from '../tree/index.ts';
 import { aclFor, AclCommand } from '../tree/index.ts';
 import { MoId, StandardUri } from './ids.ts';
 
-/** AAuthLevel values (protocol.md §4.5). */
-export const AAuthLevel = {
-  /** Credentials the client uses to authenticate to the server. */
-  Client: 'CLCRED',
-  /** Credentials the server uses to authenticate to the client (and the Package 0 digest). */
-  Server: 'SRVCRED',
-  Obex: 'OBEX',
-  Http: 'HTTP',
-} as const;
-export type AAuthLevel = (typeof AAuthLevel)[keyof typeof AAuthLevel];
-
-/** AAuthType values (protocol.md §7.1). */
-export const AAuthType = {
-  HttpBasic: 'HTTP-BASIC',
-  HttpDigest: 'HTTP-DIGEST',
-  Basic: 'BASIC',
-  Digest: 'DIGEST',
-  Hmac: 'HMAC',
-  X509: 'X509',
-  SecurId: 'SECURID',
-  SafeWord: 'SAFEWORD',
-  DigiPass: 'DIGIPASS',
-  Transport: 'TRANSPORT',
-} as const;
-export type AAuthType = (typeof AAuthType)[keyof typeof AAuthType];
+export { AAuthLevel, AAuthType } from '../representation/dm-auth-names.ts';
 
 /** `AppAuth/<x>`: one set of credentials. */
 export interface AppAuth {

@@ -285,7 +285,7 @@ describe('types and Chal', () => {
     assert.equal(parseAuthScheme('syncml:auth-clear'), undefined);
     assert.equal(parseAAuthType('digest'), 'DIGEST');
     assert.equal(parseAAuthType('SECUREID'), 'SECURID');
-    assert.equal(parseAAuthLevel('srvcred'), AAuthLevel.SrvCred);
+    assert.equal(parseAAuthLevel('srvcred'), AAuthLevel.Server);
     assert.equal(parseAAuthLevel('APPSRV'), undefined);
   });
 

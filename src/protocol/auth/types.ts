@@ -2,6 +2,7 @@
  * Names of authentication types: the `Meta/Type` strings of Cred/Chal
  * (protocol.md §4.1), the DMAcc `AAuthType` values, and `AAuthLevel`.
  */
+import { AAuthLevel, AAuthType } from '../../representation/dm-auth-names.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
 
 /** `Meta/Type` of Cred and Chal. Sent exactly as written here. */
@@ -17,31 +18,8 @@ export const AuthScheme = {
 } as const;
 export type AuthScheme = (typeof AuthScheme)[keyof typeof AuthScheme];
 
-/** DMAcc `AppAuth/<x>/AAuthType` values. */
-export const AAuthType = {
-  HttpBasic: 'HTTP-BASIC',
-  HttpDigest: 'HTTP-DIGEST',
-  Basic: 'BASIC',
-  Digest: 'DIGEST',
-  Hmac: 'HMAC',
-  X509: 'X509',
-  SecurId: 'SECURID',
-  SafeWord: 'SAFEWORD',
-  DigiPass: 'DIGIPASS',
-  Transport: 'TRANSPORT',
-} as const;
-export type AAuthType = (typeof AAuthType)[keyof typeof AAuthType];
-
-/** DMAcc `AppAuth/<x>/AAuthLevel` values. */
-export const AAuthLevel = {
-  /** Credentials the client uses to authenticate to the server. */
-  ClCred: 'CLCRED',
-  /** Credentials the server uses to authenticate to the client (and the Package 0 digest). */
-  SrvCred: 'SRVCRED',
-  Obex: 'OBEX',
-  Http: 'HTTP',
-} as const;
-export type AAuthLevel = (typeof AAuthLevel)[keyof typeof AAuthLevel];
+/** DMAcc `AppAuth/<x>` AAuthType and AAuthLevel: the one table mo/ uses too. */
+export { AAuthLevel, AAuthType } from '../../representation/dm-auth-names.ts';
 
 const schemeByType: Readonly<Partial<Record<AAuthType, AuthScheme>>> = {
   BASIC: AuthScheme.Basic,
