@@ -330,11 +330,7 @@ function parseBody(r: Reader, pages: readonly CodePage[], maxDepth: number, maxE
         continue;
       }
       case Token.ENTITY: {
-        const code = r.mbUint32();
-        if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
-          throw new WbxmlError('wbxml.token', `ENTITY ${code} is not a Unicode scalar value`, at);
-        }
-        addText(cur, String.fromCodePoint(code), at);
+        addText(cur, entityText(r.mbUint32(), at), at);
         continue;
       }
       case Token.OPAQUE: {
@@ -355,7 +351,7 @@ function parseBody(r: Reader, pages: readonly CodePage[], maxDepth: number, maxE
       case Token.EXT_0:
       case Token.EXT_1:
       case Token.EXT_2:
-        throw new WbxmlError('wbxml.token', `extension token 0x${hex(tok)} is not defined for SyncML`, at);
+        throw extensionTokenError(tok, at);
     }
     // A tag: LITERAL* (name from the string table) or a token of the current page.
     const low = tok & TAG_MASK;
@@ -450,13 +446,8 @@ export function parseAttributes(r: Reader, tagAt: number): Record<string, string
         let v: string;
         if (tok === Token.STR_I) v = r.inlineString();
         else if (tok === Token.STR_T) v = r.tableString(r.mbUint32(), at);
-        else if (tok === Token.ENTITY) {
-          const code = r.mbUint32();
-          if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
-            throw new WbxmlError('wbxml.token', `ENTITY ${code} is not a Unicode scalar value`, at);
-          }
-          v = String.fromCodePoint(code);
-        } else {
+        else if (tok === Token.ENTITY) v = entityText(r.mbUint32(), at);
+        else {
           const o = r.opaque();
           v = Buffer.from(o.buffer, o.byteOffset, o.length).toString('utf8');
         }
@@ -471,6 +462,19 @@ export function parseAttributes(r: Reader, tagAt: number): Record<string, string
         );
     }
   }
+}
+
+/** The character an ENTITY token names; a code that is no Unicode scalar value is refused. */
+export function entityText(code: number, at: number): string {
+  if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+    throw new WbxmlError('wbxml.token', `ENTITY ${code} is not a Unicode scalar value`, at);
+  }
+  return String.fromCodePoint(code);
+}
+
+/** EXT_I_*, EXT_T_*, EXT_*: WBXML extension tokens, which SyncML defines none of. */
+export function extensionTokenError(tok: number, at: number): WbxmlError {
+  return new WbxmlError('wbxml.token', `extension token 0x${hex(tok)} is not defined for SyncML`, at);
 }
 
 function hex(n: number): string {

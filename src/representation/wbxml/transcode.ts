@@ -9,7 +9,15 @@ import { Buffer } from 'node:buffer';
 import { EncodeError } from '../errors.ts';
 import { escapeAttr, escapeText } from '../xml/writer.ts';
 import type { CodePage } from './code-pages.ts';
-import { DEFAULT_WBXML_LIMITS, parseAttributes, readHeader, text, type WbxmlLimits } from './decode.ts';
+import {
+  DEFAULT_WBXML_LIMITS,
+  entityText,
+  extensionTokenError,
+  parseAttributes,
+  readHeader,
+  text,
+  type WbxmlLimits,
+} from './decode.ts';
 import { WbxmlError } from './errors.ts';
 import { TAG_ATTRIBUTES, TAG_CONTENT, TAG_MASK, Token } from './tokens.ts';
 
@@ -266,11 +274,7 @@ export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8A
         continue;
       }
       case Token.ENTITY: {
-        const code = r.mbUint32();
-        if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
-          throw new WbxmlError('wbxml.token', `ENTITY ${code} is not a Unicode scalar value`, at);
-        }
-        t = String.fromCodePoint(code);
+        t = entityText(r.mbUint32(), at);
         break;
       }
       case Token.OPAQUE: {
@@ -303,11 +307,7 @@ export function wbxmlToXmlBytes(bytes: Uint8Array, limits?: WbxmlLimits): Uint8A
       case Token.EXT_0:
       case Token.EXT_1:
       case Token.EXT_2:
-        throw new WbxmlError(
-          'wbxml.token',
-          `extension token 0x${tok.toString(16)} is not defined for SyncML`,
-          at,
-        );
+        throw extensionTokenError(tok, at);
     }
     if (t !== undefined) {
       if (names.length === 0) throw new WbxmlError('wbxml.token', 'text outside any element', at);
