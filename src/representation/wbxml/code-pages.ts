@@ -8,6 +8,7 @@
  * `sv_syncml_syncml12_tag_table`, `sv_syncml_metinf12_tag_table`,
  * `sv_syncml_dmddf12_tag_table`; Motorola/Intel RTK `xlttags.c`).
  */
+import { Namespace } from '../model.ts';
 
 /** A code page: its number, the XML namespace of its elements, and its tags by token. */
 export interface CodePage {
@@ -168,14 +169,8 @@ export const DMDDF_TAGS = table({
   ZeroOrOne: 0x3c,
 });
 
-/** Namespace URIs (spec §1.1). */
-export const Namespace = {
-  SyncML10: 'SYNCML:SYNCML1.0',
-  SyncML11: 'SYNCML:SYNCML1.1',
-  SyncML12: 'SYNCML:SYNCML1.2',
-  MetInf: 'syncml:metinf',
-  DmDdf12: 'syncml:dmddf1.2',
-} as const;
+/** Namespace URIs (spec §1.1): the message model's table, which the code pages name. */
+export { Namespace } from '../model.ts';
 
 /** WBXML numeric public identifiers (spec §2.1). */
 export const PublicId = {
