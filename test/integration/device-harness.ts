@@ -15,7 +15,9 @@ import { clientAccountOf } from '../../src/client/account.ts';
 import { AAuthLevel, type DmAccounts, openStandardTree, StandardUri } from '../../src/mo/index.ts';
 import {
   type ClientSessionResult,
+  credentialDigest,
   DmClientSession,
+  type Package0Account,
   runClientSession,
   syncmlCodec,
   type UiHandler,
@@ -38,6 +40,22 @@ export interface Device {
     ui?: UiHandler,
   ): Promise<ClientSessionResult>;
   close(): Promise<void>;
+}
+
+/**
+ * The device's side of Package 0 verification (receivePackage0's lookup): the SRVCRED of the
+ * account `serverId` names in its DMAcc — digest of name and secret, and the nonce it holds.
+ */
+export function package0AccountOf(device: Device) {
+  return async (serverId: string): Promise<Package0Account | undefined> => {
+    const acc = await device.accounts.find(serverId);
+    const sr = acc?.auth.find((a) => a.level === AAuthLevel.Server);
+    if (!sr?.secret) return undefined;
+    return {
+      credentialDigest: credentialDigest(sr.name ?? serverId, sr.secret),
+      ...(sr.data?.byteLength ? { nonce: sr.data } : {}),
+    };
+  };
 }
 
 export async function openDevice(devId: string): Promise<Device> {

@@ -29,7 +29,7 @@ import {
 } from '../../src/protocol/index.ts';
 import { AlertCode } from '../../src/representation/index.ts';
 import { getCmd } from '../protocol/helpers.ts';
-import { type Device, openDevice } from './device-harness.ts';
+import { type Device, openDevice, package0AccountOf } from './device-harness.ts';
 import { type RunningServer, startMemoryDmServer } from './http-harness.ts';
 
 const SERVER_ID = 'omadm';
@@ -54,19 +54,7 @@ let gate: Promise<void> = Promise.resolve();
 
 /** The device's notification handler: verify against its DMAcc, dedupe, start the session. */
 async function onPackage0(bytes: Uint8Array): Promise<void> {
-  const d = await receivePackage0(
-    bytes,
-    async (serverId) => {
-      const acc = await device.accounts.find(serverId);
-      const sr = acc?.auth.find((a) => a.level === AAuthLevel.Server);
-      if (!sr?.secret) return undefined;
-      return {
-        credentialDigest: credentialDigest(sr.name ?? serverId, sr.secret),
-        ...(sr.data?.byteLength ? { nonce: sr.data } : {}),
-      };
-    },
-    dedup,
-  );
+  const d = await receivePackage0(bytes, package0AccountOf(device), dedup);
   if (d.action === 'start') {
     const notification = { sessionId: Number.parseInt(d.sessionId, 16) };
     sessions.push(gate.then(() => device.session(d.serverId, transport, notification)));

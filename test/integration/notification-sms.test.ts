@@ -33,7 +33,7 @@ import {
 import { AlertCode } from '../../src/representation/index.ts';
 import { Smsc, type SmscEvent } from '../binding/push-smsc.ts';
 import { getCmd } from '../protocol/helpers.ts';
-import { type Device, openDevice } from './device-harness.ts';
+import { type Device, openDevice, package0AccountOf } from './device-harness.ts';
 import { type RunningServer, startMemoryDmServer } from './http-harness.ts';
 
 const DEV = 'IMEI:490154203237520';
@@ -112,19 +112,7 @@ async function onSms(e: SmscEvent): Promise<'incomplete' | 'ignored' | { session
   const push = decodeWspPush(done.payload);
   assert.equal(push.contentType.code, ContentTypeCode.Notification);
   assert.equal(push.applicationId, ApplicationIdCode.SyncmlDm);
-  const d = await receivePackage0(
-    push.body,
-    async (serverId) => {
-      const acc = await device.accounts.find(serverId);
-      const sr = acc?.auth.find((a) => a.level === AAuthLevel.Server);
-      if (!sr?.secret) return undefined;
-      return {
-        credentialDigest: credentialDigest(sr.name ?? serverId, sr.secret),
-        ...(sr.data?.byteLength ? { nonce: sr.data } : {}),
-      };
-    },
-    dedup,
-  );
+  const d = await receivePackage0(push.body, package0AccountOf(device), dedup);
   if (d.action !== 'start') return 'ignored';
   const r = await device.session(d.serverId, transport, { sessionId: Number.parseInt(d.sessionId, 16) });
   assert.equal(r.outcome, 'completed');
