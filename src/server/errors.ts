@@ -23,6 +23,8 @@ export const ApiErrorCode = {
   TooLarge: 'too_large',
   /** Unknown route. */
   NoRoute: 'no_route',
+  /** The notification bearer could not deliver Package 0 (SMSC/PPG/SIP unreachable, timeout…). */
+  NotifyFailed: 'notify_failed',
   /** The storage backend failed; the request may be retried. */
   Unavailable: 'unavailable',
   /** A bug. Logged with the request id. */
@@ -41,6 +43,7 @@ export const apiErrorStatus: Readonly<Record<ApiErrorCode, number>> = {
   unprocessable: 422,
   too_large: 413,
   no_route: 404,
+  notify_failed: 502,
   unavailable: 503,
   internal: 500,
 };

@@ -167,7 +167,14 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     if (closing.signal.aborted) reply.header('connection', 'close');
     return payload;
   });
-  const notifier = options.notify ? new Notifier(store, options.notify) : undefined;
+  const notifier = options.notify
+    ? new Notifier(store, {
+        log: (message, details) => app.log.warn(details, message),
+        ...options.notify,
+      })
+    : undefined;
+  // Retries and deferred notifications: state is in the store, this process's sweep sends them.
+  notifier?.start();
   await app.register(apiRoutes, {
     prefix: '/api/v1',
     backend,

@@ -41,7 +41,9 @@ describe('Package 0 notifications', () => {
     });
     backend = await freshBackend('sqlite');
     store = await backend.open();
-    srv = await startServer(store, { notify: { bearers: [new UdpBearer()] } });
+    srv = await startServer(store, {
+      notify: { bearers: [new UdpBearer()], policy: { recentlySeenMs: 0, sweepIntervalMs: 50 } },
+    });
   });
   after(async () => {
     await srv?.close();

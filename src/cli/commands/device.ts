@@ -42,8 +42,16 @@ export function register(program: Command): void {
     device
       .command('notify')
       .description('push Package 0 now: ask the device to open a session (needs its --notify address)')
-      .argument('<id>', 'the DevId'),
-  ).action(async (id: string, opts: ApiOptions) => {
+      .argument('<id>', 'the DevId')
+      .addOption(
+        new Option('--ui-mode <mode>', "Package 0 ui-mode (default: the server's setting)").choices([
+          'not-specified',
+          'background',
+          'informative',
+          'interactive',
+        ]),
+      ),
+  ).action(async (id: string, opts: ApiOptions & { uiMode?: string }) => {
     const r = await clientFor(opts).post<{
       bearer: string;
       target: string;
@@ -51,7 +59,7 @@ export function register(program: Command): void {
       sessionId: string;
       status?: string;
       detail?: string;
-    }>(`/devices/${seg(id)}/notify`, {});
+    }>(`/devices/${seg(id)}/notify`, opts.uiMode ? { uiMode: opts.uiMode } : {});
     if (opts.json) stdio.out(json(r));
     else {
       const how = `${id} via ${r.bearer} ${r.target} (session ${r.sessionId})`;

@@ -19,6 +19,7 @@ import {
 import { ensureAdminToken } from '../../server/bootstrap.ts';
 import { loadSecretKey } from '../../server/bootstrap.ts';
 import { createServer } from '../../server/server.ts';
+import { type NotifyOptions, type NotifyPolicy, parseUiMode } from '../../server/notify.ts';
 import { openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
 import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
@@ -43,6 +44,34 @@ interface ServerCliOptions {
   pushPap?: string;
   pushSmpp?: string;
   pushOnQueue: boolean;
+  pushUiMode?: string;
+  pushRetries?: string;
+  pushMinInterval?: string;
+  pushRate?: string;
+  pushBurst?: string;
+}
+
+/** The notification policy asked for on the command line. */
+function notifyOptions(opts: ServerCliOptions, bearers: NotificationBearer[]): NotifyOptions {
+  const num = (flag: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min)
+      throw new CliError(`${flag} takes a number ≥ ${min}, not ${v}`, ExitCode.BadInput);
+    return n;
+  };
+  const policy: { -readonly [K in keyof NotifyPolicy]: NotifyPolicy[K] } = {};
+  if (opts.pushRetries !== undefined)
+    policy.retryDelaysMs = opts.pushRetries.split(',').map((v) => num('--push-retries', v.trim(), 0) * 1000);
+  if (opts.pushMinInterval !== undefined)
+    policy.minIntervalMs = num('--push-min-interval', opts.pushMinInterval, 0) * 1000;
+  if (opts.pushRate !== undefined || opts.pushBurst !== undefined) {
+    policy.rate = {
+      perSecond: opts.pushRate === undefined ? 10 : num('--push-rate', opts.pushRate, 0.001),
+      burst: opts.pushBurst === undefined ? 20 : num('--push-burst', opts.pushBurst, 1),
+    };
+  }
+  const uiMode = opts.pushUiMode === undefined ? undefined : parseUiMode(opts.pushUiMode);
+  return { bearers, onEnqueue: opts.pushOnQueue, policy, ...(uiMode ? { uiMode } : {}) };
 }
 
 /** The notification bearers asked for on the command line. */
@@ -127,6 +156,22 @@ export function register(program: Command): void {
       'notify devices by SMS through an SMSC: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=ADDR]',
     )
     .option('--no-push-on-queue', 'do not notify a device when a command is queued for it (only on request)')
+    .addOption(
+      new Option(
+        '--push-ui-mode <mode>',
+        'Package 0 ui-mode when a request names none (default not-specified)',
+      ).choices(['not-specified', 'background', 'informative', 'interactive']),
+    )
+    .option(
+      '--push-retries <seconds>',
+      'waits after each notification attempt for the device to connect, comma-separated (default 30,60,120)',
+    )
+    .option(
+      '--push-min-interval <seconds>',
+      'minimum time between two notifications of one device (default 60)',
+    )
+    .option('--push-rate <per-second>', 'notifications per second this process may send (default 10)')
+    .option('--push-burst <n>', 'notifications this process may send at once (default 20)')
     .addOption(
       new Option('--log-level <level>', 'log level (logs go to stderr)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -218,7 +263,7 @@ export function register(program: Command): void {
         ...(enrollSecret
           ? { autoEnroll: { secret: enrollSecret, ...(pattern ? { idPattern: pattern } : {}) } }
           : {}),
-        ...(bearers.length ? { notify: { bearers, onEnqueue: opts.pushOnQueue } } : {}),
+        ...(bearers.length ? { notify: notifyOptions(opts, bearers) } : {}),
       });
       const url = await listenOrFail(server, store, opts.host, port);
       const where =

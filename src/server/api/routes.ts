@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, ApiErrorCode } from '../errors.ts';
 import { principalOf } from './auth.ts';
-import type { Notifier } from '../notify.ts';
+import { type Notifier, parseUiMode } from '../notify.ts';
 import type { ApiBackend, CommandRequest } from './backend.ts';
 import {
   AuditEntry,
@@ -28,6 +28,9 @@ import {
   IdParams,
   Limit,
   NameParams,
+  NotificationAttempt,
+  NotificationState,
+  NotifyRequest,
   NotifyResult,
   Page,
   Session,
@@ -76,22 +79,16 @@ export async function apiRoutes(
   );
 
   /**
-   * After a command is queued: ask the device to connect now, when it has a push address the
-   * server can use. Never fails the request; the attempt is logged and audited.
+   * After a command is queued: the notification policy decides whether to push Package 0 now
+   * (idle device, none outstanding, within the rate limits). Never fails the request; attempts
+   * are recorded and audited by the notifier.
    */
   const notifyAfterEnqueue = (req: FastifyRequest, deviceId: string, device: { notify: unknown }) => {
     if (!notifier?.onEnqueue || !device.notify) return;
     const actor = principalOf(req).name;
     notifier
-      .notify(deviceId)
-      .then((r) =>
-        backend.audit(actor, 'device.notify', deviceId, {
-          bearer: r.bearer,
-          accepted: r.accepted,
-          sessionId: r.sessionId,
-          ...(r.status ? { status: r.status } : {}),
-        }),
-      )
+      .requestNotification(deviceId, { actor })
+      .then((d) => req.log.debug({ deviceId, notification: d.action }, 'notification after enqueue'))
       .catch((err: unknown) => req.log.warn({ err, deviceId }, 'notification after enqueue failed'));
   };
 
@@ -223,7 +220,7 @@ export async function apiRoutes(
     },
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post<{ Params: { id: string }; Body: { uiMode?: string } | undefined }>(
     '/devices/:id/notify',
     {
       config: { role: 'operator' },
@@ -231,10 +228,12 @@ export async function apiRoutes(
         summary: 'Push Package 0 to the device now, asking it to open a session',
         description:
           "Uses the device's notification address and the server's bearer of that name; the package is signed " +
-          "with the device's server credential. 422 when the device has no address or server secret, or the " +
-          'server lacks the bearer.',
+          "with the device's server credential. An outstanding notification keeps its SessionID. The attempt is " +
+          'recorded (GET /devices/{id}/notifications) and audited. 422 when the device has no address or server ' +
+          'secret, or the server lacks the bearer; 502 when the bearer could not deliver.',
         tags: ['devices'],
         params: DeviceParams,
+        body: Type.Optional(NotifyRequest),
         response: { 200: NotifyResult },
       },
     },
@@ -242,14 +241,81 @@ export async function apiRoutes(
       if (!notifier) {
         throw new ApiError(ApiErrorCode.Unprocessable, 'this server has no notification bearers configured');
       }
-      const r = await notifier.notify(req.params.id);
-      await audit(req, 'device.notify', req.params.id, {
-        bearer: r.bearer,
-        accepted: r.accepted,
-        sessionId: r.sessionId,
-        ...(r.status ? { status: r.status } : {}),
+      const uiMode = req.body?.uiMode === undefined ? undefined : parseUiMode(req.body.uiMode);
+      try {
+        return await notifier.notify(req.params.id, {
+          actor: principalOf(req).name,
+          ...(uiMode != null ? { uiMode } : {}),
+        });
+      } catch (e) {
+        if (e instanceof ApiError) throw e;
+        const code = (e as { code?: unknown }).code;
+        throw new ApiError(
+          ApiErrorCode.NotifyFailed,
+          `the ${typeof code === 'string' ? `bearer failed (${code})` : 'bearer failed'}: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
+    '/devices/:id/notifications',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "The device's Package 0 attempts, newest first, and its outstanding notification",
+        description:
+          'Every attempt: operator requests, notifications after a queued command, retries; failures included ' +
+          '(result `error` with the bearer error code in `status`).',
+        tags: ['devices'],
+        params: DeviceParams,
+        querystring: Type.Object({ limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) }),
+        response: {
+          200: Type.Object({
+            items: Type.Array(NotificationAttempt),
+            next: Type.Union([Type.String(), Type.Null()]),
+            state: Type.Union([NotificationState, Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      await backend.getDevice(req.params.id);
+      if (!notifier) return { items: [], next: null, state: null };
+      const limit = req.query.limit ?? 50;
+      const { items, state } = await notifier.history(req.params.id, {
+        limit,
+        ...(req.query.cursor ? { before: req.query.cursor } : {}),
       });
-      return r;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return {
+        items: items.map((a) => ({
+          id: a.id,
+          at: iso(a.at),
+          bearer: a.bearer,
+          target: a.target,
+          sessionId: a.sessionId,
+          uiMode: a.uiMode,
+          attempt: a.attempt,
+          trigger: a.trigger,
+          actor: a.actor,
+          result: a.result,
+          status: a.status,
+          detail: a.detail,
+          parts: a.parts,
+          ids: [...a.ids],
+        })),
+        next: items.length === limit ? (items.at(-1)?.id ?? null) : null,
+        state: state
+          ? {
+              outstanding: state.outstanding,
+              sessionId: state.sessionId,
+              attempts: state.attempts,
+              since: iso(state.firstAt),
+              nextAt: state.nextAt === null ? null : iso(state.nextAt),
+            }
+          : null,
+      };
     },
   );
 

@@ -61,6 +61,49 @@ export const NotifyResult = Type.Object({
   sessionId: Type.String({ description: 'SessionID (hex) of the session the device is asked to open.' }),
 });
 
+export const NotifyRequest = Type.Object(
+  {
+    uiMode: Type.Optional(
+      Type.Union(
+        [
+          Type.Literal('not-specified'),
+          Type.Literal('background'),
+          Type.Literal('informative'),
+          Type.Literal('interactive'),
+          Type.Literal('user-interaction'),
+        ],
+        { description: "Package 0 ui-mode for this notification (default: the server's setting)." },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const NotificationAttempt = Type.Object({
+  id: Type.String(),
+  at: Type.String({ format: 'date-time' }),
+  bearer: Type.String(),
+  target: Type.String(),
+  sessionId: Type.String(),
+  uiMode: Type.String(),
+  attempt: Type.Integer({ description: '1 for the first send of a notification, 2.. for its retries.' }),
+  trigger: Type.String({ description: 'request, enqueue, retry or deferred.' }),
+  actor: Nullable(Type.String()),
+  result: Type.String({ description: 'accepted, refused (by the next hop) or error (could not deliver).' }),
+  status: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
+  parts: Type.Integer(),
+  ids: Type.Array(Type.String()),
+});
+
+export const NotificationState = Type.Object({
+  outstanding: Type.Boolean(),
+  sessionId: Type.String(),
+  attempts: Type.Integer(),
+  since: Type.String({ format: 'date-time' }),
+  nextAt: Nullable(Type.String({ format: 'date-time' })),
+});
+
 export const DeviceParams = Type.Object({ id: DeviceIdSchema });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 export const NameParams = Type.Object({ name: Label });

@@ -223,6 +223,61 @@ function migrations(backend: Backend): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_notification': {
+      // Package 0 policy state (one row per device: the outstanding notification, when its next
+      // attempt is due) and the attempt log.
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('omadm_notify_state')
+          .addColumn('device_id', 'text', (c) =>
+            c.primaryKey().references('omadm_device.id').onDelete('cascade'),
+          )
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('ui_mode', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('outstanding', 'integer', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull())
+          .addColumn('first_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_at', 'bigint')
+          .addColumn('next_at', 'bigint')
+          .execute();
+        // The retry sweep: due rows only.
+        await db.schema
+          .createIndex('omadm_notify_state_next')
+          .on('omadm_notify_state')
+          .column('next_at')
+          .execute();
+        await serialId(db, 'omadm_notify_attempt')
+          .addColumn('device_id', 'text', (c) =>
+            c.notNull().references('omadm_device.id').onDelete('cascade'),
+          )
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('bearer', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('ui_mode', 'text', (c) => c.notNull())
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('result', 'text', (c) => c.notNull())
+          .addColumn('status', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('parts', 'integer', (c) => c.notNull())
+          .addColumn('ids', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('omadm_notify_attempt_device')
+          .on('omadm_notify_attempt')
+          .columns(['device_id', 'id'])
+          .execute();
+        await db.schema
+          .createIndex('omadm_notify_attempt_at')
+          .on('omadm_notify_attempt')
+          .column('at')
+          .execute();
+      },
+    },
   };
 }
 

@@ -20,6 +20,7 @@ import { SqlAuditLog } from './sql-audit-log.ts';
 import { SqlCommandQueue } from './sql-command-queue.ts';
 import { SqlDeviceStore } from './sql-device-store.ts';
 import { SqlSessionStore } from './sql-session-store.ts';
+import { SqlNotificationStore } from './sql-notification-store.ts';
 import { SqlTokenStore } from './sql-token-store.ts';
 import { SqlTraceStore } from './sql-trace-store.ts';
 import { SqlTreeCache } from './sql-tree-cache.ts';
@@ -164,6 +165,7 @@ export class SqlStore implements Store {
   readonly traces: SqlTraceStore;
   readonly audit: SqlAuditLog;
   readonly tokens: SqlTokenStore;
+  readonly notifications: SqlNotificationStore;
   readonly #ctx: StoreContext;
   #closed = false;
   #lastCountPass = Number.NEGATIVE_INFINITY;
@@ -178,6 +180,7 @@ export class SqlStore implements Store {
     this.traces = new SqlTraceStore(ctx);
     this.audit = new SqlAuditLog(ctx);
     this.tokens = new SqlTokenStore(ctx);
+    this.notifications = new SqlNotificationStore(ctx);
   }
 
   /** The underlying Kysely instance (for the server's own read-only reports; not for writes). */

@@ -133,6 +133,36 @@ export interface TokenTable {
   last_used_at: number | null;
 }
 
+export interface NotifyStateTable {
+  device_id: string;
+  session_id: string;
+  ui_mode: string;
+  actor: string | null;
+  outstanding: number;
+  attempts: number;
+  first_at: number;
+  last_at: number | null;
+  next_at: number | null;
+}
+
+export interface NotifyAttemptTable {
+  id: Generated<number>;
+  device_id: string;
+  at: number;
+  bearer: string;
+  target: string;
+  session_id: string;
+  ui_mode: string;
+  attempt: number;
+  trigger: string;
+  actor: string | null;
+  result: string;
+  status: string | null;
+  detail: string | null;
+  parts: number;
+  ids: string;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   omadm_device: DeviceTable;
@@ -146,4 +176,6 @@ export interface Database {
   omadm_trace: TraceTable;
   omadm_audit: AuditTable;
   omadm_token: TokenTable;
+  omadm_notify_state: NotifyStateTable;
+  omadm_notify_attempt: NotifyAttemptTable;
 }

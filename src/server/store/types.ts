@@ -684,6 +684,100 @@ export interface SweepReport extends RecoveryReport {
 }
 
 /**
+ * A device's notification (Package 0) state: at most one outstanding per device, shared by every
+ * server process on the database. `outstanding` from the first send until the device opens a
+ * session, the commands are gone, or the retries run out.
+ */
+export interface NotificationState {
+  readonly deviceId: string;
+  /** SessionID (hex) every attempt of this notification carries, so a device opens one session. */
+  readonly sessionId: string;
+  /** Package 0 ui-mode (`background`, `informative`, `user-interaction`, `not-specified`). */
+  readonly uiMode: string;
+  /** The operator whose action began it (audited with its attempts), or null. */
+  readonly actor: string | null;
+  readonly outstanding: boolean;
+  /** Attempts sent so far (0 while the first is deferred by the rate limit). */
+  readonly attempts: number;
+  /** When this notification began; a device seen after it has answered. */
+  readonly firstAt: number;
+  /** When the latest attempt went out (null before the first). */
+  readonly lastAt: number | null;
+  /** When the next attempt (or the give-up check) is due; null when none. */
+  readonly nextAt: number | null;
+}
+
+/** One notification attempt, as recorded: successes, refusals and bearer errors alike. */
+export interface NotificationAttempt {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly at: number;
+  readonly bearer: string;
+  readonly target: string;
+  readonly sessionId: string;
+  readonly uiMode: string;
+  /** 1 for the first send of a notification, 2.. for retries. */
+  readonly attempt: number;
+  /** What asked for it: `request` (POST …/notify), `enqueue` (a command was queued), `retry`. */
+  readonly trigger: string;
+  /** The operator (token name) behind it, or null for retries. */
+  readonly actor: string | null;
+  /** `accepted` (next hop took it), `refused` (next hop said no) or `error` (could not deliver). */
+  readonly result: 'accepted' | 'refused' | 'error';
+  /** Bearer status (`SMPP 0x…`, `SIP 415`) or error code (`PUSH_TIMEOUT`). */
+  readonly status: string | null;
+  readonly detail: string | null;
+  readonly parts: number;
+  readonly ids: readonly string[];
+}
+
+export type NotificationAttemptInput = Omit<NotificationAttempt, 'id'>;
+
+/**
+ * Per-device notification state and the attempt log. Every transition is one conditional write,
+ * so several server processes on one database agree on who sends.
+ */
+export interface NotificationStore {
+  get(deviceId: string): Promise<NotificationState | null>;
+  /**
+   * Begins a notification unless one is outstanding or the last attempt went out less than
+   * `minIntervalMs` ago. Returns the new state when this caller won (it must send, or leave it to
+   * the sweep when `nextAt` is set), null otherwise.
+   */
+  begin(input: {
+    readonly deviceId: string;
+    readonly sessionId: string;
+    readonly uiMode: string;
+    readonly actor?: string | null;
+    readonly now: number;
+    readonly minIntervalMs: number;
+    /** Set to defer the first attempt (rate limit): the sweep sends it then. */
+    readonly nextAt?: number | null;
+    /** Begin even if one is outstanding (an operator's explicit request): same SessionID kept. */
+    readonly force?: boolean;
+  }): Promise<NotificationState | null>;
+  /** Takes a due attempt (`nextAt <= now`) for this process by pushing `nextAt` to `leaseUntil`. */
+  claimDue(now: number, leaseUntil: number, limit: number): Promise<readonly NotificationState[]>;
+  /** After an attempt: attempts +1, last sent now, next due at `nextAt` (null: none). */
+  sent(deviceId: string, sessionId: string, now: number, nextAt: number | null): Promise<void>;
+  /** Reschedules without sending (rate limit). */
+  defer(deviceId: string, sessionId: string, nextAt: number): Promise<void>;
+  /**
+   * Ends the outstanding notification (answered, nothing to deliver, or retries exhausted).
+   * `answered`: the device came, so the minimum interval no longer holds back the next one.
+   */
+  finish(deviceId: string, sessionId: string, options?: { readonly answered?: boolean }): Promise<void>;
+  record(attempt: NotificationAttemptInput): Promise<NotificationAttempt>;
+  /** A device's attempts, newest first. */
+  attempts(
+    deviceId: string,
+    options?: { readonly limit?: number; readonly before?: string },
+  ): Promise<readonly NotificationAttempt[]>;
+  /** Deletes attempts older than `before` (ms). */
+  prune(before: number): Promise<number>;
+}
+
+/**
  * All stores on one database. `await using store = await openStore(url)` closes it.
  */
 export interface Store extends AsyncDisposable {
@@ -695,6 +789,7 @@ export interface Store extends AsyncDisposable {
   readonly traces: TraceStore;
   readonly audit: AuditLog;
   readonly tokens: TokenStore;
+  readonly notifications: NotificationStore;
   /**
    * Periodic maintenance (run every few seconds by each server process; idempotent and safe to run
    * concurrently): expire idle sessions and release their commands, recover dead leases, expire
