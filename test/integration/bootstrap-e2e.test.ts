@@ -20,7 +20,7 @@ import { DirectorySmartCardSource, signBootstrap } from '../../src/protocol/boot
 import { syncmlCodec } from '../../src/protocol/index.ts';
 import { AlertCode, encodeWbxmlMessage } from '../../src/representation/index.ts';
 import { getCmd } from '../protocol/helpers.ts';
-import { type Device, omadmBootstrap, openDevice } from './device-harness.ts';
+import { type Device, omadmBootstrap, openDevice, provision } from './device-harness.ts';
 import { type MemoryDmServer, startMemoryDmServer } from './http-harness.ts';
 
 const PIN = '24680';
@@ -41,26 +41,6 @@ after(async () => {
 });
 
 /** Provisions the device on the server and returns the `omadm bootstrap` account options. */
-function provision(side: MemoryDmServer, devId: string, serverId = SERVER_ID, generation = ''): string[] {
-  side.creds.put({
-    deviceId: devId,
-    clientSecret: `cli-${devId}${generation}`,
-    serverName: serverId,
-    serverSecret: `srv-${devId}${generation}`,
-  });
-  return [
-    '--server-id',
-    serverId,
-    '--addr',
-    side.http.url,
-    '--device',
-    devId,
-    '--client-secret',
-    `cli-${devId}${generation}`,
-    '--server-secret',
-    `srv-${devId}${generation}`,
-  ];
-}
 
 /**
  * The first session: the server queued a Get of the device's own DMAcc ServerID (which only the

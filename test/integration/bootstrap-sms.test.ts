@@ -19,44 +19,35 @@ import {
   WAP_PUSH_PORT,
 } from '../../src/binding/push/index.ts';
 import { installBootstrap } from '../../src/client/bootstrap.ts';
-import type { MemoryCommandSource, MemoryCredentialSource } from '../../src/protocol/index.ts';
 import { Smsc, type SmscEvent } from '../binding/push-smsc.ts';
 import { getCmd } from '../protocol/helpers.ts';
-import { omadmBootstrap, openDevice } from './device-harness.ts';
-import { type RunningServer, startMemoryDmServer } from './http-harness.ts';
+import { omadmBootstrap, openDevice, provision } from './device-harness.ts';
+import { type MemoryDmServer, startMemoryDmServer } from './http-harness.ts';
 
 const MSISDN = '+491709876543';
 const IMSI = '262017654321098';
 const PIN = '80808';
 
-let creds: MemoryCredentialSource;
-let queue: MemoryCommandSource;
+let srv: MemoryDmServer;
 const transport = new HttpTransport({ retries: 0, timeoutMs: 10_000 });
 const smsc = new Smsc('omadm-bs', 'pw-bs');
-let http: RunningServer;
 let dir: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'omadm-bootstrap-sms-'));
   await smsc.start();
-  ({ creds, queue, http } = await startMemoryDmServer());
+  srv = await startMemoryDmServer();
 });
 after(async () => {
   await smsc.stop();
   transport.close();
-  await http?.close();
+  await srv?.http.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 for (const profile of ['dm', 'cp'] as const) {
   test(`${profile} profile (USERNETWPIN) over SMS → reassembled → verified → installed → first session`, async (t) => {
     const devId = profile === 'dm' ? 'IMEI:357000000000001' : 'IMEI:357000000000002';
-    creds.put({
-      deviceId: devId,
-      clientSecret: `c-${profile}`,
-      serverName: 'omadm',
-      serverSecret: `s-${profile}`,
-    });
     const from = smsc.events.length;
     const made = await omadmBootstrap(dir, `sms-${profile}`, [
       '--profile',
@@ -67,16 +58,7 @@ for (const profile of ['dm', 'cp'] as const) {
       PIN,
       '--imsi',
       IMSI,
-      '--server-id',
-      'omadm',
-      '--addr',
-      http.url,
-      '--device',
-      devId,
-      '--client-secret',
-      `c-${profile}`,
-      '--server-secret',
-      `s-${profile}`,
+      ...provision(srv, devId),
       '--send',
       'smpp',
       '--to',
@@ -124,11 +106,11 @@ for (const profile of ['dm', 'cp'] as const) {
     const r = await installBootstrap(device.tree, device.accounts, device.tnds, { ...input, pin: PIN });
     assert.deepEqual(r.servers, ['omadm']);
 
-    const get = queue.enqueue(devId, getCmd('./DevInfo/DevId'));
+    const get = srv.queue.enqueue(devId, getCmd('./DevInfo/DevId'));
     const s = await device.session('omadm', transport);
     assert.equal(s.outcome, 'completed');
     assert.equal(s.serverAuthenticated, true);
-    const out = queue.records.get(get)?.outcome;
+    const out = srv.queue.records.get(get)?.outcome;
     assert.equal(out?.status, 200);
     assert.equal(out?.results?.[0]?.Data?.kind === 'text' && out.results[0].Data.text, devId);
   });
@@ -145,7 +127,7 @@ test('--send smpp to a number the SMSC refuses exits 1', async () => {
     '--server-id',
     'omadm',
     '--addr',
-    http.url,
+    srv.http.url,
     '--send',
     'smpp',
     '--to',

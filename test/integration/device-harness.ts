@@ -24,6 +24,7 @@ import {
 } from '../../src/protocol/index.ts';
 import type { ManagementTree, TndsHandler } from '../../src/tree/index.ts';
 import { treeCommandHandler } from '../../src/tree/index.ts';
+import type { MemoryDmServer } from './http-harness.ts';
 
 export interface Device {
   readonly devId: string;
@@ -103,6 +104,36 @@ export async function openDevice(devId: string): Promise<Device> {
     },
     close: () => tree.close(),
   };
+}
+
+/**
+ * Registers `devId` with the server (client and server secrets, `generation` makes them new) and
+ * returns the `omadm bootstrap` arguments that provision the same account on the device.
+ */
+export function provision(
+  side: MemoryDmServer,
+  devId: string,
+  serverId = 'omadm',
+  generation = '',
+): string[] {
+  side.creds.put({
+    deviceId: devId,
+    clientSecret: `cli-${devId}${generation}`,
+    serverName: serverId,
+    serverSecret: `srv-${devId}${generation}`,
+  });
+  return [
+    '--server-id',
+    serverId,
+    '--addr',
+    side.http.url,
+    '--device',
+    devId,
+    '--client-secret',
+    `cli-${devId}${generation}`,
+    '--server-secret',
+    `srv-${devId}${generation}`,
+  ];
 }
 
 export interface BootstrapRun {
