@@ -14,7 +14,7 @@ import {
   PushErrorCode,
   UdpBearer,
 } from '../../src/binding/push/index.ts';
-import { parsePackage0 } from '../../src/protocol/notification/index.ts';
+import { parsePackage0, UiMode } from '../../src/protocol/notification/index.ts';
 import { Notifier, type NotifyPolicy } from '../../src/server/notify.ts';
 import type { Store } from '../../src/server/store/index.ts';
 import { withNotifyAddress } from '../../src/server/notify.ts';
@@ -186,6 +186,35 @@ for (const { name, skip } of await backends()) {
       assert.equal((await store.notifications.get(id))?.outstanding, false);
       assert.equal((await store.notifications.attempts(id)).length, 0);
       assert.equal(device.received.length, 0);
+    });
+
+    test("a notification deferred by a live session is sent by the sweep once the device is idle, audited as the operator's", async (t) => {
+      const device = await udpDevice();
+      t.after(() => device.close());
+      const n = new Notifier(store, { bearers: [new UdpBearer()], policy: { recentlySeenMs: 1000 } });
+      open.push(n);
+      const id = 'IMEI:busy-then-idle';
+      await addDevice(store, id, { bearer: 'udp', target: device.target });
+      const now = Date.now();
+      await store.devices.recordSessionStart(id, { sessionId: 'S1', at: now, onlineUntil: now + 60_000 });
+      await store.queue.enqueue(id, { kind: 'Get', target: './A' });
+      const d = await n.requestNotification(id, { actor: 'op', uiMode: UiMode.Background });
+      assert.equal(d.action, 'deferred');
+      // The session ends without taking the command: the sweep sends the deferred notification.
+      await store.devices.noteSessionEnd(id, 'S1', now);
+      const state = await store.notifications.get(id);
+      assert.ok(state);
+      await store.notifications.defer(id, state.sessionId, 0);
+      assert.equal(await n.runDue(now + 2000), 1);
+      const p = await device.next();
+      assert.equal(p.sessionId.toString(16).toUpperCase(), state.sessionId);
+      assert.equal(p.uiMode, 'background');
+      const [a] = await store.notifications.attempts(id);
+      assert.equal(a?.trigger, 'deferred');
+      assert.equal(a?.actor, 'op');
+      const audit = await store.audit.list({ action: 'device.notify', target: id });
+      assert.equal(audit.items.length, 1);
+      assert.equal(audit.items[0]?.actor, 'op');
     });
 
     test('an unanswered notification is retried per backoff with the same SessionID, then given up', async (t) => {
