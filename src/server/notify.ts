@@ -36,6 +36,8 @@ export interface NotifyPolicy {
   readonly rate?: { readonly perSecond: number; readonly burst: number };
   /** How often due retries are looked for (default 5 s). */
   readonly sweepIntervalMs?: number;
+  /** How long recorded attempts are kept (default 90 days; pruned by the sweep about hourly). */
+  readonly attemptRetentionMs?: number;
 }
 
 export interface NotifyOptions {
@@ -137,6 +139,8 @@ export class Notifier {
   readonly #minInterval: number;
   readonly #recent: number;
   readonly #sweepEvery: number;
+  readonly #retention: number;
+  #lastPrune = Number.NEGATIVE_INFINITY;
   readonly #bucket: TokenBucket;
   readonly #log: NonNullable<NotifyOptions['log']>;
   #timer: NodeJS.Timeout | undefined;
@@ -157,6 +161,7 @@ export class Notifier {
     this.#minInterval = p.minIntervalMs ?? 60_000;
     this.#recent = p.recentlySeenMs ?? 5_000;
     this.#sweepEvery = p.sweepIntervalMs ?? 5_000;
+    this.#retention = p.attemptRetentionMs ?? 90 * 24 * 3600 * 1000;
     const rate = p.rate ?? { perSecond: 10, burst: 20 };
     if (!(rate.perSecond > 0)) throw new RangeError('rate.perSecond must be positive');
     this.#bucket = new TokenBucket(rate.perSecond, rate.burst, this.#now());
@@ -286,6 +291,10 @@ export class Notifier {
    * several processes at once. Returns how many attempts it sent.
    */
   async runDue(now = this.#now(), limit = 100): Promise<number> {
+    if (now - this.#lastPrune >= 3_600_000) {
+      this.#lastPrune = now;
+      await this.#store.notifications.prune(now - this.#retention);
+    }
     const due = await this.#store.notifications.claimDue(now, now + CLAIM_LEASE_MS, limit);
     let sent = 0;
     for (const state of due) {

@@ -312,5 +312,23 @@ for (const { name, skip } of await backends()) {
       assert.equal((await store2.notifications.attempts(id)).length, 1);
       assert.equal(device.received.length, 0);
     });
+
+    test('the sweep prunes attempts past their retention', async (t) => {
+      const device = await udpDevice();
+      t.after(() => device.close());
+      const n = new Notifier(store, { bearers: [new UdpBearer()], policy: { attemptRetentionMs: 1000 } });
+      open.push(n);
+      const id = 'IMEI:prune';
+      await addDevice(store, id, { bearer: 'udp', target: device.target });
+      await n.notify(id);
+      await device.next();
+      assert.equal((await store.notifications.attempts(id)).length, 1);
+      await n.runDue(Date.now() - 10_000);
+      assert.equal((await store.notifications.attempts(id)).length, 1, 'within retention: kept');
+      const m = new Notifier(store, { bearers: [], policy: { attemptRetentionMs: 1000 } });
+      open.push(m);
+      await m.runDue(Date.now() + 5000);
+      assert.equal((await store.notifications.attempts(id)).length, 0);
+    });
   });
 }
