@@ -9,9 +9,11 @@
 import type { RemoteInfo } from 'node:dgram';
 import { bootstrapFromPush, listenUdpPush, type WspPush } from '../binding/push/index.ts';
 import type { BootstrapKeyMaterial } from '../protocol/bootstrap/index.ts';
-import { SessionErrorCode } from '../protocol/index.ts';
+import { credentialDigest, SessionErrorCode } from '../protocol/index.ts';
+import { clientAccountOf } from './account.ts';
 import type { BootstrapResult } from './bootstrap.ts';
 import type { ClientLogger, DmClient, SessionReport } from './client.ts';
+import { HttpNotificationChannel, type HttpNotificationChannelOptions } from './http-channel.ts';
 
 /** The agent's own settings in the tree (servers may read and change them). */
 export const AGENT_MO_URI = './Vendor/omadm/Agent';
@@ -27,6 +29,15 @@ export interface AgentOptions {
   readonly maxBackoffMs?: number;
   /** Listen for Package 0 datagrams (port 2948 is the WDP push port; 0 picks one). */
   readonly udp?: { readonly host?: string; readonly port: number };
+  /**
+   * Keep an HTTP notification channel open (`GET /dm/channel`, for a device behind NAT; the server
+   * needs the `http-channel` bearer). `url` defaults to the account's server origin + `/dm/channel`;
+   * the account is `serverId`'s, or the first. Package 0 received there goes to `client.notify`.
+   */
+  readonly channel?: { readonly url?: string; readonly serverId?: string } & Omit<
+    HttpNotificationChannelOptions,
+    'identity' | 'onPackage0' | 'logger' | 'random'
+  >;
   /**
    * What the device verifies bootstrap pushes with (objects.md §7): the user PIN and/or the IMSI.
    * A push whose MAC does not verify with them installs nothing. Pushes need `udp`.
@@ -52,6 +63,7 @@ export class DmAgent {
   #running: Promise<SessionReport> | undefined;
   #udp: { address: string; port: number; close: () => Promise<void> } | undefined;
   #offChange: (() => void) | undefined;
+  #channel: HttpNotificationChannel | undefined;
   #notifications: Promise<unknown> = Promise.resolve();
 
   constructor(options: AgentOptions) {
@@ -85,7 +97,7 @@ export class DmAgent {
       this.#udp = await listenUdpPush({
         ...(this.#o.udp.host ? { host: this.#o.udp.host } : {}),
         port: this.#o.udp.port,
-        onPackage0: (bytes, from) => this.#onPackage0(bytes, from),
+        onPackage0: (bytes, from) => this.#onPackage0(bytes, `${from.address}:${from.port}`),
         onPush: (push, from) => this.#onPush(push, from),
       });
       this.#log.info(
@@ -93,6 +105,7 @@ export class DmAgent {
         'listening for notifications (UDP)',
       );
     }
+    if (this.#o.channel) this.#startChannel(this.#o.channel);
     if ((await this.#o.client.accounts.list()).length > 0) this.trigger('start');
     else this.#log.info({}, 'no DM account yet: waiting for a bootstrap');
   }
@@ -163,11 +176,30 @@ export class DmAgent {
     this.#log.debug({ inMs: delay }, 'next session scheduled');
   }
 
-  #onPackage0(bytes: Uint8Array, from: RemoteInfo): void {
-    this.#log.info(
-      { from: `${from.address}:${from.port}`, bytes: bytes.byteLength },
-      'notification datagram',
-    );
+  #startChannel(options: NonNullable<AgentOptions['channel']>): void {
+    const { url, serverId, ...rest } = options;
+    const client = this.#o.client;
+    this.#channel = new HttpNotificationChannel({
+      ...rest,
+      identity: async () => {
+        const account = serverId ? await client.accounts.find(serverId) : (await client.accounts.list())[0];
+        if (!account) return undefined;
+        const acc = clientAccountOf(account);
+        return {
+          url: url ?? new URL('/dm/channel', acc.serverUri).href,
+          deviceId: await client.deviceId(),
+          digest: credentialDigest(acc.client.name, acc.client.secret),
+        };
+      },
+      onPackage0: (bytes) => this.#onPackage0(bytes, 'http-channel'),
+      logger: this.#log,
+      ...(this.#o.random ? { random: this.#o.random } : {}),
+    });
+    this.#channel.start();
+  }
+
+  #onPackage0(bytes: Uint8Array, from: string): void {
+    this.#log.info({ from, bytes: bytes.byteLength }, 'notification');
     // Notifications are handled one after another; the client serializes the sessions themselves.
     this.#notifications = this.#notifications
       .then(() => this.#o.client.notify(bytes))
@@ -237,6 +269,7 @@ export class DmAgent {
     if (this.#timer) clearTimeout(this.#timer);
     this.#offChange?.();
     await this.#udp?.close();
+    await this.#channel?.close();
     await this.#running?.catch(() => undefined);
     await this.#notifications;
   }

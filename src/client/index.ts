@@ -31,6 +31,11 @@ export { HOST_MO_TYPE, HOST_MO_URI, hostObject } from './host.ts';
 export { PersistentOutbox } from './outbox.ts';
 export { AGENT_MO_URI, type AgentOptions, DmAgent, POLL_INTERVAL_URI } from './agent.ts';
 export {
+  type ChannelIdentity,
+  HttpNotificationChannel,
+  type HttpNotificationChannelOptions,
+} from './http-channel.ts';
+export {
   type AgentConfig,
   CONFIG_FILE,
   configExists,

@@ -16,5 +16,13 @@ export { ApiError, ApiErrorCode, apiErrorStatus } from './errors.ts';
 export { createServerMetrics, type ServerMetrics } from './metrics.ts';
 export { createServer, type OmadmServer, type ServerOptions, type TlsOptions } from './server.ts';
 export { type NotifyAddress, Notifier, type NotifyOptions, type NotifyResult } from './notify.ts';
+export {
+  HTTP_CHANNEL_BEARER,
+  HTTP_CHANNEL_PATH,
+  HttpChannelBearer,
+  type HttpChannelBearerOptions,
+  type HttpChannelRouteOptions,
+  registerHttpChannel,
+} from './http-channel.ts';
 export { ensureAdminToken, type AdminTokenResult } from './bootstrap.ts';
 export * from './store/index.ts';

@@ -23,6 +23,7 @@ import { storeBackend } from './api/store-backend.ts';
 import { typeboxValidatorCompiler } from './api/validation.ts';
 import { type AutoEnrollPolicy, registerDm } from './dm.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { HttpChannelBearer, registerHttpChannel } from './http-channel.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { OpenApiBuilder } from './openapi.ts';
@@ -190,6 +191,12 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
     ...(options.tls?.requireClientCert ? { requireClientCertificate: true } : {}),
   });
+
+  // Devices behind NAT long-poll for Package 0 when the http-channel bearer is configured.
+  for (const bearer of options.notify?.bearers ?? []) {
+    if (bearer instanceof HttpChannelBearer)
+      registerHttpChannel(app, { store, bearer, closing: closing.signal });
+  }
 
   app.get('/openapi.json', { schema: { hide: true } }, async (req) => {
     const proto = options.tls ? 'https' : 'http';

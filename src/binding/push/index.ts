@@ -81,3 +81,13 @@ export {
   type WspPush,
   type WspPushInput,
 } from './wsp.ts';
+export {
+  buildChannelHeader,
+  CHANNEL_HEADER,
+  type ChannelAuth,
+  channelMac,
+  MAX_CHANNEL_HEADER_CHARS,
+  NOTIFICATION_MEDIA_TYPE,
+  parseChannelHeader,
+  verifyChannelMac,
+} from './http-channel.ts';
