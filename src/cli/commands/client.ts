@@ -25,6 +25,7 @@ interface ClientCliOptions {
   interval?: string;
   once?: boolean;
   listenUdp?: string;
+  notifyChannel?: string | boolean;
   ca?: string;
   cert?: string;
   key?: string;
@@ -80,6 +81,10 @@ export function register(program: Command): void {
       '--listen-udp <port>',
       'receive Package 0 notifications and bootstrap pushes on this UDP port (2948 is the WDP push port)',
     )
+    .option(
+      '--notify-channel [url]',
+      'behind NAT: keep an HTTP channel open for Package 0 (default URL: the server origin + /dm/channel)',
+    )
     .option('--bootstrap <file>', 'install the DM account from a bootstrap body (DM or CP profile) first')
     .option(
       '--content-type <ct>',
@@ -124,6 +129,14 @@ export function register(program: Command): void {
       if (interval !== undefined && (!Number.isFinite(interval) || interval < 0))
         throw new CliError('--interval must be a number of seconds ≥ 0', ExitCode.BadInput);
       const udpPort = port(opts.listenUdp, '--listen-udp');
+      if (
+        typeof opts.notifyChannel === 'string' &&
+        !/^https?:$/.test(URL.parse(opts.notifyChannel)?.protocol ?? '')
+      )
+        throw new CliError(
+          `--notify-channel takes an http(s) URL, not ${opts.notifyChannel}`,
+          ExitCode.BadInput,
+        );
       // A fresh device without any account may wait on --listen-udp for a pushed bootstrap.
       const waitForPush = udpPort !== undefined && !opts.once;
       const keyFlags = { ...(opts.pin ? { pin: opts.pin } : {}), ...(opts.imsi ? { imsi: opts.imsi } : {}) };
@@ -306,6 +319,16 @@ export function register(program: Command): void {
         intervalSeconds: config?.interval ?? interval ?? 3600,
         logger,
         ...(listenPort !== undefined ? { udp: { port: listenPort } } : {}),
+        ...(opts.notifyChannel !== undefined && !opts.once
+          ? {
+              channel: {
+                ...(typeof opts.notifyChannel === 'string' ? { url: opts.notifyChannel } : {}),
+                ...(ca ? { ca } : {}),
+                ...(cert ? { cert } : {}),
+                ...(key ? { key } : {}),
+              },
+            }
+          : {}),
         bootstrapKeys: { ...(pin ? { pin } : {}), ...(imsi ? { imsi } : {}) },
         onBootstrap: async (result) => {
           // A fresh device's first account (or a new address for the configured server) goes into

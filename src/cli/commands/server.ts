@@ -18,6 +18,7 @@ import {
 } from '../../binding/push/index.ts';
 import { ensureAdminToken } from '../../server/bootstrap.ts';
 import { loadSecretKey } from '../../server/bootstrap.ts';
+import { HttpChannelBearer } from '../../server/http-channel.ts';
 import { createServer } from '../../server/server.ts';
 import { type NotifyOptions, type NotifyPolicy, parseUiMode } from '../../server/notify.ts';
 import { openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
@@ -41,6 +42,7 @@ interface ServerCliOptions {
   logLevel: string;
   pushUdp?: boolean;
   pushSip?: boolean;
+  pushHttpChannel?: boolean;
   pushPap?: string;
   pushSmpp?: string;
   pushOnQueue: boolean;
@@ -79,6 +81,7 @@ function bearersFrom(opts: ServerCliOptions): NotificationBearer[] {
   const out: NotificationBearer[] = [];
   if (opts.pushUdp) out.push(new UdpBearer());
   if (opts.pushSip) out.push(new SipBearer());
+  if (opts.pushHttpChannel) out.push(new HttpChannelBearer());
   if (opts.pushPap) {
     if (!URL.canParse(opts.pushPap)) {
       throw new CliError(`--push-pap needs the PPG's URL, not ${opts.pushPap}`, ExitCode.BadInput);
@@ -147,6 +150,10 @@ export function register(program: Command): void {
     .option('--auto-enroll-pattern <regex>', 'only auto-enroll DevIds matching this regular expression')
     .option('--push-udp', 'notify devices (Package 0) over UDP/WDP (device address host[:port])')
     .option('--push-sip', 'notify devices with SIP MESSAGE (device address sip:…)')
+    .option(
+      '--push-http-channel',
+      'notify devices behind NAT over the long-poll GET /dm/channel they keep open (device address: its DevId)',
+    )
     .option(
       '--push-pap <url>',
       "notify devices through a WAP Push Proxy Gateway's PAP URL (device address: MSISDN)",
