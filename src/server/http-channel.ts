@@ -24,6 +24,7 @@ import {
   type SendOptions,
   verifyChannelMac,
 } from '../binding/push/index.ts';
+import { b64decode, b64encode } from '../protocol/auth/index.ts';
 import type { Store } from './store/index.ts';
 
 export const HTTP_CHANNEL_BEARER = 'http-channel';
@@ -157,7 +158,8 @@ export function registerHttpChannel(app: FastifyInstance, options: HttpChannelRo
       !auth ||
       !creds?.clientDigest ||
       !verifyChannelMac(auth, creds.clientDigest) ||
-      !bearer.fresh(auth.ts, auth.nonce)
+      // Keyed on the bytes, not the text: a re-encoded nonce is the same nonce.
+      !bearer.fresh(auth.ts, b64encode(b64decode(auth.nonce, 256)))
     ) {
       reply.code(401).header('cache-control', 'no-store');
       return { code: 'CHANNEL_UNAUTHORIZED', message: `a valid ${CHANNEL_HEADER} header is required` };

@@ -142,6 +142,9 @@ test('the channel refuses wrong, stale, replayed and unknown credentials with 40
   const ok = buildChannelHeader(id, digest);
   assert.equal((await poll(ok)).status, 204, 'valid header, nothing queued');
   assert.equal((await poll(ok)).status, 401, 'the same nonce again is a replay');
+  const unpadded = ok.replace(/nonce=([^,]*?)=*,/, 'nonce=$1,');
+  assert.notEqual(unpadded, ok);
+  assert.equal((await poll(unpadded)).status, 401, 'the same nonce bytes in other base64 text');
 
   assert.equal((await poll(undefined)).status, 401, 'no header');
   assert.equal((await poll('device=x')).status, 401, 'malformed header');
