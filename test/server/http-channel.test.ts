@@ -11,13 +11,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
+import fc from 'fast-check';
 import {
   buildChannelHeader,
   CHANNEL_HEADER,
   NOTIFICATION_MEDIA_TYPE,
   parseChannelHeader,
+  verifyChannelMac,
 } from '../../src/binding/push/index.ts';
-import { createClient, DmAgent, type SessionReport, simpleAccount } from '../../src/client/index.ts';
+import {
+  createClient,
+  DmAgent,
+  HttpNotificationChannel,
+  type SessionReport,
+  simpleAccount,
+} from '../../src/client/index.ts';
 import { credentialDigest, parsePackage0, sessionIdHex } from '../../src/protocol/index.ts';
 import { createServer, HttpChannelBearer, type OmadmServer } from '../../src/server/index.ts';
 import { openStore, type Store } from '../../src/server/store/index.ts';
@@ -219,4 +227,77 @@ test('server.close() answers an open poll instead of waiting for it', async (t) 
   await s.close();
   assert.equal((await res).status, 204);
   assert.equal(b.connected, 0);
+});
+
+test('header: any DevId round-trips; hostile values parse to undefined, never throw', () => {
+  fc.assert(
+    fc.property(fc.string({ minLength: 1, maxLength: 80 }), fc.integer({ min: 0, max: 4e12 }), (id, now) => {
+      const digest = credentialDigest(id, 's');
+      const parsed = parseChannelHeader(buildChannelHeader(id, digest, now));
+      assert.ok(parsed);
+      assert.equal(parsed.device, id);
+      assert.equal(parsed.ts, Math.floor(now / 1000));
+      assert.ok(verifyChannelMac(parsed, digest));
+      assert.ok(!verifyChannelMac(parsed, credentialDigest(id, 't')));
+    }),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 300 }), (text) => {
+      const parsed = parseChannelHeader(text);
+      if (parsed) assert.equal(verifyChannelMac(parsed, credentialDigest('x', 's')), false);
+    }),
+  );
+  assert.equal(
+    parseChannelHeader(`device="a", ts=1, nonce=AAAAAAAAAAA=, mac=x, ts=2`),
+    undefined,
+    'repeated',
+  );
+  assert.equal(parseChannelHeader(`device="a", ts=-1, nonce=AAAAAAAAAAA=, mac=x`), undefined);
+  assert.equal(parseChannelHeader('x'.repeat(5000)), undefined);
+});
+
+test('client channel: refused credentials back off and retry; close() returns during the wait', async (t) => {
+  const id = 'chan-client-1';
+  await device(id);
+  let asked = 0;
+  const got: Uint8Array[] = [];
+  const channel = new HttpNotificationChannel({
+    identity: async () => {
+      asked++;
+      // First a wrong secret (401), then the right one.
+      return {
+        url: `${url}/dm/channel`,
+        deviceId: id,
+        digest: credentialDigest(id, asked === 1 ? 'bad' : 's'),
+      };
+    },
+    onPackage0: (bytes) => got.push(bytes),
+    waitSeconds: 30,
+    minBackoffMs: 1,
+    maxBackoffMs: 1,
+  });
+  t.after(() => channel.close());
+  channel.start();
+  await until(t, () => asked >= 2 && bearer.connected === 1);
+  const sent = await bearer.send(id, Uint8Array.of(9, 9));
+  assert.equal(sent.status, 'delivered');
+  await until(t, () => got.length === 1);
+  assert.deepEqual(got[0], Uint8Array.of(9, 9));
+  assert.equal(channel.received, 1);
+  await until(t, () => bearer.connected === 1);
+  await channel.close();
+  await until(t, () => bearer.connected === 0);
+
+  // Nobody listening: the loop backs off (long) and close() still returns at once.
+  let retries = 0;
+  const quiet = () => {};
+  const dead = new HttpNotificationChannel({
+    identity: async () => ({ url: 'http://127.0.0.1:1/dm/channel', deviceId: id, digest: 'x' }),
+    onPackage0: () => {},
+    minBackoffMs: 3_600_000,
+    logger: { info: quiet, debug: quiet, error: quiet, warn: () => void retries++ },
+  });
+  dead.start();
+  await until(t, () => retries === 1); // now sleeping an hour before the next try
+  await dead.close();
 });
