@@ -115,6 +115,37 @@ describe('omadm codec decode', () => {
     assert.equal(JSON.parse(j.stdout.toString()).sessionId, 0xa1);
   });
 
+  test('a Package 0 digest is verified with the server credential (exit 1 when it does not verify)', async () => {
+    const nonce = Buffer.from('0102030405060708', 'hex');
+    const file = join(tmp, 'pkg0-signed.bin');
+    writeFileSync(file, buildPackage0({ serverId: 'srv1', sessionId: 0x1b, nonce, secret: 'srvpass' }));
+    const b64 = nonce.toString('base64');
+    const ok = await run(['codec', 'decode', file, '--secret', 'srvpass', '--nonce', b64]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout.toString(), /digestVerifies: true/);
+    const wrong = await run(['codec', 'decode', file, '--secret', 'other', '--nonce', b64]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stdout.toString(), /digestVerifies: false/);
+    const otherNonce = await run(['codec', 'decode', '--json', file, '--secret', 'srvpass']);
+    assert.equal(
+      otherNonce.code,
+      1,
+      'the fallback nonces must not match a trigger signed with another nonce',
+    );
+    assert.equal(JSON.parse(otherNonce.stdout.toString()).digestVerifies, false);
+    const fallback = join(tmp, 'pkg0-fallback.bin');
+    writeFileSync(
+      fallback,
+      // The fallback nonce (four zero bytes): what a server uses before it has a nonce in common.
+      buildPackage0({ serverId: 'srv1', sessionId: 0x1c, nonce: new Uint8Array(4), secret: 'srvpass' }),
+    );
+    const fb = await run(['codec', 'decode', '--json', fallback, '--secret', 'srvpass']);
+    assert.equal(fb.code, 0, fb.stderr);
+    assert.equal(JSON.parse(fb.stdout.toString()).digestVerifies, true);
+    const notPkg0 = await run(['codec', 'decode', vector('packages/pkg1.xml'), '--secret', 'x']);
+    assert.equal(notPkg0.code, 2);
+  });
+
   test('bad input: one line on stderr, exit 2', async () => {
     const cases: [string[], string | undefined, RegExp][] = [
       [['codec', 'decode', '-'], '<SyncML><SyncHdr>', /xml\.malformed/],

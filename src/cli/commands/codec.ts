@@ -13,7 +13,15 @@ import { writeFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { fromJson, type Json, toJson } from '../../protocol/json.ts';
-import { NotificationError, parsePackage0, sessionIdHex } from '../../protocol/notification/index.ts';
+import { type AuthError, credentialDigest, decodeNonce } from '../../protocol/auth/index.ts';
+import {
+  NotificationError,
+  type Package0,
+  parsePackage0,
+  sessionIdHex,
+  verifyPackage0,
+  verifyPackage0WithFallback,
+} from '../../protocol/notification/index.ts';
 import {
   DecodeError,
   type Element,
@@ -73,7 +81,7 @@ export async function readInput(file: string): Promise<Uint8Array> {
 export type Decoded =
   | { kind: 'message'; encoding: 'xml' | 'wbxml' | 'json'; root: Element; message: SyncML }
   | { kind: 'element'; encoding: 'xml' | 'wbxml' | 'json'; root: Element }
-  | { kind: 'package0'; fields: Record<string, unknown> };
+  | { kind: 'package0'; fields: Record<string, unknown>; pkg: Package0 };
 
 export type InputForm = 'auto' | 'xml' | 'wbxml' | 'json' | 'pkg0';
 
@@ -92,6 +100,7 @@ function package0(bytes: Uint8Array): Decoded & { kind: 'package0' } {
   const p = parsePackage0(bytes);
   return {
     kind: 'package0',
+    pkg: p,
     fields: {
       type: 'package0',
       version: p.version,
@@ -191,6 +200,45 @@ export function prettyXml(d: Decoded, raw: boolean): string {
   return writeXmlElement(d.root, { pretty: true });
 }
 
+/** What `--server-id/--secret/--digest/--nonce` ask of a Package 0: does its digest verify? */
+interface DigestCheck {
+  serverId?: string;
+  secret?: string;
+  digest?: string;
+  nonce?: string;
+}
+
+/**
+ * Adds `digestVerifies` (and which nonce matched) to a decoded Package 0. The credential is the
+ * server's (SRVCRED): its secret with the ServerID (the trigger's own unless --server-id), or its
+ * digest B64(MD5(name:secret)). Without --nonce the fallback nonce forms are tried.
+ */
+function checkDigest(pkg: Package0, fields: Record<string, unknown>, o: DigestCheck): boolean | undefined {
+  if (o.secret === undefined && o.digest === undefined) {
+    if (o.nonce !== undefined || o.serverId !== undefined)
+      throw new CliError('verifying a Package 0 needs --secret or --digest', ExitCode.BadInput);
+    return undefined;
+  }
+  const digest = o.digest ?? credentialDigest(o.serverId ?? pkg.serverId, o.secret as string);
+  let ok: boolean;
+  if (o.nonce === undefined || o.nonce.toLowerCase() === 'fallback') {
+    const v = verifyPackage0WithFallback(pkg, digest, undefined);
+    ok = v.ok;
+    if (v.ok) fields.nonceUsed = Buffer.from(v.nonce).toString('base64');
+  } else {
+    let nonce: Uint8Array;
+    try {
+      nonce = decodeNonce(o.nonce);
+    } catch (e) {
+      throw new CliError(`--nonce: ${(e as AuthError).message}`, ExitCode.BadInput);
+    }
+    ok = verifyPackage0(pkg, digest, nonce);
+    if (ok) fields.nonceUsed = o.nonce;
+  }
+  fields.digestVerifies = ok;
+  return ok;
+}
+
 function packageText(fields: Record<string, unknown>): string {
   const lines = ['Package 0 (General Notification Initiated Session Alert)'];
   for (const [k, v] of Object.entries(fields)) {
@@ -259,23 +307,37 @@ export function register(program: Command): void {
     .option('--strict', 'reject what the liberal decoder accepts (bare &, unknown elements, broken commands)')
     .option('--as <form>', 'input form: auto, xml, wbxml, json or pkg0', 'auto')
     .option('--out <file>', 'write to this file instead of stdout')
+    .option('--server-id <id>', "Package 0: the ServerID whose secret signs it (default: the trigger's own)")
+    .option('--secret <secret>', 'Package 0: the server secret (SRVCRED) to verify the digest with')
+    .option(
+      '--digest <b64>',
+      'Package 0: the server credential digest B64(MD5(id:secret)) instead of --secret',
+    )
+    .option('--nonce <b64>', 'Package 0: the SRVCRED nonce (default: try the fallback nonce forms)')
     .action(
       async (
         file: string,
-        opts: { json?: boolean; raw?: boolean; strict?: boolean; as: string; out?: string },
+        opts: { json?: boolean; raw?: boolean; strict?: boolean; as: string; out?: string } & DigestCheck,
       ) => {
         const form = parseForm(opts.as);
         const bytes = await readInput(file);
         let text: string;
+        let verified: boolean | undefined;
         try {
           const d = decodeInput(bytes, form, opts.strict === true);
-          if (d.kind === 'package0') text = opts.json ? jsonText(d.fields) : packageText(d.fields);
+          if (d.kind === 'package0') {
+            verified = checkDigest(d.pkg, d.fields, opts);
+            text = opts.json ? jsonText(d.fields) : packageText(d.fields);
+          } else if (opts.secret !== undefined || opts.digest !== undefined || opts.nonce !== undefined)
+            throw new CliError('--secret/--digest/--nonce apply to a Package 0 only', ExitCode.BadInput);
           else if (opts.json) text = jsonText(d.kind === 'message' && !opts.raw ? d.message : d.root);
           else text = prettyXml(d, opts.raw === true);
         } catch (e) {
           badInput(file, e);
         }
         output(text, opts.out);
+        // A trigger that does not verify is a finding, not bad input: printed, then exit 1.
+        if (verified === false) process.exitCode = ExitCode.Failed;
       },
     );
 
