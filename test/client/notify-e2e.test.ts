@@ -13,6 +13,7 @@ import { listenUdpPush, UdpBearer } from '../../src/binding/index.ts';
 import { createClient, DmAgent, type SessionReport, simpleAccount } from '../../src/client/index.ts';
 import { createServer, type OmadmServer } from '../../src/server/index.ts';
 import { openStore, type Store } from '../../src/server/store/index.ts';
+import { api as apiAt } from '../server/helpers.ts';
 import { Fleet, provisionFleet } from '../../src/simulator/index.ts';
 
 let dir: string;
@@ -39,16 +40,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON answers freely.
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
-}
+/** The operator API of this file's server, as the admin. */
+const api = (method: string, path: string, body?: unknown) => apiAt(url, token, method, path, body);
 
 /** Resolves once `check()` holds; stops polling (and rejects) when the test ends, so it never hangs. */
 const until = (t: TestContext, check: () => boolean) =>

@@ -29,6 +29,7 @@ import {
 import { credentialDigest, parsePackage0, sessionIdHex } from '../../src/protocol/index.ts';
 import { createServer, HttpChannelBearer, type OmadmServer } from '../../src/server/index.ts';
 import { openStore, type Store } from '../../src/server/store/index.ts';
+import { api as apiAt } from './helpers.ts';
 
 let dir: string;
 let store: Store;
@@ -57,16 +58,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON answers freely.
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
-}
+/** The operator API of this file's server, as the admin. */
+const api = (method: string, path: string, body?: unknown) => apiAt(url, token, method, path, body);
 
 const until = (t: TestContext, check: () => boolean) =>
   new Promise<void>((resolve, reject) => {
