@@ -100,6 +100,16 @@ export interface SessionTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
+  // 0004: the head a DM server reads at package 1, and the last answer; null in older rows.
+  dm_session_id: string | null;
+  phase: string | null;
+  client_msg_id: number | null;
+  request_hash: string | null;
+  reply_media_type: string | null;
+  reply_hmac: string | null;
+  /** 1 when the session was over after the answer. */
+  reply_done: number | null;
+  reply: Uint8Array | null;
 }
 
 export interface TraceTable {

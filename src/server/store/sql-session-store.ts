@@ -3,15 +3,46 @@
  * `update` is a single `UPDATE … WHERE version = expected`, so two processes handling messages of
  * one session can never both apply a change made from the same version.
  */
-import type { Selectable } from 'kysely';
-import { prepared, type StoreContext } from './context.ts';
+import { type Selectable, sql } from 'kysely';
+import { type Param, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { SessionTable } from './schema.ts';
-import type { SessionRecord, SessionStore } from './types.ts';
+import type {
+  SessionExtras,
+  SessionHead,
+  SessionHeadRecord,
+  SessionRecord,
+  SessionReply,
+  SessionStore,
+} from './types.ts';
 
 const MAX_STATE = 4 * 1024 * 1024;
 
+type HeadColumns = Pick<SessionTable, 'dm_session_id' | 'phase' | 'client_msg_id' | 'request_hash'>;
+
+function headOf(r: HeadColumns): SessionHead | undefined {
+  if (r.dm_session_id === null || r.phase === null || r.client_msg_id === null) return undefined;
+  return {
+    dmSessionId: r.dm_session_id,
+    phase: r.phase,
+    clientMsgId: Number(r.client_msg_id),
+    ...(r.request_hash === null ? {} : { requestHash: r.request_hash }),
+  };
+}
+
+function replyOf(r: Selectable<SessionTable>): SessionReply | undefined {
+  if (r.reply === null || r.reply_media_type === null) return undefined;
+  return {
+    body: new Uint8Array(r.reply.buffer, r.reply.byteOffset, r.reply.byteLength),
+    mediaType: r.reply_media_type,
+    ...(r.reply_hmac === null ? {} : { hmac: r.reply_hmac }),
+    done: Number(r.reply_done) === 1,
+  };
+}
+
 function toRecord<S>(r: Selectable<SessionTable>): SessionRecord<S> {
+  const head = headOf(r);
+  const reply = replyOf(r);
   return Object.freeze({
     deviceId: r.device_id,
     sessionId: r.session_id,
@@ -20,6 +51,8 @@ function toRecord<S>(r: Selectable<SessionTable>): SessionRecord<S> {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     expiresAt: r.expires_at,
+    ...(head ? { head } : {}),
+    ...(reply ? { reply } : {}),
   });
 }
 
@@ -28,6 +61,7 @@ function withState<S>(
   deviceId: string,
   sessionId: string,
   state: S,
+  extras: SessionExtras,
   r: { created_at: number; updated_at: number; expires_at: number; version: number },
 ): SessionRecord<S> {
   return Object.freeze({
@@ -38,6 +72,8 @@ function withState<S>(
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     expiresAt: r.expires_at,
+    ...(extras.head ? { head: extras.head } : {}),
+    ...(extras.reply ? { reply: extras.reply } : {}),
   });
 }
 
@@ -51,6 +87,22 @@ function serialize(state: unknown): string {
 
 type Row = Selectable<SessionTable>;
 type Written = Pick<Row, 'created_at' | 'updated_at' | 'expires_at' | 'version'>;
+type HeadRow = Pick<Row, 'device_id' | 'session_id' | 'version' | 'updated_at' | 'expires_at'> &
+  HeadColumns & { state: string | null };
+
+/** The head and answer columns of a write, as parameters (see `#extraParams`). */
+function extraValues(p: Param) {
+  return {
+    dm_session_id: p('dmSessionId'),
+    phase: p('phase'),
+    client_msg_id: p('clientMsgId'),
+    request_hash: p('requestHash'),
+    reply_media_type: p('replyMediaType'),
+    reply_hmac: p('replyHmac'),
+    reply_done: p('replyDone'),
+    reply: p('reply'),
+  };
+}
 
 export class SqlSessionStore implements SessionStore {
   readonly #ctx: StoreContext;
@@ -68,6 +120,7 @@ export class SqlSessionStore implements SessionStore {
           created_at: p('now'),
           updated_at: p('now'),
           expires_at: p('expiresAt'),
+          ...extraValues(p),
         })
         .onConflict((oc) =>
           oc
@@ -78,6 +131,14 @@ export class SqlSessionStore implements SessionStore {
               created_at: eb.ref('excluded.created_at'),
               updated_at: eb.ref('excluded.updated_at'),
               expires_at: eb.ref('excluded.expires_at'),
+              dm_session_id: eb.ref('excluded.dm_session_id'),
+              phase: eb.ref('excluded.phase'),
+              client_msg_id: eb.ref('excluded.client_msg_id'),
+              request_hash: eb.ref('excluded.request_hash'),
+              reply_media_type: eb.ref('excluded.reply_media_type'),
+              reply_hmac: eb.ref('excluded.reply_hmac'),
+              reply_done: eb.ref('excluded.reply_done'),
+              reply: eb.ref('excluded.reply'),
             }))
             .where('omadm_session.expires_at', '<=', p('now')),
         )
@@ -94,7 +155,13 @@ export class SqlSessionStore implements SessionStore {
     update: prepared<Written>((db, p) =>
       db
         .updateTable('omadm_session')
-        .set({ state: p('state'), version: p('version'), updated_at: p('now'), expires_at: p('expiresAt') })
+        .set({
+          state: p('state'),
+          version: p('version'),
+          updated_at: p('now'),
+          expires_at: p('expiresAt'),
+          ...extraValues(p),
+        })
         .where('device_id', '=', p('deviceId'))
         .where('session_id', '=', p('sessionId'))
         .where('version', '=', p('expected'))
@@ -105,6 +172,27 @@ export class SqlSessionStore implements SessionStore {
       db
         .selectFrom('omadm_session')
         .selectAll()
+        .where('device_id', '=', p('deviceId'))
+        .where('expires_at', '>', p('now'))
+        .orderBy('updated_at', 'desc')
+        .limit(1),
+    ),
+    // No state (unless the row has no head to read instead) and no answer bytes.
+    latestHead: prepared<HeadRow>((db, p) =>
+      db
+        .selectFrom('omadm_session')
+        .select([
+          'device_id',
+          'session_id',
+          'version',
+          'updated_at',
+          'expires_at',
+          'dm_session_id',
+          'phase',
+          'client_msg_id',
+          'request_hash',
+          sql<string | null>`case when dm_session_id is null then state end`.as('state'),
+        ])
         .where('device_id', '=', p('deviceId'))
         .where('expires_at', '>', p('now'))
         .orderBy('updated_at', 'desc')
@@ -124,12 +212,14 @@ export class SqlSessionStore implements SessionStore {
     this.#ctx = ctx;
   }
 
-  async create<S>(input: {
-    readonly deviceId: string;
-    readonly sessionId: string;
-    readonly state: S;
-    readonly expiresAt: number;
-  }): Promise<SessionRecord<S>> {
+  async create<S>(
+    input: {
+      readonly deviceId: string;
+      readonly sessionId: string;
+      readonly state: S;
+      readonly expiresAt: number;
+    } & SessionExtras,
+  ): Promise<SessionRecord<S>> {
     const now = this.#ctx.now();
     const state = serialize(input.state);
     // One statement: a live session under the key wins (nothing returned), an expired one is replaced.
@@ -140,6 +230,7 @@ export class SqlSessionStore implements SessionStore {
         state,
         now,
         expiresAt: input.expiresAt,
+        ...this.#extraParams(input),
       })
     ).rows[0];
     if (!row) {
@@ -148,7 +239,7 @@ export class SqlSessionStore implements SessionStore {
         `session ${input.sessionId} of ${input.deviceId} already exists`,
       );
     }
-    return withState(input.deviceId, input.sessionId, input.state, row);
+    return withState(input.deviceId, input.sessionId, input.state, input, row);
   }
 
   async get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined> {
@@ -162,6 +253,7 @@ export class SqlSessionStore implements SessionStore {
     expectedVersion: number,
     state: S,
     expiresAt: number,
+    extras: SessionExtras = {},
   ): Promise<SessionRecord<S>> {
     const now = this.#ctx.now();
     const row = (
@@ -173,9 +265,10 @@ export class SqlSessionStore implements SessionStore {
         deviceId,
         sessionId,
         expected: expectedVersion,
+        ...this.#extraParams(extras),
       })
     ).rows[0];
-    if (row) return withState(deviceId, sessionId, state, row);
+    if (row) return withState(deviceId, sessionId, state, extras, row);
     const current = await this.get(deviceId, sessionId);
     if (!current)
       throw new StoreError(
@@ -211,6 +304,43 @@ export class SqlSessionStore implements SessionStore {
   async latest<S = unknown>(deviceId: string): Promise<SessionRecord<S> | undefined> {
     const row = (await this.#q.latest(this.#ctx.db, { deviceId, now: this.#ctx.now() })).rows[0];
     return row ? toRecord<S>(row) : undefined;
+  }
+
+  async latestHead<S = unknown>(deviceId: string): Promise<SessionHeadRecord<S> | undefined> {
+    const r = (await this.#q.latestHead(this.#ctx.db, { deviceId, now: this.#ctx.now() })).rows[0];
+    if (!r) return undefined;
+    const head = headOf(r);
+    return Object.freeze({
+      deviceId: r.device_id,
+      sessionId: r.session_id,
+      version: r.version,
+      updatedAt: r.updated_at,
+      expiresAt: r.expires_at,
+      ...(head ? { head } : {}),
+      // A row without head columns (written before them, or without a head): its state instead.
+      ...(head === undefined && r.state !== null ? { state: JSON.parse(r.state) as S } : {}),
+    });
+  }
+
+  /** Parameters of the head and answer columns; null where the write gives none. */
+  #extraParams(x: SessionExtras): Record<string, unknown> {
+    const { head, reply } = x;
+    const body = reply?.body;
+    return {
+      dmSessionId: head?.dmSessionId ?? null,
+      phase: head?.phase ?? null,
+      clientMsgId: head?.clientMsgId ?? null,
+      requestHash: head?.requestHash ?? null,
+      replyMediaType: reply?.mediaType ?? null,
+      replyHmac: reply?.hmac ?? null,
+      replyDone: reply === undefined ? null : reply.done ? 1 : 0,
+      reply:
+        body === undefined
+          ? null
+          : this.#ctx.backend === 'postgres'
+            ? Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+            : body,
+    };
   }
 
   async getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined> {

@@ -491,6 +491,31 @@ export interface CommandQueue {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
+/**
+ * What a DM server needs of a device's latest session to route a package 1 (does the message
+ * continue it, is it a retransmission, must an open session be superseded), kept in columns of
+ * its own so reading it parses no state.
+ */
+export interface SessionHead {
+  /** The DM SessionID (SyncHdr), not the store key. */
+  readonly dmSessionId: string;
+  readonly phase: string;
+  /** Last accepted client MsgID. */
+  readonly clientMsgId: number;
+  /** Hash of the request the last answer answered. */
+  readonly requestHash?: string;
+}
+
+/** The last answer of a session, kept to answer a retransmission identically. */
+export interface SessionReply {
+  readonly body: Uint8Array;
+  readonly mediaType: string;
+  /** The `x-syncml-hmac` header sent with it. */
+  readonly hmac?: string;
+  /** The session was over after it. */
+  readonly done: boolean;
+}
+
 /** Persisted state of one DM session, owned by the protocol engine (opaque JSON here). */
 export interface SessionRecord<S = unknown> {
   readonly deviceId: string;
@@ -502,6 +527,29 @@ export interface SessionRecord<S = unknown> {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly expiresAt: number;
+  /** As last written; absent when the write gave none (and in rows written before it existed). */
+  readonly head?: SessionHead;
+  readonly reply?: SessionReply;
+}
+
+/**
+ * A device's latest session without its state: `head` when its writer gave one; otherwise (rows
+ * written without, e.g. before the head existed) `state`, to derive it from.
+ */
+export interface SessionHeadRecord<S = unknown> {
+  readonly deviceId: string;
+  readonly sessionId: string;
+  readonly version: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number;
+  readonly head?: SessionHead;
+  readonly state?: S;
+}
+
+/** What a session write may carry besides the state: the head and the last answer (else cleared). */
+export interface SessionExtras {
+  readonly head?: SessionHead;
+  readonly reply?: SessionReply;
 }
 
 /**
@@ -515,12 +563,14 @@ export interface SessionRecord<S = unknown> {
  */
 export interface SessionStore {
   /** Throws ALREADY_EXISTS if a live session with that key exists (an expired one is replaced). */
-  create<S>(input: {
-    readonly deviceId: string;
-    readonly sessionId: string;
-    readonly state: S;
-    readonly expiresAt: number;
-  }): Promise<SessionRecord<S>>;
+  create<S>(
+    input: {
+      readonly deviceId: string;
+      readonly sessionId: string;
+      readonly state: S;
+      readonly expiresAt: number;
+    } & SessionExtras,
+  ): Promise<SessionRecord<S>>;
   /** The session, or undefined when unknown or expired. */
   get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined>;
   /** Compare-and-set on `version`; returns the new record (version + 1). */
@@ -530,12 +580,15 @@ export interface SessionStore {
     expectedVersion: number,
     state: S,
     expiresAt: number,
+    extras?: SessionExtras,
   ): Promise<SessionRecord<S>>;
   /** Removes the session; returns it. */
   delete<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined>;
   listByDevice(deviceId: string): Promise<readonly SessionRecord[]>;
   /** The device's live session updated last (the one a message without RespURI continues). */
   latest<S = unknown>(deviceId: string): Promise<SessionRecord<S> | undefined>;
+  /** `latest` without the state (unless the row has no head) and without the last answer. */
+  latestHead<S = unknown>(deviceId: string): Promise<SessionHeadRecord<S> | undefined>;
   /**
    * A live session by its key alone (session keys that are unguessable tokens are unique across
    * devices; with repeated keys, any one of them).

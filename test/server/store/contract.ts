@@ -872,6 +872,115 @@ export function storeContract(backend: TestBackend): void {
       assert.equal((await f.store.sessions.delete('IMEI:1', 'S1'))?.version, 3);
     });
 
+    test('head and last answer: written in columns, read without the state; cleared by a write without them', async () => {
+      await using f = await fresh();
+      const other = await f.open();
+      const body = new Uint8Array([0x02, 0x00, 0x00, 0x6a, 0xff, 0x00, 0x80]);
+      const head = { dmSessionId: 'A1', phase: 'closed', clientMsgId: 1, requestHash: 'h1' };
+      const reply = {
+        body,
+        mediaType: 'application/vnd.syncml.dm+wbxml',
+        hmac: 'algorithm=MD5, mac=x',
+        done: true,
+      };
+      await f.store.sessions.create({
+        deviceId: 'IMEI:1',
+        sessionId: 'T1',
+        state: { n: 1 },
+        expiresAt: f.clock.t + 60_000,
+        head,
+        reply,
+      });
+      f.clock.advance(1);
+      await f.store.sessions.create({
+        deviceId: 'IMEI:1',
+        sessionId: 'T2',
+        state: { n: 2 },
+        expiresAt: f.clock.t + 60_000,
+        head: { dmSessionId: 'A2', phase: 'authenticating', clientMsgId: 0 },
+      });
+      // The latest (T2): its head, no state, no answer; the row has no answer and no request hash.
+      const h2 = await other.sessions.latestHead('IMEI:1');
+      assert.deepEqual(
+        { ...h2 },
+        {
+          deviceId: 'IMEI:1',
+          sessionId: 'T2',
+          version: 1,
+          updatedAt: f.clock.t,
+          expiresAt: f.clock.t + 60_000,
+          head: { dmSessionId: 'A2', phase: 'authenticating', clientMsgId: 0 },
+        },
+      );
+      assert.equal((await other.sessions.get('IMEI:1', 'T2'))?.reply, undefined);
+      // T1 advanced: it becomes the latest, with its head; every full read has the answer's bytes.
+      f.clock.advance(1);
+      const v2 = await f.store.sessions.update('IMEI:1', 'T1', 1, { n: 3 }, f.clock.t + 60_000, {
+        head,
+        reply,
+      });
+      assert.equal(v2.version, 2);
+      const h1 = await other.sessions.latestHead('IMEI:1');
+      assert.equal(h1?.sessionId, 'T1');
+      assert.equal(h1?.version, 2);
+      assert.deepEqual(h1?.head, head);
+      assert.equal(h1?.state, undefined);
+      for (const rec of [
+        await other.sessions.get('IMEI:1', 'T1'),
+        await other.sessions.getByKey('T1'),
+        await other.sessions.latest('IMEI:1'),
+      ]) {
+        assert.deepEqual(rec?.state, { n: 3 });
+        assert.deepEqual(rec?.head, head);
+        assert.deepEqual(rec?.reply, reply);
+        assert.ok(rec?.reply?.body instanceof Uint8Array);
+      }
+      // A write without head and answer clears them: readers then go by the state.
+      f.clock.advance(1);
+      await f.store.sessions.update('IMEI:1', 'T1', 2, { n: 4 }, f.clock.t + 60_000);
+      const bare = await other.sessions.latestHead<{ n: number }>('IMEI:1');
+      assert.equal(bare?.head, undefined);
+      assert.deepEqual(bare?.state, { n: 4 });
+      const full = await other.sessions.get('IMEI:1', 'T1');
+      assert.equal(full?.head, undefined);
+      assert.equal(full?.reply, undefined);
+      // Expired sessions have no head either.
+      f.clock.advance(60_000);
+      assert.equal(await other.sessions.latestHead('IMEI:1'), undefined);
+    });
+
+    test('a row written before the head columns existed reads by its state', async () => {
+      await using f = await fresh();
+      const state = {
+        sessionId: 'A1',
+        phase: 'closed',
+        clientMsgId: 1,
+        lastReply: {
+          requestHash: 'h',
+          body: 'AgAAag==',
+          mediaType: 'application/vnd.syncml.dm+wbxml',
+          done: true,
+        },
+      };
+      // Only the columns of 0001: what such a row holds.
+      await sql`insert into omadm_session (device_id, session_id, state, version, created_at, updated_at, expires_at)
+        values (${'IMEI:1'}, ${'T0'}, ${JSON.stringify(state)}, ${3}, ${f.clock.t}, ${f.clock.t}, ${f.clock.t + 60_000})`.execute(
+        (f.store as SqlStore).kysely,
+      );
+      const h = await f.store.sessions.latestHead('IMEI:1');
+      assert.equal(h?.sessionId, 'T0');
+      assert.equal(h?.version, 3);
+      assert.equal(h?.head, undefined);
+      assert.deepEqual(h?.state, state);
+      const rec = await f.store.sessions.getByKey('T0');
+      assert.deepEqual(rec?.state, state);
+      assert.equal(rec?.reply, undefined);
+      // It is updated like any other (now with a head).
+      const head = { dmSessionId: 'A1', phase: 'closed', clientMsgId: 2, requestHash: 'h2' };
+      await f.store.sessions.update('IMEI:1', 'T0', 3, { n: 1 }, f.clock.t + 60_000, { head });
+      assert.deepEqual((await f.store.sessions.latestHead('IMEI:1'))?.head, head);
+    });
+
     test('idle sessions expire; the sweep gives their commands back to the queue', async () => {
       await using f = await fresh();
       await device(f.store);
