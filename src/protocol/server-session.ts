@@ -41,6 +41,7 @@ import type {
   CredentialSource,
   DeviceCredentials,
   SessionOutcome,
+  SessionHead,
   SessionRef,
   SessionStore,
 } from './server-sources.ts';
@@ -105,8 +106,11 @@ interface Work {
   readonly taken: string[];
   readonly respUri: ((token: string) => string) | undefined;
   endOutcome?: SessionOutcome;
-  /** The device's latest stored session as read at the start of this message (null: none). */
-  readonly latest?: ServerSessionState | null;
+  /**
+   * The device's latest stored session as read at the start of this message (null: none), or
+   * only its head.
+   */
+  readonly latest?: ServerSessionState | SessionHead | null;
 }
 
 const FINISHED: ReadonlySet<string> = new Set(['whole', 'last']);
@@ -169,7 +173,7 @@ export class DmServerEngine {
     // Find the session.
     let loaded: ServerSessionState | undefined;
     /** The device's latest session, when looked up for this message (reused by #supersede). */
-    let latest: ServerSessionState | null | undefined;
+    let latest: ServerSessionState | SessionHead | null | undefined;
     let viaToken = false;
     if (req.sessionToken) {
       loaded = await this.#o.sessions.load(req.sessionToken);
@@ -178,8 +182,20 @@ export class DmServerEngine {
     if (!loaded && !req.sessionToken) {
       // A client that does not follow RespURI: find its session by device and SessionID. For a
       // package 1, only a retransmission (same bytes) continues the device's current session.
-      const current = await this.#o.sessions.loadByDevice(deviceId);
-      latest = current ?? null;
+      const sessions = this.#o.sessions;
+      let current: ServerSessionState | undefined;
+      if (isInit && sessions.loadHeadByDevice) {
+        // Usually a new session: the head tells, the full state is read only to continue it.
+        const head = await sessions.loadHeadByDevice(deviceId);
+        latest = head ?? null;
+        if (head && head.sessionId === hdr.SessionID && head.requestHash === requestHash) {
+          current = await sessions.load(head.token);
+          latest = current ?? null;
+        }
+      } else {
+        current = await sessions.loadByDevice(deviceId);
+        latest = current ?? null;
+      }
       if (current && current.sessionId === hdr.SessionID) {
         if (!isInit || current.lastReply?.requestHash === requestHash) loaded = current;
       }
@@ -1024,11 +1040,17 @@ export class DmServerEngine {
   }
 
   /** A newly authenticated session replaces the device's previous one. */
-  async #supersede(state: ServerSessionState, latest?: ServerSessionState | null): Promise<void> {
+  async #supersede(
+    state: ServerSessionState,
+    latest?: ServerSessionState | SessionHead | null,
+  ): Promise<void> {
     // Read at the start of this message already (nothing of this device was stored since).
     const prev = latest === undefined ? await this.#o.sessions.loadByDevice(state.deviceId) : latest;
     if (!prev || prev.token === state.token || prev.phase === ServerPhase.Closed) return;
-    await this.#close(prev, 'superseded');
+    // Only the head was read: closing settles and releases what the full state holds.
+    const full = isFullState(prev) ? prev : await this.#o.sessions.load(prev.token);
+    if (!full || full.phase === ServerPhase.Closed) return;
+    await this.#close(full, 'superseded');
   }
 }
 
@@ -1037,6 +1059,10 @@ interface PendingReply {
   readonly done: boolean;
   readonly outcome: SessionOutcome | undefined;
   requestHash: string;
+}
+
+function isFullState(s: ServerSessionState | SessionHead): s is ServerSessionState {
+  return 'auth' in s;
 }
 
 function serverDigest(creds: DeviceCredentials): string | undefined {

@@ -4,7 +4,7 @@
  * its store; `memory-sources.ts` has the in-memory reference versions.
  */
 import type { Command, Item } from '../representation/index.ts';
-import type { ServerSessionState } from './server-state.ts';
+import type { ServerPhase, ServerSessionState } from './server-state.ts';
 
 /** How a party must authenticate at DM level. `transport`: a TLS client certificate identifies it. */
 export const AuthMode = {
@@ -136,6 +136,23 @@ export interface CommandSource {
 export type SessionOutcome = 'completed' | 'aborted' | 'authFailed' | 'expired' | 'superseded' | 'limit';
 
 /**
+ * What the engine needs of a device's current session to handle a package 1 that does not
+ * continue it: whether it does (same SessionID and a retransmission of the last request), and
+ * whether it is still open (then the new session supersedes it).
+ */
+export interface SessionHead {
+  readonly token: string;
+  readonly revision: number;
+  readonly deviceId: string;
+  /** SessionID as the client sent it. */
+  readonly sessionId: string;
+  readonly phase: ServerPhase;
+  readonly clientMsgId: number;
+  /** `lastReply.requestHash`: the request last answered. */
+  readonly requestHash?: string;
+}
+
+/**
  * Where session state lives between HTTP requests. State is plain JSON; `revision` implements
  * optimistic concurrency so two server processes never both advance one session.
  */
@@ -144,6 +161,11 @@ export interface SessionStore {
   load(token: string): Promise<ServerSessionState | undefined>;
   /** The device's current session, if any. */
   loadByDevice(deviceId: string): Promise<ServerSessionState | undefined>;
+  /**
+   * Optional: the head of what `loadByDevice` would return, cheaper to read. With it, a package 1
+   * reads the full state (by `load`) only when it continues that session or must close it.
+   */
+  loadHeadByDevice?(deviceId: string): Promise<SessionHead | undefined>;
   /**
    * Stores `state` if the stored revision equals `expectedRevision` (0: no session with this
    * token exists yet). Becomes the device's current session (`loadByDevice`) unless it is still

@@ -20,13 +20,22 @@ import type {
   DeviceCredentials as EngineCredentials,
   QueuedCommand,
   SessionOutcome,
+  SessionHead as EngineSessionHead,
   SessionRef,
   SessionStore as EngineSessionStore,
 } from '../protocol/server-sources.ts';
-import type { ServerSessionState } from '../protocol/server-state.ts';
+import type { ServerPhase, ServerSessionState } from '../protocol/server-state.ts';
 import type { DmCommand } from './store/index.ts';
 import { isStoreError, StoreErrorCode } from './store/index.ts';
-import type { Device, DeviceCredentials, ResultItem, Store, TreeValue } from './store/index.ts';
+import type {
+  Device,
+  DeviceCredentials,
+  ResultItem,
+  SessionExtras,
+  SessionRecord,
+  Store,
+  TreeValue,
+} from './store/index.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 /** Which devices are enrolled on first contact, and how (off unless configured). */
@@ -488,6 +497,26 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
     }
   }
 
+  /**
+   * The engine's state of a stored session: the last answer comes from its own column (rows
+   * written before it existed carry it, base64, in the state).
+   */
+  function toState(rec: SessionRecord<ServerSessionState>): ServerSessionState {
+    const { reply } = rec;
+    if (!reply) return { ...rec.state, revision: rec.version };
+    return {
+      ...rec.state,
+      revision: rec.version,
+      lastReply: {
+        requestHash: rec.head?.requestHash ?? '',
+        body: Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength).toString('base64'),
+        mediaType: reply.mediaType,
+        ...(reply.hmac === undefined ? {} : { hmac: reply.hmac }),
+        done: reply.done,
+      },
+    };
+  }
+
   return {
     async load(token) {
       let rec = await store.sessions.getByKey<ServerSessionState>(token);
@@ -496,11 +525,39 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
         const deviceId = (rec.state as unknown as { deviceId: string }).deviceId;
         rec = await store.sessions.get<ServerSessionState>(deviceId, token);
       }
-      return rec ? { ...rec.state, revision: rec.version } : undefined;
+      return rec ? toState(rec) : undefined;
     },
     async loadByDevice(deviceId) {
       const rec = await store.sessions.latest<ServerSessionState>(deviceId);
-      return rec ? { ...rec.state, revision: rec.version } : undefined;
+      return rec ? toState(rec) : undefined;
+    },
+    async loadHeadByDevice(deviceId): Promise<EngineSessionHead | undefined> {
+      const rec = await store.sessions.latestHead<ServerSessionState>(deviceId);
+      if (!rec) return undefined;
+      const { head, state } = rec;
+      if (head) {
+        return {
+          token: rec.sessionId,
+          revision: rec.version,
+          deviceId: rec.deviceId,
+          sessionId: head.dmSessionId,
+          phase: head.phase as ServerPhase,
+          clientMsgId: head.clientMsgId,
+          ...(head.requestHash === undefined ? {} : { requestHash: head.requestHash }),
+        };
+      }
+      if (!state) return undefined;
+      // Written without a head (before it existed): the state has it all.
+      const requestHash = state.lastReply?.requestHash;
+      return {
+        token: rec.sessionId,
+        revision: rec.version,
+        deviceId: rec.deviceId,
+        sessionId: state.sessionId,
+        phase: state.phase,
+        clientMsgId: state.clientMsgId,
+        ...(requestHash === undefined ? {} : { requestHash }),
+      };
     },
     async save(state, expectedRevision) {
       const now = Date.now();
@@ -509,10 +566,36 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       if (lastToken.size > 10_000) lastToken.clear(); // only a hint; bounded whatever happens
       lastToken.set(`${state.deviceId}\n${state.sessionId}`, state.token);
       const clientNonce = takeNonce(state);
+      // The last answer goes to its own column as bytes, the head to its columns (read at package 1).
+      const { lastReply, ...rest } = state;
+      const extras: SessionExtras = {
+        head: {
+          dmSessionId: state.sessionId,
+          phase: state.phase,
+          clientMsgId: state.clientMsgId,
+          ...(lastReply ? { requestHash: lastReply.requestHash } : {}),
+        },
+        ...(lastReply
+          ? {
+              reply: {
+                body: Buffer.from(lastReply.body, 'base64'),
+                mediaType: lastReply.mediaType,
+                ...(lastReply.hmac === undefined ? {} : { hmac: lastReply.hmac }),
+                done: lastReply.done,
+              },
+            }
+          : {}),
+      };
       try {
         if (expectedRevision === 0) {
           const devInfo = takeDevInfo(state);
-          await store.sessions.create({ deviceId: state.deviceId, sessionId: state.token, state, expiresAt });
+          await store.sessions.create({
+            deviceId: state.deviceId,
+            sessionId: state.token,
+            state: rest,
+            expiresAt,
+            ...extras,
+          });
           // A session closed in its first message is over as it starts: online until now (offline,
           // as noteSessionEnd would leave it), in the same statement.
           await store.devices
@@ -529,7 +612,7 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
             });
           ctx.metrics.dmSessionsStarted.inc();
         } else {
-          await store.sessions.update(state.deviceId, state.token, expectedRevision, state, expiresAt);
+          await store.sessions.update(state.deviceId, state.token, expectedRevision, rest, expiresAt, extras);
           if (clientNonce !== undefined) await store.devices.putNonces(state.deviceId, { clientNonce });
           // The session start made the device online for onlineTtlMs; refresh only past half of it,
           // so a typical sub-second session costs no write per message.
