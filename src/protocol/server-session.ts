@@ -234,8 +234,16 @@ export class DmServerEngine {
       if (msgId === loaded.clientMsgId && loaded.lastReply?.requestHash === requestHash) {
         // Retransmission (the answer was lost): answer identically, execute nothing twice.
         const r = loaded.lastReply;
+        const body =
+          r.body !== undefined
+            ? new Uint8Array(Buffer.from(r.body, 'base64'))
+            : await this.#o.sessions.loadReply?.(loaded);
+        if (body === undefined) {
+          // Gone since the state was read (the session ended meanwhile): the client may retry.
+          throw new SessionError(SessionErrorCode.Conflict, 'last answer not available', { status: 503 });
+        }
         return {
-          body: new Uint8Array(Buffer.from(r.body, 'base64')),
+          body,
           mediaType: r.mediaType,
           ...(r.hmac === undefined ? {} : { hmac: r.hmac }),
           done: r.done,
@@ -941,16 +949,20 @@ export class DmServerEngine {
     }
     const done = reply.done;
     if (done) await this.#closeSteps(state, w);
+    // A store with loadReply keeps the bytes apart (no base64 of them in the state).
+    const apart = this.#o.sessions.loadReply !== undefined;
     state.lastReply = {
       requestHash: reply.requestHash,
-      body: Buffer.from(reply.packed.bytes).toString('base64'),
+      ...(apart ? {} : { body: Buffer.from(reply.packed.bytes).toString('base64') }),
       mediaType: state.mediaType,
       ...(hmac === undefined ? {} : { hmac }),
       done,
     };
     if (done) state.phase = ServerPhase.Closed;
     state.revision = expectedRevision + 1;
-    const saved = await this.#o.sessions.save(state, expectedRevision);
+    const saved = apart
+      ? await this.#o.sessions.save(state, expectedRevision, reply.packed.bytes)
+      : await this.#o.sessions.save(state, expectedRevision);
     if (!saved) {
       // Someone else advanced this session: give back what we took from the queue.
       if (w.taken.length > 0) await this.#o.commands.release?.(w.ref, w.taken);

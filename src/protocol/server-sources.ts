@@ -167,11 +167,18 @@ export interface SessionStore {
    */
   loadHeadByDevice?(deviceId: string): Promise<SessionHead | undefined>;
   /**
+   * Optional: a store that keeps the last answer's bytes apart from the state. The engine then
+   * saves `lastReply` without `body`, hands the bytes to `save` as `reply`, and reads them back
+   * here only to answer a retransmission.
+   */
+  loadReply?(state: ServerSessionState): Promise<Uint8Array | undefined>;
+  /**
    * Stores `state` if the stored revision equals `expectedRevision` (0: no session with this
    * token exists yet). Becomes the device's current session (`loadByDevice`) unless it is still
    * `authenticating` while the device has another one: an unauthenticated newcomer must not
-   * displace a live session. Returns false on conflict.
+   * displace a live session. Returns false on conflict. `reply`: the answer's bytes, given to
+   * stores with `loadReply` only.
    */
-  save(state: ServerSessionState, expectedRevision: number): Promise<boolean>;
+  save(state: ServerSessionState, expectedRevision: number, reply?: Uint8Array): Promise<boolean>;
   delete(token: string): Promise<void>;
 }

@@ -90,7 +90,11 @@ export interface ServerSessionState {
   /** The last reply, to answer a retransmitted request identically (no double execution). */
   lastReply?: {
     readonly requestHash: string;
-    readonly body: string;
+    /**
+     * Base64 of the answer; absent when the session store keeps the bytes apart
+     * (`SessionStore.loadReply`), so that the state stays small.
+     */
+    readonly body?: string;
     readonly mediaType: string;
     readonly hmac?: string;
     readonly done: boolean;

@@ -32,7 +32,6 @@ import type {
   DeviceCredentials,
   ResultItem,
   SessionExtras,
-  SessionRecord,
   Store,
   TreeValue,
 } from './store/index.ts';
@@ -497,26 +496,6 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
     }
   }
 
-  /**
-   * The engine's state of a stored session: the last answer comes from its own column (rows
-   * written before it existed carry it, base64, in the state).
-   */
-  function toState(rec: SessionRecord<ServerSessionState>): ServerSessionState {
-    const { reply } = rec;
-    if (!reply) return { ...rec.state, revision: rec.version };
-    return {
-      ...rec.state,
-      revision: rec.version,
-      lastReply: {
-        requestHash: rec.head?.requestHash ?? '',
-        body: Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength).toString('base64'),
-        mediaType: reply.mediaType,
-        ...(reply.hmac === undefined ? {} : { hmac: reply.hmac }),
-        done: reply.done,
-      },
-    };
-  }
-
   return {
     async load(token) {
       let rec = await store.sessions.getByKey<ServerSessionState>(token);
@@ -525,11 +504,11 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
         const deviceId = (rec.state as unknown as { deviceId: string }).deviceId;
         rec = await store.sessions.get<ServerSessionState>(deviceId, token);
       }
-      return rec ? toState(rec) : undefined;
+      return rec ? { ...rec.state, revision: rec.version } : undefined;
     },
     async loadByDevice(deviceId) {
       const rec = await store.sessions.latest<ServerSessionState>(deviceId);
-      return rec ? toState(rec) : undefined;
+      return rec ? { ...rec.state, revision: rec.version } : undefined;
     },
     async loadHeadByDevice(deviceId): Promise<EngineSessionHead | undefined> {
       const rec = await store.sessions.latestHead<ServerSessionState>(deviceId);
@@ -559,32 +538,26 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
         ...(requestHash === undefined ? {} : { requestHash }),
       };
     },
-    async save(state, expectedRevision) {
+    async loadReply(state) {
+      return store.sessions.reply(state.deviceId, state.token);
+    },
+    async save(state, expectedRevision, reply) {
       const now = Date.now();
       // A finished session is kept briefly, to answer a retransmitted last message identically.
       const expiresAt = now + (state.phase === 'closed' ? CLOSED_GRACE_MS : idleMs);
       if (lastToken.size > 10_000) lastToken.clear(); // only a hint; bounded whatever happens
       lastToken.set(`${state.deviceId}\n${state.sessionId}`, state.token);
       const clientNonce = takeNonce(state);
-      // The last answer goes to its own column as bytes, the head to its columns (read at package 1).
-      const { lastReply, ...rest } = state;
+      // The answer's bytes go to their own column (the engine leaves them out of the state), the
+      // head to its columns (read at package 1).
       const extras: SessionExtras = {
         head: {
           dmSessionId: state.sessionId,
           phase: state.phase,
           clientMsgId: state.clientMsgId,
-          ...(lastReply ? { requestHash: lastReply.requestHash } : {}),
+          ...(state.lastReply ? { requestHash: state.lastReply.requestHash } : {}),
         },
-        ...(lastReply
-          ? {
-              reply: {
-                body: Buffer.from(lastReply.body, 'base64'),
-                mediaType: lastReply.mediaType,
-                ...(lastReply.hmac === undefined ? {} : { hmac: lastReply.hmac }),
-                done: lastReply.done,
-              },
-            }
-          : {}),
+        ...(reply ? { reply } : {}),
       };
       try {
         if (expectedRevision === 0) {
@@ -592,7 +565,7 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
           await store.sessions.create({
             deviceId: state.deviceId,
             sessionId: state.token,
-            state: rest,
+            state,
             expiresAt,
             ...extras,
           });
@@ -612,7 +585,14 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
             });
           ctx.metrics.dmSessionsStarted.inc();
         } else {
-          await store.sessions.update(state.deviceId, state.token, expectedRevision, rest, expiresAt, extras);
+          await store.sessions.update(
+            state.deviceId,
+            state.token,
+            expectedRevision,
+            state,
+            expiresAt,
+            extras,
+          );
           if (clientNonce !== undefined) await store.devices.putNonces(state.deviceId, { clientNonce });
           // The session start made the device online for onlineTtlMs; refresh only past half of it,
           // so a typical sub-second session costs no write per message.

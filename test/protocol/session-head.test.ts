@@ -18,7 +18,7 @@ import { DEVICE, makePair } from './session-harness.ts';
 const XML = 'application/vnd.syncml.dm+xml';
 const respUri = (t: string) => `http://loopback/dm?s=${t}`;
 
-/** The memory store plus heads, counting full reads. */
+/** The memory store plus heads and answers kept apart, counting full reads. */
 class HeadStore implements SessionStore {
   readonly inner = new MemorySessionStore();
   fullReads = 0;
@@ -45,8 +45,19 @@ class HeadStore implements SessionStore {
       ...(s.lastReply ? { requestHash: s.lastReply.requestHash } : {}),
     };
   }
-  save(state: ServerSessionState, expectedRevision: number): Promise<boolean> {
-    return this.inner.save(state, expectedRevision);
+  /** The answers, kept apart from the states (`loadReply`). */
+  readonly replies = new Map<string, Uint8Array>();
+  replyReads = 0;
+  async loadReply(state: ServerSessionState): Promise<Uint8Array | undefined> {
+    this.replyReads++;
+    return this.replies.get(state.token);
+  }
+  async save(state: ServerSessionState, expectedRevision: number, reply?: Uint8Array): Promise<boolean> {
+    assert.ok(reply, 'the answer comes beside the state');
+    assert.equal(state.lastReply?.body, undefined, 'and not in it');
+    const saved = await this.inner.save(state, expectedRevision);
+    if (saved) this.replies.set(state.token, reply);
+    return saved;
   }
   delete(token: string): Promise<void> {
     return this.inner.delete(token);
@@ -96,6 +107,7 @@ describe('server engine over a store with session heads', () => {
     assert.equal(b.hmac, a.hmac);
     assert.equal(b.token, a.token);
     assert.equal(sessions.fullReads, 1);
+    assert.equal(sessions.replyReads, 1);
     assert.equal([...pair.queue.records.values()].filter((r) => r.state === 'sent').length, 1);
   });
 

@@ -281,9 +281,9 @@ function migrations(backend: Backend): Record<string, Migration> {
     '0004_session_head': {
       // What a DM server needs of a device's latest session at package 1 (whose session it
       // continues, is it a retransmission, is it still open) as columns, so that read parses no
-      // state JSON; and the last answer in a column of its own (bytes, not base64 inside the state),
-      // read and written without the state. Rows written before this keep these null: readers
-      // fall back to the state JSON. The answer's bytes come last, after the small columns.
+      // state JSON; and the bytes of the last answer in a column of their own, not base64 inside
+      // the state, read only to answer a retransmission. Rows written before this keep these
+      // null: readers fall back to the state JSON. The answer's bytes come last.
       // biome-ignore lint/suspicious/noExplicitAny: see above.
       async up(db: Kysely<any>) {
         // One column per statement: SQLite's ALTER TABLE adds one at a time.
@@ -292,9 +292,6 @@ function migrations(backend: Backend): Record<string, Migration> {
           ['phase', 'text'],
           ['client_msg_id', 'integer'],
           ['request_hash', 'text'],
-          ['reply_media_type', 'text'],
-          ['reply_hmac', 'text'],
-          ['reply_done', 'integer'],
           ['reply', bytes],
         ];
         for (const [name, type] of columns) {

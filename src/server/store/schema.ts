@@ -105,10 +105,6 @@ export interface SessionTable {
   phase: string | null;
   client_msg_id: number | null;
   request_hash: string | null;
-  reply_media_type: string | null;
-  reply_hmac: string | null;
-  /** 1 when the session was over after the answer. */
-  reply_done: number | null;
   reply: Uint8Array | null;
 }
 

@@ -7,16 +7,20 @@ import { type Selectable, sql } from 'kysely';
 import { type Param, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { SessionTable } from './schema.ts';
-import type {
-  SessionExtras,
-  SessionHead,
-  SessionHeadRecord,
-  SessionRecord,
-  SessionReply,
-  SessionStore,
-} from './types.ts';
+import type { SessionExtras, SessionHead, SessionHeadRecord, SessionRecord, SessionStore } from './types.ts';
 
 const MAX_STATE = 4 * 1024 * 1024;
+
+/** What a full read gives: the state, not the head (it repeats the state) nor the answer's bytes. */
+const RECORD_COLUMNS = [
+  'device_id',
+  'session_id',
+  'state',
+  'version',
+  'created_at',
+  'updated_at',
+  'expires_at',
+] as const;
 
 type HeadColumns = Pick<SessionTable, 'dm_session_id' | 'phase' | 'client_msg_id' | 'request_hash'>;
 
@@ -30,19 +34,7 @@ function headOf(r: HeadColumns): SessionHead | undefined {
   };
 }
 
-function replyOf(r: Selectable<SessionTable>): SessionReply | undefined {
-  if (r.reply === null || r.reply_media_type === null) return undefined;
-  return {
-    body: new Uint8Array(r.reply.buffer, r.reply.byteOffset, r.reply.byteLength),
-    mediaType: r.reply_media_type,
-    ...(r.reply_hmac === null ? {} : { hmac: r.reply_hmac }),
-    done: Number(r.reply_done) === 1,
-  };
-}
-
-function toRecord<S>(r: Selectable<SessionTable>): SessionRecord<S> {
-  const head = headOf(r);
-  const reply = replyOf(r);
+function toRecord<S>(r: Row): SessionRecord<S> {
   return Object.freeze({
     deviceId: r.device_id,
     sessionId: r.session_id,
@@ -51,8 +43,6 @@ function toRecord<S>(r: Selectable<SessionTable>): SessionRecord<S> {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     expiresAt: r.expires_at,
-    ...(head ? { head } : {}),
-    ...(reply ? { reply } : {}),
   });
 }
 
@@ -61,7 +51,6 @@ function withState<S>(
   deviceId: string,
   sessionId: string,
   state: S,
-  extras: SessionExtras,
   r: { created_at: number; updated_at: number; expires_at: number; version: number },
 ): SessionRecord<S> {
   return Object.freeze({
@@ -72,8 +61,6 @@ function withState<S>(
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     expiresAt: r.expires_at,
-    ...(extras.head ? { head: extras.head } : {}),
-    ...(extras.reply ? { reply: extras.reply } : {}),
   });
 }
 
@@ -85,7 +72,7 @@ function serialize(state: unknown): string {
   return text;
 }
 
-type Row = Selectable<SessionTable>;
+type Row = Pick<Selectable<SessionTable>, (typeof RECORD_COLUMNS)[number]>;
 type Written = Pick<Row, 'created_at' | 'updated_at' | 'expires_at' | 'version'>;
 type HeadRow = Pick<Row, 'device_id' | 'session_id' | 'version' | 'updated_at' | 'expires_at'> &
   HeadColumns & { state: string | null };
@@ -97,9 +84,6 @@ function extraValues(p: Param) {
     phase: p('phase'),
     client_msg_id: p('clientMsgId'),
     request_hash: p('requestHash'),
-    reply_media_type: p('replyMediaType'),
-    reply_hmac: p('replyHmac'),
-    reply_done: p('replyDone'),
     reply: p('reply'),
   };
 }
@@ -135,9 +119,6 @@ export class SqlSessionStore implements SessionStore {
               phase: eb.ref('excluded.phase'),
               client_msg_id: eb.ref('excluded.client_msg_id'),
               request_hash: eb.ref('excluded.request_hash'),
-              reply_media_type: eb.ref('excluded.reply_media_type'),
-              reply_hmac: eb.ref('excluded.reply_hmac'),
-              reply_done: eb.ref('excluded.reply_done'),
               reply: eb.ref('excluded.reply'),
             }))
             .where('omadm_session.expires_at', '<=', p('now')),
@@ -147,7 +128,7 @@ export class SqlSessionStore implements SessionStore {
     get: prepared<Row>((db, p) =>
       db
         .selectFrom('omadm_session')
-        .selectAll()
+        .select(RECORD_COLUMNS)
         .where('device_id', '=', p('deviceId'))
         .where('session_id', '=', p('sessionId'))
         .where('expires_at', '>', p('now')),
@@ -171,7 +152,7 @@ export class SqlSessionStore implements SessionStore {
     latest: prepared<Row>((db, p) =>
       db
         .selectFrom('omadm_session')
-        .selectAll()
+        .select(RECORD_COLUMNS)
         .where('device_id', '=', p('deviceId'))
         .where('expires_at', '>', p('now'))
         .orderBy('updated_at', 'desc')
@@ -198,10 +179,18 @@ export class SqlSessionStore implements SessionStore {
         .orderBy('updated_at', 'desc')
         .limit(1),
     ),
+    reply: prepared<{ reply: Uint8Array | null }>((db, p) =>
+      db
+        .selectFrom('omadm_session')
+        .select('reply')
+        .where('device_id', '=', p('deviceId'))
+        .where('session_id', '=', p('sessionId'))
+        .where('expires_at', '>', p('now')),
+    ),
     byKey: prepared<Row>((db, p) =>
       db
         .selectFrom('omadm_session')
-        .selectAll()
+        .select(RECORD_COLUMNS)
         .where('session_id', '=', p('sessionId'))
         .where('expires_at', '>', p('now'))
         .limit(1),
@@ -239,7 +228,7 @@ export class SqlSessionStore implements SessionStore {
         `session ${input.sessionId} of ${input.deviceId} already exists`,
       );
     }
-    return withState(input.deviceId, input.sessionId, input.state, input, row);
+    return withState(input.deviceId, input.sessionId, input.state, row);
   }
 
   async get<S = unknown>(deviceId: string, sessionId: string): Promise<SessionRecord<S> | undefined> {
@@ -268,7 +257,7 @@ export class SqlSessionStore implements SessionStore {
         ...this.#extraParams(extras),
       })
     ).rows[0];
-    if (row) return withState(deviceId, sessionId, state, extras, row);
+    if (row) return withState(deviceId, sessionId, state, row);
     const current = await this.get(deviceId, sessionId);
     if (!current)
       throw new StoreError(
@@ -286,7 +275,7 @@ export class SqlSessionStore implements SessionStore {
       .deleteFrom('omadm_session')
       .where('device_id', '=', deviceId)
       .where('session_id', '=', sessionId)
-      .returningAll()
+      .returning(RECORD_COLUMNS)
       .executeTakeFirst();
     return row ? toRecord<S>(row) : undefined;
   }
@@ -294,7 +283,7 @@ export class SqlSessionStore implements SessionStore {
   async listByDevice(deviceId: string): Promise<readonly SessionRecord[]> {
     const rows = await this.#ctx.db
       .selectFrom('omadm_session')
-      .selectAll()
+      .select(RECORD_COLUMNS)
       .where('device_id', '=', deviceId)
       .orderBy('created_at')
       .execute();
@@ -322,24 +311,26 @@ export class SqlSessionStore implements SessionStore {
     });
   }
 
+  async reply(deviceId: string, sessionId: string): Promise<Uint8Array | undefined> {
+    const r = (await this.#q.reply(this.#ctx.db, { deviceId, sessionId, now: this.#ctx.now() })).rows[0];
+    const bytes = r?.reply;
+    return bytes ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined;
+  }
+
   /** Parameters of the head and answer columns; null where the write gives none. */
   #extraParams(x: SessionExtras): Record<string, unknown> {
     const { head, reply } = x;
-    const body = reply?.body;
     return {
       dmSessionId: head?.dmSessionId ?? null,
       phase: head?.phase ?? null,
       clientMsgId: head?.clientMsgId ?? null,
       requestHash: head?.requestHash ?? null,
-      replyMediaType: reply?.mediaType ?? null,
-      replyHmac: reply?.hmac ?? null,
-      replyDone: reply === undefined ? null : reply.done ? 1 : 0,
       reply:
-        body === undefined
+        reply === undefined
           ? null
           : this.#ctx.backend === 'postgres'
-            ? Buffer.from(body.buffer, body.byteOffset, body.byteLength)
-            : body,
+            ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength)
+            : reply,
     };
   }
 

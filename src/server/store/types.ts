@@ -506,16 +506,6 @@ export interface SessionHead {
   readonly requestHash?: string;
 }
 
-/** The last answer of a session, kept to answer a retransmission identically. */
-export interface SessionReply {
-  readonly body: Uint8Array;
-  readonly mediaType: string;
-  /** The `x-syncml-hmac` header sent with it. */
-  readonly hmac?: string;
-  /** The session was over after it. */
-  readonly done: boolean;
-}
-
 /** Persisted state of one DM session, owned by the protocol engine (opaque JSON here). */
 export interface SessionRecord<S = unknown> {
   readonly deviceId: string;
@@ -527,9 +517,6 @@ export interface SessionRecord<S = unknown> {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly expiresAt: number;
-  /** As last written; absent when the write gave none (and in rows written before it existed). */
-  readonly head?: SessionHead;
-  readonly reply?: SessionReply;
 }
 
 /**
@@ -546,10 +533,13 @@ export interface SessionHeadRecord<S = unknown> {
   readonly state?: S;
 }
 
-/** What a session write may carry besides the state: the head and the last answer (else cleared). */
+/**
+ * What a session write may carry besides the state (a write without them clears them): the head,
+ * and the bytes of the last answer (read back only by `reply`, to answer a retransmission).
+ */
 export interface SessionExtras {
   readonly head?: SessionHead;
-  readonly reply?: SessionReply;
+  readonly reply?: Uint8Array;
 }
 
 /**
@@ -587,8 +577,10 @@ export interface SessionStore {
   listByDevice(deviceId: string): Promise<readonly SessionRecord[]>;
   /** The device's live session updated last (the one a message without RespURI continues). */
   latest<S = unknown>(deviceId: string): Promise<SessionRecord<S> | undefined>;
-  /** `latest` without the state (unless the row has no head) and without the last answer. */
+  /** `latest` without the state (unless the row has no head). */
   latestHead<S = unknown>(deviceId: string): Promise<SessionHeadRecord<S> | undefined>;
+  /** The last answer's bytes as last written (`SessionExtras.reply`) of a live session. */
+  reply(deviceId: string, sessionId: string): Promise<Uint8Array | undefined>;
   /**
    * A live session by its key alone (session keys that are unguessable tokens are unique across
    * devices; with repeated keys, any one of them).

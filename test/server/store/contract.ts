@@ -872,17 +872,11 @@ export function storeContract(backend: TestBackend): void {
       assert.equal((await f.store.sessions.delete('IMEI:1', 'S1'))?.version, 3);
     });
 
-    test('head and last answer: written in columns, read without the state; cleared by a write without them', async () => {
+    test('head and last answer: written in columns, read apart from the state; cleared by a write without them', async () => {
       await using f = await fresh();
       const other = await f.open();
-      const body = new Uint8Array([0x02, 0x00, 0x00, 0x6a, 0xff, 0x00, 0x80]);
+      const reply = new Uint8Array([0x02, 0x00, 0x00, 0x6a, 0xff, 0x00, 0x80]);
       const head = { dmSessionId: 'A1', phase: 'closed', clientMsgId: 1, requestHash: 'h1' };
-      const reply = {
-        body,
-        mediaType: 'application/vnd.syncml.dm+wbxml',
-        hmac: 'algorithm=MD5, mac=x',
-        done: true,
-      };
       await f.store.sessions.create({
         deviceId: 'IMEI:1',
         sessionId: 'T1',
@@ -899,7 +893,7 @@ export function storeContract(backend: TestBackend): void {
         expiresAt: f.clock.t + 60_000,
         head: { dmSessionId: 'A2', phase: 'authenticating', clientMsgId: 0 },
       });
-      // The latest (T2): its head, no state, no answer; the row has no answer and no request hash.
+      // The latest (T2): its head (no request hash given), no state.
       const h2 = await other.sessions.latestHead('IMEI:1');
       assert.deepEqual(
         { ...h2 },
@@ -912,28 +906,33 @@ export function storeContract(backend: TestBackend): void {
           head: { dmSessionId: 'A2', phase: 'authenticating', clientMsgId: 0 },
         },
       );
-      assert.equal((await other.sessions.get('IMEI:1', 'T2'))?.reply, undefined);
-      // T1 advanced: it becomes the latest, with its head; every full read has the answer's bytes.
+      assert.equal(await other.sessions.reply('IMEI:1', 'T2'), undefined);
+      assert.deepEqual(await other.sessions.reply('IMEI:1', 'T1'), reply);
+      // T1 advanced: it becomes the latest, with its head and its new answer.
       f.clock.advance(1);
+      const next = new Uint8Array([0x02, 0x00, 0x00, 0x6a, 0x01]);
+      const head2 = { ...head, clientMsgId: 2, requestHash: 'h2' };
       const v2 = await f.store.sessions.update('IMEI:1', 'T1', 1, { n: 3 }, f.clock.t + 60_000, {
-        head,
-        reply,
+        head: head2,
+        reply: next,
       });
       assert.equal(v2.version, 2);
       const h1 = await other.sessions.latestHead('IMEI:1');
       assert.equal(h1?.sessionId, 'T1');
       assert.equal(h1?.version, 2);
-      assert.deepEqual(h1?.head, head);
+      assert.deepEqual(h1?.head, head2);
       assert.equal(h1?.state, undefined);
+      const bytes = await other.sessions.reply('IMEI:1', 'T1');
+      assert.ok(bytes instanceof Uint8Array);
+      assert.deepEqual(bytes, next);
+      assert.equal(await other.sessions.reply('IMEI:2', 'T1'), undefined, 'another device');
       for (const rec of [
         await other.sessions.get('IMEI:1', 'T1'),
         await other.sessions.getByKey('T1'),
         await other.sessions.latest('IMEI:1'),
       ]) {
         assert.deepEqual(rec?.state, { n: 3 });
-        assert.deepEqual(rec?.head, head);
-        assert.deepEqual(rec?.reply, reply);
-        assert.ok(rec?.reply?.body instanceof Uint8Array);
+        assert.equal(rec?.version, 2);
       }
       // A write without head and answer clears them: readers then go by the state.
       f.clock.advance(1);
@@ -941,12 +940,11 @@ export function storeContract(backend: TestBackend): void {
       const bare = await other.sessions.latestHead<{ n: number }>('IMEI:1');
       assert.equal(bare?.head, undefined);
       assert.deepEqual(bare?.state, { n: 4 });
-      const full = await other.sessions.get('IMEI:1', 'T1');
-      assert.equal(full?.head, undefined);
-      assert.equal(full?.reply, undefined);
-      // Expired sessions have no head either.
+      assert.equal(await other.sessions.reply('IMEI:1', 'T1'), undefined);
+      // Expired sessions have neither.
       f.clock.advance(60_000);
       assert.equal(await other.sessions.latestHead('IMEI:1'), undefined);
+      assert.equal(await other.sessions.reply('IMEI:1', 'T2'), undefined);
     });
 
     test('a row written before the head columns existed reads by its state', async () => {
@@ -974,7 +972,7 @@ export function storeContract(backend: TestBackend): void {
       assert.deepEqual(h?.state, state);
       const rec = await f.store.sessions.getByKey('T0');
       assert.deepEqual(rec?.state, state);
-      assert.equal(rec?.reply, undefined);
+      assert.equal(await f.store.sessions.reply('IMEI:1', 'T0'), undefined);
       // It is updated like any other (now with a head).
       const head = { dmSessionId: 'A1', phase: 'closed', clientMsgId: 2, requestHash: 'h2' };
       await f.store.sessions.update('IMEI:1', 'T0', 3, { n: 1 }, f.clock.t + 60_000, { head });

@@ -51,24 +51,36 @@ async function setup(f: Fixture) {
   return { server, pair };
 }
 
+interface Stored {
+  readonly lastReply?: {
+    requestHash: string;
+    body?: string;
+    mediaType: string;
+    hmac?: string;
+    done: boolean;
+  };
+}
+
 /** Rewrites a session row as releases before the head columns wrote it: the answer in the state. */
 async function toOldFormat(store: Store, token: string): Promise<void> {
-  const rec = await store.sessions.getByKey<Record<string, unknown>>(token);
-  assert.ok(rec?.reply && rec.head?.requestHash !== undefined);
-  const { reply } = rec;
+  const rec = await store.sessions.getByKey<Stored>(token);
+  const bytes = await store.sessions.reply(DEVICE, token);
+  const r = rec?.state.lastReply;
+  assert.ok(r && bytes && r.body === undefined);
   const state = {
     ...rec.state,
     lastReply: {
-      requestHash: rec.head.requestHash,
-      body: Buffer.from(reply.body).toString('base64'),
-      mediaType: reply.mediaType,
-      ...(reply.hmac === undefined ? {} : { hmac: reply.hmac }),
-      done: reply.done,
+      requestHash: r.requestHash,
+      body: Buffer.from(bytes).toString('base64'),
+      mediaType: r.mediaType,
+      ...(r.hmac === undefined ? {} : { hmac: r.hmac }),
+      done: r.done,
     },
   };
   await sql`update omadm_session set state = ${JSON.stringify(state)}, dm_session_id = null, phase = null,
-    client_msg_id = null, request_hash = null, reply_media_type = null, reply_hmac = null,
-    reply_done = null, reply = null where session_id = ${token}`.execute((store as SqlStore).kysely);
+    client_msg_id = null, request_hash = null, reply = null where session_id = ${token}`.execute(
+    (store as SqlStore).kysely,
+  );
   const old = await store.sessions.latestHead(DEVICE);
   assert.equal(old?.head, undefined);
 }
@@ -94,9 +106,11 @@ function suite(backend: TestBackend) {
       const req1 = await pair.client().start();
       const a = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
       assert.ok(a.hmac, 'the server signs its answers');
-      const rec = await f.store.sessions.getByKey<Record<string, unknown>>(a.token);
-      assert.equal('lastReply' in rec!.state, false, 'no answer in the state JSON');
-      assert.deepEqual(Buffer.from(rec!.reply!.body), Buffer.from(a.body));
+      const rec = await f.store.sessions.getByKey<Stored>(a.token);
+      assert.ok(rec?.state.lastReply);
+      assert.equal(rec.state.lastReply.body, undefined, 'no answer in the state JSON');
+      assert.equal(rec.state.lastReply.hmac, a.hmac);
+      assert.deepEqual(Buffer.from((await f.store.sessions.reply(DEVICE, a.token))!), Buffer.from(a.body));
       const { rows } = await sql<{ state: string }>`select state from omadm_session`.execute(
         (f.store as SqlStore).kysely,
       );
@@ -141,9 +155,16 @@ function suite(backend: TestBackend) {
       assert.equal(c.done, true);
       assert.equal((await f.store.queue.get(cmd.id))?.state, 'succeeded');
       // Written back with its head and the answer in its column.
-      const rec = await f.store.sessions.getByKey(a.token);
-      assert.equal(rec?.head?.phase, 'closed');
-      assert.deepEqual(Buffer.from(rec!.reply!.body), Buffer.from(c.body));
+      assert.equal((await f.store.sessions.latestHead(DEVICE))?.head?.phase, 'closed');
+      assert.deepEqual(Buffer.from((await f.store.sessions.reply(DEVICE, a.token))!), Buffer.from(c.body));
+      const again = await server.handle({
+        body: req3.body,
+        contentType: XML,
+        hmac: req3.hmac,
+        sessionToken: a.token,
+        respUri,
+      });
+      same(c, again);
     });
 
     test('an open session in a row written before the head columns is superseded by a new one', async () => {
