@@ -10,7 +10,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isStoreError, openStore, StoreErrorCode } from '../../../src/server/store/index.ts';
+import { isStoreError, openStore, type SqlStore, StoreErrorCode } from '../../../src/server/store/index.ts';
 
 function fresh(): { path: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'omadm-group-commit-'));
@@ -109,7 +109,7 @@ test('a direct statement never runs inside another caller’s open transaction',
       finish = resolve;
     });
     // A transaction that writes, holds the connection across an await, then rolls back.
-    const tx = store.kysely
+    const tx = (store as SqlStore).kysely
       .transaction()
       .execute(async (trx) => {
         await trx
