@@ -152,6 +152,41 @@ const pendingNonces = new WeakMap<DmContext, Map<string, Set<string>>>();
  */
 const pendingDevInfo = new WeakMap<DmContext, Map<string, Record<string, string>>>();
 
+/**
+ * The registry's DevInfo per device as read with its credentials at this message's start: a
+ * package 1 repeating it (nearly every session) then writes nothing for it.
+ */
+const knownDevInfo = new WeakMap<DmContext, Map<string, Readonly<Record<string, string>>>>();
+
+function rememberDevInfo(ctx: DmContext, c: DeviceCredentials): void {
+  let known = knownDevInfo.get(ctx);
+  if (!known) {
+    known = new Map();
+    knownDevInfo.set(ctx, known);
+  }
+  if (known.size > 10_000) known.clear(); // lookups whose package 1 carried no DevInfo; bounded
+  if (c.devInfo) known.set(c.deviceId, c.devInfo);
+}
+
+/** True when the registry already holds exactly these DevInfo leaves (and no DevDetail is among them). */
+function unchangedDevInfo(
+  ctx: DmContext,
+  deviceId: string,
+  values: Readonly<Record<string, string>>,
+): boolean {
+  const known = knownDevInfo.get(ctx)?.get(deviceId);
+  knownDevInfo.get(ctx)?.delete(deviceId);
+  if (!known) return false;
+  let n = 0;
+  for (const uri in values) {
+    // Package 1 names them ./DevInfo/<leaf> (or DevInfo/<leaf>); anything else is a change.
+    const at = uri.startsWith('./DevInfo/') ? 10 : uri.startsWith('DevInfo/') ? 8 : -1;
+    if (at < 0 || known[uri.slice(at)] !== values[uri]) return false;
+    n++;
+  }
+  return n > 0;
+}
+
 function toEngineCredentials(c: DeviceCredentials): EngineCredentials {
   const clientAuth = c.authType;
   const serverAuth =
@@ -204,7 +239,9 @@ export function credentialSource(ctx: DmContext): CredentialSource {
         }
         creds = await store.devices.credentials(deviceId);
       }
-      return creds ? toEngineCredentials(creds) : undefined;
+      if (!creds) return undefined;
+      rememberDevInfo(ctx, creds);
+      return toEngineCredentials(creds);
     },
     async updateNonces(deviceId, nonces) {
       const pending = pendingNonces.get(ctx);
@@ -374,6 +411,9 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async devInfo(session: SessionRef, values: Readonly<Record<string, string>>): Promise<void> {
+      // The same DevInfo as the registry holds (its tree cache rows were written when it last
+      // changed): nothing to write. `lastSeenAt` tells when the device last confirmed it.
+      if (unchangedDevInfo(ctx, session.deviceId, values)) return;
       const now = Date.now();
       const items: ResultItem[] = Object.entries(values).map(([uri, value]) => ({
         uri,

@@ -50,6 +50,8 @@ const fetchSender: Sender = async (url, body, headers) => {
 export class DeviceSim {
   readonly tree = new Map<string, { value: string; format: string }>();
   readonly executed: string[] = [];
+  /** ./DevInfo/Mod sent in package 1 (change it to see the server's inventory follow). */
+  model = 'sim-1';
   readonly #o: SimOptions;
   #clientNonce: string | undefined;
   #serverNonce: string | undefined;
@@ -173,7 +175,7 @@ export class DeviceSim {
       devInfo: {
         './DevInfo/DevId': o.deviceId,
         './DevInfo/Man': 'omadm-test',
-        './DevInfo/Mod': 'sim-1',
+        './DevInfo/Mod': this.model,
         './DevInfo/DmV': '1.2',
         './DevInfo/Lang': 'en-US',
       },

@@ -112,6 +112,37 @@ for (const { name, skip } of await backends()) {
       });
     }
 
+    test('DevInfo: repeated as is it writes nothing; a changed value reaches registry and tree cache', async () => {
+      const id = 'IMEI:devinfo-1';
+      await A('POST', '/devices', { id, secret: 's1', serverSecret: 'x1' });
+      const sim = new DeviceSim({ deviceId: id, secret: 's1', serverSecret: 'x1' });
+      const mod = async () => {
+        const tree = await A('GET', `/devices/${enc(id)}/tree`);
+        return (tree.body.items as { uri: string; value: string; readAt: string }[]).find(
+          (v) => v.uri === './DevInfo/Mod',
+        );
+      };
+      assert.equal((await sim.session(`${srv.url}/dm`)).result?.outcome, 'completed');
+      const first = await mod();
+      assert.equal(first?.value, 'sim-1');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal((await sim.session(`${srv.url}/dm`)).result?.outcome, 'completed');
+      // Unchanged: the cached row is the one written when the value was first seen.
+      assert.deepEqual(await mod(), first);
+      const seen = (await A('GET', `/devices/${enc(id)}`)).body;
+      assert.equal(seen.sessionCount, 2);
+      assert.ok(Date.parse(seen.lastSeen) > Date.parse(first!.readAt));
+
+      sim.model = 'sim-2';
+      assert.equal((await sim.session(`${srv.url}/dm`)).result?.outcome, 'completed');
+      const changed = await mod();
+      assert.equal(changed?.value, 'sim-2');
+      assert.ok(Date.parse(changed!.readAt) > Date.parse(first!.readAt));
+      const d = (await A('GET', `/devices/${enc(id)}`)).body;
+      assert.equal(d.devInfo.Mod, 'sim-2');
+      assert.equal(d.devInfo.Man, 'omadm-test');
+    });
+
     test('WBXML device; a failed destructive command shows as failed with its status', async () => {
       const id = 'IMEI:wbxml-1';
       await A('POST', '/devices', { id, secret: 's3', serverSecret: 'x3' });

@@ -75,6 +75,20 @@ export function parseJson<T>(text: string | null, fallback: T): T {
   }
 }
 
+/** Runs compiled SQL directly on a database's connection (see {@link registerDirect}). */
+export type DirectExecutor = <R>(sql: string, parameters: readonly unknown[]) => Promise<QueryResult<R>>;
+
+const directOf = new WeakMap<Kysely<Database>, DirectExecutor>();
+
+/**
+ * Lets {@link prepared} queries run on `db` (the store's root instance, never a transaction) by
+ * `exec` instead of Kysely's executor — SQLite's driver runs them synchronously when its
+ * connection is free (NodeSqliteDialect.execute).
+ */
+export function registerDirect(db: Kysely<Database>, exec: DirectExecutor): void {
+  directOf.set(db, exec);
+}
+
 /** A named parameter of a {@link prepared} query (typed as whatever the builder wants there). */
 export type Param = (name: string) => never;
 
@@ -109,6 +123,8 @@ export function prepared<R>(build: (db: Kysely<Database>, p: Param) => Compilabl
       compiled = { sql: c.sql, query: c.query, slots };
     }
     const parameters = compiled.slots.map((s) => (typeof s === 'string' ? params[s] : s.value));
+    const direct = directOf.get(db);
+    if (direct) return direct<R>(compiled.sql, parameters);
     return db.executeQuery<R>({
       sql: compiled.sql,
       parameters,

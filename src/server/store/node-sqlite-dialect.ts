@@ -93,11 +93,23 @@ function startCheckpointer(path: string, intervalMs: number): Worker {
  */
 export class NodeSqliteDialect implements Dialect {
   readonly #config: NodeSqliteDialectConfig;
+  #driver: NodeSqliteDriver | undefined;
   constructor(config: NodeSqliteDialectConfig) {
     this.#config = Object.freeze({ ...config });
   }
   createDriver(): Driver {
-    return new NodeSqliteDriver(this.#config);
+    this.#driver = new NodeSqliteDriver(this.#config);
+    return this.#driver;
+  }
+  /**
+   * Runs one compiled statement outside any Kysely transaction, skipping Kysely's executor: when
+   * no caller holds or waits for the connection, the statement runs at once, synchronously, and
+   * only the wait for its COMMIT is asynchronous. The store's hot statements (`prepared`) use it.
+   */
+  execute<R>(sql: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
+    const driver = this.#driver;
+    if (!driver) return Promise.reject(new StoreError(StoreErrorCode.Closed, 'SQLite store is not open'));
+    return driver.execute<R>(sql, parameters);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
@@ -172,15 +184,63 @@ class NodeSqliteDriver implements Driver {
     db.exec('PRAGMA foreign_keys = ON');
   }
 
+  /** Callers holding or waiting for the connection (0: a statement may run at once). */
+  #holders = 0;
+
   /** FIFO mutex: resolves when the caller owns the connection; call the returned release. */
   async #lock(): Promise<() => void> {
     const previous = this.#tail;
-    let release!: () => void;
+    let resolveTail!: () => void;
     this.#tail = new Promise<void>((resolve) => {
-      release = resolve;
+      resolveTail = resolve;
     });
+    this.#holders++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#holders--;
+      resolveTail();
+    };
     await previous;
     return release;
+  }
+
+  /** See {@link NodeSqliteDialect.execute}. */
+  execute<R>(sql: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
+    const conn = this.#connection;
+    if (!conn) return Promise.reject(new StoreError(StoreErrorCode.Closed, 'SQLite store is closed'));
+    if (this.#holders === 0 && conn.tryOpenBatch()) {
+      // Nobody else is inside the connection and nothing can enter while this runs synchronously.
+      let result: QueryResult<R>;
+      try {
+        result = conn.run<R>(sql, parameters);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return conn.durable().then(() => result);
+    }
+    return this.#executeLocked<R>(conn, sql, parameters);
+  }
+
+  async #executeLocked<R>(
+    conn: NodeSqliteConnection,
+    sql: string,
+    parameters: readonly unknown[],
+  ): Promise<QueryResult<R>> {
+    const release = await this.#lock();
+    let result: QueryResult<R>;
+    let durable: Promise<void> | undefined;
+    try {
+      if (this.#connection !== conn) throw new StoreError(StoreErrorCode.Closed, 'SQLite store is closed');
+      await conn.ensureBatch();
+      result = conn.run<R>(sql, parameters);
+      durable = conn.durable();
+    } finally {
+      release();
+    }
+    await durable;
+    return result;
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -288,13 +348,30 @@ class NodeSqliteConnection implements DatabaseConnection {
   }
 
   /** Opens the batch transaction if none is open (taking the database write lock). */
-  async #ensureBatch(): Promise<Batch> {
+  async ensureBatch(): Promise<Batch> {
     if (this.#batch) return this.#batch;
     await this.withBusyRetry(() => this.#db.exec('BEGIN IMMEDIATE'));
+    return this.#opened();
+  }
+
+  #opened(): Batch {
     const batch: Batch = { dirty: false, waiters: [] };
     this.#batch = batch;
     this.#onBatchOpened();
     return batch;
+  }
+
+  /** Opens the batch now if the write lock is free; false when another connection holds it. */
+  tryOpenBatch(): boolean {
+    if (this.#batch) return true;
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+    } catch (e) {
+      if (isBusy(e)) return false;
+      throw e;
+    }
+    this.#opened();
+    return true;
   }
 
   /**
@@ -335,7 +412,7 @@ class NodeSqliteConnection implements DatabaseConnection {
   }
 
   async beginSavepoint(): Promise<void> {
-    await this.#ensureBatch();
+    await this.ensureBatch();
     this.#db.exec(`SAVEPOINT ${SAVEPOINT}`);
   }
 
@@ -392,10 +469,17 @@ class NodeSqliteConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const params = compiledQuery.parameters.map(toSqlite);
-    const batch = await this.#ensureBatch();
+    await this.ensureBatch();
+    return this.run<R>(compiledQuery.sql, compiledQuery.parameters);
+  }
+
+  /** Runs one statement in the open batch (the caller opened it and owns the connection). */
+  run<R>(sql: string, parameters: readonly unknown[]): QueryResult<R> {
+    const batch = this.#batch;
+    if (!batch) throw new StoreError(StoreErrorCode.RolledBack, 'no open SQLite transaction');
+    const params = parameters.map(toSqlite);
     try {
-      const { stmt, reads, writes } = this.#prepare(compiledQuery.sql);
+      const { stmt, reads, writes } = this.#prepare(sql);
       if (writes) batch.dirty = true;
       if (reads) return { rows: stmt.all(...params) as R[] };
       const { changes, lastInsertRowid } = stmt.run(...params);
@@ -412,7 +496,7 @@ class NodeSqliteConnection implements DatabaseConnection {
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
     const params = compiledQuery.parameters.map(toSqlite);
-    const batch = await this.#ensureBatch();
+    const batch = await this.ensureBatch();
     const { stmt, writes } = this.#prepare(compiledQuery.sql);
     if (writes) batch.dirty = true;
     for (const row of stmt.iterate(...params)) yield { rows: [row as R] };

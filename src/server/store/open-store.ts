@@ -9,7 +9,7 @@
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { newEvents, type StoreContext } from './context.ts';
+import { newEvents, registerDirect, type StoreContext } from './context.ts';
 import { pgRemote } from './pg-remote.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import { migrateToLatest } from './migrations.ts';
@@ -126,13 +126,13 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     await sql`select 1`.execute(db);
     await migrateToLatest(db, 'postgres', schema);
   } else {
-    db = new Kysely<Database>({
-      dialect: new NodeSqliteDialect({
-        path: location.path,
-        ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-      }),
+    const dialect = new NodeSqliteDialect({
+      path: location.path,
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
     });
+    db = new Kysely<Database>({ dialect });
     await migrateToLatest(db, 'sqlite');
+    registerDirect(db, (text, parameters) => dialect.execute(text, parameters));
   }
   const events = newEvents();
   const remote =

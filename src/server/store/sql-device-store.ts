@@ -491,6 +491,7 @@ export class SqlDeviceStore implements DeviceStore {
       serverSecret: row.server_secret === null ? null : this.#ctx.box.open(row.server_secret),
       clientNonce: row.client_nonce,
       serverNonce: row.server_nonce,
+      devInfo: parseJson<Record<string, string>>(row.dev_info, {}),
     });
   }
 

@@ -106,6 +106,11 @@ export interface DeviceCredentials {
   readonly clientNonce: string | null;
   /** Nonce (base64) the client last gave the server (server uses it in its next Cred). */
   readonly serverNonce: string | null;
+  /**
+   * The DevInfo leaves the registry holds (read with the credentials, so a session can tell
+   * whether the DevInfo of its package 1 changed anything without another query).
+   */
+  readonly devInfo?: Readonly<Record<string, string>>;
 }
 
 /** Device listing filters (all optional, combined with AND). */

@@ -10,7 +10,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isStoreError, openStore, StoreErrorCode } from '../../../src/server/store/index.ts';
+import { isStoreError, openStore, type SqlStore, StoreErrorCode } from '../../../src/server/store/index.ts';
 
 function fresh(): { path: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'omadm-group-commit-'));
@@ -86,6 +86,88 @@ test('data written just before close is on disk when close resolves', async () =
       db.close();
     }
   } finally {
+    cleanup();
+  }
+});
+
+// Prepared statements (context.ts `prepared`) run on the connection directly when it is free
+// (NodeSqliteDialect.execute); these check they never slip into someone else's transaction and
+// still wait for a lock held by another connection.
+
+test('a direct statement never runs inside another caller’s open transaction', async () => {
+  const { path, cleanup } = fresh();
+  const store = await openStore(`sqlite:${path}`);
+  try {
+    await store.devices.create({ id: 'IMEI:300000000000001', clientSecret: 's' });
+    await store.devices.create({ id: 'IMEI:300000000000002', clientSecret: 's' });
+    let inside!: () => void;
+    const entered = new Promise<void>((resolve) => {
+      inside = resolve;
+    });
+    let finish!: () => void;
+    const hold = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    // A transaction that writes, holds the connection across an await, then rolls back.
+    const tx = (store as SqlStore).kysely
+      .transaction()
+      .execute(async (trx) => {
+        await trx
+          .updateTable('omadm_device')
+          .set({ server_nonce: 'ROLLED' })
+          .where('id', '=', 'IMEI:300000000000001')
+          .execute();
+        inside();
+        await hold;
+        throw new Error('roll back');
+      })
+      .catch((err: Error) => err.message);
+    await entered;
+    let directDone = false;
+    const direct = store.devices.putNonces('IMEI:300000000000002', { serverNonce: 'KEPT' }).then((r) => {
+      directDone = true;
+      return r;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(directDone, false, 'ran while another caller held the connection');
+    finish();
+    assert.equal(await tx, 'roll back');
+    assert.equal(await direct, true);
+    // The rollback took only its own write; the direct statement was not part of it.
+    assert.equal((await store.devices.credentials('IMEI:300000000000001'))?.serverNonce ?? null, null);
+    assert.equal((await store.devices.credentials('IMEI:300000000000002'))?.serverNonce, 'KEPT');
+  } finally {
+    await store.close();
+    cleanup();
+  }
+});
+
+test('a direct statement waits for another connection’s write lock, then commits', async () => {
+  const { path, cleanup } = fresh();
+  const store = await openStore(`sqlite:${path}`);
+  const other = new DatabaseSync(path, { timeout: 0 });
+  try {
+    await store.devices.create({ id: 'IMEI:300000000000003', clientSecret: 's' });
+    await new Promise((resolve) => setTimeout(resolve, 5)); // let the batch commit
+    other.exec('BEGIN IMMEDIATE');
+    let done = false;
+    const write = store.devices.putNonces('IMEI:300000000000003', { clientNonce: 'CCCC' }).then((r) => {
+      done = true;
+      return r;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.equal(done, false, 'wrote while another connection held the write lock');
+    other.exec('COMMIT');
+    assert.equal(await write, true);
+    const row = other
+      .prepare('select client_nonce from omadm_device where id = ?')
+      .get('IMEI:300000000000003') as {
+      client_nonce: string;
+    };
+    assert.equal(row.client_nonce, 'CCCC', 'answered before it was committed');
+  } finally {
+    other.close();
+    await store.close();
     cleanup();
   }
 });
