@@ -153,19 +153,26 @@ const pendingNonces = new WeakMap<DmContext, Map<string, Set<string>>>();
 const pendingDevInfo = new WeakMap<DmContext, Map<string, Record<string, string>>>();
 
 /**
- * The registry's DevInfo per device as read with its credentials at this message's start: a
- * package 1 repeating it (nearly every session) then writes nothing for it.
+ * What the credentials read at a message's start said about the device, per device, kept for the
+ * rest of that message: the registry's DevInfo (a package 1 repeating it — nearly every session —
+ * writes nothing for it) and whether anything was queued (if not, the message claims nothing).
+ * Each hint is used once; the next message's lookup replaces them.
  */
-const knownDevInfo = new WeakMap<DmContext, Map<string, Readonly<Record<string, string>>>>();
+interface LookupHints {
+  devInfo?: Readonly<Record<string, string>> | undefined;
+  hasQueued?: boolean | undefined;
+}
 
-function rememberDevInfo(ctx: DmContext, c: DeviceCredentials): void {
-  let known = knownDevInfo.get(ctx);
-  if (!known) {
-    known = new Map();
-    knownDevInfo.set(ctx, known);
+const lookupHints = new WeakMap<DmContext, Map<string, LookupHints>>();
+
+function rememberLookup(ctx: DmContext, c: DeviceCredentials): void {
+  let hints = lookupHints.get(ctx);
+  if (!hints) {
+    hints = new Map();
+    lookupHints.set(ctx, hints);
   }
-  if (known.size > 10_000) known.clear(); // lookups whose package 1 carried no DevInfo; bounded
-  if (c.devInfo) known.set(c.deviceId, c.devInfo);
+  if (hints.size > 10_000) hints.clear(); // messages that ended before using them; bounded
+  hints.set(c.deviceId, { devInfo: c.devInfo, hasQueued: c.hasQueued });
 }
 
 /** True when the registry already holds exactly these DevInfo leaves (and no DevDetail is among them). */
@@ -174,9 +181,10 @@ function unchangedDevInfo(
   deviceId: string,
   values: Readonly<Record<string, string>>,
 ): boolean {
-  const known = knownDevInfo.get(ctx)?.get(deviceId);
-  knownDevInfo.get(ctx)?.delete(deviceId);
-  if (!known) return false;
+  const hint = lookupHints.get(ctx)?.get(deviceId);
+  const known = hint?.devInfo;
+  if (!hint || !known) return false;
+  hint.devInfo = undefined;
   let n = 0;
   for (const uri in values) {
     // Package 1 names them ./DevInfo/<leaf> (or DevInfo/<leaf>); anything else is a change.
@@ -185,6 +193,20 @@ function unchangedDevInfo(
     n++;
   }
   return n > 0;
+}
+
+/** Something in this message may have put commands back in the queue (a released session). */
+function forgetNothingQueued(ctx: DmContext, deviceId: string): void {
+  const hint = lookupHints.get(ctx)?.get(deviceId);
+  if (hint) hint.hasQueued = undefined;
+}
+
+/** True when this message's credentials said nothing is queued for the device (used once). */
+function nothingQueued(ctx: DmContext, deviceId: string): boolean {
+  const hint = lookupHints.get(ctx)?.get(deviceId);
+  if (hint?.hasQueued !== false) return false;
+  hint.hasQueued = undefined;
+  return true;
 }
 
 function toEngineCredentials(c: DeviceCredentials): EngineCredentials {
@@ -240,7 +262,7 @@ export function credentialSource(ctx: DmContext): CredentialSource {
         creds = await store.devices.credentials(deviceId);
       }
       if (!creds) return undefined;
-      rememberDevInfo(ctx, creds);
+      rememberLookup(ctx, creds);
       return toEngineCredentials(creds);
     },
     async updateNonces(deviceId, nonces) {
@@ -321,6 +343,8 @@ export function commandSource(ctx: DmContext): CommandSource {
       // whose state holds no command (all answered).
       if (!session.firstMessage && !session.holdsNothing)
         await store.queue.renewLease(session.deviceId, session.sessionId, now + leaseMs);
+      // Nothing was queued when this message began: a command queued since waits for the next one.
+      if (nothingQueued(ctx, session.deviceId)) return [];
       const claimed = await store.queue.claim(session.deviceId, session.sessionId, {
         limit: max,
         leaseUntil: now + leaseMs,
@@ -384,6 +408,7 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async release(session: SessionRef, ids: readonly string[]): Promise<void> {
+      forgetNothingQueued(ctx, session.deviceId);
       for (const id of ids) {
         try {
           await store.queue.release(queueId(id), session.sessionId);
@@ -447,6 +472,8 @@ export function commandSource(ctx: DmContext): CommandSource {
     async sessionEnded(session: SessionRef, outcome: SessionOutcome): Promise<void> {
       // A session ending in its first message, which took nothing, holds nothing (most heartbeats).
       if (!session.heldNothing) {
+        // A superseded or expired session ending in this message may requeue its commands.
+        forgetNothingQueued(ctx, session.deviceId);
         const report = await store.queue.releaseSession(
           session.deviceId,
           session.sessionId,

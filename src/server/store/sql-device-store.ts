@@ -7,6 +7,7 @@ import type { Database, DeviceTable } from './schema.ts';
 import {
   AUTH_TYPES,
   AuthType,
+  CommandState,
   type Device,
   type DeviceCredentials,
   type DeviceInput,
@@ -86,6 +87,25 @@ export class SqlDeviceStore implements DeviceStore {
   // The statements of every DM session, compiled once (see `prepared`).
   readonly #q = {
     row: prepared<Row>((db, p) => db.selectFrom('omadm_device').selectAll().where('id', '=', p('id'))),
+    // A DM message's credentials, with whether anything is queued for the device (by the
+    // (device_id, state, id) index): most sessions then need no claim at all.
+    credentials: prepared<Row & { has_queued: number | boolean }>((db, p) =>
+      db
+        .selectFrom('omadm_device as d')
+        .selectAll('d')
+        .select((eb) =>
+          eb
+            .exists(
+              eb
+                .selectFrom('omadm_command as c')
+                .select('c.id')
+                .whereRef('c.device_id', '=', 'd.id')
+                .where('c.state', '=', CommandState.Queued),
+            )
+            .as('has_queued'),
+        )
+        .where('d.id', '=', p('id')),
+    ),
     clientNonce: prepared((db, p) =>
       db
         .updateTable('omadm_device')
@@ -479,7 +499,7 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async credentials(id: string): Promise<DeviceCredentials | undefined> {
-    const row = (await this.#q.row(this.#ctx.db, { id })).rows[0];
+    const row = (await this.#q.credentials(this.#ctx.db, { id })).rows[0];
     if (!row) return undefined;
     return Object.freeze({
       deviceId: row.id,
@@ -492,6 +512,7 @@ export class SqlDeviceStore implements DeviceStore {
       clientNonce: row.client_nonce,
       serverNonce: row.server_nonce,
       devInfo: parseJson<Record<string, string>>(row.dev_info, {}),
+      hasQueued: Boolean(row.has_queued),
     });
   }
 

@@ -111,6 +111,11 @@ export interface DeviceCredentials {
    * whether the DevInfo of its package 1 changed anything without another query).
    */
   readonly devInfo?: Readonly<Record<string, string>>;
+  /**
+   * Whether a command was queued for the device when the credentials were read (a message whose
+   * credentials say no skips its claim; a command queued later waits for the next message).
+   */
+  readonly hasQueued?: boolean;
 }
 
 /** Device listing filters (all optional, combined with AND). */
