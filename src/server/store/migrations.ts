@@ -10,7 +10,8 @@ import { StoreError, StoreErrorCode } from './errors.ts';
 /** Which SQL backend a migration is running on (for the few type names that differ). */
 export type Backend = 'sqlite' | 'postgres';
 
-function migrations(backend: Backend): Record<string, Migration> {
+/** Every migration for `backend`, by name (exported for upgrade tests). */
+export function migrations(backend: Backend): Record<string, Migration> {
   const bytes = backend === 'postgres' ? 'bytea' : 'blob';
   // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists.
   const serialId = (db: Kysely<any>, table: string) =>
@@ -283,20 +284,58 @@ function migrations(backend: Backend): Record<string, Migration> {
       // continues, is it a retransmission, is it still open) as columns, so that read parses no
       // state JSON; and the bytes of the last answer in a column of their own, not base64 inside
       // the state, read only to answer a retransmission. Rows written before this keep these
-      // null: readers fall back to the state JSON. The answer's bytes come last.
+      // null: readers fall back to the state JSON. The state and the answer's bytes come last.
       // biome-ignore lint/suspicious/noExplicitAny: see above.
       async up(db: Kysely<any>) {
-        // One column per statement: SQLite's ALTER TABLE adds one at a time.
-        const columns: [string, string][] = [
-          ['dm_session_id', 'text'],
-          ['phase', 'text'],
-          ['client_msg_id', 'integer'],
-          ['request_hash', 'text'],
-          ['reply', bytes],
-        ];
-        for (const [name, type] of columns) {
-          await db.schema.alterTable('omadm_session').addColumn(name, sql.raw(type)).execute();
+        if (backend === 'postgres') {
+          // PostgreSQL keeps large values out of line (TOAST): column order costs nothing there.
+          for (const [name, type] of [
+            ['dm_session_id', 'text'],
+            ['phase', 'text'],
+            ['client_msg_id', 'integer'],
+            ['request_hash', 'text'],
+            ['reply', bytes],
+          ] as const) {
+            await db.schema.alterTable('omadm_session').addColumn(name, sql.raw(type)).execute();
+          }
+          return;
         }
+        // SQLite reads a row's columns in order and walks a large value's overflow pages to reach
+        // the columns after it: the head must come before the state and the answer, so the table
+        // is rebuilt (ALTER TABLE could only append the new columns after `state`).
+        await db.schema
+          .createTable('omadm_session_0004')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('dm_session_id', 'text')
+          .addColumn('phase', 'text')
+          .addColumn('client_msg_id', 'integer')
+          .addColumn('request_hash', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('reply', bytes)
+          .addPrimaryKeyConstraint('omadm_session_pk', ['device_id', 'session_id'])
+          .execute();
+        await sql`insert into omadm_session_0004
+            (device_id, session_id, version, created_at, updated_at, expires_at, state)
+          select device_id, session_id, version, created_at, updated_at, expires_at, state
+          from omadm_session`.execute(db);
+        await db.schema.dropTable('omadm_session').execute();
+        await db.schema.alterTable('omadm_session_0004').renameTo('omadm_session').execute();
+        await db.schema
+          .createIndex('omadm_session_expires')
+          .on('omadm_session')
+          .column('expires_at')
+          .execute();
+        await db.schema.createIndex('omadm_session_key').on('omadm_session').column('session_id').execute();
+        await db.schema
+          .createIndex('omadm_session_device_updated')
+          .on('omadm_session')
+          .columns(['device_id', 'updated_at', 'expires_at'])
+          .execute();
       },
     },
   };
