@@ -106,6 +106,8 @@ interface Work {
   readonly taken: string[];
   readonly respUri: ((token: string) => string) | undefined;
   endOutcome?: SessionOutcome;
+  /** A command sent and never answered was left for the source's `sessionEnded` to decide. */
+  leftUnanswered?: boolean;
   /**
    * The device's latest stored session as read at the start of this message (null: none), or
    * only its head.
@@ -114,6 +116,11 @@ interface Work {
 }
 
 const FINISHED: ReadonlySet<string> = new Set(['whole', 'last']);
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
 
 export class DmServerEngine {
   readonly #o: ServerEngineOptions;
@@ -805,6 +812,7 @@ export class DmServerEngine {
       for (const e of list) for (const r of e.a.results ?? []) results.push(fromJson<Item>(r));
       const statusItems =
         decider?.a.statusItems === undefined ? undefined : fromJson<Item[]>(decider.a.statusItems);
+      if (status === undefined) w.leftUnanswered = true;
       outcomes.push({
         id,
         ...(status === undefined ? {} : { status }),
@@ -970,9 +978,13 @@ export class DmServerEngine {
     }
     if (done) {
       const first = w.ref.firstMessage === true;
+      // Nothing unsent (released) and nothing sent unanswered: the queue holds nothing for it.
+      const heldNothing = first
+        ? w.taken.length === 0
+        : !w.leftUnanswered && state.outbox.length === 0 && isEmpty(state.awaiting);
       await this.#ended(state, reply.outcome ?? 'completed', {
         ...(first ? { firstMessage: true } : {}),
-        ...(first && w.taken.length === 0 ? { heldNothing: true } : {}),
+        ...(heldNothing ? { heldNothing: true } : {}),
       });
     }
     channels.messageOut.publish({

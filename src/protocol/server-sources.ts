@@ -90,8 +90,10 @@ export interface SessionRef {
    */
   readonly firstMessage?: boolean;
   /**
-   * On `sessionEnded` only: the session ends in its first message and took nothing from the queue
-   * in it, so nothing can be held for this session run (a source may skip releasing).
+   * On `sessionEnded` only: nothing is held for this session run, so a source may skip releasing
+   * — it ends in its first message having taken nothing from the queue, or it ends with every
+   * command it sent answered and every unsent one already given back (`release`). Claims a
+   * crashed node made and never recorded in the session are left to lease recovery.
    */
   readonly heldNothing?: boolean;
   /**

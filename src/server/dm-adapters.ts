@@ -470,7 +470,7 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async sessionEnded(session: SessionRef, outcome: SessionOutcome): Promise<void> {
-      // A session ending in its first message, which took nothing, holds nothing (most heartbeats).
+      // Nothing held (a heartbeat that took nothing; a session that ended with everything answered).
       if (!session.heldNothing) {
         // A superseded or expired session ending in this message may requeue its commands.
         forgetNothingQueued(ctx, session.deviceId);

@@ -142,6 +142,8 @@ async function sessionSeenByServer(sessionIdHex: string, commandId: string): Pro
     deviceId: DEV,
     sessionId: sessionIdHex,
     initiator: AlertCode.ServerInitiatedMgmt,
+    // It ended with its command answered: nothing left for the queue to release.
+    heldNothing: true,
   });
   assert.equal(seen.outcome, 'completed');
   const out = queue.records.get(commandId)?.outcome;

@@ -132,6 +132,8 @@ test('one-SMS Package 0 → handset → Alert 1200 session with its SessionID', 
     deviceId: DEV,
     sessionId: 'ABC',
     initiator: AlertCode.ServerInitiatedMgmt,
+    // It ended with its command answered: nothing left for the queue to release.
+    heldNothing: true,
   });
   assert.equal(queue.records.get(get)?.outcome?.status, 200);
 });

@@ -512,3 +512,36 @@ describe('client engine: package execution', () => {
     assert.equal(tree.values.get('./A'), '1');
   });
 });
+
+describe('server engine: what a finished session leaves to the command source', () => {
+  test('every command answered: sessionEnded says nothing is held (no release needed)', async () => {
+    const pair = makePair({ tree: { './A': '1' } });
+    pair.queue.enqueue(DEVICE, replaceCmd('./A', '2'));
+    const result = await runClientSession(pair.client(), loopback(pair.server));
+    assert.equal(result.outcome, 'completed');
+    const ended = pair.queue.sessions.at(-1)!;
+    assert.equal(ended.ref.heldNothing, true);
+    assert.equal(ended.ref.firstMessage, undefined);
+  });
+
+  test('a command sent and never answered: sessionEnded must release (heldNothing unset)', async () => {
+    const pair = makePair({ tree: { './A': '1' } });
+    const id = pair.queue.enqueue(DEVICE, replaceCmd('./A', '2'));
+    const { client, res, token } = await openSession(pair);
+    const req3 = (await client.receive({ body: res.body, contentType: XML }))!;
+    // The device's answer loses the Replace's Status.
+    const m = decodeMessage(req3.body);
+    const dropped = enc({
+      ...m,
+      SyncBody: {
+        ...m.SyncBody,
+        commands: m.SyncBody.commands.filter((c) => !(c.type === 'Status' && c.Cmd === 'Replace')),
+      },
+    });
+    const res4 = await pair.server.handle({ body: dropped, contentType: XML, sessionToken: token });
+    assert.equal(res4.done, true);
+    const ended = pair.queue.sessions.at(-1)!;
+    assert.equal(ended.ref.heldNothing, undefined);
+    assert.notEqual(pair.queue.records.get(id)?.state, 'queued');
+  });
+});
