@@ -21,8 +21,11 @@ function labelText(labels: Labels): string {
   return `{${keys.map((k) => `${k}="${escapeLabel(labels[k] ?? '')}"`).join(',')}}`;
 }
 
+/** Identity of a label set (not its text: rendering escapes, this runs on every count). */
 function key(labels: Labels): string {
-  return labelText(labels);
+  let k = '';
+  for (const name in labels) k += `${name}\u0001${labels[name]}\u0000`;
+  return k;
 }
 
 function num(v: number): string {
