@@ -24,7 +24,7 @@ import type {
   SessionRef,
   SessionStore as EngineSessionStore,
 } from '../protocol/server-sources.ts';
-import type { ServerPhase, ServerSessionState } from '../protocol/server-state.ts';
+import { ServerPhase, type ServerSessionState } from '../protocol/server-state.ts';
 import type { DmCommand } from './store/index.ts';
 import { isStoreError, StoreErrorCode } from './store/index.ts';
 import type {
@@ -165,6 +165,22 @@ interface LookupHints {
 
 const lookupHints = new WeakMap<DmContext, Map<string, LookupHints>>();
 
+/**
+ * Credentials read by `loadHeadByDevice` at a package 1 (the device row carries the head of a
+ * session that closed in its first message), handed to the `lookup` that follows in the same
+ * message instead of reading the row again. Used once.
+ */
+const prefetched = new WeakMap<DmContext, Map<string, DeviceCredentials>>();
+
+function prefetchedOf(ctx: DmContext): Map<string, DeviceCredentials> {
+  let map = prefetched.get(ctx);
+  if (!map) {
+    map = new Map();
+    prefetched.set(ctx, map);
+  }
+  return map;
+}
+
 function rememberLookup(ctx: DmContext, c: DeviceCredentials): void {
   let hints = lookupHints.get(ctx);
   if (!hints) {
@@ -239,7 +255,10 @@ export function credentialSource(ctx: DmContext): CredentialSource {
   const { store } = ctx;
   return {
     async lookup(deviceId) {
-      let creds = await store.devices.credentials(deviceId);
+      const early = prefetched.get(ctx);
+      let creds = early?.get(deviceId);
+      if (creds) early!.delete(deviceId);
+      else creds = await store.devices.credentials(deviceId);
       const policy = ctx.autoEnroll;
       if (!creds && policy && (!policy.idPattern || policy.idPattern.test(deviceId))) {
         try {
@@ -578,6 +597,26 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       return rec ? { ...rec.state, revision: rec.version } : undefined;
     },
     async loadHeadByDevice(deviceId): Promise<EngineSessionHead | undefined> {
+      // The credentials are read first (the lookup that follows reuses them): when the device's
+      // latest session closed in its first message — every heartbeat — its head is in that row.
+      const creds = await store.devices.credentials(deviceId);
+      if (creds) {
+        const early = prefetchedOf(ctx);
+        if (early.size > 10_000) early.clear(); // messages that ended before their lookup; bounded
+        early.set(deviceId, creds);
+        const closed = creds.closedSession;
+        if (closed && closed.expiresAt > Date.now()) {
+          return {
+            token: closed.token,
+            revision: 1, // written once, by the message that started and closed it
+            deviceId,
+            sessionId: closed.dmSessionId,
+            phase: ServerPhase.Closed,
+            clientMsgId: 1, // a session starts only with MsgID 1
+            requestHash: closed.requestHash,
+          };
+        }
+      }
       const rec = await store.sessions.latestHead<ServerSessionState>(deviceId);
       if (!rec) return undefined;
       const { head, state } = rec;
@@ -637,7 +676,18 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
             ...extras,
           });
           // A session closed in its first message is over as it starts: online until now (offline,
-          // as noteSessionEnd would leave it), in the same statement.
+          // as noteSessionEnd would leave it), in the same statement, which also keeps its head
+          // for the next package 1 (an authenticated one only: a refused newcomer must not hide
+          // the device's live session).
+          const closedHead =
+            state.phase === ServerPhase.Closed && state.auth.authenticated && state.lastReply
+              ? {
+                  token: state.token,
+                  dmSessionId: state.sessionId,
+                  requestHash: state.lastReply.requestHash,
+                  expiresAt,
+                }
+              : undefined;
           await store.devices
             .recordSessionStart(state.deviceId, {
               sessionId: state.sessionId,
@@ -645,10 +695,12 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
               onlineUntil: state.phase === 'closed' ? now : now + ctx.onlineTtlMs,
               ...(Object.keys(devInfo).length ? { devInfo } : {}),
               ...(clientNonce !== undefined ? { clientNonce } : {}),
+              ...(closedHead ? { closedHead } : {}),
             })
             .catch((err: unknown) => {
-              // The answer must not leave announcing a nonce that was not stored.
-              if (clientNonce !== undefined) throw err;
+              // The answer must not leave announcing a nonce that was not stored, nor with the
+              // device row naming an older session as its latest.
+              if (clientNonce !== undefined || closedHead) throw err;
             });
           ctx.metrics.dmSessionsStarted.inc();
         } else {

@@ -287,6 +287,17 @@ export function migrations(backend: Backend): Record<string, Migration> {
       // null: readers fall back to the state JSON. The state and the answer's bytes come last.
       // biome-ignore lint/suspicious/noExplicitAny: see above.
       async up(db: Kysely<any>) {
+        // The device's latest session when it closed in its first message (a heartbeat): its
+        // head lives in the device row the session start updates anyway, so the next package 1
+        // finds it with the credentials read. Null: look in omadm_session.
+        for (const [name, type] of [
+          ['latest_token', 'text'],
+          ['latest_dm_session_id', 'text'],
+          ['latest_request_hash', 'text'],
+          ['latest_expires_at', 'bigint'],
+        ] as const) {
+          await db.schema.alterTable('omadm_device').addColumn(name, sql.raw(type)).execute();
+        }
         if (backend === 'postgres') {
           // PostgreSQL keeps large values out of line (TOAST): column order costs nothing there.
           for (const [name, type] of [

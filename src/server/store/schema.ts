@@ -31,6 +31,11 @@ export interface DeviceTable {
   session_count: number;
   online_until: number | null;
   current_session: string | null;
+  /** Head of the latest session when it closed in its first message (migration 0004); else null. */
+  latest_token: string | null;
+  latest_dm_session_id: string | null;
+  latest_request_hash: string | null;
+  latest_expires_at: number | null;
 }
 
 export interface DeviceTagTable {

@@ -7,6 +7,7 @@ import type { Database, DeviceTable } from './schema.ts';
 import {
   AUTH_TYPES,
   AuthType,
+  type ClosedSessionHead,
   CommandState,
   type Device,
   type DeviceCredentials,
@@ -133,6 +134,10 @@ export class SqlDeviceStore implements DeviceStore {
           online_until: p('onlineUntil'),
           current_session: p('sessionId'),
           client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
+          latest_token: p('latestToken'),
+          latest_dm_session_id: p('latestDmSessionId'),
+          latest_request_hash: p('latestRequestHash'),
+          latest_expires_at: p('latestExpiresAt'),
         }))
         .where('id', '=', p('id')),
     ),
@@ -145,6 +150,10 @@ export class SqlDeviceStore implements DeviceStore {
           online_until: p('onlineUntil'),
           current_session: p('sessionId'),
           client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
+          latest_token: p('latestToken'),
+          latest_dm_session_id: p('latestDmSessionId'),
+          latest_request_hash: p('latestRequestHash'),
+          latest_expires_at: p('latestExpiresAt'),
           // DevInfo merged in SQL (a JSON merge of string values), so a session start is one statement.
           dev_info:
             this.#ctx.backend === 'postgres'
@@ -513,6 +522,19 @@ export class SqlDeviceStore implements DeviceStore {
       serverNonce: row.server_nonce,
       devInfo: parseJson<Record<string, string>>(row.dev_info, {}),
       hasQueued: Boolean(row.has_queued),
+      ...(row.latest_token !== null &&
+      row.latest_dm_session_id !== null &&
+      row.latest_request_hash !== null &&
+      row.latest_expires_at !== null
+        ? {
+            closedSession: {
+              token: row.latest_token,
+              dmSessionId: row.latest_dm_session_id,
+              requestHash: row.latest_request_hash,
+              expiresAt: Number(row.latest_expires_at),
+            },
+          }
+        : {}),
     });
   }
 
@@ -563,6 +585,7 @@ export class SqlDeviceStore implements DeviceStore {
       readonly onlineUntil: number;
       readonly devInfo?: Readonly<Record<string, string>>;
       readonly clientNonce?: string;
+      readonly closedHead?: ClosedSessionHead;
     },
   ): Promise<boolean> {
     return this.#recordSessionStart(this.#ctx.db, id, session);
@@ -577,6 +600,7 @@ export class SqlDeviceStore implements DeviceStore {
       readonly onlineUntil: number;
       readonly devInfo?: Readonly<Record<string, string>>;
       readonly clientNonce?: string;
+      readonly closedHead?: ClosedSessionHead;
     },
   ): Promise<boolean> {
     const params = {
@@ -585,6 +609,12 @@ export class SqlDeviceStore implements DeviceStore {
       onlineUntil: session.onlineUntil,
       sessionId: session.sessionId,
       clientNonce: session.clientNonce ?? null,
+      // Every session start replaces the device's latest-session head: set for a session that
+      // closed in this first message, cleared (look in the session table) for any other.
+      latestToken: session.closedHead?.token ?? null,
+      latestDmSessionId: session.closedHead?.dmSessionId ?? null,
+      latestRequestHash: session.closedHead?.requestHash ?? null,
+      latestExpiresAt: session.closedHead?.expiresAt ?? null,
     };
     const r = session.devInfo
       ? await this.#q.startWithDevInfo(db, {

@@ -116,6 +116,22 @@ export interface DeviceCredentials {
    * credentials say no skips its claim; a command queued later waits for the next message).
    */
   readonly hasQueued?: boolean;
+  /**
+   * The device's latest session, when it closed in the message that started it (a heartbeat) and
+   * is still kept for retransmissions (`recordSessionStart({ closedHead })`); absent otherwise.
+   */
+  readonly closedSession?: ClosedSessionHead;
+}
+
+/** What package 1 needs of a session that closed in its first message (see `recordSessionStart`). */
+export interface ClosedSessionHead {
+  /** Its key in the session store (the RespURI token). */
+  readonly token: string;
+  /** SessionID as the client sent it. */
+  readonly dmSessionId: string;
+  /** Hash of the request it answered (a retransmission repeats it). */
+  readonly requestHash: string;
+  readonly expiresAt: number;
 }
 
 /** Device listing filters (all optional, combined with AND). */
@@ -190,7 +206,9 @@ export interface DeviceStore {
   /**
    * `noteSessionStart` without reading the device back (the DM hot path): one UPDATE. Returns
    * false when the device does not exist. `clientNonce`, when given, is stored in the same UPDATE
-   * (the nonce the session's first answer announces).
+   * (the nonce the session's first answer announces). `closedHead`: the session closed in this
+   * first message; the device row keeps its head (`credentials().closedSession`) until the next
+   * session start, which replaces or clears it.
    */
   recordSessionStart(
     id: string,
@@ -200,6 +218,7 @@ export interface DeviceStore {
       readonly onlineUntil: number;
       readonly devInfo?: Readonly<Record<string, string>>;
       readonly clientNonce?: string;
+      readonly closedHead?: ClosedSessionHead;
     },
   ): Promise<boolean>;
   /** `setNonces` without returning the previous values: one UPDATE; false when the device does not exist. */

@@ -129,6 +129,55 @@ function suite(backend: TestBackend) {
       );
     });
 
+    test('a heartbeat: its head is kept in the device row; the next package 1 reads no session row', async () => {
+      await using f = await backend.fresh();
+      const { server, pair } = await setup(f);
+      const client = pair.client();
+      const req1 = await client.start();
+      const a = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
+      assert.equal(a.done, true, 'nothing queued: the session ends in its first message');
+      const closed = (await f.store.devices.credentials(DEVICE))?.closedSession;
+      assert.equal(closed?.token, a.token);
+      assert.ok(closed && closed.expiresAt > Date.now());
+      // Count the session-table head reads from here on.
+      let tableReads = 0;
+      const latestHead = f.store.sessions.latestHead.bind(f.store.sessions);
+      f.store.sessions.latestHead = (deviceId) => {
+        tableReads++;
+        return latestHead(deviceId);
+      };
+      // Retransmitted (the answer was lost): the identical answer, from the session row.
+      const b = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
+      same(a, b);
+      // The device takes the answer (and the next nonce in it).
+      assert.equal(await client.receive({ body: b.body, contentType: XML, hmac: b.hmac }), undefined);
+      // A new heartbeat: found through the device row, answered, and its head replaces the first.
+      const req2 = await pair.client({ notification: { sessionId: 0x0c2 } }).start();
+      const c = await server.handle({ body: req2.body, contentType: XML, hmac: req2.hmac, respUri });
+      assert.equal(c.done, true);
+      assert.notEqual(c.token, a.token);
+      assert.equal((await f.store.devices.credentials(DEVICE))?.closedSession?.token, c.token);
+      assert.equal(tableReads, 0, 'a package 1 after a heartbeat read the session table');
+    });
+
+    test('a session that goes on clears the device-row head: the next package 1 reads the session table', async () => {
+      await using f = await backend.fresh();
+      const { server, pair } = await setup(f);
+      const heartbeat = pair.client();
+      const first = await heartbeat.start();
+      const answer = await server.handle({ body: first.body, contentType: XML, hmac: first.hmac, respUri });
+      await heartbeat.receive({ body: answer.body, contentType: XML, hmac: answer.hmac });
+      assert.ok((await f.store.devices.credentials(DEVICE))?.closedSession);
+      await f.store.queue.enqueue(DEVICE, { kind: 'Replace', target: './Vendor/Poll', data: '3' });
+      const req = await pair.client({ notification: { sessionId: 0x0d3 } }).start();
+      const a = await server.handle({ body: req.body, contentType: XML, hmac: req.hmac, respUri });
+      assert.equal(a.done, false);
+      assert.equal((await f.store.devices.credentials(DEVICE))?.closedSession, undefined);
+      // Its retransmission is recognized through the session table and answered identically.
+      const b = await server.handle({ body: req.body, contentType: XML, hmac: req.hmac, respUri });
+      same(a, b);
+    });
+
     test('a row written before the head columns: a retransmission is answered identically, the session goes on', async () => {
       await using f = await backend.fresh();
       const { server, pair } = await setup(f);
