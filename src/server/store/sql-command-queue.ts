@@ -168,10 +168,10 @@ export class SqlCommandQueue implements CommandQueue {
         .where('device_id', '=', p('deviceId'))
         .returning('id'),
     ),
-    pick: prepared<{ id: number }>((db, p) =>
+    pick: prepared<{ id: number; expires_at: number | null }>((db, p) =>
       db
         .selectFrom('omadm_command')
-        .select('id')
+        .select(['id', 'expires_at'])
         .where('device_id', '=', p('deviceId'))
         .where('state', '=', CommandState.Queued)
         .orderBy('id')
@@ -471,10 +471,13 @@ export class SqlCommandQueue implements CommandQueue {
       // CTE below costs several times more here.
       let picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
       if (picked.length === 0) return [];
-      const expired = await this.#expire(this.#ctx.db, now, deviceId);
-      this.#emit(expired);
-      if (expired.length > 0) picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
-      if (picked.length === 0) return [];
+      // Expire stale ones first when the pick holds any (usually none: no statement for it).
+      if (picked.some((r) => r.expires_at !== null && Number(r.expires_at) <= now)) {
+        const expired = await this.#expire(this.#ctx.db, now, deviceId);
+        this.#emit(expired);
+        if (expired.length > 0) picked = (await this.#q.pick(this.#ctx.db, { deviceId, limit })).rows;
+        if (picked.length === 0) return [];
+      }
       if (picked.length === 1) {
         const one = (
           await this.#q.takeOne(this.#ctx.db, {
