@@ -181,6 +181,8 @@ export class DmServerEngine {
     let loaded: ServerSessionState | undefined;
     /** The device's latest session, when looked up for this message (reused by #supersede). */
     let latest: ServerSessionState | SessionHead | null | undefined;
+    /** Credentials a store read together with the head (then not looked up again). */
+    let known: DeviceCredentials | undefined;
     let viaToken = false;
     if (req.sessionToken) {
       loaded = await this.#o.sessions.load(req.sessionToken);
@@ -193,7 +195,9 @@ export class DmServerEngine {
       let current: ServerSessionState | undefined;
       if (isInit && sessions.loadHeadByDevice) {
         // Usually a new session: the head tells, the full state is read only to continue it.
-        const head = await sessions.loadHeadByDevice(deviceId);
+        const found = await sessions.loadHeadByDevice(deviceId);
+        known = found?.credentials;
+        const head = found?.token !== undefined ? (found as SessionHead) : undefined;
         latest = head ?? null;
         if (head && head.sessionId === hdr.SessionID && head.requestHash === requestHash) {
           current = await sessions.load(head.token);
@@ -268,7 +272,7 @@ export class DmServerEngine {
       }
     }
 
-    const creds = await this.#o.credentials.lookup(deviceId);
+    const creds = known ?? (await this.#o.credentials.lookup(deviceId));
     const expectedRevision = loaded?.revision ?? 0;
     // `load` hands out a fresh object (SessionStore contract), so it is advanced in place.
     const state: ServerSessionState = loaded ?? this.#newState(msg, encoding, req, now, msgId);

@@ -152,6 +152,17 @@ export interface SessionHead {
   readonly clientMsgId: number;
   /** `lastReply.requestHash`: the request last answered. */
   readonly requestHash?: string;
+  /**
+   * The device's credentials, when the store read them with the head (one query for both): the
+   * engine then uses them for this message instead of calling `CredentialSource.lookup`.
+   */
+  readonly credentials?: DeviceCredentials;
+}
+
+/** `loadHeadByDevice` when the device has no live session, with its credentials if read anyway. */
+export interface NoSessionHead {
+  readonly token?: undefined;
+  readonly credentials?: DeviceCredentials;
 }
 
 /**
@@ -167,7 +178,7 @@ export interface SessionStore {
    * Optional: the head of what `loadByDevice` would return, cheaper to read. With it, a package 1
    * reads the full state (by `load`) only when it continues that session or must close it.
    */
-  loadHeadByDevice?(deviceId: string): Promise<SessionHead | undefined>;
+  loadHeadByDevice?(deviceId: string): Promise<SessionHead | NoSessionHead | undefined>;
   /**
    * Optional: a store that keeps the last answer's bytes apart from the state. The engine then
    * saves `lastReply` without `body`, hands the bytes to `save` as `reply`, and reads them back

@@ -20,6 +20,7 @@ import type {
   DeviceCredentials as EngineCredentials,
   QueuedCommand,
   SessionOutcome,
+  NoSessionHead,
   SessionHead as EngineSessionHead,
   SessionRef,
   SessionStore as EngineSessionStore,
@@ -165,22 +166,6 @@ interface LookupHints {
 
 const lookupHints = new WeakMap<DmContext, Map<string, LookupHints>>();
 
-/**
- * Credentials read by `loadHeadByDevice` at a package 1 (the device row carries the head of a
- * session that closed in its first message), handed to the `lookup` that follows in the same
- * message instead of reading the row again. Used once.
- */
-const prefetched = new WeakMap<DmContext, Map<string, DeviceCredentials>>();
-
-function prefetchedOf(ctx: DmContext): Map<string, DeviceCredentials> {
-  let map = prefetched.get(ctx);
-  if (!map) {
-    map = new Map();
-    prefetched.set(ctx, map);
-  }
-  return map;
-}
-
 function rememberLookup(ctx: DmContext, c: DeviceCredentials): void {
   let hints = lookupHints.get(ctx);
   if (!hints) {
@@ -255,10 +240,7 @@ export function credentialSource(ctx: DmContext): CredentialSource {
   const { store } = ctx;
   return {
     async lookup(deviceId) {
-      const early = prefetched.get(ctx);
-      let creds = early?.get(deviceId);
-      if (creds) early!.delete(deviceId);
-      else creds = await store.devices.credentials(deviceId);
+      let creds = await store.devices.credentials(deviceId);
       const policy = ctx.autoEnroll;
       if (!creds && policy && (!policy.idPattern || policy.idPattern.test(deviceId))) {
         try {
@@ -596,29 +578,33 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
       const rec = await store.sessions.latest<ServerSessionState>(deviceId);
       return rec ? { ...rec.state, revision: rec.version } : undefined;
     },
-    async loadHeadByDevice(deviceId): Promise<EngineSessionHead | undefined> {
-      // The credentials are read first (the lookup that follows reuses them): when the device's
-      // latest session closed in its first message — every heartbeat — its head is in that row.
+    async loadHeadByDevice(deviceId): Promise<EngineSessionHead | NoSessionHead | undefined> {
+      // The credentials are read first and handed to the engine with the head (it then does not
+      // look them up again): when the device's latest session closed in its first message —
+      // every heartbeat — its head is in that same row.
       const creds = await store.devices.credentials(deviceId);
-      if (creds) {
-        const early = prefetchedOf(ctx);
-        if (early.size > 10_000) early.clear(); // messages that ended before their lookup; bounded
-        early.set(deviceId, creds);
-        const closed = creds.closedSession;
-        if (closed && closed.expiresAt > Date.now()) {
-          return {
-            token: closed.token,
-            revision: 1, // written once, by the message that started and closed it
-            deviceId,
-            sessionId: closed.dmSessionId,
-            phase: ServerPhase.Closed,
-            clientMsgId: 1, // a session starts only with MsgID 1
-            requestHash: closed.requestHash,
-          };
-        }
+      if (creds) rememberLookup(ctx, creds);
+      const known: NoSessionHead | undefined = creds
+        ? { credentials: toEngineCredentials(creds) }
+        : undefined;
+      const closed = creds?.closedSession;
+      if (closed) {
+        // Any later session start would have replaced or cleared it: when it has expired, the
+        // device has no live session at all.
+        if (closed.expiresAt <= Date.now()) return known;
+        return {
+          token: closed.token,
+          revision: 1, // written once, by the message that started and closed it
+          deviceId,
+          sessionId: closed.dmSessionId,
+          phase: ServerPhase.Closed,
+          clientMsgId: 1, // a session starts only with MsgID 1
+          requestHash: closed.requestHash,
+          ...known,
+        };
       }
       const rec = await store.sessions.latestHead<ServerSessionState>(deviceId);
-      if (!rec) return undefined;
+      if (!rec) return known;
       const { head, state } = rec;
       if (head) {
         return {
@@ -629,9 +615,10 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
           phase: head.phase as ServerPhase,
           clientMsgId: head.clientMsgId,
           ...(head.requestHash === undefined ? {} : { requestHash: head.requestHash }),
+          ...known,
         };
       }
-      if (!state) return undefined;
+      if (!state) return known;
       // Written without a head (before it existed): the state has it all.
       const requestHash = state.lastReply?.requestHash;
       return {
@@ -642,6 +629,7 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
         phase: state.phase,
         clientMsgId: state.clientMsgId,
         ...(requestHash === undefined ? {} : { requestHash }),
+        ...known,
       };
     },
     async loadReply(state) {

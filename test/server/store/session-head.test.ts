@@ -152,12 +152,42 @@ function suite(backend: TestBackend) {
       // The device takes the answer (and the next nonce in it).
       assert.equal(await client.receive({ body: b.body, contentType: XML, hmac: b.hmac }), undefined);
       // A new heartbeat: found through the device row, answered, and its head replaces the first.
+      let credentialReads = 0;
+      const credentials = f.store.devices.credentials.bind(f.store.devices);
+      f.store.devices.credentials = (id) => {
+        credentialReads++;
+        return credentials(id);
+      };
       const req2 = await pair.client({ notification: { sessionId: 0x0c2 } }).start();
       const c = await server.handle({ body: req2.body, contentType: XML, hmac: req2.hmac, respUri });
+      f.store.devices.credentials = credentials;
+      assert.equal(credentialReads, 1, 'the head and the credentials come from one read');
       assert.equal(c.done, true);
       assert.notEqual(c.token, a.token);
       assert.equal((await f.store.devices.credentials(DEVICE))?.closedSession?.token, c.token);
       assert.equal(tableReads, 0, 'a package 1 after a heartbeat read the session table');
+    });
+
+    test('an expired device-row head means no live session: a new one starts without reading the session table', async () => {
+      await using f = await backend.fresh();
+      const { server, pair } = await setup(f);
+      const client = pair.client();
+      const req1 = await client.start();
+      const a = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
+      await client.receive({ body: a.body, contentType: XML, hmac: a.hmac });
+      await sql`update omadm_device set latest_expires_at = ${Date.now() - 1}`.execute(
+        (f.store as SqlStore).kysely,
+      );
+      let tableReads = 0;
+      const latestHead = f.store.sessions.latestHead.bind(f.store.sessions);
+      f.store.sessions.latestHead = (deviceId) => {
+        tableReads++;
+        return latestHead(deviceId);
+      };
+      // Even the same bytes again: the old session is over, so this is a new session.
+      const b = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
+      assert.notEqual(b.token, a.token);
+      assert.equal(tableReads, 0);
     });
 
     test('a session that goes on clears the device-row head: the next package 1 reads the session table', async () => {
