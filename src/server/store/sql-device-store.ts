@@ -1,13 +1,20 @@
 /** DeviceStore over Kysely (SQLite and PostgreSQL). */
 import { createHash } from 'node:crypto';
-import { type Selectable, sql, type Transaction } from 'kysely';
-import { clampLimit, decodeCursor, encodeCursor, parseJson, prepared, type StoreContext } from './context.ts';
+import { type ExpressionBuilder, type Selectable, sql, type Transaction } from 'kysely';
+import {
+  clampLimit,
+  decodeCursor,
+  encodeCursor,
+  type Param,
+  parseJson,
+  prepared,
+  type StoreContext,
+} from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { Database, DeviceTable } from './schema.ts';
 import {
   AUTH_TYPES,
   AuthType,
-  type ClosedSessionHead,
   CommandState,
   type Device,
   type DeviceCredentials,
@@ -17,6 +24,7 @@ import {
   type DeviceStore,
   type Group,
   type Page,
+  type SessionStart,
 } from './types.ts';
 
 /** B64(MD5(name ":" secret)) — the stored form of a DM credential (protocol.md §4.2). */
@@ -83,6 +91,21 @@ function mergeRecord(
   return out;
 }
 
+/** What every session start sets on the device row (the `start` statements' shared part). */
+function sessionStartSet(eb: ExpressionBuilder<Database, 'omadm_device'>, p: Param) {
+  return {
+    session_count: eb('session_count', '+', 1),
+    last_seen_at: p('at'),
+    online_until: p('onlineUntil'),
+    current_session: p('sessionId'),
+    client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
+    latest_token: p('latestToken'),
+    latest_dm_session_id: p('latestDmSessionId'),
+    latest_request_hash: p('latestRequestHash'),
+    latest_expires_at: p('latestExpiresAt'),
+  };
+}
+
 export class SqlDeviceStore implements DeviceStore {
   readonly #ctx: StoreContext;
   // The statements of every DM session, compiled once (see `prepared`).
@@ -128,32 +151,14 @@ export class SqlDeviceStore implements DeviceStore {
     start: prepared((db, p) =>
       db
         .updateTable('omadm_device')
-        .set((eb) => ({
-          session_count: eb('session_count', '+', 1),
-          last_seen_at: p('at'),
-          online_until: p('onlineUntil'),
-          current_session: p('sessionId'),
-          client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
-          latest_token: p('latestToken'),
-          latest_dm_session_id: p('latestDmSessionId'),
-          latest_request_hash: p('latestRequestHash'),
-          latest_expires_at: p('latestExpiresAt'),
-        }))
+        .set((eb) => sessionStartSet(eb, p))
         .where('id', '=', p('id')),
     ),
     startWithDevInfo: prepared((db, p) =>
       db
         .updateTable('omadm_device')
         .set((eb) => ({
-          session_count: eb('session_count', '+', 1),
-          last_seen_at: p('at'),
-          online_until: p('onlineUntil'),
-          current_session: p('sessionId'),
-          client_nonce: sql<string | null>`coalesce(${p('clientNonce')}, client_nonce)`,
-          latest_token: p('latestToken'),
-          latest_dm_session_id: p('latestDmSessionId'),
-          latest_request_hash: p('latestRequestHash'),
-          latest_expires_at: p('latestExpiresAt'),
+          ...sessionStartSet(eb, p),
           // DevInfo merged in SQL (a JSON merge of string values), so a session start is one statement.
           dev_info:
             this.#ctx.backend === 'postgres'
@@ -577,31 +582,14 @@ export class SqlDeviceStore implements DeviceStore {
     });
   }
 
-  recordSessionStart(
-    id: string,
-    session: {
-      readonly sessionId: string;
-      readonly at: number;
-      readonly onlineUntil: number;
-      readonly devInfo?: Readonly<Record<string, string>>;
-      readonly clientNonce?: string;
-      readonly closedHead?: ClosedSessionHead;
-    },
-  ): Promise<boolean> {
+  recordSessionStart(id: string, session: SessionStart): Promise<boolean> {
     return this.#recordSessionStart(this.#ctx.db, id, session);
   }
 
   async #recordSessionStart(
     db: Tx | StoreContext['db'],
     id: string,
-    session: {
-      readonly sessionId: string;
-      readonly at: number;
-      readonly onlineUntil: number;
-      readonly devInfo?: Readonly<Record<string, string>>;
-      readonly clientNonce?: string;
-      readonly closedHead?: ClosedSessionHead;
-    },
+    session: SessionStart,
   ): Promise<boolean> {
     const params = {
       id,

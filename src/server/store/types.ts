@@ -123,6 +123,20 @@ export interface DeviceCredentials {
   readonly closedSession?: ClosedSessionHead;
 }
 
+/** A session start as `DeviceStore.recordSessionStart` records it on the device row. */
+export interface SessionStart {
+  /** DM SessionID. */
+  readonly sessionId: string;
+  readonly at: number;
+  readonly onlineUntil: number;
+  /** DevInfo leaves to merge into the registry. */
+  readonly devInfo?: Readonly<Record<string, string>>;
+  /** The client nonce the session's first answer announces. */
+  readonly clientNonce?: string;
+  /** The session closed in this first message: its head, for the next package 1. */
+  readonly closedHead?: ClosedSessionHead;
+}
+
 /** What package 1 needs of a session that closed in its first message (see `recordSessionStart`). */
 export interface ClosedSessionHead {
   /** Its key in the session store (the RespURI token). */
@@ -210,17 +224,7 @@ export interface DeviceStore {
    * first message; the device row keeps its head (`credentials().closedSession`) until the next
    * session start, which replaces or clears it.
    */
-  recordSessionStart(
-    id: string,
-    session: {
-      readonly sessionId: string;
-      readonly at: number;
-      readonly onlineUntil: number;
-      readonly devInfo?: Readonly<Record<string, string>>;
-      readonly clientNonce?: string;
-      readonly closedHead?: ClosedSessionHead;
-    },
-  ): Promise<boolean>;
+  recordSessionStart(id: string, session: SessionStart): Promise<boolean>;
   /** `setNonces` without returning the previous values: one UPDATE; false when the device does not exist. */
   putNonces(
     id: string,
