@@ -93,6 +93,27 @@ function same(a: ServerResponse, b: ServerResponse): void {
   assert.equal(b.token, a.token);
 }
 
+/** Counts the calls of `obj[name]` from now on (still calling through); `restore` puts it back. */
+function countCalls<T extends object, K extends keyof T>(
+  obj: T,
+  name: K,
+): { readonly count: number; restore(): void } {
+  const original = obj[name] as (...args: unknown[]) => unknown;
+  let count = 0;
+  (obj as Record<K, unknown>)[name] = (...args: unknown[]) => {
+    count++;
+    return original.apply(obj, args);
+  };
+  return {
+    get count() {
+      return count;
+    },
+    restore() {
+      (obj as Record<K, unknown>)[name] = original;
+    },
+  };
+}
+
 function suite(backend: TestBackend) {
   describe(`${backend.name}: DM sessions in the store`, () => {
     test('the answer is kept as bytes beside the state; a retransmitted package 1 gets it again', async () => {
@@ -140,32 +161,22 @@ function suite(backend: TestBackend) {
       assert.equal(closed?.token, a.token);
       assert.ok(closed && closed.expiresAt > Date.now());
       // Count the session-table head reads from here on.
-      let tableReads = 0;
-      const latestHead = f.store.sessions.latestHead.bind(f.store.sessions);
-      f.store.sessions.latestHead = (deviceId) => {
-        tableReads++;
-        return latestHead(deviceId);
-      };
+      const tableReads = countCalls(f.store.sessions, 'latestHead');
       // Retransmitted (the answer was lost): the identical answer, from the session row.
       const b = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
       same(a, b);
       // The device takes the answer (and the next nonce in it).
       assert.equal(await client.receive({ body: b.body, contentType: XML, hmac: b.hmac }), undefined);
       // A new heartbeat: found through the device row, answered, and its head replaces the first.
-      let credentialReads = 0;
-      const credentials = f.store.devices.credentials.bind(f.store.devices);
-      f.store.devices.credentials = (id) => {
-        credentialReads++;
-        return credentials(id);
-      };
+      const credentialReads = countCalls(f.store.devices, 'credentials');
       const req2 = await pair.client({ notification: { sessionId: 0x0c2 } }).start();
       const c = await server.handle({ body: req2.body, contentType: XML, hmac: req2.hmac, respUri });
-      f.store.devices.credentials = credentials;
-      assert.equal(credentialReads, 1, 'the head and the credentials come from one read');
+      credentialReads.restore();
+      assert.equal(credentialReads.count, 1, 'the head and the credentials come from one read');
       assert.equal(c.done, true);
       assert.notEqual(c.token, a.token);
       assert.equal((await f.store.devices.credentials(DEVICE))?.closedSession?.token, c.token);
-      assert.equal(tableReads, 0, 'a package 1 after a heartbeat read the session table');
+      assert.equal(tableReads.count, 0, 'a package 1 after a heartbeat read the session table');
     });
 
     test('an expired device-row head means no live session: a new one starts without reading the session table', async () => {
@@ -178,16 +189,11 @@ function suite(backend: TestBackend) {
       await sql`update omadm_device set latest_expires_at = ${Date.now() - 1}`.execute(
         (f.store as SqlStore).kysely,
       );
-      let tableReads = 0;
-      const latestHead = f.store.sessions.latestHead.bind(f.store.sessions);
-      f.store.sessions.latestHead = (deviceId) => {
-        tableReads++;
-        return latestHead(deviceId);
-      };
+      const tableReads = countCalls(f.store.sessions, 'latestHead');
       // Even the same bytes again: the old session is over, so this is a new session.
       const b = await server.handle({ body: req1.body, contentType: XML, hmac: req1.hmac, respUri });
       assert.notEqual(b.token, a.token);
-      assert.equal(tableReads, 0);
+      assert.equal(tableReads.count, 0);
     });
 
     test('a session that goes on clears the device-row head: the next package 1 reads the session table', async () => {
