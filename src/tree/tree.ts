@@ -15,17 +15,17 @@ import { TreeError, TreeErrorCode } from './errors.ts';
 import {
   applyMutation,
   emptyOverlay,
-  fromRecord,
   type Mutation,
   type NodeFields,
   type NodeRecord,
   type OverlayProps,
   overlayKey,
-  TreeNode,
+  type TreeNode,
   type TreeState,
-  toRecord,
   type Undo,
 } from './node.ts';
+import { MAX_TITLE_BYTES, PROPERTIES, Property } from './property.ts';
+import { buildFromSnapshot, countNodes, newRoot, toSnapshot } from './state.ts';
 import { formatTStamp, valueSize } from './value.ts';
 import { MemoryTreeStore, type TreeSnapshot, type TreeStore } from './store/store.ts';
 import type {
@@ -64,6 +64,8 @@ import {
   type UriLimits,
 } from './uri.ts';
 
+export { Property } from './property.ts';
+
 export interface TreeOptions {
   /** Persistence backend (default: in memory only). */
   readonly store?: TreeStore;
@@ -80,22 +82,6 @@ export interface TreeOptions {
   /** ACL of the root of a new tree. Default `Add=*&Get=*`. */
   readonly rootAcl?: string;
 }
-
-/** Properties a node may have at run time (protocol.md §6.3). */
-export const Property = {
-  ACL: 'ACL',
-  Format: 'Format',
-  Name: 'Name',
-  Size: 'Size',
-  Title: 'Title',
-  TStamp: 'TStamp',
-  Type: 'Type',
-  VerNo: 'VerNo',
-  CaseSense: 'CaseSense',
-} as const;
-export type Property = (typeof Property)[keyof typeof Property];
-const PROPERTIES: ReadonlySet<string> = new Set(Object.values(Property));
-const MAX_TITLE_BYTES = 255;
 
 const S = StatusCode;
 
@@ -345,27 +331,12 @@ export class ManagementTree implements TreeOps {
 
   /** Number of engine-stored nodes (root included). */
   get size(): number {
-    let n = 0;
-    const walk = (node: TreeNode) => {
-      n++;
-      if (node.children) for (const c of node.children.values()) walk(c);
-    };
-    walk(this.#state.root);
-    return n;
+    return countNodes(this.#state.root);
   }
 
   /** Full state for persistence (parent-before-child order). */
   toSnapshot(): TreeSnapshot {
-    const nodes: Array<readonly [number, string, NodeRecord]> = [];
-    const walk = (node: TreeNode, parent: number) => {
-      const index = nodes.length;
-      nodes.push([parent, node.name, toRecord(node)]);
-      if (node.children) for (const c of node.children.values()) walk(c, index);
-    };
-    walk(this.#state.root, -1);
-    const overlays: Array<readonly [readonly string[], OverlayProps]> = [];
-    for (const [k, v] of this.#state.overlays) overlays.push([k === '' ? [] : k.split('\u0000'), v]);
-    return { v: 1, nodes, overlays };
+    return toSnapshot(this.#state);
   }
 
   /** Waits for running operations and closes the store. */
@@ -507,33 +478,6 @@ function hasMountBelow(node: TreeNode): boolean {
   if (!node.children) return false;
   for (const c of node.children.values()) if (c.mount || hasMountBelow(c)) return true;
   return false;
-}
-
-function newRoot(acl: string): { root: TreeNode; overlays: Map<string, OverlayProps> } {
-  const root = new TreeNode('', 'node');
-  root.acl = normalizeAcl(acl);
-  root.permanent = true;
-  return { root, overlays: new Map() };
-}
-
-function buildFromSnapshot(snap: TreeSnapshot): { root: TreeNode; overlays: Map<string, OverlayProps> } {
-  if (snap.v !== 1 || snap.nodes.length === 0 || snap.nodes[0]![0] !== -1) {
-    throw new TreeError(TreeErrorCode.StoreCorrupt, 'unsupported or empty tree snapshot');
-  }
-  const built: TreeNode[] = new Array(snap.nodes.length);
-  for (let i = 0; i < snap.nodes.length; i++) {
-    const [parent, name, record] = snap.nodes[i]!;
-    const node = fromRecord(name, record);
-    built[i] = node;
-    if (i === 0) continue;
-    const p = built[parent];
-    if (!p?.children || parent >= i)
-      throw new TreeError(TreeErrorCode.StoreCorrupt, `snapshot node ${i} has no parent`);
-    p.attach(node);
-  }
-  const overlays = new Map<string, OverlayProps>();
-  for (const [path, props] of snap.overlays) overlays.set(overlayKey(path), { ...props });
-  return { root: built[0]!, overlays };
 }
 
 // -----------------------------------------------------------------------------------------------
