@@ -24,12 +24,12 @@ import {
   type TreeState,
   type Undo,
 } from './node.ts';
+import { chainPath, engineInfo, type NodeInfo, type PluginRef, resolve } from './node-info.ts';
 import { MAX_TITLE_BYTES, PROPERTIES, Property } from './property.ts';
 import { buildFromSnapshot, countNodes, newRoot, toSnapshot } from './state.ts';
 import { formatTStamp, valueSize } from './value.ts';
 import { MemoryTreeStore, type TreeSnapshot, type TreeStore } from './store/store.ts';
 import type {
-  CaseSense,
   ChangeEvent,
   ExecContext,
   ExecInput,
@@ -89,37 +89,6 @@ function isSuccess(status: StatusCode): boolean {
   return status === S.Ok || status === S.AcceptedForProcessing;
 }
 
-/** A node as the operations see it, whether stored by the engine or described by a plugin. */
-interface NodeInfo {
-  readonly path: NodePath;
-  readonly format: Format;
-  readonly type: string;
-  readonly data: NodeData | undefined;
-  readonly children: readonly string[] | undefined;
-  readonly permanent: boolean;
-  readonly acl: string;
-  readonly title: string;
-  readonly tstamp: number;
-  readonly verNo: number;
-  readonly caseSense: CaseSense | undefined;
-  /** Set for engine-stored nodes. */
-  readonly node: TreeNode | undefined;
-  /** Set for plugin nodes (including a mount node). */
-  readonly plugin: PluginRef | undefined;
-}
-
-interface PluginRef {
-  readonly mo: ManagementObject;
-  readonly mountPath: NodePath;
-  readonly rel: NodePath;
-}
-
-/** Outcome of looking a path up in the engine. */
-type Resolution =
-  | { readonly kind: 'engine'; readonly node: TreeNode; readonly chain: readonly TreeNode[] }
-  | { readonly kind: 'plugin'; readonly ref: PluginRef; readonly chain: readonly TreeNode[] }
-  | { readonly kind: 'missing'; readonly chain: readonly TreeNode[] };
-
 interface Mark {
   readonly undo: number;
   readonly batch: number;
@@ -143,8 +112,6 @@ interface Internals {
   persist(batch: readonly Mutation[]): Promise<void>;
   emitChanges(events: readonly ChangeEvent[]): void;
   emitExecResult(result: ExecResult): void;
-  /** Engine lookup honouring CaseSense; stops at a plugin mount. */
-  resolve(path: NodePath): Resolution;
 }
 
 const INTERNALS = new WeakMap<ManagementTree, Internals>();
@@ -276,7 +243,7 @@ export class ManagementTree implements TreeOps {
     const status = await this.ensure(uri, { format: 'node', permanent: true });
     if (status !== S.Ok)
       throw new TreeError(TreeErrorCode.MountConflict, `cannot create mount node ${uri} (${status})`);
-    const res = this.#resolve(path);
+    const res = resolve(this.#state, path);
     if (res.kind !== 'engine')
       throw new TreeError(TreeErrorCode.MountConflict, `${uri} lies inside another mount`);
     for (const n of res.chain) {
@@ -288,7 +255,7 @@ export class ManagementTree implements TreeOps {
   }
 
   unmount(uri: string): void {
-    const res = this.#resolve(parseUri(uri, this.limits).path);
+    const res = resolve(this.#state, parseUri(uri, this.limits).path);
     if (res.kind === 'plugin' && res.ref.rel.length === 0) {
       const node = res.chain[res.chain.length - 1];
       if (node) node.mount = undefined;
@@ -387,29 +354,7 @@ export class ManagementTree implements TreeOps {
       persist: (batch) => this.#store.commit(batch, () => this.toSnapshot()),
       emitChanges: (events) => this.#emitChanges(events),
       emitExecResult: (result) => this.#emitExecResult(result),
-      resolve: (path) => this.#resolve(path),
     };
-  }
-
-  #resolve(path: NodePath): Resolution {
-    let node = this.#state.root;
-    const chain: TreeNode[] = [node];
-    for (let i = 0; i < path.length; i++) {
-      if (node.mount) {
-        return {
-          kind: 'plugin',
-          ref: { mo: node.mount, mountPath: chainPath(chain), rel: path.slice(i) },
-          chain,
-        };
-      }
-      const next = node.child(path[i]!);
-      if (!next) return { kind: 'missing', chain };
-      node = next;
-      chain.push(node);
-    }
-    if (node.mount)
-      return { kind: 'plugin', ref: { mo: node.mount, mountPath: chainPath(chain), rel: [] }, chain };
-    return { kind: 'engine', node, chain };
   }
 
   #assertOpen(): void {
@@ -465,13 +410,6 @@ function failWith<T>(result: T, status: StatusCode): T {
   if (result && typeof result === 'object' && 'status' in result)
     return { uri: '', ...result, status, node: undefined } as T;
   return result;
-}
-
-/** Stored names of a resolved chain (root excluded): the canonical path, whatever case was asked. */
-function chainPath(chain: readonly TreeNode[]): string[] {
-  const out: string[] = [];
-  for (let i = 1; i < chain.length; i++) out.push(chain[i]!.name);
-  return out;
 }
 
 function hasMountBelow(node: TreeNode): boolean {
@@ -649,7 +587,7 @@ class Scope {
 
   /** Describes the node at `path` (engine or plugin); a status when it does not exist. */
   async #info(path: NodePath, who: Principal): Promise<NodeInfo | StatusCode> {
-    const res = this.in.resolve(path);
+    const res = resolve(this.in.state, path);
     if (res.kind === 'missing') return S.NotFound;
     if (res.kind === 'engine') return engineInfo(res.node);
     return this.#pluginInfo(res.ref, res.chain, who);
@@ -694,7 +632,7 @@ class Scope {
   /** The ACL in force at `path` (nearest non-empty one up the tree). */
   #effectiveAcl(path: NodePath): string {
     const state = this.in.state;
-    const res = this.in.resolve(path);
+    const res = resolve(this.in.state, path);
     const chain = res.chain;
     for (let d = path.length; d >= 0; d--) {
       let acl: string;
@@ -718,11 +656,11 @@ class Scope {
 
   readonly #view: TreeView = {
     formatOf: (path) => {
-      const res = this.in.resolve(path);
+      const res = resolve(this.in.state, path);
       return res.kind === 'engine' ? res.node.format : undefined;
     },
     childNames: (path) => {
-      const res = this.in.resolve(path);
+      const res = resolve(this.in.state, path);
       return res.kind === 'engine' && res.node.children ? [...res.node.children.keys()] : [];
     },
   };
@@ -925,7 +863,7 @@ class Scope {
     const format: Format = input.format ?? this.in.schema?.defaultsFor?.(path)?.format ?? 'chr';
     const bad = this.#checkValue(input, format);
     if (bad !== undefined) return bad;
-    const res = this.in.resolve(path);
+    const res = resolve(this.in.state, path);
     if (res.kind === 'engine') return ensure ? S.Ok : S.AlreadyExists;
     if (res.kind === 'plugin') return this.#addToPlugin(res.ref, res.chain, input, format, who, ensure);
     const parent = res.chain[res.chain.length - 1]!;
@@ -1467,24 +1405,6 @@ function hasProtectedBelow(node: TreeNode): boolean {
   if (!node.children) return false;
   for (const c of node.children.values()) if (c.permanent || c.mount || hasProtectedBelow(c)) return true;
   return false;
-}
-
-function engineInfo(node: TreeNode): NodeInfo {
-  return {
-    path: node.path(),
-    format: node.format,
-    type: node.type,
-    data: node.data,
-    children: node.children ? [...node.children.keys()] : undefined,
-    permanent: node.permanent,
-    acl: node.acl,
-    title: node.title,
-    tstamp: node.tstamp,
-    verNo: node.verNo,
-    caseSense: node.caseSense,
-    node,
-    plugin: undefined,
-  };
 }
 
 function itemOf(uri: string, info: NodeInfo): TreeItem {
