@@ -1,11 +1,13 @@
 /**
  * What the operations know of a node, wherever it lives: `resolve` walks the engine's nodes
  * (honouring CaseSense) and stops at a plugin mount; `NodeInfo` describes an engine node or a
- * node a plugin described, in one shape.
+ * node a plugin described, in one shape; `nodeInfo` gives that description for a path.
  */
-import type { Format } from '../representation/index.ts';
+import { type Format, StatusCode } from '../representation/index.ts';
 import type { TreeNode, TreeState } from './node.ts';
-import type { CaseSense, ManagementObject, NodeData } from './types.ts';
+import { pluginInfo } from './plugin.ts';
+import type { Scope } from './scope.ts';
+import type { CaseSense, ManagementObject, NodeData, Principal } from './types.ts';
 import type { NodePath } from './uri.ts';
 
 /** A node as the operations see it, whether stored by the engine or described by a plugin. */
@@ -84,4 +86,12 @@ export function engineInfo(node: TreeNode): NodeInfo {
     node,
     plugin: undefined,
   };
+}
+
+/** Describes the node at `path` (engine or plugin); a status when it does not exist. */
+export async function nodeInfo(scope: Scope, path: NodePath, who: Principal): Promise<NodeInfo | StatusCode> {
+  const res = resolve(scope.core.state, path);
+  if (res.kind === 'missing') return StatusCode.NotFound;
+  if (res.kind === 'engine') return engineInfo(res.node);
+  return pluginInfo(scope, res.ref, res.chain, who);
 }

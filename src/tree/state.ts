@@ -8,11 +8,11 @@ import { TreeError, TreeErrorCode } from './errors.ts';
 import {
   fromRecord,
   type NodeRecord,
-  type OverlayProps,
   overlayKey,
+  type OverlayProps,
+  toRecord,
   TreeNode,
   type TreeState,
-  toRecord,
 } from './node.ts';
 import type { TreeSnapshot } from './store/store.ts';
 

@@ -4,24 +4,26 @@
  */
 import type { StatusCode } from '../representation/index.ts';
 import type { Scope } from './scope.ts';
-import type {
-  ExecInput,
-  GetOutcome,
-  NodeInput,
-  Principal,
-  SnapshotOutcome,
-  SubtreeNode,
-  TreeOps,
+import {
+  type ExecInput,
+  type GetOutcome,
+  LOCAL,
+  type NodeInput,
+  type Principal,
+  type SnapshotOutcome,
+  type SubtreeNode,
+  type TreeOps,
 } from './types.ts';
-import { LOCAL } from './types.ts';
 
 /** An explicit transaction (Atomic): operations apply at once and are undone on rollback. */
 export class Transaction implements TreeOps {
   readonly #scope: Scope;
+  readonly #ops: TreeOps;
 
   /** @internal */
   constructor(scope: Scope) {
     this.#scope = scope;
+    this.#ops = scope.localOps;
   }
 
   get id(): number {
@@ -38,32 +40,32 @@ export class Transaction implements TreeOps {
   }
 
   get(uri: string, who: Principal = LOCAL): Promise<GetOutcome> {
-    return this.#scope.joined(() => this.#scope.get(uri, who));
+    return this.#ops.get(uri, who);
   }
   add(uri: string, input: NodeInput, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.add(uri, input, who));
+    return this.#ops.add(uri, input, who);
   }
   replace(uri: string, input: NodeInput, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.replace(uri, input, who));
+    return this.#ops.replace(uri, input, who);
   }
   delete(uri: string, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.delete(uri, who));
+    return this.#ops.delete(uri, who);
   }
   copy(targetUri: string, sourceUri: string, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.copy(targetUri, sourceUri, who));
+    return this.#ops.copy(targetUri, sourceUri, who);
   }
   /** Exec is not undoable: inside a transaction it answers 500 (DM forbids Exec in Atomic). */
   exec(uri: string, input: ExecInput = {}, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.exec(uri, input, who));
+    return this.#ops.exec(uri, input, who);
   }
   snapshot(uri: string, who: Principal = LOCAL): Promise<SnapshotOutcome> {
-    return this.#scope.joined(() => this.#scope.snapshot(uri, who));
+    return this.#ops.snapshot(uri, who);
   }
   addSubtree(parentUri: string, node: SubtreeNode, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.addSubtree(parentUri, node, who));
+    return this.#ops.addSubtree(parentUri, node, who);
   }
   replaceSubtree(uri: string, node: SubtreeNode, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#scope.joined(() => this.#scope.replaceSubtree(uri, node, who));
+    return this.#ops.replaceSubtree(uri, node, who);
   }
 
   /**

@@ -15,6 +15,8 @@ import { TreeError, TreeErrorCode } from './errors.ts';
 import { applyMutation, type TreeNode, type TreeState } from './node.ts';
 import { resolve } from './node-info.ts';
 import { buildFromSnapshot, countNodes, newRoot, toSnapshot } from './state.ts';
+import { treeView } from './access.ts';
+import { joinedOps, operations } from './operations.ts';
 import { isSuccess, Scope, type TreeCore } from './scope.ts';
 import { Transaction } from './transaction.ts';
 import { MemoryTreeStore, type TreeSnapshot, type TreeStore } from './store/store.ts';
@@ -112,31 +114,31 @@ export class ManagementTree implements TreeOps {
   // Operations (each one its own transaction unless called inside a running one)
 
   get(uri: string, who: Principal = LOCAL): Promise<GetOutcome> {
-    return this.#op((s) => s.get(uri, who));
+    return this.#op((s) => operations.get(s, uri, who));
   }
   add(uri: string, input: NodeInput, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.add(uri, input, who));
+    return this.#op((s) => operations.add(s, uri, input, who));
   }
   replace(uri: string, input: NodeInput, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.replace(uri, input, who));
+    return this.#op((s) => operations.replace(s, uri, input, who));
   }
   delete(uri: string, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.delete(uri, who));
+    return this.#op((s) => operations.delete(s, uri, who));
   }
   copy(targetUri: string, sourceUri: string, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.copy(targetUri, sourceUri, who));
+    return this.#op((s) => operations.copy(s, targetUri, sourceUri, who));
   }
   exec(uri: string, input: ExecInput = {}, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.exec(uri, input, who));
+    return this.#op((s) => operations.exec(s, uri, input, who));
   }
   snapshot(uri: string, who: Principal = LOCAL): Promise<SnapshotOutcome> {
-    return this.#op((s) => s.snapshot(uri, who));
+    return this.#op((s) => operations.snapshot(s, uri, who));
   }
   addSubtree(parentUri: string, node: SubtreeNode, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.addSubtree(parentUri, node, who));
+    return this.#op((s) => operations.addSubtree(s, parentUri, node, who));
   }
   replaceSubtree(uri: string, node: SubtreeNode, who: Principal = LOCAL): Promise<StatusCode> {
-    return this.#op((s) => s.replaceSubtree(uri, node, who));
+    return this.#op((s) => operations.replaceSubtree(s, uri, node, who));
   }
 
   /**
@@ -145,7 +147,7 @@ export class ManagementTree implements TreeOps {
    * node as it is. Returns 200, or the status of the failing Add.
    */
   ensure(uri: string, input: NodeInput = { format: 'node' }): Promise<StatusCode> {
-    return this.#op((s) => s.ensure(uri, input));
+    return this.#op((s) => operations.ensure(s, uri, input));
   }
 
   /**
@@ -239,7 +241,7 @@ export class ManagementTree implements TreeOps {
 
   /** Strips a ServerID from every ACL (the server's account was removed). */
   removeServer(serverId: string): Promise<StatusCode> {
-    return this.#op((s) => s.removeServer(serverId));
+    return this.#op((s) => operations.removeServer(s, serverId));
   }
 
   /** Number of engine-stored nodes (root included). */
@@ -302,6 +304,8 @@ export class ManagementTree implements TreeOps {
       emitChanges: (events) => this.#emitChanges(events),
       emitExecResult: (result) => this.#emitExecResult(result),
       listFormat: (name) => this.#listFormats.get(name),
+      view: treeView(this.#state),
+      joinedOps,
     };
   }
 
