@@ -7,6 +7,11 @@
  * Concurrency: operations are serialized by one lock; an explicit transaction (Atomic) holds it
  * until commit or rollback. Calls made from inside a running operation (a plugin handler, or code
  * it awaits) join that operation instead of waiting for the lock.
+ *
+ * This file is the façade: opening and closing, the lock, mounts, list formats and listeners. Each
+ * operation runs in a Scope (scope.ts: the journal, commit, rollback) through operations.ts; the
+ * checks are in access.ts, the reads in read.ts, the writes in write.ts, property.ts, subtree.ts
+ * and exec-node.ts, the plugin boundary in plugin.ts, the persisted form in state.ts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { StatusCode } from '../representation/index.ts';
