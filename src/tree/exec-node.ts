@@ -14,6 +14,7 @@ import { formatUri } from './uri.ts';
 
 const S = StatusCode;
 
+/** Exec: 200, or 202 when the plugin reports the result later; 500 inside an explicit transaction. */
 export async function execNode(
   scope: Scope,
   uri: string,

@@ -31,6 +31,7 @@ export type Property = (typeof Property)[keyof typeof Property];
 export const PROPERTIES: ReadonlySet<string> = new Set(Object.values(Property));
 export const MAX_TITLE_BYTES = 255;
 
+/** Replace of `?prop=`: ACL and Title are writable, Name renames, the other known ones are read-only (405). */
 export async function replaceProperty(
   scope: Scope,
   info: NodeInfo,
@@ -86,6 +87,7 @@ export async function replaceProperty(
   }
 }
 
+/** Sets ACL and/or Title: on the node for engine nodes, in the overlay for plugin nodes. */
 export function setProperties(scope: Scope, info: NodeInfo, props: { acl?: string; title?: string }): void {
   if (info.node) {
     const fields: NodeFields = {};
@@ -98,6 +100,7 @@ export function setProperties(scope: Scope, info: NodeInfo, props: { acl?: strin
   scope.touch(info.path);
 }
 
+/** Replace of `?prop=Name`: renames the node in place (418 when a sibling has the name). */
 export async function renameNode(
   scope: Scope,
   info: NodeInfo,

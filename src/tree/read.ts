@@ -15,6 +15,7 @@ import { formatTStamp, valueSize } from './value.ts';
 
 const S = StatusCode;
 
+/** Get: a node, one of its properties (`?prop=`) or a list of its subtree (`?list=`). */
 export async function getNode(scope: Scope, uri: string, who: Principal): Promise<GetOutcome> {
   const parsed = parse(scope, uri);
   if (typeof parsed === 'number') return { status: parsed, items: [] };
@@ -136,6 +137,7 @@ async function subtreeOf(scope: Scope, info: NodeInfo, who: Principal): Promise<
   return out;
 }
 
+/** The subtree at `uri` as the principal may read it (nodes it may not Get are left out). */
 export async function snapshotNode(scope: Scope, uri: string, who: Principal): Promise<SnapshotOutcome> {
   const parsed = parse(scope, uri);
   if (typeof parsed === 'number') return { status: parsed, uri };

@@ -15,6 +15,7 @@ import { addNode, deleteNode, replaceNode } from './write.ts';
 
 const S = StatusCode;
 
+/** Adds `node` and its children under `parentUri`, each as its own Add; its ACL and Title last. */
 export async function addSubtree(
   scope: Scope,
   parentUri: string,

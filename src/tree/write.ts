@@ -18,6 +18,7 @@ import { formatUri } from './uri.ts';
 
 const S = StatusCode;
 
+/** Add, creating missing interior ancestors; `ensure` answers 200 for an existing node, `op` names the event (Copy). */
 export async function addNode(
   scope: Scope,
   uri: string,
@@ -156,6 +157,7 @@ async function addToPlugin(
   return S.Ok;
 }
 
+/** Replace of a leaf value, or of a property when the URI has `?prop=`; `op` names the event (Copy). */
 export async function replaceNode(
   scope: Scope,
   uri: string,
@@ -213,6 +215,7 @@ export async function replaceNode(
   return S.Ok;
 }
 
+/** Delete of a node and everything below it (never the root or a mount node; a server cannot delete what is permanent). */
 export async function deleteNode(scope: Scope, uri: string, who: Principal): Promise<StatusCode> {
   const parsed = parse(scope, uri);
   if (typeof parsed === 'number') return parsed;
@@ -242,6 +245,7 @@ export async function deleteNode(scope: Scope, uri: string, who: Principal): Pro
   return S.Ok;
 }
 
+/** Copy of a leaf: a Replace of an existing target, else an Add. */
 export async function copyNode(
   scope: Scope,
   targetUri: string,
@@ -273,6 +277,7 @@ export async function copyNode(
   return status === S.NotFound ? S.NotFound : status;
 }
 
+/** Strips a ServerID from every ACL, engine nodes and plugin overlays alike. */
 export async function removeServer(scope: Scope, serverId: string): Promise<StatusCode> {
   const walk = (node: TreeNode, path: string[]) => {
     if (node.acl !== '') {
