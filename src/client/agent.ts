@@ -63,6 +63,7 @@ export class DmAgent {
   #running: Promise<SessionReport> | undefined;
   #udp: { address: string; port: number; close: () => Promise<void> } | undefined;
   #offChange: (() => void) | undefined;
+  #offAlert: (() => void) | undefined;
   #channel: HttpNotificationChannel | undefined;
   #notifications: Promise<unknown> = Promise.resolve();
 
@@ -93,6 +94,8 @@ export class DmAgent {
         this.#log.info({ serverId: e.serverId }, 'poll interval changed by the server');
       }
     });
+    // A result to report (FUMO, another accepted Exec): deliver it now, not at the next interval.
+    this.#offAlert = this.#o.client.on('alertQueued', (e) => this.trigger('alert', e.serverId));
     if (this.#o.udp) {
       this.#udp = await listenUdpPush({
         ...(this.#o.udp.host ? { host: this.#o.udp.host } : {}),
@@ -268,6 +271,7 @@ export class DmAgent {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#offChange?.();
+    this.#offAlert?.();
     await this.#udp?.close();
     await this.#channel?.close();
     await this.#running?.catch(() => undefined);

@@ -60,6 +60,8 @@ import { type BootstrapInput, type BootstrapResult, installBootstrap } from './b
 import { ClientError, ClientErrorCode } from './errors.ts';
 import { HOST_MO_URI, hostObject } from './host.ts';
 import { PersistentOutbox } from './outbox.ts';
+import { buildFumo, type ClientFumoOptions } from './fumo/index.ts';
+import type { FumoObject, FumoReport } from '../mo/index.ts';
 
 /** What the client logs through (a pino logger fits). */
 export interface ClientLogger {
@@ -108,6 +110,11 @@ export interface ClientOptions {
   readonly onNotification?: (n: NotificationInfo) => boolean | Promise<boolean>;
   readonly limits?: Partial<SessionLimits>;
   readonly logger?: ClientLogger;
+  /**
+   * Mount a FUMO instance (docs/fumo.md) with this install backend; its record and packages live
+   * in `DATA/fumo/`. Reports become Generic Alerts for the server that sent the Exec.
+   */
+  readonly fumo?: ClientFumoOptions;
 }
 
 /** What `createClient` hands the constructor. */
@@ -116,6 +123,8 @@ export interface ClientParts {
   readonly accounts: DmAccounts;
   readonly tnds: TndsHandler;
   readonly outbox: PersistentOutbox;
+  /** The FUMO instance, when `fumo` was given (its reports are wired by the client). */
+  readonly fumo?: { readonly object: FumoObject; connect(sink: (r: FumoReport) => void): void };
 }
 
 export type SessionInitiator = 'client' | 'server';
@@ -165,6 +174,8 @@ export interface ClientEvents {
   notification: NotificationInfo & { readonly accepted: boolean };
   /** A change of the tree (by a server or the device). */
   change: ChangeEvent;
+  /** A Generic Alert was queued (an Exec result, a FUMO report): a session should deliver it. */
+  alertQueued: { readonly id: string; readonly serverId: string | undefined };
 }
 
 type Listener<K extends keyof ClientEvents> = (event: ClientEvents[K]) => void;
@@ -190,6 +201,8 @@ export class DmClient {
   #closed = false;
 
   readonly #tnds: TndsHandler;
+  /** The FUMO instance (`fumo` option), undefined otherwise. */
+  readonly fumo: FumoObject | undefined;
 
   /** Use `createClient`, which opens the tree and builds the standard objects. */
   constructor(parts: ClientParts, options: ClientOptions) {
@@ -223,8 +236,26 @@ export class DmClient {
           { uri: r.uri, resultCode: r.resultCode, alert: id },
           'exec result queued as Generic Alert',
         );
+        this.#emit('alertQueued', { id, serverId: r.serverId });
       }),
     );
+    this.fumo = parts.fumo?.object;
+    parts.fumo?.connect((r) => {
+      const id = this.queueAlert(
+        {
+          ...(r.correlator === undefined ? {} : { correlator: r.correlator }),
+          source: r.uri,
+          type: r.alertType,
+          ...(r.mark === 'informational' ? {} : { mark: r.mark }),
+          data: String(r.resultCode),
+        },
+        r.serverId,
+      );
+      this.#log.info(
+        { event: 'fumo.alert.queued', uri: r.uri, resultCode: r.resultCode, state: r.state, alert: id },
+        'FUMO result queued as Generic Alert',
+      );
+    });
   }
 
   /** Sessions running or waiting. */
@@ -264,7 +295,9 @@ export class DmClient {
 
   /** Queues a Generic Alert (1226) for the next session (with `serverId`, or any server). */
   queueAlert(input: GenericAlertInput, serverId?: string): string {
-    return this.#outbox.add(genericAlert(input), serverId);
+    const id = this.#outbox.add(genericAlert(input), serverId);
+    this.#emit('alertQueued', { id, serverId });
+    return id;
   }
 
   /**
@@ -523,6 +556,7 @@ export class DmClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.fumo?.stop();
     await this.#queue.catch(() => undefined);
     for (const off of this.#offTree) off();
     this.#ownTransport?.close();
@@ -543,6 +577,8 @@ export async function createClient(options: ClientOptions = {}): Promise<DmClien
     store ??= new JournalTreeStore({ dir: join(options.dataDir, 'tree') });
     outboxFile = join(options.dataDir, 'alerts.json');
   }
+  let fumoSink: ((r: FumoReport) => void) | undefined;
+  let fumo: ClientParts['fumo'];
   const { tree, accounts, tnds } = await openStandardTree({
     devInfo: hostDevInfo(options.devInfo),
     devDetail: hostDevDetail(options.devDetail),
@@ -555,6 +591,18 @@ export async function createClient(options: ClientOptions = {}): Promise<DmClien
       await tree.mount(HOST_MO_URI, hostObject());
     }
     for (const p of options.plugins ?? []) await tree.mount(p.uri, p.mo);
+    if (options.fumo) {
+      const built = buildFumo(options.fumo, options.dataDir, (r) => fumoSink?.(r), options.logger ?? silent);
+      await tree.mount(built.fumo.uri, built.fumo);
+      await tree.replace(`${built.fumo.uri}?prop=ACL`, { data: built.acl });
+      fumo = {
+        object: built.fumo,
+        connect(sink) {
+          fumoSink = sink;
+          built.fumo.start();
+        },
+      };
+    }
     for (const a of options.accounts ?? []) {
       const stored = await accounts.find(a.serverId);
       if (!stored || !sameAccount(stored, a)) await accounts.put(stored?.id ? { ...a, id: stored.id } : a);
@@ -563,5 +611,8 @@ export async function createClient(options: ClientOptions = {}): Promise<DmClien
     await tree.close();
     throw err;
   }
-  return new DmClient({ tree, accounts, tnds, outbox: new PersistentOutbox(outboxFile) }, options);
+  return new DmClient(
+    { tree, accounts, tnds, outbox: new PersistentOutbox(outboxFile), ...(fumo ? { fumo } : {}) },
+    options,
+  );
 }

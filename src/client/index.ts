@@ -43,3 +43,17 @@ export {
   validateConfig,
   writeConfig,
 } from './config.ts';
+export {
+  AgentFumoDevice,
+  buildFumo,
+  type ClientFumoOptions,
+  DEFAULT_MAX_PACKAGE_BYTES,
+  FileFumoStore,
+  HOOK_EXIT_CODES,
+  HookBackend,
+  type InstallBackend,
+  type InstallRequest,
+  RAUC_ERRORS,
+  RaucBackend,
+  raucResultOf,
+} from './fumo/index.ts';

@@ -38,3 +38,17 @@ export function standardSchema(options: StandardSchemaOptions = {}): DdfSchema {
   const files = STANDARD_DDF_FILES.filter((f) => !(options.withoutInbox && f === 'Inbox.xml'));
   return new DdfSchema([...files.map(loadStandardDdf), ...(options.extra ?? [])], options);
 }
+
+/** The FUMO DDF the agent publishes (not part of the standard tree: FUMO is a plugin you mount). */
+export function fumoDdf(): Ddf {
+  let ddf = cache.get('FUMO.xml');
+  if (!ddf) {
+    ddf = parseDdf(readFileSync(new URL('./ddf/FUMO.xml', import.meta.url)));
+    cache.set('FUMO.xml', ddf);
+  }
+  return ddf;
+}
+
+export function fumoDdfText(): string {
+  return readFileSync(new URL('./ddf/FUMO.xml', import.meta.url), 'utf8');
+}

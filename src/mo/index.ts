@@ -8,3 +8,6 @@ export * from './devinfo.ts';
 export * from './dmacc.ts';
 export * from './inbox.ts';
 export * from './standard.ts';
+export * from './fumo-codes.ts';
+export * from './fumo-dd.ts';
+export * from './fumo.ts';

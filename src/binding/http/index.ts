@@ -6,3 +6,14 @@ export {
   httpStatusOf,
 } from './server-plugin.ts';
 export { HttpStatusError, HttpTransport, type HttpTransportOptions } from './client-transport.ts';
+export {
+  DownloadError,
+  type DownloadErrorKind,
+  type DownloadOptions,
+  type DownloadResult,
+  discardDownload,
+  downloadFile,
+  fetchSmall,
+  type HttpFetchOptions,
+  postText,
+} from './download.ts';
