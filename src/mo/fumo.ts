@@ -520,7 +520,6 @@ export class FumoObject implements ManagementObject {
       r.pkg = out.pkg;
       this.#setState(FumoState.DownloadComplete);
       if (job.op === 'Download') {
-        this.#setState(FumoState.ReadyToUpdate);
         return this.#finish(job, FumoResult.Successful, FumoState.ReadyToUpdate);
       }
       job.phase = 'install';
@@ -590,7 +589,8 @@ export class FumoObject implements ManagementObject {
     job.phase = 'report';
     this.#r.lastResult = result;
     this.#progress = isFumoSuccess(result) ? 100 : this.#progress;
-    this.#setState(state);
+    if (this.#r.state !== state) this.#setState(state);
+    else this.#save();
     return this.#deliver(job);
   }
 
