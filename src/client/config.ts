@@ -30,6 +30,68 @@ export interface AgentConfig {
   /** Bootstrap key material for pushed bootstraps (objects.md §7): user PIN and IMSI. */
   readonly pin?: string;
   readonly imsi?: string;
+  /** FUMO (docs/fumo.md): mounted at `./FUMO` when `hook` or `rauc` is set. */
+  readonly fumo?: FumoConfig;
+}
+
+/** The `fumo` section of agent.json. */
+export interface FumoConfig {
+  /** Install hook executable (relative to the file's directory). */
+  readonly hook?: string;
+  /** Install with RAUC (`true`, or the path of the rauc executable). */
+  readonly rauc?: boolean | string;
+  /** Largest package, bytes. */
+  readonly maxSize?: number;
+  /** Shell command run after an install that needs a restart. */
+  readonly rebootCommand?: string;
+  /** Keep the package after a successful update (State 90). */
+  readonly keepPackage?: boolean;
+  /** Longest hook run, seconds. */
+  readonly hookTimeout?: number;
+}
+
+function validateFumo(raw: unknown): FumoConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('"fumo" must be an object');
+  const o = raw as Record<string, unknown>;
+  const known = ['hook', 'rauc', 'maxSize', 'rebootCommand', 'keepPackage', 'hookTimeout'];
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) bad(`"fumo.${k}" is not a FUMO setting (${known.join(', ')})`);
+  const out: Record<string, unknown> = {};
+  if (o.hook !== undefined) {
+    if (typeof o.hook !== 'string' || o.hook === '') bad('"fumo.hook" must be a path');
+    out.hook = o.hook;
+  }
+  if (o.rauc !== undefined) {
+    if (typeof o.rauc !== 'boolean' && (typeof o.rauc !== 'string' || o.rauc === ''))
+      bad('"fumo.rauc" must be true/false or the path of rauc');
+    out.rauc = o.rauc;
+  }
+  if (out.hook !== undefined && out.rauc) bad('"fumo.hook" and "fumo.rauc" exclude each other');
+  for (const k of ['maxSize', 'hookTimeout']) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      bad(`"fumo.${k}" must be a positive integer`);
+    out[k] = v;
+  }
+  if (o.rebootCommand !== undefined) {
+    if (typeof o.rebootCommand !== 'string') bad('"fumo.rebootCommand" must be a string');
+    out.rebootCommand = o.rebootCommand;
+  }
+  if (o.keepPackage !== undefined) {
+    if (typeof o.keepPackage !== 'boolean') bad('"fumo.keepPackage" must be true or false');
+    out.keepPackage = o.keepPackage;
+  }
+  return out as FumoConfig;
+}
+
+/** `64M`, `1G`, `65536` → bytes (CLI sizes). */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*([kKmMgG]i?[bB]?)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').charAt(0).toLowerCase();
+  const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 export const CONFIG_FILE = 'agent.json';
@@ -89,6 +151,7 @@ export function validateConfig(raw: unknown): AgentConfig {
     ...opt('mod'),
     ...opt('pin'),
     ...opt('imsi'),
+    ...(o.fumo === undefined ? {} : { fumo: validateFumo(o.fumo) }),
   };
 }
 
@@ -114,6 +177,17 @@ export function readConfig(file: string): AgentConfig {
     ...(c.ca ? { ca: abs(c.ca) as string } : {}),
     ...(c.cert ? { cert: abs(c.cert) as string } : {}),
     ...(c.key ? { key: abs(c.key) as string } : {}),
+    ...(c.fumo
+      ? {
+          fumo: {
+            ...c.fumo,
+            ...(c.fumo.hook ? { hook: abs(c.fumo.hook) as string } : {}),
+            ...(typeof c.fumo.rauc === 'string' && c.fumo.rauc.includes('/')
+              ? { rauc: abs(c.fumo.rauc) as string }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -37,6 +37,8 @@ export {
 } from './http-channel.ts';
 export {
   type AgentConfig,
+  type FumoConfig,
+  parseSize,
   CONFIG_FILE,
   configExists,
   readConfig,

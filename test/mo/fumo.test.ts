@@ -34,7 +34,10 @@ class FakeDevice implements FumoDevice {
   installs = 0;
   confirms = 0;
   reboots = 0;
-  downloadOutcome: () => Promise<FumoFetchOutcome> = async () => ({ ok: true, pkg: { sha256: HASH, size: 10 } });
+  downloadOutcome: () => Promise<FumoFetchOutcome> = async () => ({
+    ok: true,
+    pkg: { sha256: HASH, size: 10 },
+  });
   installOutcome: () => Promise<FumoInstallOutcome> = async () => ({ result: 200 });
   confirmOutcome: () => Promise<FumoInstallOutcome> = async () => ({ result: 200 });
   async download(r: { url: string; sha256?: string }): Promise<FumoFetchOutcome> {
@@ -229,7 +232,11 @@ describe('FUMO Exec semantics (objects.md §1.2–§1.4)', () => {
 
   test('in-band package (Replace Update/PkgData) → 50, then Exec Update', async () => {
     const { fumo, tree, reports, states, exec } = await setup();
-    const st = await tree.replace('./FUMO/Update/PkgData', { format: 'bin', data: new Uint8Array([1, 2, 3]) }, SRV);
+    const st = await tree.replace(
+      './FUMO/Update/PkgData',
+      { format: 'bin', data: new Uint8Array([1, 2, 3]) },
+      SRV,
+    );
     assert.equal(st, 200);
     assert.deepEqual(states, [50]);
     assert.equal(await exec('Update', 'ib'), 202);

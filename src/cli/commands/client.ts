@@ -35,6 +35,12 @@ interface ClientCliOptions {
   imsi?: string;
   userInput?: string;
   card?: string;
+  fumoHook?: string;
+  fumoRauc?: string | boolean;
+  fumoMaxSize?: string;
+  fumoRebootCommand?: string;
+  fumoKeepPackage?: boolean;
+  fumoHookTimeout?: string;
   logLevel: string;
 }
 
@@ -53,6 +59,34 @@ function port(value: string | undefined, what: string): number | undefined {
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new CliError(`${what} must be 0..65535`, ExitCode.BadInput);
   return n;
+}
+
+/** The FUMO settings given as flags (undefined when none). */
+function fumoFlagsOf(
+  opts: ClientCliOptions,
+  parseSize: (t: string) => number | undefined,
+): Record<string, string | number | boolean> | undefined {
+  const out: Record<string, string | number | boolean> = {};
+  if (opts.fumoHook !== undefined) out.hook = resolve(opts.fumoHook);
+  if (opts.fumoRauc !== undefined) out.rauc = opts.fumoRauc === true ? true : resolve(String(opts.fumoRauc));
+  if (opts.fumoMaxSize !== undefined) {
+    const n = parseSize(opts.fumoMaxSize);
+    if (n === undefined)
+      throw new CliError(
+        `--fumo-max-size must be a size like 64M, not ${opts.fumoMaxSize}`,
+        ExitCode.BadInput,
+      );
+    out.maxSize = n;
+  }
+  if (opts.fumoHookTimeout !== undefined) {
+    const n = Number(opts.fumoHookTimeout);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new CliError('--fumo-hook-timeout must be seconds > 0', ExitCode.BadInput);
+    out.hookTimeout = n;
+  }
+  if (opts.fumoRebootCommand !== undefined) out.rebootCommand = opts.fumoRebootCommand;
+  if (opts.fumoKeepPackage) out.keepPackage = true;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 export function register(program: Command): void {
@@ -100,6 +134,12 @@ export function register(program: Command): void {
       '--card <dir>',
       'install bootstrap documents from a smart card directory (see docs/bootstrap.md) at start',
     )
+    .option('--fumo-hook <path>', 'FUMO: install firmware with this executable (contract: docs/fumo.md)')
+    .option('--fumo-rauc [rauc]', 'FUMO: install firmware bundles with RAUC (optionally the path of rauc)')
+    .option('--fumo-max-size <bytes>', 'FUMO: largest package accepted, e.g. 64M (default 256M)')
+    .option('--fumo-reboot-command <cmd>', 'FUMO: shell command run when an installed update needs a restart')
+    .option('--fumo-keep-package', 'FUMO: keep the package after a successful update (State 90, not 100)')
+    .option('--fumo-hook-timeout <seconds>', 'FUMO: longest run of the hook (default 1800)')
     .option('--ca <file>', 'trusted CA (PEM) for an HTTPS server')
     .option('--cert <file>', 'client certificate (PEM) for HTTPS')
     .option('--key <file>', 'client key (PEM) for HTTPS')
@@ -120,6 +160,9 @@ export function register(program: Command): void {
         writeConfig,
         ClientError,
         authModeOfType,
+        parseSize,
+        HookBackend,
+        RaucBackend,
       } = await import('../../client/index.ts');
       const { accountUrl } = await import('../../mo/index.ts');
       const { DirectorySmartCardSource } = await import('../../protocol/bootstrap/index.ts');
@@ -140,6 +183,7 @@ export function register(program: Command): void {
       // A fresh device without any account may wait on --listen-udp for a pushed bootstrap.
       const waitForPush = udpPort !== undefined && !opts.once;
       const keyFlags = { ...(opts.pin ? { pin: opts.pin } : {}), ...(opts.imsi ? { imsi: opts.imsi } : {}) };
+      const fumoFlags = fumoFlagsOf(opts, parseSize);
 
       let config: ReturnType<typeof validateConfig> | undefined;
       let secret: string | undefined;
@@ -166,6 +210,7 @@ export function register(program: Command): void {
             ...(opts.cert ? { cert: resolve(opts.cert) } : {}),
             ...(opts.key ? { key: resolve(opts.key) } : {}),
             ...keyFlags,
+            ...(fumoFlags || previous?.fumo ? { fumo: { ...previous?.fumo, ...fumoFlags } } : {}),
           });
         } else if (opts.config !== undefined || configExists(dataDir)) {
           config = readConfig(configFile);
@@ -195,6 +240,19 @@ export function register(program: Command): void {
       const cert = readPem(config?.cert ?? (opts.cert && resolve(opts.cert)), 'client certificate');
       const key = readPem(config?.key ?? (opts.key && resolve(opts.key)), 'client key');
       const bootstrapBody = opts.bootstrap ? readPem(opts.bootstrap, 'bootstrap file') : undefined;
+      // Flags win over the file (and are written into it at a configuration write).
+      const fumoConf = fumoFlags || config?.fumo ? { ...config?.fumo, ...fumoFlags } : undefined;
+      if (fumoConf?.hook && fumoConf.rauc)
+        throw new CliError('--fumo-hook and --fumo-rauc exclude each other', ExitCode.BadInput);
+      const fumoBackend = fumoConf?.hook
+        ? new HookBackend({
+            path: resolve(fumoConf.hook),
+            logger,
+            ...(fumoConf.hookTimeout ? { timeoutMs: fumoConf.hookTimeout * 1000 } : {}),
+          })
+        : fumoConf?.rauc
+          ? new RaucBackend({ ...(typeof fumoConf.rauc === 'string' ? { bin: fumoConf.rauc } : {}), logger })
+          : undefined;
       let client: Awaited<ReturnType<typeof createClient>>;
       try {
         client = await createClient({
@@ -213,6 +271,19 @@ export function register(program: Command): void {
             headers: { 'user-agent': 'omadm-client' },
           },
           logger,
+          ...(fumoBackend
+            ? {
+                fumo: {
+                  backend: fumoBackend,
+                  ...(fumoConf?.maxSize ? { maxBytes: fumoConf.maxSize } : {}),
+                  ...(fumoConf?.keepPackage ? { keepPackage: true } : {}),
+                  ...(fumoConf?.rebootCommand
+                    ? { rebootCommand: ['/bin/sh', '-c', fumoConf.rebootCommand] }
+                    : {}),
+                  http: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
+                },
+              }
+            : {}),
           ...(opts.server && config
             ? {
                 accounts: [
