@@ -18,7 +18,7 @@ export interface RequestLog {
   readonly method: string;
   readonly path: string;
   readonly range: string | undefined;
-  readonly status: number;
+  status: number;
   sent: number;
 }
 
