@@ -21,6 +21,7 @@ import {
   syncmlCodec,
   type Transport,
 } from '../protocol/index.ts';
+import { SimFumo, type SimFumoOptions } from './fumo.ts';
 import { FleetStats } from './stats.ts';
 import {
   type MutableDevice,
@@ -77,6 +78,8 @@ export interface FleetOptions {
   readonly transport?: Transport;
   readonly template?: SimTemplate;
   readonly random?: () => number;
+  /** FUMO on the devices: update time (default `asyncExecMs`), fail rate, package size limit. */
+  readonly fumo?: Omit<SimFumoOptions, 'agent' | 'random'>;
 }
 
 /** How one simulated session went. */
@@ -123,6 +126,9 @@ export class Fleet {
   #alertSeq = 0;
   /** Package 0 duplicates: `index:sessionId` → when seen. */
   readonly #seenTriggers = new Map<string, number>();
+  /** The devices' FUMO (real downloads over one keep-alive agent). */
+  readonly fumo: SimFumo;
+  readonly #downloadAgent: http.Agent;
 
   constructor(options: FleetOptions) {
     this.#o = options;
@@ -135,6 +141,13 @@ export class Fleet {
     this.#width = options.pad ?? Math.max(6, String(this.#first + options.devices - 1).length);
     this.#random = options.random ?? Math.random;
     this.#concurrency = Math.max(1, options.concurrency ?? 64);
+    this.#downloadAgent = new http.Agent({ keepAlive: true, maxSockets: this.#concurrency });
+    this.fumo = new SimFumo({
+      updateMs: options.asyncExecMs ?? 2000,
+      ...options.fumo,
+      random: this.#random,
+      agent: this.#downloadAgent,
+    });
     if (options.transport) {
       this.#transport = options.transport;
     } else {
@@ -280,6 +293,7 @@ export class Fleet {
         random: this.#random,
         asyncExecMs: o.asyncExecMs ?? 2000,
         nextAlertId: () => String(++this.#alertSeq),
+        fumo: this.fumo,
         ...(o.reportAlerts === 'immediately' ? { onAlert: () => void this.session(i) } : {}),
       }),
       alerts: {
@@ -394,6 +408,7 @@ export class Fleet {
 
   /** Closes the fleet's HTTP connections. */
   close(): void {
+    this.#downloadAgent.destroy();
     this.#ownTransport?.close();
   }
 }

@@ -11,6 +11,13 @@ export {
   type FleetOptions,
   type SimSessionResult,
 } from './fleet.ts';
+export {
+  SIM_FUMO_URI,
+  SIM_UPDATE_FAILURES,
+  SimFumo,
+  type SimFumoOptions,
+  type SimFumoStats,
+} from './fumo.ts';
 export { type ProvisionOptions, type ProvisionResult, provisionFleet } from './provision.ts';
 export { FleetStats, LatencyHistogram } from './stats.ts';
 export {

@@ -7,6 +7,8 @@
 import type { Alert, Item } from '../representation/index.ts';
 import { dataText, StatusCode } from '../representation/index.ts';
 import type { CommandHandler, CommandResult, TreeCommand } from '../protocol/index.ts';
+import type { FumoOperation } from '../mo/index.ts';
+import type { SimFumo, SimFumoDevice } from './fumo.ts';
 
 /** A node of the template or of an overlay. */
 export interface SimNode {
@@ -16,8 +18,11 @@ export interface SimNode {
   readonly v?: string;
   /** Permanent and read-only for servers (DevInfo, DevDetail). */
   readonly ro?: boolean;
-  /** Exec behaviour: answered at once (200) or accepted (202) with a Generic Alert later. */
-  readonly x?: 'sync' | 'async';
+  /**
+   * Exec behaviour: answered at once (200), accepted (202) with a Generic Alert later, or a FUMO
+   * operation (simulator/fumo.ts).
+   */
+  readonly x?: 'sync' | 'async' | 'fumo';
 }
 
 /** Values of one device that are not in the template (computed, never stored per device). */
@@ -98,10 +103,19 @@ export function standardTemplate(): SimTemplate {
     './Vendor/omadm/Agent/PollInterval': { f: 'int', t: 'text/plain', v: '3600' },
     './Vendor/omadm/Agent/Label': { f: 'chr', t: 'text/plain', v: '' },
     './Vendor/omadm/Agent/Ping': { f: 'null', x: 'sync' },
+    './Vendor/omadm/Agent/SelfTest': { f: 'null', x: 'async' },
+    // FUMO (objects.md §1.1), run for real by simulator/fumo.ts.
+    './FUMO': { f: 'node', t: 'urn:oma:mo:oma-fumo:1.0' },
     './FUMO/PkgName': { f: 'chr', t: 'text/plain', v: '' },
-    './FUMO/PkgVersion': { f: 'chr', t: 'text/plain', v: '1.0.0' },
-    './FUMO/Update': { f: 'null', x: 'async' },
-    './FUMO/State': { f: 'int', t: 'text/plain', v: '10' },
+    './FUMO/PkgVersion': { f: 'chr', t: 'text/plain', v: '' },
+    './FUMO/Download': { f: 'node', x: 'fumo' },
+    './FUMO/Download/PkgURL': { f: 'chr', t: 'text/plain', v: '' },
+    './FUMO/Update': { f: 'node', x: 'fumo' },
+    './FUMO/Update/PkgData': { f: 'bin', t: 'application/octet-stream', v: '' },
+    './FUMO/DownloadAndUpdate': { f: 'node', x: 'fumo' },
+    './FUMO/DownloadAndUpdate/PkgURL': { f: 'chr', t: 'text/plain', v: '' },
+    './FUMO/State': { f: 'int', t: 'text/plain', v: '10', ro: true },
+    './FUMO/Ext/SHA256': { f: 'chr', t: 'text/plain', v: '' },
   });
 }
 
@@ -137,6 +151,8 @@ export interface HandlerOptions {
   readonly nextAlertId: () => string;
   /** Called when an accepted Exec's Generic Alert is ready. */
   readonly onAlert?: () => void;
+  /** FUMO for real (Exec on ./FUMO/Download, Update, DownloadAndUpdate); without it those Execs are 405. */
+  readonly fumo?: SimFumo;
 }
 
 /** The CommandHandler of one session of one simulated device. */
@@ -167,6 +183,18 @@ export function simHandler(o: HandlerOptions): CommandHandler {
   const set = (uri: string, node: SimNode | null) => {
     device.ov ??= new Map();
     device.ov.set(uri, node);
+  };
+  const fumoDevice: SimFumoDevice = {
+    value: (uri) => lookup(uri)?.v,
+    set: (uri, v) => {
+      const base = lookup(uri) ?? template.nodes.get(uri);
+      set(uri, { f: base?.f ?? 'chr', t: base?.t ?? 'text/plain', v, ...(base?.ro ? { ro: true } : {}) });
+    },
+    queueAlert: (alert) => {
+      device.al ??= [];
+      device.al.push({ id: o.nextAlertId(), alert });
+      o.onAlert?.();
+    },
   };
 
   const run = (cmd: TreeCommand): CommandResult => {
@@ -252,6 +280,11 @@ export function simHandler(o: HandlerOptions): CommandHandler {
         if (!n) return { status: StatusCode.NotFound };
         if (!n.x) return { status: StatusCode.CommandNotAllowed };
         if (n.x === 'sync') return { status: StatusCode.Ok };
+        if (n.x === 'fumo') {
+          if (!o.fumo) return { status: StatusCode.CommandNotAllowed };
+          const op = uri.slice(uri.lastIndexOf('/') + 1) as FumoOperation;
+          return { status: o.fumo.exec(view.devId, op, cmd.Correlator, fumoDevice) };
+        }
         // Accepted: the result is reported by a Generic Alert in a later session (like FUMO).
         const correlator = cmd.Correlator;
         setTimeout(() => {
@@ -266,7 +299,7 @@ export function simHandler(o: HandlerOptions): CommandHandler {
               Item: [
                 {
                   Source: { LocURI: uri },
-                  Meta: { Type: 'org.openmobilealliance.dm.firmwareupdate.update', Format: 'int' },
+                  Meta: { Type: 'org.omadm.exec.result', Format: 'int' },
                   Data: { kind: 'text', text: '200' },
                 },
               ],

@@ -69,7 +69,7 @@ describe('fleet against the omadm server', () => {
         const get = await q({ type: 'Get', uri: './DevDetail/FwV' });
         const rep = await q({ type: 'Replace', uri: './Vendor/omadm/Agent/Label', value: 'lab-7' });
         const ro = await q({ type: 'Replace', uri: './DevInfo/Man', value: 'x' });
-        const exec = await q({ type: 'Exec', uri: './FUMO/Update' });
+        const exec = await q({ type: 'Exec', uri: './Vendor/omadm/Agent/SelfTest' });
         const r = await fleet.session(1);
         assert.equal(r.ok, true, JSON.stringify(r));
         assert.equal(r.commands, 4);

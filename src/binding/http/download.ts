@@ -461,3 +461,72 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
     }
   }
 }
+
+export interface HashUrlOptions extends HttpFetchOptions {
+  readonly maxBytes: number;
+  /** A keep-alive agent shared by many callers (a simulated fleet). */
+  readonly agent?: http.Agent;
+}
+
+/**
+ * GETs `url` and hashes the body as it streams, keeping nothing but the hash, the size and (for
+ * a small body) the bytes — what a simulated device needs to "download" a package for real.
+ * Bodies up to `keepBytes` are returned (to read a Download Descriptor).
+ */
+export async function hashUrl(
+  url: string,
+  o: HashUrlOptions & { readonly keepBytes?: number },
+): Promise<{ sha256: string; bytes: number; contentType: string | undefined; body: Buffer | undefined }> {
+  const u = parseUrl(url);
+  const lib = u.protocol === 'https:' ? https : http;
+  const idle = o.idleTimeoutMs ?? 30_000;
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = lib.request(u, {
+      method: 'GET',
+      headers: { ...o.headers, 'accept-encoding': 'identity' },
+      ...(o.agent ? { agent: o.agent } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    req.setTimeout(idle, () =>
+      req.destroy(new DownloadError('timeout', `no data for ${idle} ms from ${u.host}`)),
+    );
+    req.on('error', (err) => reject(networkError(err)));
+    req.on('response', resolve);
+    req.end();
+  });
+  const status = res.statusCode ?? 0;
+  if (status !== 200) {
+    res.resume();
+    throw statusError(status, u.href);
+  }
+  const len = Number(res.headers['content-length']);
+  if (Number.isFinite(len) && len > o.maxBytes) {
+    res.destroy();
+    throw new DownloadError('too-large', `${u.href} is ${len} bytes, over the ${o.maxBytes}-byte limit`);
+  }
+  const h = createHash('sha256');
+  const keep = o.keepBytes ?? 0;
+  const kept: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      bytes += chunk.byteLength;
+      if (bytes > o.maxBytes) {
+        res.destroy();
+        throw new DownloadError('too-large', `${u.href} is over the ${o.maxBytes}-byte limit`);
+      }
+      h.update(chunk);
+      if (bytes <= keep) kept.push(chunk);
+    }
+  } catch (err) {
+    throw networkError(err);
+  }
+  if (Number.isFinite(len) && bytes < len)
+    throw new DownloadError('network', `connection closed at ${bytes} of ${len} bytes`);
+  return {
+    sha256: h.digest('hex'),
+    bytes,
+    contentType: res.headers['content-type'],
+    body: bytes <= keep ? Buffer.concat(kept) : undefined,
+  };
+}

@@ -14,6 +14,8 @@ export {
   discardDownload,
   downloadFile,
   fetchSmall,
+  type HashUrlOptions,
+  hashUrl,
   type HttpFetchOptions,
   postText,
 } from './download.ts';

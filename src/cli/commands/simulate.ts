@@ -27,6 +27,9 @@ interface SimulateOptions {
   serverSecret?: string;
   serverId: string;
   timing: 'none' | 'realistic';
+  fumoFailRate?: string;
+  fumoUpdateMs?: string;
+  reportAlerts: 'immediately' | 'next-session';
 }
 
 function positive(name: string, value: string | undefined, allowZero = false): number | undefined {
@@ -84,6 +87,16 @@ export function register(program: Command): void {
         .choices(['none', 'realistic'])
         .default('realistic'),
     )
+    .option(
+      '--fumo-fail-rate <p>',
+      'FUMO: share of updates that fail with a FUMO error code (0..1, default 0)',
+    )
+    .option('--fumo-update-ms <ms>', 'FUMO: how long an update takes on a device (default 2000)')
+    .addOption(
+      new Option('--report-alerts <when>', 'send an Exec result (FUMO report) at once or at the next session')
+        .choices(['immediately', 'next-session'])
+        .default('immediately'),
+    )
     .action(async (opts: SimulateOptions) => {
       const devices = positive('--devices', opts.devices)!;
       if (!Number.isInteger(devices)) throw new CliError('--devices must be an integer', ExitCode.BadInput);
@@ -91,6 +104,13 @@ export function register(program: Command): void {
       const duration = positive('--duration', opts.duration);
       const concurrency = positive('--concurrency', opts.concurrency)!;
       const endpoint = dmEndpoint(opts.server, opts.tls === true);
+      const failRate = opts.fumoFailRate === undefined ? undefined : Number(opts.fumoFailRate);
+      if (failRate !== undefined && !(failRate >= 0 && failRate <= 1))
+        throw new CliError(
+          `--fumo-fail-rate must be within 0..1, not ${opts.fumoFailRate}`,
+          ExitCode.BadInput,
+        );
+      const updateMs = positive('--fumo-update-ms', opts.fumoUpdateMs, true);
       let ca: Buffer | undefined;
       if (opts.ca) {
         try {
@@ -111,6 +131,11 @@ export function register(program: Command): void {
         encoding: opts.wbxml ? 'wbxml' : 'xml',
         concurrency,
         timing: opts.timing,
+        reportAlerts: opts.reportAlerts,
+        fumo: {
+          ...(failRate !== undefined ? { failRate } : {}),
+          ...(updateMs !== undefined ? { updateMs } : {}),
+        },
         ...(opts.serverSecret !== undefined ? { serverSecret: opts.serverSecret } : {}),
         http: {
           ...(ca ? { ca } : {}),
