@@ -190,6 +190,8 @@ describe('FUMO end to end with the hook backend', () => {
     );
     const alertLog = agent.logs.find((l) => l.event === 'fumo.alert.queued');
     assert.equal(alertLog?.resultCode, 200);
+    const config = JSON.parse(readFileSync(join(dev.dir, 'data', 'agent.json'), 'utf8'));
+    assert.deepEqual(config.fumo, { hook: dev.hook }, 'the FUMO settings are kept for later starts');
   });
 
   test('a corrupt image (402), a descriptor with the wrong size (402, notify 905) and a 404 (411) end in State 20; nothing is installed', {
@@ -303,4 +305,15 @@ describe('FUMO end to end with the hook backend', () => {
     );
     assert.equal(await dev.state(second), '100');
   });
+});
+
+test('omadm client refuses bad FUMO options with exit 2', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'omadm-fumo-opts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const base = ['client', '--data', dir, '--server', srv.dm, '--device-id', 'x', '--secret', 'y', '--once'];
+  const size = spawnOmadm(t, [...base, '--fumo-hook', '/bin/true', '--fumo-max-size', 'lots']);
+  assert.equal(await size.exited, 2);
+  assert.match(size.stderr.join('\n'), /--fumo-max-size/);
+  const both = spawnOmadm(t, [...base, '--fumo-hook', '/bin/true', '--fumo-rauc']);
+  assert.equal(await both.exited, 2);
 });
