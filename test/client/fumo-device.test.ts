@@ -189,3 +189,50 @@ describe('downloader', () => {
     );
   });
 });
+
+describe('downloads over HTTPS', () => {
+  test('a server certificate from the configured CA is accepted; an untrusted one is 406 (download authentication)', async (t) => {
+    const dir = scratch(t);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const cert = readFileSync(join(dir, 'cert.pem'));
+    const img = new Uint8Array(randomBytes(30_000));
+    const https = await import('node:https');
+    const s = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (_req, res) => {
+      res.writeHead(200, { 'content-length': img.byteLength });
+      res.end(img);
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    t.after(
+      () =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    );
+    const url = `https://127.0.0.1:${(s.address() as AddressInfo).port}/fw.bin`;
+    const ok = await downloadFile({ url, file: join(dir, 'a.part'), maxBytes: 1 << 20, ca: cert });
+    assert.equal(ok.sha256, sha256(img));
+    const { report } = await runFumo(join(dir, 'untrusted'), url);
+    assert.equal(report.resultCode, 406);
+  });
+});

@@ -121,12 +121,18 @@ function statusError(status: number, url: string): DownloadError {
   return new DownloadError('http-client', what, status);
 }
 
+const TLS_TRUST_ERRORS =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT(_LOCALLY)?)|CERT_(HAS_EXPIRED|NOT_YET_VALID|REVOKED|UNTRUSTED|REJECTED)|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
 function networkError(err: unknown): DownloadError {
   if (err instanceof DownloadError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.name === 'AbortError') return new DownloadError('aborted', 'download aborted');
   if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT')
     return new DownloadError('no-space', `disk full: ${e.message}`);
+  // The server could not prove who it is: an authentication failure of the download, not a network one.
+  if (typeof e?.code === 'string' && TLS_TRUST_ERRORS.test(e.code))
+    return new DownloadError('auth', `TLS: the download server is not trusted (${e.code})`);
   if (
     e?.code === 'ECONNREFUSED' ||
     e?.code === 'ENOTFOUND' ||
