@@ -340,8 +340,9 @@ export class FumoObject implements ManagementObject {
       case 'Update':
         return node(['PkgData']);
       case 'Update/PkgData':
-        // Write-only in the DDF; the package itself is never served back.
-        return { format: 'bin', type: 'application/octet-stream', data: new Uint8Array(0), permanent: true };
+        // Write-only in the DDF; the package itself is never served back. Not permanent, so a
+        // server may send it as b64 (XML) as well as bin (WBXML opaque).
+        return { format: 'bin', type: 'application/octet-stream', data: new Uint8Array(0) };
       case 'State':
         return int(r.state);
       case 'Ext':
@@ -397,7 +398,14 @@ export class FumoObject implements ManagementObject {
   async #inBand(input: NodeInput): Promise<StatusCode> {
     if (this.#running || !FUMO_RESTING_STATES.includes(this.#r.state)) return S.CommandNotAllowed;
     const d = input.data;
-    const bytes = d === undefined ? new Uint8Array(0) : typeof d === 'string' ? Buffer.from(d, 'base64') : d;
+    const bytes =
+      d === undefined
+        ? new Uint8Array(0)
+        : typeof d !== 'string'
+          ? d
+          : input.format === 'b64'
+            ? Buffer.from(d, 'base64')
+            : Buffer.from(d, 'utf8');
     if (bytes.byteLength === 0) return S.IncompleteCommand;
     const out = await this.#device.storeInBand(bytes, this.#r.sha256 || undefined);
     if (!out.ok) {

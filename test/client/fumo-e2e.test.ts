@@ -266,6 +266,27 @@ describe('FUMO end to end with the hook backend', () => {
     assert.equal(await dev.state(second), '100');
   });
 
+  test('in-band delivery: Replace Update/PkgData (48 KiB as b64) then Exec Update → 200, the same bytes installed', {
+    timeout: 60_000,
+  }, async (t) => {
+    const dev = await device(t, 'inband');
+    const pkg = new Uint8Array(randomBytes(48 * 1024));
+    await dev.queue({ type: 'Replace', uri: './FUMO/Ext/SHA256', value: sha256(pkg) });
+    const put = await dev.queue({
+      type: 'Replace',
+      uri: './FUMO/Update/PkgData',
+      value: Buffer.from(pkg).toString('base64'),
+      format: 'b64',
+    });
+    const exec = await dev.queue({ type: 'Exec', uri: './FUMO/Update' });
+    const agent = dev.start();
+    assert.equal((await dev.settled(put, agent)).status, 200);
+    const done = await dev.settled(exec, agent);
+    assert.equal(done.detail.alerts?.[0]?.status, 200, JSON.stringify(done));
+    assert.deepEqual(readFileSync(join(dev.dir, 'installed.bin')), Buffer.from(pkg));
+    assert.equal(await dev.state(agent), '100');
+  });
+
   test('an update applied by a restart is reported after the restart, not before', {
     timeout: 90_000,
   }, async (t) => {

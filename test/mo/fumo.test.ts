@@ -239,6 +239,12 @@ describe('FUMO Exec semantics (objects.md §1.2–§1.4)', () => {
     );
     assert.equal(st, 200);
     assert.deepEqual(states, [50]);
+    const b64 = Buffer.from([4, 5]).toString('base64');
+    assert.equal(
+      await tree.replace('./FUMO/Update/PkgData', { format: 'b64', data: b64 }, SRV),
+      200,
+      'b64 (XML) too',
+    );
     assert.equal(await exec('Update', 'ib'), 202);
     await fumo.idle();
     assert.equal(fumo.state, 100);
