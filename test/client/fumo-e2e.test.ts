@@ -1,11 +1,12 @@
 /**
- * FUMO end to end over real HTTP: an omadm server (REST API, DM endpoint), the `omadm client`
- * agent as a process with the hook backend, and a file server on loopback. Commands are queued
- * through the REST API exactly as a server-side FUMO workflow will queue them (Replace PkgURL,
- * Exec DownloadAndUpdate); the final Generic Alert is what the server records for the Exec, and
- * the State is read back with a Get.
+ * FUMO end to end over real HTTP: an omadm server (the `omadm server` process for the full path,
+ * in-process for the others), the `omadm client` agent as a process with the hook backend, and a
+ * file server on loopback. Commands are queued through the REST API exactly as a server-side FUMO
+ * workflow will queue them (Replace PkgURL, Exec DownloadAndUpdate); the final Generic Alert is
+ * what the server records for the Exec, and the State is read back with a Get.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,7 +74,65 @@ interface Device {
   state(agent: OmadmChild): Promise<string>;
 }
 
-async function device(t: TestContext, name: string): Promise<Device> {
+type ServerHandle = Pick<TestServer, 'dm' | 'api'>;
+
+/** `omadm server` as a process (SQLite in a temp dir, an imported admin token), killed at the test's end. */
+async function spawnServer(t: TestContext): Promise<ServerHandle> {
+  const data = mkdtempSync(join(tmpdir(), 'omadm-fumo-server-'));
+  const token = `tok-${randomBytes(16).toString('hex')}`;
+  const child = spawn(
+    process.execPath,
+    [
+      new URL('../../bin/omadm.js', import.meta.url).pathname,
+      'server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--data',
+      data,
+      '--token',
+      token,
+    ],
+    {
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined, OMADM_TOKEN: '', OMADM_SECRET_KEY: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise((r) => child.once('close', r));
+  t.after(async () => {
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(data, { recursive: true, force: true });
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+) /.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then(() => reject(new Error(`omadm server exited:\n${out}`)));
+  });
+  return {
+    dm: `${url}/dm`,
+    async api(method, path, body) {
+      const res = await fetch(`${url}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+  };
+}
+
+async function device(t: TestContext, name: string, server: ServerHandle = srv): Promise<Device> {
+  const srv = server;
   const dir = mkdtempSync(join(tmpdir(), `omadm-fumo-${name}-`));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const id = `fumo-${name}-${randomBytes(3).toString('hex')}`;
@@ -145,7 +204,8 @@ describe('FUMO end to end with the hook backend', () => {
   test('Download Descriptor → download → hash check → hook → 200, State 100, install notification 900', {
     timeout: 60_000,
   }, async (t) => {
-    const dev = await device(t, 'ok');
+    const server = await spawnServer(t);
+    const dev = await device(t, 'ok', server);
     const tag = randomBytes(3).toString('hex');
     files.put(`/fw/${tag}.bin`, { body: IMAGE });
     files.put(`/fw/${tag}.dd`, {
