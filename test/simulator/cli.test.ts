@@ -114,6 +114,14 @@ describe('omadm simulate', () => {
     assert.equal((await omadm(['simulate', '--server', srv.url, '--devices', 'many'])).code, 2);
     assert.equal((await omadm(['simulate', '--server', 'ftp://x', '--devices', '3'])).code, 2);
     assert.equal(
+      (await omadm(['simulate', '--server', srv.url, '--devices', '3', '--fumo-fail-rate', '1.5'])).code,
+      2,
+    );
+    assert.equal(
+      (await omadm(['simulate', '--server', srv.url, '--devices', '3', '--fumo-update-ms', '-4'])).code,
+      2,
+    );
+    assert.equal(
       (await omadm(['simulate', '--server', srv.url, '--devices', '3', '--provision'], { OMADM_TOKEN: '' }))
         .code,
       2,
