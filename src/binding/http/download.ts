@@ -204,43 +204,6 @@ function get(
   });
 }
 
-/**
- * A small document (a Download Descriptor): the whole body, at most `maxBytes`. Throws
- * DownloadError on any HTTP status but 200.
- */
-export async function fetchSmall(
-  url: string,
-  maxBytes: number,
-  o: HttpFetchOptions = {},
-): Promise<{ body: Buffer; contentType: string | undefined; url: string }> {
-  let r: Response;
-  try {
-    r = await get(url, o, {});
-  } catch (err) {
-    throw networkError(err);
-  }
-  const status = r.res.statusCode ?? 0;
-  if (status !== 200) {
-    r.res.resume();
-    throw statusError(status, r.url);
-  }
-  const chunks: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const chunk of r.res as AsyncIterable<Buffer>) {
-      n += chunk.byteLength;
-      if (n > maxBytes) {
-        r.done();
-        throw new DownloadError('too-large', `${r.url} is over ${maxBytes} bytes`);
-      }
-      chunks.push(chunk);
-    }
-  } catch (err) {
-    throw networkError(err);
-  }
-  return { body: Buffer.concat(chunks), contentType: r.res.headers['content-type'], url: r.url };
-}
-
 /** POST a short text body (an OMA Download install-notify status report); resolves with the HTTP status. */
 export function postText(url: string, body: string, o: HttpFetchOptions = {}): Promise<number> {
   const u = parseUrl(url);
@@ -341,7 +304,8 @@ async function attempt(
   const status = res.statusCode ?? 0;
   let start = 0;
   let total: number | undefined;
-  if (status === 206 && have > 0) {
+  if (status === 206) {
+    // (A 206 to a request without Range is taken when it starts at 0: the whole file.)
     const cr = contentRange(res.headers['content-range']);
     if (!cr || cr.start !== have) {
       res.resume();

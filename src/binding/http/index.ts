@@ -13,7 +13,6 @@ export {
   type DownloadResult,
   discardDownload,
   downloadFile,
-  fetchSmall,
   type HashUrlOptions,
   hashUrl,
   type HttpFetchOptions,
