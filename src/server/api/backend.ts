@@ -28,6 +28,16 @@ export interface DeviceView {
   readonly devDetail: Readonly<Record<string, string>> | null;
   readonly createdAt: string;
   readonly updatedAt: string;
+  readonly trace: TraceMode | null;
+}
+
+export type TraceMode = 'full' | 'errors' | 'off';
+
+export interface GroupView {
+  readonly name: string;
+  readonly description: string;
+  readonly devices: number;
+  readonly trace: TraceMode | null;
 }
 
 export interface DeviceFilter {
@@ -57,6 +67,8 @@ export interface DevicePatch {
   readonly groups?: readonly string[] | undefined;
   /** `null` removes the address. */
   readonly notify?: NotifyAddress | null | undefined;
+  /** `null` returns to the default. */
+  readonly trace?: TraceMode | null | undefined;
 }
 
 export interface TreeNodeView {
@@ -150,12 +162,10 @@ export interface ApiBackend {
   updateDevice(id: string, patch: DevicePatch): Promise<DeviceView>;
   deleteDevice(id: string): Promise<void>;
   tree(id: string, path: string | undefined): Promise<readonly TreeNodeView[]>;
-  listGroups(): Promise<readonly { name: string; description: string; devices: number }[]>;
-  createGroup(
-    name: string,
-    description: string,
-  ): Promise<{ name: string; description: string; devices: number }>;
+  listGroups(): Promise<readonly GroupView[]>;
+  createGroup(name: string, description: string): Promise<GroupView>;
   deleteGroup(name: string): Promise<void>;
+  setGroupTrace(name: string, trace: TraceMode | null): Promise<GroupView>;
   groupMembers(name: string): Promise<readonly string[]>;
 
   enqueue(

@@ -24,6 +24,7 @@ import {
   Group,
   GroupCommandResult,
   GroupCreate,
+  GroupUpdate,
   RetryBody,
   IdParams,
   Limit,
@@ -177,13 +178,15 @@ export async function apiRoutes(
       serverSecret?: string;
       tags?: string[];
       groups?: string[];
+      trace?: 'full' | 'errors' | 'off' | null;
     };
   }>(
     '/devices/:id',
     {
       config: { role: 'operator' },
       schema: {
-        summary: 'Change a device: secrets, auth type, ServerID, tags (replace), groups (replace)',
+        summary:
+          'Change a device: secrets, auth type, ServerID, tags (replace), groups (replace), trace switch',
         tags: ['devices'],
         params: DeviceParams,
         body: DeviceUpdate,
@@ -537,6 +540,25 @@ export async function apiRoutes(
       const g = await backend.createGroup(req.body.name, req.body.description ?? '');
       await audit(req, 'group.create', g.name);
       reply.status(201);
+      return g;
+    },
+  );
+
+  app.patch<{ Params: { name: string }; Body: { trace: 'full' | 'errors' | 'off' | null } }>(
+    '/groups/:name',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: "Change a group: its devices' raw-trace switch (a device's own switch wins)",
+        tags: ['groups'],
+        params: NameParams,
+        body: GroupUpdate,
+        response: { 200: Group },
+      },
+    },
+    async (req) => {
+      const g = await backend.setGroupTrace(req.params.name, req.body.trace);
+      await audit(req, 'group.update', g.name, { trace: req.body.trace });
       return g;
     },
   );
