@@ -250,6 +250,7 @@ export function register(program: Command): void {
         tag?: string[];
         group?: string[];
         notify?: string;
+        trace?: string;
       },
     ) => {
       const body = {
