@@ -34,7 +34,14 @@ export async function recordMessage(
           body: request.body,
           at,
         },
-        { deviceId: res.deviceId, sessionId: key, direction: 'out', contentType: res.mediaType, body: res.body, at },
+        {
+          deviceId: res.deviceId,
+          sessionId: key,
+          direction: 'out',
+          contentType: res.mediaType,
+          body: res.body,
+          at,
+        },
       ]);
     }
     if (!res.done || !activity.saved) return; // the session goes on, or was recorded already
@@ -65,7 +72,11 @@ async function sessionBytes(store: Store, deviceId: string, key: string, fallbac
   let total = 0;
   let cursor: string | undefined;
   do {
-    const page = await store.traces.list(deviceId, { sessionId: key, limit: 1000, ...(cursor ? { cursor } : {}) });
+    const page = await store.traces.list(deviceId, {
+      sessionId: key,
+      limit: 1000,
+      ...(cursor ? { cursor } : {}),
+    });
     for (const e of page.items) total += e.size;
     cursor = page.nextCursor;
   } while (cursor);

@@ -110,8 +110,8 @@ export const NameParams = Type.Object({ name: Label });
 
 export const TraceModeName = Type.Union([Type.Literal('full'), Type.Literal('errors'), Type.Literal('off')], {
   description:
-    'Raw-trace switch: `full` keeps every session\'s messages (heartbeats too), `errors` only failed ones, ' +
-    '`off` none; null: the default (every session but a heartbeat). A device\'s own switch wins over its groups\'.',
+    "Raw-trace switch: `full` keeps every session's messages (heartbeats too), `errors` only failed ones, " +
+    "`off` none; null: the default (every session but a heartbeat). A device's own switch wins over its groups'.",
 });
 
 export const Device = Type.Object({

@@ -391,7 +391,8 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       try {
         return groupView(await store.devices.setGroupTrace(name, trace));
       } catch (err) {
-        if (isStoreError(err, StoreErrorCode.NotFound)) throw new ApiError(ApiErrorCode.NotFound, `no group ${name}`);
+        if (isStoreError(err, StoreErrorCode.NotFound))
+          throw new ApiError(ApiErrorCode.NotFound, `no group ${name}`);
         throw err;
       }
     },
