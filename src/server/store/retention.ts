@@ -51,7 +51,7 @@ export interface PrunerOptions {
   readonly batchSize?: number;
   /** How often the slow pass (every device, table totals) starts again (default 10 minutes). */
   readonly slowPassEveryMs?: number;
-  /** Devices remembered per rule between prunes (default 50,000; more wait for the slow pass). */
+  /** Devices remembered per rule between prunes (default 20,000; more wait for the slow pass). */
   readonly maxTrackedDevices?: number;
 }
 
@@ -92,7 +92,7 @@ export class Pruner {
     this.#db = db;
     this.#batch = Math.max(1, Math.floor(options.batchSize ?? 500));
     this.#slowEvery = options.slowPassEveryMs ?? 600_000;
-    this.#maxTracked = options.maxTrackedDevices ?? 50_000;
+    this.#maxTracked = options.maxTrackedDevices ?? 20_000;
     for (const r of rules) this.addRule(r);
   }
 
