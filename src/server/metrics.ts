@@ -243,15 +243,21 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
       return cached.value;
     };
     registry.register(
-      new Gauge('omadm_store_size_bytes', 'Bytes the database takes (SQLite files; PostgreSQL relations).', async () => [
-        [{}, (await stats()).bytes] as const,
-      ]),
+      new Gauge(
+        'omadm_store_size_bytes',
+        'Bytes the database takes (SQLite files; PostgreSQL relations).',
+        async () => [[{}, (await stats()).bytes] as const],
+      ),
     );
     registry.register(
-      new Gauge('omadm_store_free_bytes', 'SQLite: bytes of free pages in the file, reused before it grows.', async () => {
-        const s = await stats();
-        return s.freeBytes === undefined ? [] : [[{}, s.freeBytes] as const];
-      }),
+      new Gauge(
+        'omadm_store_free_bytes',
+        'SQLite: bytes of free pages in the file, reused before it grows.',
+        async () => {
+          const s = await stats();
+          return s.freeBytes === undefined ? [] : [[{}, s.freeBytes] as const];
+        },
+      ),
     );
     registry.register(
       new Gauge(

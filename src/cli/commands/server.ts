@@ -69,17 +69,21 @@ export function parseSize(flag: string, v: string): number {
 function retentionOptions(opts: ServerCliOptions): RetentionOptions {
   const positive = (flag: string, v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new CliError(`${flag} takes a positive number, not ${v}`, ExitCode.BadInput);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new CliError(`${flag} takes a positive number, not ${v}`, ExitCode.BadInput);
     return n;
   };
-  const days = opts.traceDays !== undefined ? positive('--trace-days', opts.traceDays) * 86_400_000 : undefined;
+  const days =
+    opts.traceDays !== undefined ? positive('--trace-days', opts.traceDays) * 86_400_000 : undefined;
   return {
     traces: {
       ...(days !== undefined ? { maxAgeMs: days } : {}),
       ...(opts.traceSessions !== undefined
         ? { maxSessionsPerDevice: Math.ceil(positive('--trace-sessions', opts.traceSessions)) }
         : {}),
-      ...(opts.traceMaxSize !== undefined ? { maxBytes: parseSize('--trace-max-size', opts.traceMaxSize) } : {}),
+      ...(opts.traceMaxSize !== undefined
+        ? { maxBytes: parseSize('--trace-max-size', opts.traceMaxSize) }
+        : {}),
     },
   };
 }

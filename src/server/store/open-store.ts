@@ -245,6 +245,9 @@ interface StoreFiles {
   readonly schema?: string;
 }
 
+/** Tables rewritten or emptied continuously by DM sessions (besides the retention rules'). */
+const CHURN_TABLES = ['omadm_session', 'omadm_device', 'omadm_notify_state', 'omadm_tree_value'];
+
 /** Free pages SQLite keeps for reuse before giving the rest back to the file system (16 MiB). */
 const FREE_PAGES_KEPT = 4096;
 /** Pages returned per `PRAGMA incremental_vacuum` step (4 MiB: a few ms of the connection). */
@@ -366,6 +369,7 @@ export class SqlStore implements Store {
       ...(options.pruneBudgetMs !== undefined ? { budgetMs: options.pruneBudgetMs } : {}),
     });
     await this.#giveBackFreePages();
+    await this.#vacuumIfBehind(now);
     return {
       commandsPurged: pruned.command ?? 0,
       sessionsExpired,
@@ -396,6 +400,26 @@ export class SqlStore implements Store {
       });
       if (!more) return;
       await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #lastVacuumCheck = Number.NEGATIVE_INFINITY;
+
+  /**
+   * PostgreSQL: the tables pruning and sessions churn through are vacuumed by this sweep when
+   * autovacuum has not kept up (off, or too few workers for the cluster): more than 10 % dead rows
+   * (and over 1,000). A plain VACUUM blocks no reads or writes; SKIP_LOCKED leaves a table another
+   * node or autovacuum is at. Checked at most once a minute.
+   */
+  async #vacuumIfBehind(now: number): Promise<void> {
+    if (this.backend !== 'postgres' || now - this.#lastVacuumCheck < 60_000) return;
+    this.#lastVacuumCheck = now;
+    const tables = [...new Set([...this.#ctx.pruner.rules().map((r) => r.table), ...CHURN_TABLES])];
+    const r = await sql<{ relname: string }>`select relname from pg_stat_user_tables
+      where schemaname = current_schema() and relname = any(${tables})
+        and n_dead_tup > 1000 and n_dead_tup > 0.1 * n_live_tup`.execute(this.#ctx.db);
+    for (const { relname } of r.rows) {
+      await sql`vacuum (skip_locked) ${sql.table(relname)}`.execute(this.#ctx.db);
     }
   }
 
