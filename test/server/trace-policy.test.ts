@@ -65,6 +65,16 @@ for (const b of await backends()) {
       assert.equal(hb.sessionId, null);
       assert.ok(hb.bytes > 200, `bytes ${hb.bytes}`);
       assert.equal(await traceCount(store, id), afterFirst);
+      const records = await A('GET', `/devices/${encodeURIComponent(id)}/session-records?limit=2`);
+      assert.equal(records.status, 200);
+      assert.deepEqual(
+        records.body.items.map((r: { kind: string; traced: string | null }) => [r.kind, r.traced === null]),
+        [
+          ['heartbeat', true],
+          [first.kind, false],
+        ],
+      );
+      assert.equal(records.body.items[0].bytes, hb.bytes);
 
       // A session with a command keeps every message.
       assert.equal(

@@ -124,6 +124,15 @@ export interface SessionView {
   readonly messages: number;
 }
 
+export interface SessionRecordView {
+  readonly endedAt: string;
+  readonly outcome: string;
+  readonly kind: 'heartbeat' | 'commands' | 'error';
+  readonly messages: number;
+  readonly bytes: number;
+  readonly traced: string | null;
+}
+
 export interface TraceMessageView {
   readonly seq: number;
   readonly direction: 'in' | 'out';
@@ -189,6 +198,12 @@ export interface ApiBackend {
   retryCommand(id: string, expiresAt: number | undefined, actor: string): Promise<CommandView>;
 
   listSessions(deviceId: string, limit: number, cursor: string | undefined): Promise<PageOf<SessionView>>;
+  /** Compact records of the device's ended sessions (every session, heartbeats too), newest first. */
+  listSessionRecords(
+    deviceId: string,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<PageOf<SessionRecordView>>;
   trace(sessionId: string): Promise<{ session: SessionView; messages: readonly TraceMessageView[] }>;
 
   audit(actor: string, action: string, target: string | null, details: unknown): Promise<void>;

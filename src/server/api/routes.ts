@@ -35,6 +35,7 @@ import {
   NotifyResult,
   Page,
   Session,
+  SessionRecord,
   Token,
   TokenCreate,
   TokenCreated,
@@ -476,6 +477,28 @@ export async function apiRoutes(
   );
 
   // ---- sessions and trace ----------------------------------------------------------------------
+  app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
+    '/devices/:id/session-records',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary:
+          "Compact records of the device's ended sessions, heartbeats included (time, outcome, kind, size), newest first",
+        tags: ['sessions'],
+        params: DeviceParams,
+        querystring: Type.Object(
+          { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Page(SessionRecord) },
+      },
+    },
+    async (req) => {
+      await backend.getDevice(req.params.id);
+      return backend.listSessionRecords(req.params.id, req.query.limit ?? 50, req.query.cursor);
+    },
+  );
+
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
     '/devices/:id/sessions',
     {

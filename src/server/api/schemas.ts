@@ -381,6 +381,17 @@ export const Session = Type.Object({
   messages: Type.Integer(),
 });
 
+export const SessionRecord = Type.Object({
+  endedAt: Iso,
+  outcome: Type.String({ description: 'completed, aborted, authFailed, expired, superseded or limit.' }),
+  kind: Type.Union([Type.Literal('heartbeat'), Type.Literal('commands'), Type.Literal('error')]),
+  messages: Type.Integer(),
+  bytes: Type.Integer({ description: 'Bytes received and sent.' }),
+  traced: Nullable(
+    Type.String({ description: 'The session id for GET /sessions/{id}/trace; null: not traced.' }),
+  ),
+});
+
 export const TraceMessage = Type.Object({
   seq: Type.Integer(),
   direction: Type.Union([Type.Literal('in'), Type.Literal('out')]),

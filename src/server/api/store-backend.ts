@@ -456,6 +456,20 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       return commandView(rec);
     },
 
+    async listSessionRecords(deviceId, limit, cursor) {
+      const page = await store.sessionLog.list(deviceId, { limit, ...(cursor ? { cursor } : {}) });
+      return {
+        items: page.items.map((e) => ({
+          endedAt: iso(e.at),
+          outcome: e.outcome,
+          kind: e.kind,
+          messages: e.messages,
+          bytes: e.bytes,
+          traced: e.sessionId === null ? null : apiSessionId(deviceId, e.sessionId),
+        })),
+        nextCursor: page.nextCursor ?? null,
+      };
+    },
     async listSessions(deviceId, limit, cursor) {
       const all = await sessionsOf(deviceId);
       const start = cursor ? decodeScan(cursor).k : 0;

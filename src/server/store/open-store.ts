@@ -351,7 +351,24 @@ export class SqlStore implements Store {
     for (;;) {
       const expiredSessions = await this.sessions.expireIdle(now, 500);
       sessionsExpired += expiredSessions.length;
+      // One read for the batch: only devices with a command claimed or sent can have one held by
+      // an expired session (most are heartbeats, closed and kept for retransmissions).
+      const devices = [...new Set(expiredSessions.map((s) => s.deviceId))];
+      const holding = new Set(
+        devices.length === 0
+          ? []
+          : (
+              await this.#ctx.db
+                .selectFrom('omadm_command')
+                .select('device_id')
+                .distinct()
+                .where('device_id', 'in', devices)
+                .where('state', 'in', ['claimed', 'sent'])
+                .execute()
+            ).map((r) => r.device_id),
+      );
       for (const s of expiredSessions) {
+        if (!holding.has(s.deviceId)) continue;
         const r = await this.queue.releaseSession(
           s.deviceId,
           s.sessionId,
