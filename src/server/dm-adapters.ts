@@ -37,6 +37,7 @@ import type {
   TreeValue,
 } from './store/index.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { currentActivity } from './trace-policy.ts';
 
 /** Which devices are enrolled on first contact, and how (off unless configured). */
 export interface AutoEnrollPolicy {
@@ -174,6 +175,14 @@ function rememberLookup(ctx: DmContext, c: DeviceCredentials): void {
   }
   if (hints.size > 10_000) hints.clear(); // messages that ended before using them; bounded
   hints.set(c.deviceId, { devInfo: c.devInfo, hasQueued: c.hasQueued });
+  const activity = currentActivity();
+  if (activity) activity.traceMode = c.traceMode;
+}
+
+/** This message did something worth its trace (see trace-policy.ts). */
+function noteActivity(): void {
+  const activity = currentActivity();
+  if (activity) activity.commands = true;
 }
 
 /** True when the registry already holds exactly these DevInfo leaves (and no DevDetail is among them). */
@@ -350,10 +359,12 @@ export function commandSource(ctx: DmContext): CommandSource {
         limit: max,
         leaseUntil: now + leaseMs,
       });
+      if (claimed.length) noteActivity();
       return claimed.map((c) => ({ id: String(c.id), command: toSyncml(c.command) }));
     },
 
     async settle(session: SessionRef, outcomes: readonly EngineOutcome[]): Promise<void> {
+      if (outcomes.length) noteActivity();
       const now = Date.now();
       for (const o of outcomes) {
         const id = queueId(o.id);
@@ -421,6 +432,7 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async alert(session: SessionRef, alert: ClientAlert): Promise<number> {
+      noteActivity();
       if (alert.code === 1226 && alert.correlator) {
         const first = alert.items[0];
         const raw = first?.Data !== undefined ? dataText(first.Data).trim() : '';
@@ -440,6 +452,7 @@ export function commandSource(ctx: DmContext): CommandSource {
       // The same DevInfo as the registry holds (its tree cache rows were written when it last
       // changed): nothing to write. `lastSeenAt` tells when the device last confirmed it.
       if (unchangedDevInfo(ctx, session.deviceId, values)) return;
+      noteActivity();
       const now = Date.now();
       const items: ResultItem[] = Object.entries(values).map(([uri, value]) => ({
         uri,
@@ -471,6 +484,10 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async sessionEnded(session: SessionRef, outcome: SessionOutcome): Promise<void> {
+      // The message's own session ends after its save; an older one closed on the way (expired,
+      // superseded) before it.
+      const activity = currentActivity();
+      if (activity?.saved) activity.outcome = outcome;
       // Nothing held (a heartbeat that took nothing; a session that ended with everything answered).
       if (!session.heldNothing) {
         // A superseded or expired session ending in this message may requeue its commands.
@@ -637,6 +654,13 @@ export function sessionStore(ctx: DmContext): DmSessionStore {
     },
     async save(state, expectedRevision, reply) {
       const now = Date.now();
+      const activity = currentActivity();
+      if (activity) {
+        activity.saved = true;
+        activity.messages = state.messages;
+        activity.authFailures = state.auth.failures;
+        activity.authenticated = state.auth.authenticated;
+      }
       // A finished session is kept briefly, to answer a retransmitted last message identically.
       const expiresAt = now + (state.phase === 'closed' ? CLOSED_GRACE_MS : idleMs);
       if (lastToken.size > 10_000) lastToken.clear(); // only a hint; bounded whatever happens

@@ -1,7 +1,8 @@
 /**
  * The DM endpoint: the HTTP binding's Fastify plugin (`POST /dm`, and `/dm?s=TOKEN`, the RespURI
  * of a running session) in front of the server session engine wired to the store
- * (dm-adapters.ts). Every message in and out is recorded in the device's trace.
+ * (dm-adapters.ts). Messages in and out are recorded in the device's trace, and each session in
+ * the session log, as the trace policy says (session-recorder.ts, trace-policy.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { type DmRequestHandler, dmHttpPlugin } from '../binding/http/index.ts';
@@ -16,7 +17,9 @@ import {
   sessionStore,
 } from './dm-adapters.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { recordMessage } from './session-recorder.ts';
 import type { Store } from './store/index.ts';
+import { withActivity } from './trace-policy.ts';
 
 export type { AutoEnrollPolicy };
 
@@ -54,36 +57,14 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
   const handler: DmRequestHandler = {
     async handle(request: ServerRequest): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
-      const res = await engine.handle(request);
+      const [res, activity] = await withActivity(() => engine.handle(request));
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??
         request.sessionToken ??
         (await sessions.loadByDevice(res.deviceId))?.token ??
         res.sessionId;
-      const at = Date.now();
-      try {
-        await store.traces.appendMany([
-          {
-            deviceId: res.deviceId,
-            sessionId: key,
-            direction: 'in',
-            contentType: request.contentType ?? '',
-            body: request.body,
-            at,
-          },
-          {
-            deviceId: res.deviceId,
-            sessionId: key,
-            direction: 'out',
-            contentType: res.mediaType,
-            body: res.body,
-            at,
-          },
-        ]);
-      } catch (err) {
-        app.log.warn({ err, deviceId: res.deviceId }, 'could not record trace');
-      }
+      await recordMessage(store, app.log, request, res, key, activity);
       metrics.dmMessages.inc({ direction: 'out' });
       return res;
     },

@@ -35,6 +35,14 @@ function num(v: number): string {
   return String(v);
 }
 
+/**
+ * Label sets a metric keeps (memory bound): past this, new label sets are counted under one
+ * `{overflow="true"}` series instead of growing the map (label values are routes, statuses and
+ * outcomes, so a real server stays far below it).
+ */
+export const MAX_SERIES = 1000;
+const OVERFLOW: Labels = Object.freeze({ overflow: 'true' });
+
 interface Metric {
   readonly name: string;
   render(): Promise<string> | string;
@@ -53,7 +61,13 @@ export class Counter implements Metric {
     const k = key(labels);
     const cur = this.#values.get(k);
     if (cur) cur.value += by;
+    else if (this.#values.size < MAX_SERIES) this.#values.set(k, { labels, value: by });
+    else if (k !== key(OVERFLOW)) this.inc(OVERFLOW, by);
     else this.#values.set(k, { labels, value: by });
+  }
+  /** Label sets held. */
+  get series(): number {
+    return this.#values.size;
   }
   get(labels: Labels = {}): number {
     return this.#values.get(key(labels))?.value ?? 0;
@@ -113,6 +127,10 @@ export class Histogram implements Metric {
   observe(value: number, labels: Labels = {}): void {
     const k = key(labels);
     let s = this.#series.get(k);
+    if (!s && this.#series.size >= MAX_SERIES && k !== key(OVERFLOW)) {
+      this.observe(value, OVERFLOW);
+      return;
+    }
     if (!s) {
       s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
       this.#series.set(k, s);
@@ -169,6 +187,8 @@ export interface ServerMetrics {
   readonly dmSessions: Counter;
   readonly dmSessionsStarted: Counter;
   readonly commandsDelivered: Counter;
+  /** Rows deleted by retention, by table rule. */
+  readonly rowsPruned: Counter;
 }
 
 export interface MetricsCollectors {
@@ -176,6 +196,8 @@ export interface MetricsCollectors {
   commandsByState?: () => Promise<Readonly<Record<string, number>>>;
   /** Number of devices (fleet-wide). */
   devices?: () => Promise<number>;
+  /** The database's size and its oldest trace (fleet-wide). */
+  store?: () => Promise<{ bytes: number; freeBytes?: number; oldestTraceAt: number | null }>;
 }
 
 export function createServerMetrics(collectors: MetricsCollectors = {}): ServerMetrics {
@@ -208,7 +230,46 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
       'Queued commands completed in sessions on this node, by state.',
     ),
   );
-  const { commandsByState, devices } = collectors;
+  const rowsPruned = registry.register(
+    new Counter('omadm_store_rows_pruned_total', 'Rows deleted by retention on this node, by table rule.'),
+  );
+  const { commandsByState, devices, store } = collectors;
+  if (store) {
+    // One read per scrape serves the three gauges.
+    let cached: { at: number; value: Promise<Awaited<ReturnType<typeof store>>> } | undefined;
+    const stats = () => {
+      const now = Date.now();
+      if (!cached || now - cached.at > 1000) cached = { at: now, value: store() };
+      return cached.value;
+    };
+    registry.register(
+      new Gauge(
+        'omadm_store_size_bytes',
+        'Bytes the database takes (SQLite files; PostgreSQL relations).',
+        async () => [[{}, (await stats()).bytes] as const],
+      ),
+    );
+    registry.register(
+      new Gauge(
+        'omadm_store_free_bytes',
+        'SQLite: bytes of free pages in the file, reused before it grows.',
+        async () => {
+          const s = await stats();
+          return s.freeBytes === undefined ? [] : [[{}, s.freeBytes] as const];
+        },
+      ),
+    );
+    registry.register(
+      new Gauge(
+        'omadm_trace_oldest_timestamp_seconds',
+        'Time of the oldest raw message retained in the trace (absent when there is none).',
+        async () => {
+          const at = (await stats()).oldestTraceAt;
+          return at === null ? [] : [[{}, at / 1000] as const];
+        },
+      ),
+    );
+  }
   if (commandsByState) {
     registry.register(
       new Gauge('omadm_commands', 'Commands in the durable queue, by state (fleet-wide).', async () =>
@@ -241,5 +302,6 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
     dmSessions,
     dmSessionsStarted,
     commandsDelivered,
+    rowsPruned,
   };
 }

@@ -27,6 +27,7 @@ import { HttpChannelBearer, registerHttpChannel } from './http-channel.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { OpenApiBuilder } from './openapi.ts';
+import { SizeWatch } from './size-watch.ts';
 import type { Store } from './store/index.ts';
 
 export interface TlsOptions {
@@ -67,6 +68,12 @@ export interface ServerOptions {
   readonly console?: (app: FastifyInstance) => Promise<void> | void;
   /** Largest API request body in bytes (default 2 MiB). */
   readonly apiBodyLimit?: number;
+  /**
+   * Log `store.size.warning` (warn) when the data directory — or, without `path`, the database
+   * (`store.stats()`) — is larger than `bytes`; checked by the sweep at most once a minute, logged
+   * again every hour while it stays above.
+   */
+  readonly sizeWarning?: { readonly bytes: number; readonly path?: string };
 }
 
 /** A running (or ready to listen) server. */
@@ -133,6 +140,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
   }) as unknown as FastifyInstance;
 
   const metrics = createServerMetrics({
+    store: () => store.stats(),
     commandsByState: async () => {
       const counts = await store.queue.counts();
       return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v ?? 0]));
@@ -222,6 +230,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
 
   if (options.console) await options.console(app);
 
+  const sizeCheck = new SizeWatch(store, logger);
   let sweeper: NodeJS.Timeout | undefined;
   const sweepEvery = options.sweepIntervalMs ?? 5000;
   if (sweepEvery > 0) {
@@ -231,9 +240,11 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       running = true;
       store
         .sweep()
-        .then((r) => {
+        .then(async (r) => {
+          for (const [table, n] of Object.entries(r.pruned)) metrics.rowsPruned.inc({ table }, n);
           if (r.unknown || r.requeued || r.resent || r.sessionsExpired)
             logger.info({ sweep: r }, 'maintenance sweep');
+          if (options.sizeWarning) await sizeCheck.check(options.sizeWarning);
         })
         .catch((err: unknown) => logger.warn({ err }, 'maintenance sweep failed'))
         .finally(() => {

@@ -288,6 +288,23 @@ describe('omadm device, cmd and trace against a server', () => {
     }
   });
 
+  test('device set --trace switches what sessions keep; show prints it; default clears it', async () => {
+    assert.equal((await cli('device', 'add', 'IMEI:444', '--secret', 's4')).code, 0);
+    assert.match((await cli('device', 'show', 'IMEI:444')).out, /^trace:\s+default$/m);
+    const full = await cli('device', 'set', 'IMEI:444', '--trace', 'full');
+    assert.equal(full.code, 0, full.err);
+    assert.equal((await store.devices.get('IMEI:444'))?.trace, 'full');
+    assert.match((await cli('device', 'show', 'IMEI:444')).out, /^trace:\s+full$/m);
+    assert.equal((await store.devices.credentials('IMEI:444'))?.traceMode, 'full');
+    assert.equal((await cli('device', 'set', 'IMEI:444', '--trace', 'errors')).code, 0);
+    assert.equal((await store.devices.get('IMEI:444'))?.trace, 'errors');
+    assert.equal((await cli('device', 'set', 'IMEI:444', '--trace', 'default')).code, 0);
+    assert.equal((await store.devices.get('IMEI:444'))?.trace, null);
+    assert.equal((await store.devices.credentials('IMEI:444'))?.traceMode, undefined);
+    // Not one of the choices: a usage error.
+    assert.equal((await cli('device', 'set', 'IMEI:444', '--trace', 'loud')).code, 64);
+  });
+
   test('device rm deletes', async () => {
     const rm = await cli('device', 'rm', 'IMEI:90', 'IMEI:91');
     assert.equal(rm.code, 0, rm.err);

@@ -371,7 +371,7 @@ for (const { name, skip } of await backends()) {
 
       const made = await A('POST', '/groups', { name: 'spare', description: 'not used yet' });
       assert.equal(made.status, 201);
-      assert.deepEqual(made.body, { name: 'spare', description: 'not used yet', devices: 0 });
+      assert.deepEqual(made.body, { name: 'spare', description: 'not used yet', devices: 0, trace: null });
       assert.equal((await A('POST', '/groups', { name: 'spare' })).status, 409);
       assert.equal((await A('DELETE', '/groups/spare')).status, 204);
       assert.equal((await A('DELETE', '/groups/spare')).status, 404);

@@ -24,6 +24,7 @@ export interface DeviceView {
   devDetail: Record<string, string> | null;
   createdAt: string;
   updatedAt: string;
+  trace: 'full' | 'errors' | 'off' | null;
 }
 
 interface Page<T> {
@@ -100,6 +101,7 @@ export function register(program: Command): void {
         tag?: string[];
         group?: string[];
         notify?: string;
+        trace?: string;
       },
     ) => {
       if (opts.secret === undefined && opts.auth !== 'transport') {
@@ -204,6 +206,7 @@ export function register(program: Command): void {
         ['tags', d.tags.join(', ') || '-'],
         ['groups', d.groups.join(', ') || '-'],
         ['notify', d.notify ? `${d.notify.bearer}:${d.notify.target}` : '-'],
+        ['trace', d.trace ?? 'default'],
       ];
       for (const [k, v] of Object.entries(d.devInfo ?? {})) pairs.push([`DevInfo/${k}`, v]);
       for (const [k, v] of Object.entries(d.devDetail ?? {})) pairs.push([`DevDetail/${k}`, v]);
@@ -214,7 +217,7 @@ export function register(program: Command): void {
   withApiOptions(
     device
       .command('set')
-      .description('change a device: secrets, auth type, tags, groups')
+      .description('change a device: secrets, auth type, tags, groups, trace switch')
       .argument('<id>', 'the DevId')
       .option('--secret <secret>', 'a new client secret')
       .addOption(
@@ -229,7 +232,13 @@ export function register(program: Command): void {
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'replace the tags', collect)
       .option('--group <group...>', 'replace the groups', collect)
-      .option('--notify <bearer:target>', "the device's notification address, or none to remove it"),
+      .option('--notify <bearer:target>', "the device's notification address, or none to remove it")
+      .addOption(
+        new Option(
+          '--trace <mode>',
+          "keep raw messages of every session (full), failed ones only (errors), none (off), or as its groups and the server's default say (default)",
+        ).choices(['full', 'errors', 'off', 'default']),
+      ),
   ).action(
     async (
       id: string,
@@ -241,6 +250,7 @@ export function register(program: Command): void {
         tag?: string[];
         group?: string[];
         notify?: string;
+        trace?: string;
       },
     ) => {
       const body = {
@@ -251,6 +261,7 @@ export function register(program: Command): void {
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
         ...(opts.tag ? { tags: opts.tag } : {}),
         ...(opts.group ? { groups: opts.group } : {}),
+        ...(opts.trace ? { trace: opts.trace === 'default' ? null : opts.trace } : {}),
       };
       if (Object.keys(body).length === 0) throw new CliError('nothing to change', ExitCode.BadInput);
       const d = await clientFor(opts).patch<DeviceView>(`/devices/${seg(id)}`, body);

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import {
@@ -21,7 +21,7 @@ import { loadSecretKey } from '../../server/bootstrap.ts';
 import { HttpChannelBearer } from '../../server/http-channel.ts';
 import { createServer } from '../../server/server.ts';
 import { type NotifyOptions, type NotifyPolicy, parseUiMode } from '../../server/notify.ts';
-import { openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
+import { openStore, parseStoreUrl, type RetentionOptions, type Store } from '../../server/store/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
 import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
 
@@ -51,6 +51,41 @@ interface ServerCliOptions {
   pushMinInterval?: string;
   pushRate?: string;
   pushBurst?: string;
+  traceDays?: string;
+  traceSessions?: string;
+  traceMaxSize?: string;
+  sizeWarning: string;
+}
+
+/** `512MiB`, `10GB`, `2g`, `1048576` → bytes. */
+export function parseSize(flag: string, v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(v);
+  if (!m) throw new CliError(`${flag} takes a size such as 500MiB or 10GiB, not ${v}`, ExitCode.BadInput);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as 'k'] ?? 1;
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** The retention asked for on the command line (docs/storage.md, Retention). */
+function retentionOptions(opts: ServerCliOptions): RetentionOptions {
+  const positive = (flag: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new CliError(`${flag} takes a positive number, not ${v}`, ExitCode.BadInput);
+    return n;
+  };
+  const days =
+    opts.traceDays !== undefined ? positive('--trace-days', opts.traceDays) * 86_400_000 : undefined;
+  return {
+    traces: {
+      ...(days !== undefined ? { maxAgeMs: days } : {}),
+      ...(opts.traceSessions !== undefined
+        ? { maxSessionsPerDevice: Math.ceil(positive('--trace-sessions', opts.traceSessions)) }
+        : {}),
+      ...(opts.traceMaxSize !== undefined
+        ? { maxBytes: parseSize('--trace-max-size', opts.traceMaxSize) }
+        : {}),
+    },
+  };
 }
 
 /** The notification policy asked for on the command line. */
@@ -179,6 +214,14 @@ export function register(program: Command): void {
     )
     .option('--push-rate <per-second>', 'notifications per second this process may send (default 10)')
     .option('--push-burst <n>', 'notifications this process may send at once (default 20)')
+    .option('--trace-days <days>', 'keep traces and session records this many days (default 7)')
+    .option('--trace-sessions <n>', 'keep the raw messages of this many sessions per device (default 20)')
+    .option('--trace-max-size <size>', 'total size of raw messages kept, e.g. 2GiB (default)')
+    .option(
+      '--size-warning <size>',
+      'log store.size.warning when the data directory (or PostgreSQL schema) passes this size',
+      '10GiB',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (logs go to stderr)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -221,6 +264,8 @@ export function register(program: Command): void {
         : undefined;
 
       const bearers = bearersFrom(opts);
+      const warnBytes = parseSize('--size-warning', opts.sizeWarning);
+      retentionOptions(opts); // bad values fail before anything is opened
       const dataDir = resolve(opts.data);
       const { url: dbUrl, schema } = splitSchema(opts.db ?? `sqlite:${join(dataDir, 'omadm.db')}`);
       let location: ReturnType<typeof parseStoreUrl>;
@@ -247,7 +292,11 @@ export function register(program: Command): void {
       const logger = pino({ level: opts.logLevel }, pino.destination(2));
       let store: Store;
       try {
-        store = await openStore(dbUrl, { secretKey: secretKey.key, ...(schema ? { schema } : {}) });
+        store = await openStore(dbUrl, {
+          secretKey: secretKey.key,
+          ...(schema ? { schema } : {}),
+          retention: retentionOptions(opts),
+        });
       } catch (err) {
         throw new CliError(
           `cannot open the database ${redact(dbUrl)}: ${(err as Error).message}`,
@@ -271,6 +320,11 @@ export function register(program: Command): void {
           ? { autoEnroll: { secret: enrollSecret, ...(pattern ? { idPattern: pattern } : {}) } }
           : {}),
         ...(bearers.length ? { notify: notifyOptions(opts, bearers) } : {}),
+        sizeWarning: {
+          bytes: warnBytes,
+          // SQLite lives in the data directory; a PostgreSQL schema is measured by the database.
+          ...(location.backend === 'sqlite' ? { path: dirname(resolve(location.path)) } : {}),
+        },
       });
       const url = await listenOrFail(server, store, opts.host, port);
       const where =

@@ -28,6 +28,16 @@ export interface DeviceView {
   readonly devDetail: Readonly<Record<string, string>> | null;
   readonly createdAt: string;
   readonly updatedAt: string;
+  readonly trace: TraceMode | null;
+}
+
+export type TraceMode = 'full' | 'errors' | 'off';
+
+export interface GroupView {
+  readonly name: string;
+  readonly description: string;
+  readonly devices: number;
+  readonly trace: TraceMode | null;
 }
 
 export interface DeviceFilter {
@@ -57,6 +67,8 @@ export interface DevicePatch {
   readonly groups?: readonly string[] | undefined;
   /** `null` removes the address. */
   readonly notify?: NotifyAddress | null | undefined;
+  /** `null` returns to the default. */
+  readonly trace?: TraceMode | null | undefined;
 }
 
 export interface TreeNodeView {
@@ -112,6 +124,15 @@ export interface SessionView {
   readonly messages: number;
 }
 
+export interface SessionRecordView {
+  readonly endedAt: string;
+  readonly outcome: string;
+  readonly kind: 'heartbeat' | 'commands' | 'error';
+  readonly messages: number;
+  readonly bytes: number;
+  readonly traced: string | null;
+}
+
 export interface TraceMessageView {
   readonly seq: number;
   readonly direction: 'in' | 'out';
@@ -150,12 +171,10 @@ export interface ApiBackend {
   updateDevice(id: string, patch: DevicePatch): Promise<DeviceView>;
   deleteDevice(id: string): Promise<void>;
   tree(id: string, path: string | undefined): Promise<readonly TreeNodeView[]>;
-  listGroups(): Promise<readonly { name: string; description: string; devices: number }[]>;
-  createGroup(
-    name: string,
-    description: string,
-  ): Promise<{ name: string; description: string; devices: number }>;
+  listGroups(): Promise<readonly GroupView[]>;
+  createGroup(name: string, description: string): Promise<GroupView>;
   deleteGroup(name: string): Promise<void>;
+  setGroupTrace(name: string, trace: TraceMode | null): Promise<GroupView>;
   groupMembers(name: string): Promise<readonly string[]>;
 
   enqueue(
@@ -179,6 +198,12 @@ export interface ApiBackend {
   retryCommand(id: string, expiresAt: number | undefined, actor: string): Promise<CommandView>;
 
   listSessions(deviceId: string, limit: number, cursor: string | undefined): Promise<PageOf<SessionView>>;
+  /** Compact records of the device's ended sessions (every session, heartbeats too), newest first. */
+  listSessionRecords(
+    deviceId: string,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<PageOf<SessionRecordView>>;
   trace(sessionId: string): Promise<{ session: SessionView; messages: readonly TraceMessageView[] }>;
 
   audit(actor: string, action: string, target: string | null, details: unknown): Promise<void>;

@@ -24,6 +24,7 @@ import {
   Group,
   GroupCommandResult,
   GroupCreate,
+  GroupUpdate,
   RetryBody,
   IdParams,
   Limit,
@@ -34,6 +35,7 @@ import {
   NotifyResult,
   Page,
   Session,
+  SessionRecord,
   Token,
   TokenCreate,
   TokenCreated,
@@ -177,13 +179,15 @@ export async function apiRoutes(
       serverSecret?: string;
       tags?: string[];
       groups?: string[];
+      trace?: 'full' | 'errors' | 'off' | null;
     };
   }>(
     '/devices/:id',
     {
       config: { role: 'operator' },
       schema: {
-        summary: 'Change a device: secrets, auth type, ServerID, tags (replace), groups (replace)',
+        summary:
+          'Change a device: secrets, auth type, ServerID, tags (replace), groups (replace), trace switch',
         tags: ['devices'],
         params: DeviceParams,
         body: DeviceUpdate,
@@ -474,6 +478,28 @@ export async function apiRoutes(
 
   // ---- sessions and trace ----------------------------------------------------------------------
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
+    '/devices/:id/session-records',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary:
+          "Compact records of the device's ended sessions, heartbeats included (time, outcome, kind, size), newest first",
+        tags: ['sessions'],
+        params: DeviceParams,
+        querystring: Type.Object(
+          { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Page(SessionRecord) },
+      },
+    },
+    async (req) => {
+      await backend.getDevice(req.params.id);
+      return backend.listSessionRecords(req.params.id, req.query.limit ?? 50, req.query.cursor);
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
     '/devices/:id/sessions',
     {
       config: { role: 'viewer' },
@@ -537,6 +563,25 @@ export async function apiRoutes(
       const g = await backend.createGroup(req.body.name, req.body.description ?? '');
       await audit(req, 'group.create', g.name);
       reply.status(201);
+      return g;
+    },
+  );
+
+  app.patch<{ Params: { name: string }; Body: { trace: 'full' | 'errors' | 'off' | null } }>(
+    '/groups/:name',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: "Change a group: its devices' raw-trace switch (a device's own switch wins)",
+        tags: ['groups'],
+        params: NameParams,
+        body: GroupUpdate,
+        response: { 200: Group },
+      },
+    },
+    async (req) => {
+      const g = await backend.setGroupTrace(req.params.name, req.body.trace);
+      await audit(req, 'group.update', g.name, { trace: req.body.trace });
       return g;
     },
   );

@@ -108,6 +108,12 @@ export const DeviceParams = Type.Object({ id: DeviceIdSchema });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 export const NameParams = Type.Object({ name: Label });
 
+export const TraceModeName = Type.Union([Type.Literal('full'), Type.Literal('errors'), Type.Literal('off')], {
+  description:
+    "Raw-trace switch: `full` keeps every session's messages (heartbeats too), `errors` only failed ones, " +
+    "`off` none; null: the default (every session but a heartbeat). A device's own switch wins over its groups'.",
+});
+
 export const Device = Type.Object({
   id: Type.String(),
   authType: AuthTypeName,
@@ -126,6 +132,7 @@ export const Device = Type.Object({
   devDetail: Nullable(Type.Record(Type.String(), Type.String())),
   createdAt: Iso,
   updatedAt: Iso,
+  trace: Nullable(TraceModeName),
 });
 export type Device = Static<typeof Device>;
 
@@ -169,6 +176,7 @@ export const DeviceUpdate = Type.Object(
     tags: Type.Optional(Type.Array(Label, { maxItems: 64 })),
     groups: Type.Optional(Type.Array(Label, { maxItems: 64 })),
     notify: Type.Optional(Nullable(NotifyAddress)),
+    trace: Type.Optional(Nullable(TraceModeName)),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -373,6 +381,17 @@ export const Session = Type.Object({
   messages: Type.Integer(),
 });
 
+export const SessionRecord = Type.Object({
+  endedAt: Iso,
+  outcome: Type.String({ description: 'completed, aborted, authFailed, expired, superseded or limit.' }),
+  kind: Type.Union([Type.Literal('heartbeat'), Type.Literal('commands'), Type.Literal('error')]),
+  messages: Type.Integer(),
+  bytes: Type.Integer({ description: 'Bytes received and sent.' }),
+  traced: Nullable(
+    Type.String({ description: 'The session id for GET /sessions/{id}/trace; null: not traced.' }),
+  ),
+});
+
 export const TraceMessage = Type.Object({
   seq: Type.Integer(),
   direction: Type.Union([Type.Literal('in'), Type.Literal('out')]),
@@ -390,7 +409,10 @@ export const Group = Type.Object({
   name: Type.String(),
   description: Type.String(),
   devices: Type.Integer(),
+  trace: Nullable(TraceModeName),
 });
+
+export const GroupUpdate = Type.Object({ trace: Nullable(TraceModeName) }, { additionalProperties: false });
 
 export const GroupCreate = Type.Object(
   { name: Label, description: Type.Optional(Type.String({ maxLength: 1024 })) },

@@ -13,6 +13,7 @@ import type {
   CommandRecord,
   CommandState,
   Device,
+  Group,
   Store,
   TraceEntry,
 } from '../store/index.ts';
@@ -24,6 +25,7 @@ import type {
   CommandView,
   DeviceFilter,
   DeviceView,
+  GroupView,
   PageOf,
   SessionView,
   TokenView,
@@ -52,7 +54,12 @@ export function deviceView(d: Device): DeviceView {
     devDetail: detail,
     createdAt: iso(d.createdAt),
     updatedAt: iso(d.updatedAt),
+    trace: d.trace,
   };
+}
+
+function groupView(g: Group): GroupView {
+  return { name: g.name, description: g.description, devices: g.size, trace: g.trace };
 }
 
 /** The queue's command JSON in the API's words (type/uri/value/contentType). */
@@ -355,6 +362,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         ...(patch.serverSecret !== undefined ? { serverSecret: patch.serverSecret } : {}),
         ...(patch.tags !== undefined ? { tags: patch.tags } : {}),
         ...(patch.groups !== undefined ? { groups: patch.groups } : {}),
+        ...(patch.trace !== undefined ? { trace: patch.trace } : {}),
       });
       return deviceView(d);
     },
@@ -374,15 +382,19 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       }));
     },
     async listGroups() {
-      return (await store.devices.listGroups()).map((g) => ({
-        name: g.name,
-        description: g.description,
-        devices: g.size,
-      }));
+      return (await store.devices.listGroups()).map(groupView);
     },
     async createGroup(name, description) {
-      const g = await store.devices.createGroup(name, description);
-      return { name: g.name, description: g.description, devices: g.size };
+      return groupView(await store.devices.createGroup(name, description));
+    },
+    async setGroupTrace(name, trace) {
+      try {
+        return groupView(await store.devices.setGroupTrace(name, trace));
+      } catch (err) {
+        if (isStoreError(err, StoreErrorCode.NotFound))
+          throw new ApiError(ApiErrorCode.NotFound, `no group ${name}`);
+        throw err;
+      }
     },
     async deleteGroup(name) {
       const g = await store.devices.deleteGroup(name);
@@ -444,6 +456,20 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       return commandView(rec);
     },
 
+    async listSessionRecords(deviceId, limit, cursor) {
+      const page = await store.sessionLog.list(deviceId, { limit, ...(cursor ? { cursor } : {}) });
+      return {
+        items: page.items.map((e) => ({
+          endedAt: iso(e.at),
+          outcome: e.outcome,
+          kind: e.kind,
+          messages: e.messages,
+          bytes: e.bytes,
+          traced: e.sessionId === null ? null : apiSessionId(deviceId, e.sessionId),
+        })),
+        nextCursor: page.nextCursor ?? null,
+      };
+    },
     async listSessions(deviceId, limit, cursor) {
       const all = await sessionsOf(deviceId);
       const start = cursor ? decodeScan(cursor).k : 0;

@@ -9,7 +9,7 @@ import {
 } from 'kysely';
 import type { Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
-import type { TraceRetention } from './types.ts';
+import type { Pruner } from './retention.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 
 export interface StoreContext {
@@ -29,9 +29,8 @@ export interface StoreContext {
     subscribe(): Promise<void>;
     close(): Promise<void>;
   };
-  readonly retention: TraceRetention;
-  /** Trace retention runs inline every this many appends (per store instance). */
-  readonly pruneEvery: number;
+  /** Applies every table's retention off the DM path; writers tell it what they added. */
+  readonly pruner: Pruner;
   /** Finished commands older than this (ms after completion) are deleted by the sweep. */
   readonly commandRetentionMs: number;
 }

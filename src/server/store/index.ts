@@ -31,3 +31,4 @@ export { isSuccessStatus } from './sql-command-queue.ts';
 export { credentialDigest } from './sql-device-store.ts';
 export { hashToken } from './sql-token-store.ts';
 export * from './types.ts';
+export { type PruneReport, Pruner, type PrunerOptions, type RetentionRule } from './retention.ts';

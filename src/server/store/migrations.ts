@@ -349,6 +349,68 @@ export function migrations(backend: Backend): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_retention': {
+      // Bounded disk (issue 21): a compact record per session (a heartbeat keeps only that), the
+      // raw-trace switch of devices and groups, indexes the batched pruner walks, and on
+      // PostgreSQL autovacuum settings that keep up with tables pruned continuously.
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('omadm_device').addColumn('trace', 'text').execute();
+        await db.schema.alterTable('omadm_group').addColumn('trace', 'text').execute();
+        await serialId(db, 'omadm_session_log')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('messages', 'integer', (c) => c.notNull())
+          .addColumn('bytes', 'integer', (c) => c.notNull())
+          .addColumn('session_id', 'text')
+          .execute();
+        await db.schema
+          .createIndex('omadm_session_log_device')
+          .on('omadm_session_log')
+          .columns(['device_id', 'id'])
+          .execute();
+        await db.schema.createIndex('omadm_session_log_at').on('omadm_session_log').column('at').execute();
+        // Per-device retention counts a device's traced sessions without reading their bytes.
+        await db.schema
+          .createIndex('omadm_trace_device_session')
+          .on('omadm_trace')
+          .columns(['device_id', 'session_id', 'id'])
+          .execute();
+        // Finished commands are purged by completion time, oldest first, in batches.
+        await db.schema
+          .createIndex('omadm_command_completed')
+          .on('omadm_command')
+          .column('completed_at')
+          .execute();
+        if (backend === 'postgres') {
+          // Pruned continuously: vacuum after 2 % of dead rows (default 20 %), so freed space is
+          // reused before the table grows. The device row is rewritten by every session: room on
+          // its page lets PostgreSQL update it in place (HOT) instead of leaving dead versions.
+          for (const t of [
+            'omadm_trace',
+            'omadm_session_log',
+            'omadm_session',
+            'omadm_notify_attempt',
+            'omadm_command',
+            'omadm_audit',
+          ]) {
+            await sql`alter table ${sql.table(t)} set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05)`.execute(
+              db,
+            );
+          }
+          await sql`alter table omadm_device set (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05)`.execute(
+            db,
+          );
+        } else {
+          // Freed pages can be given back to the file system (PRAGMA incremental_vacuum). A new
+          // database is created in this mode (NodeSqliteDialect); an older one switches at the
+          // VACUUM openStore runs once after this migration (VACUUM cannot run in a transaction).
+          await sql`PRAGMA auto_vacuum = INCREMENTAL`.execute(db);
+        }
+      },
+    },
   };
 }
 

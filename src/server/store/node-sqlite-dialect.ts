@@ -57,6 +57,8 @@ export interface NodeSqliteDialectConfig {
 /** Pages of WAL after which the connection itself checkpoints (the worker normally runs first). */
 const SAFETY_CHECKPOINT_PAGES = 16_384;
 const CHECKPOINT_INTERVAL_MS = 100;
+/** A WAL file larger than this is cut back to it when it restarts (PRAGMA journal_size_limit). */
+const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /**
  * A worker thread with its own connection that runs `PRAGMA wal_checkpoint(PASSIVE)` every
@@ -68,8 +70,16 @@ function startCheckpointer(path: string, intervalMs: number): Worker {
     const { workerData, parentPort } = require('node:worker_threads');
     const db = new DatabaseSync(workerData.path, { timeout: 0 });
     db.exec('PRAGMA busy_timeout = 0');
+    const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+    let ticks = 0;
     const timer = setInterval(() => {
-      try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
+      try {
+        const r = passive.get();
+        // Every few seconds, once everything in a large WAL is copied back, truncate it: it only
+        // restarts from its beginning by itself, never shrinks (journal_size_limit trims it then).
+        if (++ticks % 50 === 0 && r && r.log > workerData.truncatePages && r.checkpointed === r.log)
+          db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch {}
     }, workerData.intervalMs);
     parentPort.on('message', () => {
       clearInterval(timer);
@@ -78,7 +88,10 @@ function startCheckpointer(path: string, intervalMs: number): Worker {
       parentPort.close();
     });
   `;
-  const worker = new Worker(source, { eval: true, workerData: { path, intervalMs } });
+  const worker = new Worker(source, {
+    eval: true,
+    workerData: { path, intervalMs, truncatePages: WAL_LIMIT_BYTES / 4096 },
+  });
   worker.unref();
   // A failing worker only means checkpoints fall back to the connection's own auto-checkpoint.
   worker.on('error', () => undefined);
@@ -110,6 +123,16 @@ export class NodeSqliteDialect implements Dialect {
     const driver = this.#driver;
     if (!driver) return Promise.reject(new StoreError(StoreErrorCode.Closed, 'SQLite store is not open'));
     return driver.execute<R>(sql, parameters);
+  }
+  /**
+   * Runs `fn` on the raw connection outside any transaction, once everything before it is
+   * committed (for VACUUM, which cannot run in one, and PRAGMAs the retention pruner reads). It
+   * holds the connection: keep it short.
+   */
+  maintenance<T>(fn: (db: DatabaseSync) => T): Promise<T> {
+    const driver = this.#driver;
+    if (!driver) return Promise.reject(new StoreError(StoreErrorCode.Closed, 'SQLite store is not open'));
+    return driver.maintenance(fn);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
@@ -172,7 +195,14 @@ class NodeSqliteDriver implements Driver {
       this.#scheduleFlush(),
     );
     db.exec('PRAGMA busy_timeout = 0');
+    // Before any table exists (a new file), this makes freed pages returnable to the file system
+    // (PRAGMA incremental_vacuum); on an existing file it changes nothing until a VACUUM.
+    await this.#connection.withBusyRetry(() => {
+      if ((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count === 0)
+        db.exec('PRAGMA auto_vacuum = INCREMENTAL');
+    });
     if (!memory) await this.#connection.withBusyRetry(() => db.exec('PRAGMA journal_mode = WAL'));
+    db.exec(`PRAGMA journal_size_limit = ${WAL_LIMIT_BYTES}`);
     db.exec('PRAGMA synchronous = NORMAL');
     if (!memory && this.#config.checkpointWorker !== false) {
       // Checkpoints (copying the WAL back into the database file, with its fsyncs) run in a worker
@@ -241,6 +271,19 @@ class NodeSqliteDriver implements Driver {
     }
     await durable;
     return result;
+  }
+
+  /** See {@link NodeSqliteDialect.maintenance}. */
+  async maintenance<T>(fn: (db: DatabaseSync) => T): Promise<T> {
+    const release = await this.#lock();
+    try {
+      const conn = this.#connection;
+      if (!conn) throw new StoreError(StoreErrorCode.Closed, 'SQLite store is closed');
+      await conn.commitBatch();
+      return await conn.withBusyRetry(() => fn(conn.raw));
+    } finally {
+      release();
+    }
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -340,6 +383,11 @@ class NodeSqliteConnection implements DatabaseConnection {
     this.#db = db;
     this.#busyTimeoutMs = busyTimeoutMs;
     this.#onBatchOpened = onBatchOpened;
+  }
+
+  /** The underlying connection (maintenance only, outside any batch). */
+  get raw(): DatabaseSync {
+    return this.#db;
   }
 
   close(): void {

@@ -7,6 +7,7 @@
  * - `postgres://user@host:5432/db` or `postgresql://…` (any `pg` connection string), optionally with
  *   `?schema=NAME` (created if missing; the `schema` option wins).
  */
+import { statSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { newEvents, registerDirect, type StoreContext } from './context.ts';
@@ -24,7 +25,16 @@ import { SqlNotificationStore } from './sql-notification-store.ts';
 import { SqlTokenStore } from './sql-token-store.ts';
 import { SqlTraceStore } from './sql-trace-store.ts';
 import { SqlTreeCache } from './sql-tree-cache.ts';
-import type { Store, SweepReport, TraceRetention } from './types.ts';
+import { type PruneReport, Pruner, type PrunerOptions, type RetentionRule } from './retention.ts';
+import { SqlSessionLog } from './sql-session-log.ts';
+import {
+  FINAL_STATES,
+  type RetentionOptions,
+  type Store,
+  type StoreStats,
+  type SweepReport,
+  type TraceRetention,
+} from './types.ts';
 
 /** Options of {@link openStore}. */
 export interface StoreOptions {
@@ -32,10 +42,12 @@ export interface StoreOptions {
   readonly secretKey?: Uint8Array;
   /** Clock (ms); injected by tests. Default `Date.now`. */
   readonly now?: () => number;
-  /** Trace retention; defaults 1000 messages per device, 7 days. */
+  /** Trace retention; defaults 20 sessions per device, 7 days, 2 GiB (same as `retention.traces`). */
   readonly traceRetention?: Partial<TraceRetention>;
-  /** Apply a device's trace retention inline every N of its appends (default 64). */
-  readonly pruneEvery?: number;
+  /** Retention of every table (docs/storage.md, Retention). */
+  readonly retention?: RetentionOptions;
+  /** The pruner's batch size and slow-pass interval (tests). */
+  readonly pruner?: PrunerOptions;
   /** Finished commands (and their correlators) are deleted this long after completion (default 90 days). */
   readonly commandRetentionMs?: number;
   /** PostgreSQL schema to use (created if missing); default the connection's search_path. */
@@ -97,6 +109,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   const location = parseStoreUrl(url);
   const box = new SecretBox(options.secretKey);
   let db: Kysely<Database>;
+  let sqlite: NodeSqliteDialect | undefined;
   if (location.backend === 'postgres') {
     const schema = options.schema ?? location.schema;
     if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
@@ -133,27 +146,112 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     db = new Kysely<Database>({ dialect });
     await migrateToLatest(db, 'sqlite');
     registerDirect(db, (text, parameters) => dialect.execute(text, parameters));
+    sqlite = dialect;
+    // A file created before auto_vacuum was set (migration 0007) switches once, here: VACUUM
+    // rewrites it (it cannot run inside the migration's transaction).
+    await dialect.maintenance((raw) => {
+      const mode = (raw.prepare('PRAGMA auto_vacuum').get() as { auto_vacuum: number }).auto_vacuum;
+      if (mode !== 2) {
+        raw.exec('PRAGMA auto_vacuum = INCREMENTAL');
+        raw.exec('VACUUM');
+      }
+    });
   }
   const events = newEvents();
   const remote =
     location.backend === 'postgres'
       ? pgRemote(db, location.url, events, options.schema ?? location.schema)
       : undefined;
-  return new SqlStore({
-    db,
-    backend: location.backend,
-    now: options.now ?? Date.now,
-    box,
-    events,
-    ...(remote ? { remote } : {}),
-    retention: {
-      maxPerDevice: options.traceRetention?.maxPerDevice ?? 1000,
-      maxAgeMs: options.traceRetention?.maxAgeMs ?? 7 * 24 * 3600 * 1000,
+  const commandRetentionMs = options.commandRetentionMs ?? 90 * 24 * 3600 * 1000;
+  const pruner = new Pruner(db, retentionRules(options, commandRetentionMs), options.pruner);
+  return new SqlStore(
+    {
+      db,
+      backend: location.backend,
+      now: options.now ?? Date.now,
+      box,
+      events,
+      ...(remote ? { remote } : {}),
+      pruner,
+      commandRetentionMs,
     },
-    pruneEvery: Math.max(1, Math.floor(options.pruneEvery ?? 64)),
-    commandRetentionMs: options.commandRetentionMs ?? 90 * 24 * 3600 * 1000,
-  });
+    {
+      ...(sqlite ? { sqlite } : {}),
+      ...(location.backend === 'sqlite' ? { path: location.path } : {}),
+      ...(location.backend === 'postgres' && (options.schema ?? location.schema)
+        ? { schema: (options.schema ?? location.schema)! }
+        : {}),
+    },
+  );
 }
+
+const DAY = 24 * 3600 * 1000;
+
+/** The defaults of docs/storage.md (Retention), with the caller's changes. */
+export function retentionRules(options: StoreOptions, commandRetentionMs: number): RetentionRule[] {
+  const r = options.retention ?? {};
+  const traces: TraceRetention = {
+    maxSessionsPerDevice: 20,
+    maxAgeMs: 7 * DAY,
+    maxBytes: 2 * 1024 ** 3,
+    ...options.traceRetention,
+    ...r.traces,
+  };
+  return [
+    {
+      name: 'trace',
+      table: 'omadm_trace',
+      timeColumn: 'at',
+      maxAgeMs: traces.maxAgeMs,
+      perDevice: {
+        column: 'device_id',
+        max: Math.max(1, traces.maxSessionsPerDevice),
+        session: 'session_id',
+      },
+      maxBytes: { sizeColumn: 'size', max: traces.maxBytes },
+    },
+    {
+      name: 'session_log',
+      table: 'omadm_session_log',
+      timeColumn: 'at',
+      maxAgeMs: r.sessionLog?.maxAgeMs ?? traces.maxAgeMs,
+      perDevice: { column: 'device_id', max: Math.max(1, r.sessionLog?.maxPerDevice ?? 1000) },
+    },
+    {
+      name: 'notify_attempt',
+      table: 'omadm_notify_attempt',
+      timeColumn: 'at',
+      maxAgeMs: r.notifyAttempts?.maxAgeMs ?? 90 * DAY,
+      perDevice: { column: 'device_id', max: Math.max(1, r.notifyAttempts?.maxPerDevice ?? 100) },
+    },
+    { name: 'audit', table: 'omadm_audit', timeColumn: 'at', maxAgeMs: r.audit?.maxAgeMs ?? 400 * DAY },
+    {
+      // Correlators go with their command (foreign key ON DELETE CASCADE, enforced on both backends).
+      name: 'command',
+      table: 'omadm_command',
+      timeColumn: 'completed_at',
+      maxAgeMs: commandRetentionMs,
+      eligible: `state in (${FINAL_STATE_LIST})`,
+    },
+  ];
+}
+
+const FINAL_STATE_LIST = FINAL_STATES.map((x) => `'${x}'`).join(', ');
+
+/** Where a store's bytes are (for `stats`). */
+interface StoreFiles {
+  readonly sqlite?: NodeSqliteDialect;
+  readonly path?: string;
+  readonly schema?: string;
+}
+
+/** Tables rewritten or emptied continuously by DM sessions (besides the retention rules'). */
+const CHURN_TABLES = ['omadm_session', 'omadm_device', 'omadm_notify_state', 'omadm_tree_value'];
+
+/** Free pages SQLite keeps for reuse before giving the rest back to the file system (16 MiB). */
+const FREE_PAGES_KEPT = 4096;
+/** Pages returned per `PRAGMA incremental_vacuum` step (4 MiB: a few ms of the connection). */
+const VACUUM_STEP_PAGES = 1024;
 
 /** The SQL-backed {@link Store}. */
 export class SqlStore implements Store {
@@ -166,12 +264,14 @@ export class SqlStore implements Store {
   readonly audit: SqlAuditLog;
   readonly tokens: SqlTokenStore;
   readonly notifications: SqlNotificationStore;
+  readonly sessionLog: SqlSessionLog;
   readonly #ctx: StoreContext;
+  readonly #files: StoreFiles;
   #closed = false;
-  #lastCountPass = Number.NEGATIVE_INFINITY;
 
-  constructor(ctx: StoreContext) {
+  constructor(ctx: StoreContext, files: StoreFiles = {}) {
     this.#ctx = ctx;
+    this.#files = files;
     this.backend = ctx.backend;
     this.devices = new SqlDeviceStore(ctx);
     this.tree = new SqlTreeCache(ctx);
@@ -181,6 +281,7 @@ export class SqlStore implements Store {
     this.audit = new SqlAuditLog(ctx);
     this.tokens = new SqlTokenStore(ctx);
     this.notifications = new SqlNotificationStore(ctx);
+    this.sessionLog = new SqlSessionLog(ctx);
   }
 
   /** The underlying Kysely instance (for the server's own read-only reports; not for writes). */
@@ -188,36 +289,155 @@ export class SqlStore implements Store {
     return this.#ctx.db;
   }
 
-  async sweep(now = this.#ctx.now()): Promise<SweepReport> {
-    const expiredSessions = await this.sessions.expireIdle(now);
+  /** The retention pruner (tests and benchmarks look inside). */
+  get pruner(): Pruner {
+    return this.#ctx.pruner;
+  }
+
+  addRetentionRule(rule: RetentionRule): void {
+    this.#ctx.pruner.addRule(rule);
+  }
+
+  retentionRules(): readonly RetentionRule[] {
+    return this.#ctx.pruner.rules();
+  }
+
+  async stats(): Promise<StoreStats> {
+    const oldest = await this.#ctx.db
+      .selectFrom('omadm_trace')
+      .select((eb) => eb.fn.min('at').as('at'))
+      .executeTakeFirst();
+    const oldestTraceAt = oldest?.at == null ? null : Number(oldest.at);
+    if (this.backend === 'postgres') {
+      const r = await sql<{
+        bytes: number | string | null;
+      }>`select sum(pg_total_relation_size(c.oid)) as bytes
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r', 'p') and c.relname like 'omadm\_%'
+          and n.nspname = ${this.#files.schema ?? sql`current_schema()`}`.execute(this.#ctx.db);
+      return { bytes: Number(r.rows[0]?.bytes ?? 0), oldestTraceAt };
+    }
+    const sqlite = this.#files.sqlite;
+    const pages = sqlite
+      ? await sqlite.maintenance((raw) => ({
+          count: (raw.prepare('PRAGMA page_count').get() as { page_count: number }).page_count,
+          free: (raw.prepare('PRAGMA freelist_count').get() as { freelist_count: number }).freelist_count,
+          size: (raw.prepare('PRAGMA page_size').get() as { page_size: number }).page_size,
+        }))
+      : { count: 0, free: 0, size: 0 };
+    let bytes = pages.count * pages.size;
+    const path = this.#files.path;
+    if (path && path !== ':memory:') {
+      for (const f of [path, `${path}-wal`]) {
+        try {
+          if (f !== path) bytes += statSync(f).size;
+        } catch {
+          // no WAL right now
+        }
+      }
+    }
+    return { bytes, freeBytes: pages.free * pages.size, oldestTraceAt };
+  }
+
+  async sweep(
+    now = this.#ctx.now(),
+    options: { readonly pruneBudgetMs?: number } = {},
+  ): Promise<SweepReport> {
     let requeued = 0;
     let resent = 0;
     let unknown = 0;
-    for (const s of expiredSessions) {
-      const r = await this.queue.releaseSession(
-        s.deviceId,
-        s.sessionId,
-        `session ${s.sessionId} expired while idle`,
+    let sessionsExpired = 0;
+    // Expired sessions a batch at a time (a busy server closes thousands a minute).
+    for (;;) {
+      const expiredSessions = await this.sessions.expireIdle(now, 500);
+      sessionsExpired += expiredSessions.length;
+      // One read for the batch: only devices with a command claimed or sent can have one held by
+      // an expired session (most are heartbeats, closed and kept for retransmissions).
+      const devices = [...new Set(expiredSessions.map((s) => s.deviceId))];
+      const holding = new Set(
+        devices.length === 0
+          ? []
+          : (
+              await this.#ctx.db
+                .selectFrom('omadm_command')
+                .select('device_id')
+                .distinct()
+                .where('device_id', 'in', devices)
+                .where('state', 'in', ['claimed', 'sent'])
+                .execute()
+            ).map((r) => r.device_id),
       );
-      requeued += r.requeued;
-      resent += r.resent;
-      unknown += r.unknown;
+      for (const s of expiredSessions) {
+        if (!holding.has(s.deviceId)) continue;
+        const r = await this.queue.releaseSession(
+          s.deviceId,
+          s.sessionId,
+          `session ${s.sessionId} expired while idle`,
+        );
+        requeued += r.requeued;
+        resent += r.resent;
+        unknown += r.unknown;
+      }
+      if (expiredSessions.length < 500) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const r = await this.queue.recover(now);
-    // The per-device count pass groups the whole trace table: at most every 10 minutes.
-    const countPass = now - this.#lastCountPass >= 600_000;
-    if (countPass) this.#lastCountPass = now;
-    const tracesPruned = await this.traces.prune(undefined, now, { countPass });
-    const commandsPurged = await this.queue.purgeFinished(now - this.#ctx.commandRetentionMs);
+    const pruned: PruneReport = await this.#ctx.pruner.run(now, {
+      ...(options.pruneBudgetMs !== undefined ? { budgetMs: options.pruneBudgetMs } : {}),
+    });
+    await this.#giveBackFreePages();
+    await this.#vacuumIfBehind(now);
     return {
-      commandsPurged,
-      sessionsExpired: expiredSessions.length,
+      commandsPurged: pruned.command ?? 0,
+      sessionsExpired,
       requeued: requeued + r.requeued,
       resent: resent + r.resent,
       unknown: unknown + r.unknown,
       expired: r.expired,
-      tracesPruned,
+      tracesPruned: pruned.trace ?? 0,
+      pruned,
     };
+  }
+
+  /**
+   * SQLite reuses the pages pruning frees; beyond a reserve (what a few sweeps of new rows need)
+   * it gives them back to the file system, a step at a time, so the file shrinks after a large
+   * prune (a lowered retention) instead of staying at its peak.
+   */
+  async #giveBackFreePages(): Promise<void> {
+    const sqlite = this.#files.sqlite;
+    if (!sqlite) return;
+    for (let step = 0; step < 16; step++) {
+      const more = await sqlite.maintenance((raw) => {
+        const free = (raw.prepare('PRAGMA freelist_count').get() as { freelist_count: number })
+          .freelist_count;
+        if (free <= FREE_PAGES_KEPT) return false;
+        raw.exec(`PRAGMA incremental_vacuum(${Math.min(VACUUM_STEP_PAGES, free - FREE_PAGES_KEPT)})`);
+        return true;
+      });
+      if (!more) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #lastVacuumCheck = Number.NEGATIVE_INFINITY;
+
+  /**
+   * PostgreSQL: the tables pruning and sessions churn through are vacuumed by this sweep when
+   * autovacuum has not kept up (off, or too few workers for the cluster): more than 10 % dead rows
+   * (and over 1,000). A plain VACUUM blocks no reads or writes; SKIP_LOCKED leaves a table another
+   * node or autovacuum is at. Checked at most once a minute.
+   */
+  async #vacuumIfBehind(now: number): Promise<void> {
+    if (this.backend !== 'postgres' || now - this.#lastVacuumCheck < 60_000) return;
+    this.#lastVacuumCheck = now;
+    const tables = [...new Set([...this.#ctx.pruner.rules().map((r) => r.table), ...CHURN_TABLES])];
+    const r = await sql<{ relname: string }>`select relname from pg_stat_user_tables
+      where schemaname = current_schema() and relname = any(${tables})
+        and n_dead_tup > 1000 and n_dead_tup > 0.1 * n_live_tup`.execute(this.#ctx.db);
+    for (const { relname } of r.rows) {
+      await sql`vacuum (skip_locked) ${sql.table(relname)}`.execute(this.#ctx.db);
+    }
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,8 @@ export interface DeviceTable {
   latest_dm_session_id: string | null;
   latest_request_hash: string | null;
   latest_expires_at: number | null;
+  /** Raw-trace switch for this device (`full`, `errors`, `off`; migration 0007); null: default. */
+  trace: string | null;
 }
 
 export interface DeviceTagTable {
@@ -47,6 +49,8 @@ export interface GroupTable {
   name: string;
   description: string;
   created_at: number;
+  /** Raw-trace switch for the group's devices (migration 0007); null: default. */
+  trace: string | null;
 }
 
 export interface GroupMemberTable {
@@ -174,6 +178,26 @@ export interface NotifyAttemptTable {
   ids: string;
 }
 
+/**
+ * One compact record per DM session (migration 0007): what every session leaves behind, traced or
+ * not — a heartbeat's only row. Kept small: no state, no bytes.
+ */
+export interface SessionLogTable {
+  id: Generated<number>;
+  device_id: string;
+  /** When the session ended (ms). */
+  at: number;
+  /** `completed`, `aborted`, `authFailed`, `expired`, `superseded`, `limit`. */
+  outcome: string;
+  /** `heartbeat`, `commands` or `error` (see docs/storage.md, Traces and retention). */
+  kind: string;
+  messages: number;
+  /** Bytes received and sent in the session (the messages it was last seen with when untraced). */
+  bytes: number;
+  /** The session's key (RespURI token) when its raw messages are in omadm_trace; else null. */
+  session_id: string | null;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   omadm_device: DeviceTable;
@@ -189,4 +213,5 @@ export interface Database {
   omadm_token: TokenTable;
   omadm_notify_state: NotifyStateTable;
   omadm_notify_attempt: NotifyAttemptTable;
+  omadm_session_log: SessionLogTable;
 }

@@ -25,6 +25,8 @@ import {
   type Group,
   type Page,
   type SessionStart,
+  TRACE_MODES,
+  type TraceMode,
 } from './types.ts';
 
 /** B64(MD5(name ":" secret)) — the stored form of a DM credential (protocol.md §4.2). */
@@ -113,7 +115,7 @@ export class SqlDeviceStore implements DeviceStore {
     row: prepared<Row>((db, p) => db.selectFrom('omadm_device').selectAll().where('id', '=', p('id'))),
     // A DM message's credentials, with whether anything is queued for the device (by the
     // (device_id, state, id) index): most sessions then need no claim at all.
-    credentials: prepared<Row & { has_queued: number | boolean }>((db, p) =>
+    credentials: prepared<Row & { has_queued: number | boolean; group_trace: number | null }>((db, p) =>
       db
         .selectFrom('omadm_device as d')
         .selectAll('d')
@@ -127,6 +129,19 @@ export class SqlDeviceStore implements DeviceStore {
                 .where('c.state', '=', CommandState.Queued),
             )
             .as('has_queued'),
+        )
+        // The most verbose trace switch of the device's groups (3 full, 2 errors, 1 off; null: none).
+        .select((eb) =>
+          eb
+            .selectFrom('omadm_group_member as m')
+            .innerJoin('omadm_group as g', 'g.name', 'm.group_name')
+            .select(
+              sql<
+                number | null
+              >`max(case g.trace when 'full' then 3 when 'errors' then 2 when 'off' then 1 end)`.as('rank'),
+            )
+            .whereRef('m.device_id', '=', 'd.id')
+            .as('group_trace'),
         )
         .where('d.id', '=', p('id')),
     ),
@@ -200,6 +215,7 @@ export class SqlDeviceStore implements DeviceStore {
       sessionCount: row.session_count,
       online: row.online_until !== null && row.online_until > now,
       currentSession: row.online_until !== null && row.online_until > now ? row.current_session : null,
+      trace: isTraceMode(row.trace) ? row.trace : null,
     });
   }
 
@@ -436,6 +452,7 @@ export class SqlDeviceStore implements DeviceStore {
           ...(patch.devDetail !== undefined
             ? { dev_detail: JSON.stringify(mergeRecord({ ...previous.devDetail }, patch.devDetail)) }
             : {}),
+          ...(patch.trace !== undefined ? { trace: checkTraceMode(patch.trace) } : {}),
           updated_at: this.#ctx.now(),
         })
         .where('id', '=', id)
@@ -452,6 +469,7 @@ export class SqlDeviceStore implements DeviceStore {
       // Tables without a foreign key (sessions and traces may precede enrollment) go by hand.
       await tx.deleteFrom('omadm_session').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_trace').where('device_id', '=', id).execute();
+      await tx.deleteFrom('omadm_session_log').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_correlator').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_command').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_tree_value').where('device_id', '=', id).execute();
@@ -527,6 +545,7 @@ export class SqlDeviceStore implements DeviceStore {
       serverNonce: row.server_nonce,
       devInfo: parseJson<Record<string, string>>(row.dev_info, {}),
       hasQueued: Boolean(row.has_queued),
+      ...traceModeOf(row.trace, row.group_trace),
       ...(row.latest_token !== null &&
       row.latest_dm_session_id !== null &&
       row.latest_request_hash !== null &&
@@ -660,7 +679,7 @@ export class SqlDeviceStore implements DeviceStore {
       if (exists) throw new StoreError(StoreErrorCode.AlreadyExists, `group ${name} already exists`);
       const createdAt = this.#ctx.now();
       await tx.insertInto('omadm_group').values({ name, description, created_at: createdAt }).execute();
-      return { name, description, createdAt, size: 0 };
+      return { name, description, createdAt, size: 0, trace: null };
     });
   }
 
@@ -672,9 +691,10 @@ export class SqlDeviceStore implements DeviceStore {
         'g.name',
         'g.description',
         'g.created_at',
+        'g.trace',
         fn.count<number | string>('m.device_id').as('size'),
       ])
-      .groupBy(['g.name', 'g.description', 'g.created_at'])
+      .groupBy(['g.name', 'g.description', 'g.created_at', 'g.trace'])
       .orderBy('g.name');
     if (name !== undefined) q = q.where('g.name', '=', name);
     const rows = await q.execute();
@@ -683,7 +703,22 @@ export class SqlDeviceStore implements DeviceStore {
       description: r.description,
       createdAt: r.created_at,
       size: Number(r.size),
+      trace: isTraceMode(r.trace) ? r.trace : null,
     }));
+  }
+
+  async setGroupTrace(name: string, trace: TraceMode | null): Promise<Group> {
+    const mode = checkTraceMode(trace);
+    return this.#ctx.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .updateTable('omadm_group')
+        .set({ trace: mode })
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0)
+        throw new StoreError(StoreErrorCode.NotFound, `group ${name} not found`);
+      return (await this.#groups(tx, name))[0]!;
+    });
   }
 
   async deleteGroup(name: string): Promise<Group | undefined> {
@@ -742,4 +777,22 @@ export class SqlDeviceStore implements DeviceStore {
       .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+const GROUP_TRACE_RANK: readonly (TraceMode | undefined)[] = [undefined, 'off', 'errors', 'full'];
+
+function isTraceMode(v: unknown): v is TraceMode {
+  return typeof v === 'string' && (TRACE_MODES as readonly string[]).includes(v);
+}
+
+function checkTraceMode(v: TraceMode | null): TraceMode | null {
+  if (v === null || isTraceMode(v)) return v;
+  throw new StoreError(StoreErrorCode.InvalidInput, `trace must be one of ${TRACE_MODES.join(', ')} or null`);
+}
+
+/** The device's own switch wins; else the most verbose of its groups'; else none (the default). */
+function traceModeOf(own: string | null, groupRank: number | string | null): { traceMode?: TraceMode } {
+  if (isTraceMode(own)) return { traceMode: own };
+  const mode = groupRank === null ? undefined : GROUP_TRACE_RANK[Number(groupRank)];
+  return mode ? { traceMode: mode } : {};
 }

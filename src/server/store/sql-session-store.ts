@@ -341,12 +341,22 @@ export class SqlSessionStore implements SessionStore {
 
   async expireIdle(
     now = this.#ctx.now(),
+    limit?: number,
   ): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]> {
-    const rows = await this.#ctx.db
-      .deleteFrom('omadm_session')
-      .where('expires_at', '<=', now)
-      .returning(['device_id', 'session_id'])
-      .execute();
-    return rows.map((r) => ({ deviceId: r.device_id, sessionId: r.session_id }));
+    if (limit === undefined) {
+      const rows = await this.#ctx.db
+        .deleteFrom('omadm_session')
+        .where('expires_at', '<=', now)
+        .returning(['device_id', 'session_id'])
+        .execute();
+      return rows.map((r) => ({ deviceId: r.device_id, sessionId: r.session_id }));
+    }
+    // The oldest `limit` first (by the expiry index), so one call is one bounded statement.
+    const r = await sql<{ device_id: string; session_id: string }>`delete from omadm_session
+      where (device_id, session_id) in (
+        select device_id, session_id from omadm_session where expires_at <= ${now}
+        order by expires_at limit ${Math.max(1, Math.floor(limit))})
+      returning device_id, session_id`.execute(this.#ctx.db);
+    return r.rows.map((row) => ({ deviceId: row.device_id, sessionId: row.session_id }));
   }
 }

@@ -1,8 +1,7 @@
 /**
- * TraceStore over Kysely: raw messages per device with bounded retention (count per device and
- * age). A device's traces are pruned inline every `pruneEvery` of its appends (per process); the
- * sweep drops old messages of all devices (cheap, by index on `at`) and runs the per-device count
- * pass at most every 10 minutes (it groups the whole table).
+ * TraceStore over Kysely: raw messages per device. Retention (sessions per device, age, total
+ * bytes) is the pruner's `trace` rule (retention.ts), applied in batches by the sweep: an append
+ * only tells the pruner how many messages the device added.
  */
 import type { Selectable } from 'kysely';
 import {
@@ -34,9 +33,6 @@ function toEntry(r: Selectable<TraceTable>): TraceEntry {
 
 export class SqlTraceStore implements TraceStore {
   readonly #ctx: StoreContext;
-  /** Appends per device since its last inline prune (bounded map, per process). */
-  readonly #appends = new Map<string, number>();
-
   /** INSERTs of one and of two entries (a message, a request and its answer), compiled once. */
   readonly #insert: readonly PreparedQuery<{ id: number | bigint }>[] = [1, 2].map((n) =>
     prepared<{ id: number | bigint }>((db, p) =>
@@ -104,18 +100,7 @@ export class SqlTraceStore implements TraceStore {
     }
     // RETURNING order is not guaranteed; ids are increasing in insertion order.
     const ids = inserted.map((r) => Number(r.id)).sort((a, b) => a - b);
-    const counts = new Map<string, number>();
-    for (const e of entries) counts.set(e.deviceId, (counts.get(e.deviceId) ?? 0) + 1);
-    for (const [deviceId, added] of counts) {
-      const n = (this.#appends.get(deviceId) ?? 0) + added;
-      if (n >= this.#ctx.pruneEvery) {
-        this.#appends.delete(deviceId);
-        await this.prune(deviceId, entries[entries.length - 1]!.at);
-      } else {
-        if (this.#appends.size >= 10_000) this.#appends.clear();
-        this.#appends.set(deviceId, n);
-      }
-    }
+    for (const e of entries) this.#ctx.pruner.noteWrite('trace', e.deviceId);
     return ids;
   }
 
@@ -142,48 +127,16 @@ export class SqlTraceStore implements TraceStore {
     return more ? { items, nextCursor: encodeCursor(items[items.length - 1]!.id) } : { items };
   }
 
-  async prune(
-    deviceId?: string,
-    now = this.#ctx.now(),
-    options: { readonly countPass?: boolean } = {},
-  ): Promise<number> {
-    const { maxPerDevice, maxAgeMs } = this.#ctx.retention;
-    const db = this.#ctx.db;
-    let dropped = 0;
-    let age = db.deleteFrom('omadm_trace').where('at', '<', now - maxAgeMs);
-    if (deviceId !== undefined) age = age.where('device_id', '=', deviceId);
-    dropped += Number((await age.executeTakeFirst()).numDeletedRows);
+  async prune(deviceId?: string, now = this.#ctx.now()): Promise<number> {
+    return this.#ctx.pruner.pruneNow('trace', now, deviceId);
+  }
 
-    if (options.countPass === false) return dropped;
-    const devices =
-      deviceId !== undefined
-        ? [deviceId]
-        : (
-            await db
-              .selectFrom('omadm_trace')
-              .select('device_id')
-              .groupBy('device_id')
-              .having((eb) => eb.fn.countAll(), '>', maxPerDevice)
-              .execute()
-          ).map((r) => r.device_id);
-    for (const d of devices) {
-      // The id of the newest message that falls out; everything up to it goes.
-      const cut = await db
-        .selectFrom('omadm_trace')
-        .select('id')
-        .where('device_id', '=', d)
-        .orderBy('id', 'desc')
-        .offset(maxPerDevice)
-        .limit(1)
-        .executeTakeFirst();
-      if (!cut) continue;
-      const r = await db
-        .deleteFrom('omadm_trace')
-        .where('device_id', '=', d)
-        .where('id', '<=', Number(cut.id))
-        .executeTakeFirst();
-      dropped += Number(r.numDeletedRows);
-    }
-    return dropped;
+  async deleteSession(deviceId: string, sessionId: string): Promise<number> {
+    const r = await this.#ctx.db
+      .deleteFrom('omadm_trace')
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 }

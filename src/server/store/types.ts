@@ -4,6 +4,7 @@
  * come from the store's injected clock unless a method takes `now`.
  */
 import type { DmCommand } from './command.ts';
+import type { RetentionRule } from './retention.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Devices
@@ -21,6 +22,15 @@ export const AuthType = {
 } as const;
 export type AuthType = (typeof AuthType)[keyof typeof AuthType];
 export const AUTH_TYPES: readonly AuthType[] = Object.values(AuthType);
+
+/**
+ * Whether a device's sessions keep their raw messages (docs/storage.md, Traces and retention):
+ * `full` every session, heartbeats too; `errors` only sessions that failed authentication or ended
+ * abnormally; `off` none. Unset (null): the default — every session but a heartbeat.
+ */
+export const TraceMode = { Full: 'full', Errors: 'errors', Off: 'off' } as const;
+export type TraceMode = (typeof TraceMode)[keyof typeof TraceMode];
+export const TRACE_MODES: readonly TraceMode[] = Object.values(TraceMode);
 
 /** A device as the store returns it. Never contains a plaintext secret. */
 export interface Device {
@@ -49,6 +59,8 @@ export interface Device {
   /** True while a session is live (with a TTL, so a crashed server never leaves devices "online"). */
   readonly online: boolean;
   readonly currentSession: string | null;
+  /** The device's own raw-trace switch (null: its groups' or the default). */
+  readonly trace: TraceMode | null;
 }
 
 /**
@@ -85,6 +97,8 @@ export interface DevicePatch {
   /** Merged into the stored DevInfo (a `null` value removes a key). */
   readonly devInfo?: Readonly<Record<string, string | null>>;
   readonly devDetail?: Readonly<Record<string, string | null>>;
+  /** The device's raw-trace switch; `null` returns it to the default. */
+  readonly trace?: TraceMode | null;
 }
 
 /**
@@ -121,6 +135,11 @@ export interface DeviceCredentials {
    * is still kept for retransmissions (`recordSessionStart({ closedHead })`); absent otherwise.
    */
   readonly closedSession?: ClosedSessionHead;
+  /**
+   * The raw-trace switch in force for the device: its own, else the most verbose of its groups'
+   * (`full` over `errors` over `off`); absent: the default.
+   */
+  readonly traceMode?: TraceMode;
 }
 
 /** A session start as `DeviceStore.recordSessionStart` records it on the device row. */
@@ -177,6 +196,8 @@ export interface Group {
   readonly description: string;
   readonly createdAt: number;
   readonly size: number;
+  /** Raw-trace switch for the group's devices (a device's own switch wins); null: default. */
+  readonly trace: TraceMode | null;
 }
 
 /**
@@ -238,6 +259,8 @@ export interface DeviceStore {
   createGroup(name: string, description?: string): Promise<Group>;
   deleteGroup(name: string): Promise<Group | undefined>;
   listGroups(): Promise<readonly Group[]>;
+  /** Sets (null: clears) a group's raw-trace switch; returns the group; throws NOT_FOUND. */
+  setGroupTrace(name: string, trace: TraceMode | null): Promise<Group>;
   /** Adds devices to a group; returns how many were newly added. */
   addToGroup(name: string, deviceIds: readonly string[]): Promise<number>;
   removeFromGroup(name: string, deviceIds: readonly string[]): Promise<number>;
@@ -619,8 +642,11 @@ export interface SessionStore {
    * devices; with repeated keys, any one of them).
    */
   getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined>;
-  /** Deletes sessions idle past their expiry; returns the removed keys. */
-  expireIdle(now?: number): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]>;
+  /** Deletes sessions idle past their expiry (the `limit` oldest, when given); returns the removed keys. */
+  expireIdle(
+    now?: number,
+    limit?: number,
+  ): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,12 +667,70 @@ export interface TraceEntry {
   readonly at: number;
 }
 
-/** Retention bounds; the older messages go first. */
+/** Trace retention bounds; the older sessions go first. */
 export interface TraceRetention {
-  /** Keep at most this many messages per device (default 1000). */
-  readonly maxPerDevice: number;
+  /** Keep the messages of at most this many sessions per device (default 20). */
+  readonly maxSessionsPerDevice: number;
   /** Drop messages older than this (ms, default 7 days). */
   readonly maxAgeMs: number;
+  /** Bytes of messages the whole trace table may hold (default 2 GiB). */
+  readonly maxBytes: number;
+}
+
+/** What a session was, for its compact record and for whether its raw messages are kept. */
+export const SessionKind = {
+  /** Nothing queued, nothing changed, authenticated, completed in its first message. */
+  Heartbeat: 'heartbeat',
+  /** Carried commands, alerts or changed DevInfo. */
+  Commands: 'commands',
+  /** Failed authentication or ended abnormally (aborted, expired, superseded, limit). */
+  Error: 'error',
+} as const;
+export type SessionKind = (typeof SessionKind)[keyof typeof SessionKind];
+
+/** The compact record every DM session leaves (a heartbeat's only trace, by default). */
+export interface SessionLogEntry {
+  readonly id: number;
+  readonly deviceId: string;
+  /** When it ended (ms). */
+  readonly at: number;
+  readonly outcome: string;
+  readonly kind: SessionKind;
+  readonly messages: number;
+  /** Bytes received and sent. */
+  readonly bytes: number;
+  /** The session key its raw messages are traced under, or null when they were not kept. */
+  readonly sessionId: string | null;
+}
+
+/** Compact session records, newest first, bounded like traces (docs/storage.md). */
+export interface SessionLog {
+  append(record: Omit<SessionLogEntry, 'id'>): Promise<void>;
+  list(
+    deviceId: string,
+    query?: { readonly limit?: number; readonly cursor?: string },
+  ): Promise<Page<SessionLogEntry>>;
+}
+
+/** Retention of every table the pruner bounds (docs/storage.md, Retention). */
+export interface RetentionOptions {
+  readonly traces?: Partial<TraceRetention>;
+  /** Compact session records: default 7 days and 1000 per device. */
+  readonly sessionLog?: { readonly maxAgeMs?: number; readonly maxPerDevice?: number };
+  /** Notification attempts: default 30 days and 100 per device. */
+  readonly notifyAttempts?: { readonly maxAgeMs?: number; readonly maxPerDevice?: number };
+  /** Audit entries: default 400 days. */
+  readonly audit?: { readonly maxAgeMs?: number };
+}
+
+/** Sizes for metrics: the database's bytes and the oldest trace kept. */
+export interface StoreStats {
+  /** Bytes the database takes: SQLite's files (database, WAL), PostgreSQL's relations of the schema. */
+  readonly bytes: number;
+  /** SQLite: pages on the free list (reusable, returned by incremental vacuum). */
+  readonly freeBytes?: number;
+  /** Time (ms) of the oldest traced message, null when none. */
+  readonly oldestTraceAt: number | null;
 }
 
 /**
@@ -670,10 +754,12 @@ export interface TraceStore {
     },
   ): Promise<Page<TraceEntry>>;
   /**
-   * Applies retention now (to one device, or all); returns how many messages were dropped.
-   * `countPass: false` applies only the age bound (cheap).
+   * Applies trace retention now, at once (to one device, or to all devices and the table total);
+   * returns how many messages were dropped. The server does it in batches in its sweep.
    */
-  prune(deviceId?: string, now?: number, options?: { readonly countPass?: boolean }): Promise<number>;
+  prune(deviceId?: string, now?: number): Promise<number>;
+  /** Deletes one session's messages (its trace was not worth keeping after all); returns how many. */
+  deleteSession(deviceId: string, sessionId: string): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,6 +843,8 @@ export interface TokenStore {
 export interface SweepReport extends RecoveryReport {
   readonly sessionsExpired: number;
   readonly tracesPruned: number;
+  /** Rows deleted by retention, by table rule (`trace`, `session_log`, `command`, …). */
+  readonly pruned: Readonly<Record<string, number>>;
   /** Finished commands deleted after the command retention period. */
   readonly commandsPurged: number;
 }
@@ -868,11 +956,18 @@ export interface Store extends AsyncDisposable {
   readonly audit: AuditLog;
   readonly tokens: TokenStore;
   readonly notifications: NotificationStore;
+  readonly sessionLog: SessionLog;
+  /** Bounds another table (e.g. a module's own log) with the same pruner (store/retention.ts). */
+  addRetentionRule(rule: RetentionRule): void;
+  /** The retention rules in force. */
+  retentionRules(): readonly RetentionRule[];
+  /** Database size and the oldest trace (for metrics; cheap). */
+  stats(): Promise<StoreStats>;
   /**
    * Periodic maintenance (run every few seconds by each server process; idempotent and safe to run
    * concurrently): expire idle sessions and release their commands, recover dead leases, expire
-   * commands, prune traces.
+   * commands, apply retention (a bounded share of it per sweep, in batches).
    */
-  sweep(now?: number): Promise<SweepReport>;
+  sweep(now?: number, options?: { readonly pruneBudgetMs?: number }): Promise<SweepReport>;
   close(): Promise<void>;
 }

@@ -1007,6 +1007,7 @@ export function storeContract(backend: TestBackend): void {
         expired: 0,
         tracesPruned: 0,
         commandsPurged: 0,
+        pruned: {},
       });
       assert.equal((await f.store.queue.get(c.id))?.state, 'queued');
       assert.equal((await f.store.queue.get(d.id))?.state, 'unknown');
@@ -1023,7 +1024,7 @@ export function storeContract(backend: TestBackend): void {
 
   describe(`${backend.name}: traces`, () => {
     test('keeps raw bytes, lists newest first with pagination, bounded per device and by age', async () => {
-      await using f = await fresh({ traceRetention: { maxPerDevice: 5, maxAgeMs: 60_000 }, pruneEvery: 1 });
+      await using f = await fresh({ traceRetention: { maxSessionsPerDevice: 3, maxAgeMs: 60_000 } });
       const bodies: Uint8Array[] = [];
       for (let i = 0; i < 8; i++) {
         const body = new Uint8Array([0x02, 0x00, i, 0xff, 0x00]);
@@ -1045,11 +1046,13 @@ export function storeContract(backend: TestBackend): void {
         body: new TextEncoder().encode('<SyncML/>'),
         at: f.clock.t,
       });
+      // Appends never prune (the DM path does not wait for it); retention keeps the 3 newest sessions.
+      assert.equal((await f.store.traces.list('IMEI:1', { limit: 100 })).items.length, 8);
+      assert.equal(await f.store.traces.prune('IMEI:1'), 2);
       const all = await f.store.traces.list('IMEI:1', { limit: 100 });
-      assert.equal(all.items.length, 5);
       assert.deepEqual(
         all.items.map((e) => e.body[2]),
-        [7, 6, 5, 4, 3],
+        [7, 6, 5, 4, 3, 2],
       );
       assert.deepEqual(all.items[0]!.body, bodies[7]);
       assert.equal(all.items[0]!.size, 5);
@@ -1058,12 +1061,12 @@ export function storeContract(backend: TestBackend): void {
       const p2 = await f.store.traces.list('IMEI:1', { limit: 2, oldestFirst: true, cursor: p1.nextCursor! });
       assert.deepEqual(
         [...p1.items, ...p2.items].map((e) => e.body[2]),
-        [3, 4, 5, 6],
+        [2, 3, 4, 5],
       );
       assert.equal((await f.store.traces.list('IMEI:1', { sessionId: 's3' })).items.length, 2);
-      // Messages at t+3..t+7 remain; 60 s after t+7 only the one at t+7 is young enough.
+      // Messages at t+2..t+7 remain; 60 s after t+7 only the one at t+7 is young enough.
       f.clock.advance(60_007);
-      assert.equal(await f.store.traces.prune(), 5);
+      assert.equal(await f.store.traces.prune(), 6);
       assert.deepEqual(
         (await f.store.traces.list('IMEI:1')).items.map((e) => e.body[2]),
         [7],

@@ -1,4 +1,6 @@
 import { sqliteBackend } from './backends.ts';
 import { storeContract } from './contract.ts';
+import { retentionContract } from './retention-contract.ts';
 
 storeContract(sqliteBackend);
+retentionContract(sqliteBackend);
