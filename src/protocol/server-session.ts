@@ -867,17 +867,36 @@ export class DmServerEngine {
           ...(e.offset === undefined ? {} : { offset: e.offset }),
         }))
       : [];
+    // Statuses an earlier answer had no room for go right after this one's SyncHdr Status.
+    const deferred = (state.deferredStatuses ?? []).map((s) => fromJson<Command>(s));
     const packed = pack({
       codec: this.#o.codec,
       encoding: state.encoding,
       header: hdr,
-      lead: [...w.statuses, ...w.extra],
+      lead: [...w.statuses.slice(0, 1), ...deferred, ...w.statuses.slice(1), ...w.extra],
       queue,
       trailer,
       maxMsgSize: state.clientMaxMsgSize,
       maxCommands: this.#limits.maxCommandsPerSentMessage,
       finalWhenDone: trailer.length === 0 || closing,
     });
+    // A closing answer that could not carry every Status does not close: the client comes back
+    // for the rest. An abort or a refusal drops them (the session is over anyway).
+    const completing = closing && outcome === 'completed';
+    if (packed.restLead.length > 0 && (!closing || completing)) {
+      state.deferredStatuses = packed.restLead.map((c) => toJson(c));
+    } else {
+      delete state.deferredStatuses;
+    }
+    if (packed.oversize.length > 0) {
+      // Commands no message within the client's MaxMsgSize can carry, not even split (§3.9).
+      const tags = packed.oversize.map((e) => e.tag).filter((t): t is string => t !== undefined);
+      if (tags.length > 0)
+        await this.#o.commands.settle(
+          w.ref,
+          tags.map((id) => ({ id, status: StatusCode.RequestEntityTooLarge, notSent: true })),
+        );
+    }
     if (useOutbox) {
       state.outbox = packed.rest.map((e) => ({
         cmd: toJson(e.cmd),
@@ -908,8 +927,12 @@ export class DmServerEngine {
         }
       }
     }
-    const done = closing ? outcome !== undefined : false;
-    return { packed, done, outcome, requestHash: '' };
+    const done = closing
+      ? outcome !== undefined && !(completing && state.deferredStatuses !== undefined)
+      : // Everything left was refused as oversize: this final answer carries no command, so the
+        // client will not answer it (package 4).
+        useOutbox && packed.final && packed.packed.length === 0 && queue.length > 0;
+    return { packed, done, outcome: done ? (outcome ?? 'completed') : undefined, requestHash: '' };
   }
 
   #serverCredMode(w: Work): AuthMode {

@@ -81,6 +81,8 @@ export interface ServerSessionState {
   };
   /** Commands of the current server package not yet sent. */
   outbox: StoredOutEntry[];
+  /** Statuses that did not fit the client's MaxMsgSize: sent first in the next message. */
+  deferredStatuses?: Json[];
   /** Sent commands by `msgId:cmdId`. */
   awaiting: Record<string, AwaitingCommand>;
   /** Large object being received. */
