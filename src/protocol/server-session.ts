@@ -99,6 +99,8 @@ interface Work {
   /** Commands to send after the statuses (Alert 1222/1223/1225). */
   readonly extra: Command[];
   wantsNext: boolean;
+  /** The client's message moved the session on (answered one of our commands, sent one of its own). */
+  progress: boolean;
   aborted: boolean;
   /** Keys of our messages whose commands the client refused for our credentials. */
   readonly resend: Set<string>;
@@ -306,6 +308,7 @@ export class DmServerEngine {
       statuses: [],
       extra: [],
       wantsNext: false,
+      progress: false,
       aborted: false,
       resend: new Set(),
       taken: [],
@@ -427,8 +430,17 @@ export class DmServerEngine {
     if (w.aborted) {
       return this.#reply(w, [], true, 'aborted');
     }
-    // The client's package continues: "next message" response (protocol.md §3.3).
-    if (!msg.SyncBody.Final && !(w.wantsNext && state.outbox.length > 0)) {
+    // Neither side moving on (only SyncHdr Statuses and 1222 going back and forth) is capped.
+    if (w.progress || state.outbox.length > 0) delete state.idleExchanges;
+    else state.idleExchanges = (state.idleExchanges ?? 0) + 1;
+    if ((state.idleExchanges ?? 0) > this.#limits.maxIdleExchanges) {
+      w.statuses.length = 0;
+      return this.#abortReply(w, StatusCode.Ok, 'stalled');
+    }
+    // The client's package continues: "next message" response (protocol.md §3.3). While our own
+    // package is open, any message of the client lets us continue it: a client may not close its
+    // package before we close ours, and may leave out the 1222 when it has Statuses to send.
+    if (!msg.SyncBody.Final && state.outbox.length === 0) {
       return this.#reply(w, [alert(AlertCode.NextMessage)], false);
     }
     // Requeue what the client refused because of our credentials.
@@ -469,6 +481,8 @@ export class DmServerEngine {
 
   async #receive(w: Work, cmd: Command, msgRef: string): Promise<void> {
     const { state } = w;
+    if (cmd.type !== 'Status' && !(cmd.type === 'Alert' && cmd.Data === AlertCode.NextMessage))
+      w.progress = true;
     switch (cmd.type) {
       case 'Status':
         this.#onStatus(w, cmd);
@@ -564,6 +578,7 @@ export class DmServerEngine {
     }
     const a = state.awaiting[`${msgRef}:${st.CmdRef}`];
     if (!a) return; // status for our Alert 1222 or an unknown reference: nothing to correlate
+    w.progress = true;
     a.status = st.Data;
     if (st.Item.length > 0) a.statusItems = toJson(st.Item);
   }
@@ -1048,6 +1063,7 @@ export class DmServerEngine {
       statuses: [],
       extra: [],
       wantsNext: false,
+      progress: false,
       aborted: false,
       resend: new Set(),
       taken: [],

@@ -131,11 +131,19 @@ export interface CommandSource {
   alert?(session: SessionRef, alert: ClientAlert): Promise<number>;
   /** The DevInfo values of package 1 (`./DevInfo/…` → value). */
   devInfo?(session: SessionRef, values: Readonly<Record<string, string>>): Promise<void>;
-  /** The session ended (`completed`, `aborted`, `authFailed`, `expired`, `superseded`). */
+  /** The session ended (`completed`, `aborted`, `authFailed`, `expired`, `superseded`, `limit`, `stalled`). */
   sessionEnded?(session: SessionRef, outcome: SessionOutcome): Promise<void>;
 }
 
-export type SessionOutcome = 'completed' | 'aborted' | 'authFailed' | 'expired' | 'superseded' | 'limit';
+export type SessionOutcome =
+  | 'completed'
+  | 'aborted'
+  | 'authFailed'
+  | 'expired'
+  | 'superseded'
+  | 'limit'
+  /** Ended after `maxIdleExchanges` exchanges in which neither side moved on. */
+  | 'stalled';
 
 /**
  * What the engine needs of a device's current session to handle a package 1 that does not

@@ -81,6 +81,8 @@ export interface ServerSessionState {
   };
   /** Commands of the current server package not yet sent. */
   outbox: StoredOutEntry[];
+  /** Consecutive exchanges in which neither side moved on (capped by maxIdleExchanges). */
+  idleExchanges?: number;
   /** Statuses that did not fit the client's MaxMsgSize: sent first in the next message. */
   deferredStatuses?: Json[];
   /** Sent commands by `msgId:cmdId`. */
