@@ -360,11 +360,7 @@ export interface CommandRecord {
 /** Extra outcome information kept as JSON. */
 export interface CommandDetail {
   readonly members?: readonly MemberOutcome[];
-  readonly alerts?: readonly {
-    readonly correlator: string;
-    readonly status: number;
-    readonly data?: string;
-  }[];
+  readonly alerts?: readonly AlertRecord[];
   readonly reason?: string;
 }
 
@@ -382,11 +378,32 @@ export interface CommandOutcome {
   readonly members?: readonly MemberOutcome[];
 }
 
+/** Whether an alert's result code means success, by its type's table; `none`: no table knows it. */
+export type AlertVerdict = 'success' | 'failure' | 'none';
+
 /** What a Generic Alert (1226) carrying a Correlator reports. */
 export interface AlertOutcome {
-  /** The result code the alert carries in Data (e.g. FUMO `200`); 2xx = success. */
-  readonly status: number;
+  /** The result code the alert carries (e.g. FUMO `200`, SCOMO `1200`); absent when it has none. */
+  readonly status?: number;
+  /** Data as sent, when it is not just the code (e.g. SCOMO's XML result fragment). */
   readonly data?: string;
+  /** The alert's Meta/Type. */
+  readonly type?: string;
+  /**
+   * The verdict of the type's table. Without one (older callers) the status is judged as a DM
+   * status (2xx success).
+   */
+  readonly verdict?: AlertVerdict;
+}
+
+/** A Generic Alert that reported on a command, as kept in its detail. */
+export interface AlertRecord {
+  readonly correlator: string;
+  /** The result code (absent when Data carried none). */
+  readonly status?: number;
+  readonly data?: string;
+  readonly type?: string;
+  readonly verdict?: AlertVerdict;
 }
 
 export interface EnqueueOptions {
