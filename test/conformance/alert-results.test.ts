@@ -99,7 +99,10 @@ const CASES = [
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
   let out = '';
-  const restore = redirectOutput({ out: (t) => void (out += t), err: (t) => void (out += t) });
+  const add = (t: string) => {
+    out += t;
+  };
+  const restore = redirectOutput({ out: add, err: add });
   const saved = { ...process.env };
   Object.assign(process.env, env);
   try {
