@@ -413,8 +413,10 @@ export class DmClientSession {
 
   async #package1(extraLead: Command[]): Promise<ClientRequest> {
     const init = alert(this.#o.notification ? AlertCode.ServerInitiatedMgmt : AlertCode.ClientInitiatedMgmt);
+    // Format explicit, though `chr` is the default: some servers need it said.
     const items: Item[] = Object.entries(this.#o.devInfo).map(([uri, value]) => ({
       Source: { LocURI: uri },
+      Meta: { Format: 'chr' },
       Data: { kind: 'text', text: value },
     }));
     const devInfo: Replace[] = items.length > 0 ? [{ type: 'Replace', CmdID: '0', Item: items }] : [];

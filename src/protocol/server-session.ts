@@ -29,6 +29,7 @@ import { answerMediaType, type Encoding, encodingOfMediaType, type MessageCodec 
 import { channels } from './diagnostics.ts';
 import { SessionError, SessionErrorCode } from './errors.ts';
 import { fromJson, toJson } from './json.ts';
+import { withExplicitFormat } from './explicit-format.ts';
 import { continues, isChunk, receiveChunk } from './large-object.ts';
 import { resolveLimits, type SessionLimits } from './limits.ts';
 import { alert, commandStatus, dataText, echoSafe, header, headerStatus, intOf } from './message.ts';
@@ -461,7 +462,8 @@ export class DmServerEngine {
       for (const q of next) {
         const tooBig = this.#tooBigForClient(state, q.command);
         if (tooBig) notSent.push({ id: q.id, status: StatusCode.RequestEntityTooLarge, notSent: true });
-        else state.outbox.push({ cmd: toJson(q.command), tag: q.id });
+        // Format explicit on every Add/Replace: some clients crash without it.
+        else state.outbox.push({ cmd: toJson(withExplicitFormat(q.command, state.encoding)), tag: q.id });
       }
       if (notSent.length > 0) await this.#o.commands.settle(w.ref, notSent);
       if (state.outbox.length === 0) {
