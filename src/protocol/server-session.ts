@@ -581,7 +581,11 @@ export class DmServerEngine {
     const a = state.awaiting[`${msgRef}:${st.CmdRef}`];
     if (!a) return; // status for our Alert 1222 or an unknown reference: nothing to correlate
     w.progress = true;
-    a.status = st.Data;
+    // A client answers a command whose Items got different codes with one Status per group of
+    // Items: keep each, and the first failure as the command's status (protocol.md §1.4).
+    const entry = { status: st.Data, targets: [...st.TargetRef] };
+    a.itemStatuses = [...(a.itemStatuses ?? []), entry];
+    if (a.status === undefined || (isSuccess(a.status) && !isSuccess(st.Data))) a.status = st.Data;
     if (st.Item.length > 0) a.statusItems = toJson(st.Item);
   }
 
@@ -833,6 +837,7 @@ export class DmServerEngine {
       for (const e of list) for (const r of e.a.results ?? []) results.push(fromJson<Item>(r));
       const statusItems =
         decider?.a.statusItems === undefined ? undefined : fromJson<Item[]>(decider.a.statusItems);
+      const itemStatuses = decider?.a.itemStatuses;
       if (status === undefined) w.leftUnanswered = true;
       outcomes.push({
         id,
@@ -840,6 +845,7 @@ export class DmServerEngine {
         ...(members.length > 0 ? { members } : {}),
         ...(results.length > 0 ? { results } : {}),
         ...(statusItems && statusItems.length > 0 ? { statusItems } : {}),
+        ...(itemStatuses && itemStatuses.length > 1 ? { itemStatuses } : {}),
       });
       for (const e of list) delete state.awaiting[e.key];
     }
@@ -1128,6 +1134,11 @@ interface PendingReply {
   readonly done: boolean;
   readonly outcome: SessionOutcome | undefined;
   requestHash: string;
+}
+
+/** A 2xx code other than "in progress" kinds: the command (or Item) did what was asked. */
+function isSuccess(code: number): boolean {
+  return code >= 200 && code < 300;
 }
 
 function isFullState(s: ServerSessionState | SessionHead): s is ServerSessionState {

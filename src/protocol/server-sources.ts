@@ -73,6 +73,11 @@ export interface CommandOutcome {
   readonly results?: readonly Item[];
   /** Items of the Status (answers to UI alerts). */
   readonly statusItems?: readonly Item[];
+  /**
+   * When the client answered with one Status per group of Items (their codes differ): each
+   * Status's code and TargetRefs, in order. `status` is then the first failure among them.
+   */
+  readonly itemStatuses?: readonly { readonly status: number; readonly targets: readonly string[] }[];
   /** Set when the server did not send the command at all; `status` then says why (e.g. 413). */
   readonly notSent?: boolean;
 }

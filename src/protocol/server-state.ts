@@ -26,6 +26,8 @@ export interface AwaitingCommand {
   /** Chunk position when the command carried a large object. */
   readonly part: 'whole' | 'first' | 'middle' | 'last';
   status?: number;
+  /** Every Status received for it, when the client sent one per group of Items (codes differ). */
+  itemStatuses?: { status: number; targets: string[] }[];
   statusItems?: Json;
   results?: Json[];
   /** Top-level commands: the command as queued, to resend after an auth challenge. */

@@ -372,6 +372,9 @@ export function commandSource(ctx: DmContext): CommandSource {
             status: o.status,
             ...(results.length ? { results } : {}),
             ...(o.members ? { members: o.members.map((m) => ({ status: m.status ?? 0 })) } : {}),
+            ...(o.itemStatuses
+              ? { items: o.itemStatuses.map((i) => ({ status: i.status, uris: i.targets.slice(0, 64) })) }
+              : {}),
           });
           metrics.commandsDelivered.inc({ state: rec.state });
           if (rec.state === 'succeeded' && rec.kind === 'Delete') {

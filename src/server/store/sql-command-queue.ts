@@ -139,6 +139,13 @@ function checkOutcome(o: CommandOutcome): void {
     if (!Number.isInteger(m.status))
       throw new StoreError(StoreErrorCode.InvalidInput, 'member status must be an integer');
   }
+  for (const i of o.items ?? []) {
+    if (!Number.isInteger(i.status) || !Array.isArray(i.uris))
+      throw new StoreError(
+        StoreErrorCode.InvalidInput,
+        'an item status needs an integer status and its URIs',
+      );
+  }
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -651,6 +658,7 @@ export class SqlCommandQueue implements CommandQueue {
       const detail: CommandDetail = {
         ...(outcome.members ? { members: outcome.members } : {}),
         ...(alerts.length ? { alerts } : {}),
+        ...(outcome.items?.length ? { items: outcome.items } : {}),
         ...(verdict.reason ? { reason: verdict.reason } : {}),
       };
       const results = outcome.results ?? collectResults(outcome.members);

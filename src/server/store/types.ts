@@ -361,7 +361,15 @@ export interface CommandRecord {
 export interface CommandDetail {
   readonly members?: readonly MemberOutcome[];
   readonly alerts?: readonly AlertRecord[];
+  /** The device's Status per group of Items, when their codes differed (one Status each). */
+  readonly items?: readonly ItemStatus[];
   readonly reason?: string;
+}
+
+/** One Status the device sent for some of a command's Items (TargetRef names them). */
+export interface ItemStatus {
+  readonly status: number;
+  readonly uris: readonly string[];
 }
 
 /** Status of one member of an Atomic/Sequence, in member order (nested groups flattened). */
@@ -376,6 +384,8 @@ export interface CommandOutcome {
   readonly results?: readonly ResultItem[];
   /** For Atomic/Sequence: each member's status, in order (nested Atomic members flattened). */
   readonly members?: readonly MemberOutcome[];
+  /** One entry per Status when the device answered per group of Items (their codes differ). */
+  readonly items?: readonly ItemStatus[];
 }
 
 /** Whether an alert's result code means success, by its type's table; `none`: no table knows it. */
