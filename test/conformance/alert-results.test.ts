@@ -216,3 +216,53 @@ test('the tables: success ranges by object, failure otherwise, no verdict withou
     ['FUMO', 'SCOMO', 'LAWMO', 'DCMO'],
   );
 });
+
+describe('an Exec answered synchronously with an MO result code (objects.md §0.3)', () => {
+  let backend: Backend;
+  let store: Store;
+  let srv: Running;
+  const A = (method: string, path: string, body?: unknown) => api(srv.url, srv.admin, method, path, body);
+
+  before(async () => {
+    backend = await freshBackend('sqlite');
+    store = await backend.open();
+    srv = await startServer(store);
+  });
+  after(async () => {
+    await srv?.close();
+    await store?.close();
+    await backend?.cleanup();
+  });
+
+  test('Status 1200 succeeds and 1404 fails the Exec; the session goes on (no HTTP 500)', async () => {
+    const id = 'IMEI:353000000000002';
+    assert.equal((await A('POST', '/devices', { id, secret: 's3cret', authType: 'basic' })).status, 201);
+    const lock = await A('POST', `/devices/${enc(id)}/commands`, {
+      type: 'Exec',
+      uri: './LAWMO/Operations/FullyLock',
+    });
+    const enable = await A('POST', `/devices/${enc(id)}/commands`, {
+      type: 'Exec',
+      uri: './DCMO/Camera/Operations/Enable',
+    });
+    const dev = new ScriptedDevice(`${srv.url}/dm`, { deviceId: id, secret: 's3cret' });
+    const a = await dev.send(dev.package1());
+    const [e1, e2] = a.commands.filter((c) => c.type === 'Exec');
+    const end = await dev.send(
+      dev.message(
+        dev.header(),
+        dev.hdrStatus(1) +
+          dev.status(2, e1!.CmdID ?? '', 'Exec', 1200) +
+          dev.status(3, e2!.CmdID ?? '', 'Exec', 1404),
+        true,
+      ),
+    );
+    assert.ok(end.final);
+    const l = await A('GET', `/commands/${lock.body.id}`);
+    assert.equal(l.body.state, 'succeeded');
+    assert.equal(l.body.status, 1200);
+    const d = await A('GET', `/commands/${enable.body.id}`);
+    assert.equal(d.body.state, 'failed');
+    assert.equal(d.body.status, 1404);
+  });
+});

@@ -47,8 +47,13 @@ import {
 type Row = Selectable<CommandTable>;
 type Tx = Transaction<Database>;
 
-/** Statuses that mean "done as asked". 202/213 are not final; 214/215/216 mean not executed. */
+/**
+ * Statuses that mean "done as asked". 202/213 are not final; 214/215/216 mean not executed. An
+ * Exec of SCOMO, LAWMO or DCMO may answer synchronously with the object's result code instead
+ * (objects.md §0.3: 1200–1299 success, 14xx/15xx failure).
+ */
 export function isSuccessStatus(status: number): boolean {
+  if (status >= 1000) return status >= 1200 && status <= 1299;
   return (
     status >= 200 && status < 300 && status !== 202 && status !== 213 && !(status >= 214 && status <= 216)
   );
@@ -132,8 +137,9 @@ function judge(command: DmCommand, outcome: CommandOutcome): Verdict {
 }
 
 function checkOutcome(o: CommandOutcome): void {
-  if (!o || !Number.isInteger(o.status) || o.status < 100 || o.status > 999) {
-    throw new StoreError(StoreErrorCode.InvalidInput, 'outcome.status must be a 3-digit status code');
+  // 3 digits, or an MO result code a device answers an Exec with synchronously (1200, 1405, …).
+  if (!o || !Number.isInteger(o.status) || o.status < 100 || o.status > 9999) {
+    throw new StoreError(StoreErrorCode.InvalidInput, 'outcome.status must be a status or result code');
   }
   for (const m of o.members ?? []) {
     if (!Number.isInteger(m.status))
