@@ -432,7 +432,9 @@ export class DmServerEngine {
       return this.#reply(w, [], true, 'aborted');
     }
     // Neither side moving on (only SyncHdr Statuses and 1222 going back and forth) is capped.
-    if (w.progress || state.outbox.length > 0) delete state.idleExchanges;
+    // Statuses an earlier answer had no room for are part of our package too.
+    const ourPackageOpen = state.outbox.length > 0 || state.deferredStatuses !== undefined;
+    if (w.progress || ourPackageOpen) delete state.idleExchanges;
     else state.idleExchanges = (state.idleExchanges ?? 0) + 1;
     if ((state.idleExchanges ?? 0) > this.#limits.maxIdleExchanges) {
       w.statuses.length = 0;
@@ -441,7 +443,7 @@ export class DmServerEngine {
     // The client's package continues: "next message" response (protocol.md §3.3). While our own
     // package is open, any message of the client lets us continue it: a client may not close its
     // package before we close ours, and may leave out the 1222 when it has Statuses to send.
-    if (!msg.SyncBody.Final && state.outbox.length === 0) {
+    if (!msg.SyncBody.Final && !ourPackageOpen) {
       return this.#reply(w, [alert(AlertCode.NextMessage)], false);
     }
     // Requeue what the client refused because of our credentials.

@@ -111,3 +111,55 @@ describe('MaxMsgSize of a strict device (issue 20 §1)', () => {
     });
   }
 });
+
+describe('Statuses that do not fit the device MaxMsgSize (issue 20 §1)', () => {
+  let backend: Backend;
+  let store: Store;
+  let srv: Running;
+
+  before(async () => {
+    backend = await freshBackend('sqlite');
+    store = await backend.open();
+    srv = await startServer(store);
+  });
+  after(async () => {
+    await srv?.close();
+    await store?.close();
+    await backend?.cleanup();
+  });
+
+  test('a package 1 with more alerts than one answer can acknowledge: the Statuses spread over answers', async () => {
+    const id = 'IMEI:351000000000009';
+    assert.equal(
+      (await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 's', authType: 'basic' })).status,
+      201,
+    );
+    const dev = new ScriptedDevice(`${srv.url}/dm`, { deviceId: id, secret: 's' });
+    const alerts = Array.from(
+      { length: 12 },
+      (_, i) =>
+        `<Alert><CmdID>${3 + i}</CmdID><Data>1226</Data><Item><Source><LocURI>./Vendor/Sensors/S${i}</LocURI></Source>` +
+        '<Meta><Type xmlns="syncml:metinf">com.example.sensor.reading</Type><Format xmlns="syncml:metinf">int</Format></Meta>' +
+        `<Data>${i}</Data></Item></Alert>`,
+    ).join('');
+    let a = await dev.send(
+      dev.package1({ meta: '<MaxMsgSize xmlns="syncml:metinf">1000</MaxMsgSize>', extra: alerts }),
+    );
+    const acknowledged = new Set<string>();
+    for (let turn = 0; ; turn++) {
+      assert.ok(turn < 12, 'the session ends');
+      assert.ok(a.bytes.byteLength <= 1000, `answer of ${a.bytes.byteLength} bytes`);
+      for (const st of a.statuses) if (st.MsgRef === '1' && st.CmdRef !== '0') acknowledged.add(st.CmdRef);
+      if (a.final) break;
+      // The server's package is open: the device answers, asking for more.
+      a = await dev.send(
+        dev.message(
+          dev.header(),
+          `${dev.hdrStatus(1)}<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>`,
+          false,
+        ),
+      );
+    }
+    assert.equal(acknowledged.size, 14, 'a Status for the Alert 1201, the Replace and every Generic Alert');
+  });
+});
