@@ -1138,7 +1138,7 @@ interface PendingReply {
   requestHash: string;
 }
 
-/** A 2xx code other than "in progress" kinds: the command (or Item) did what was asked. */
+/** A 2xx code: the client took the command (or Item) on; a 4xx/5xx one is a failure to keep. */
 function isSuccess(code: number): boolean {
   return code >= 200 && code < 300;
 }
