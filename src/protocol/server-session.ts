@@ -463,7 +463,13 @@ export class DmServerEngine {
       const notSent: CommandOutcome[] = [];
       for (const q of next) {
         const tooBig = this.#tooBigForClient(state, q.command);
-        if (tooBig) notSent.push({ id: q.id, status: StatusCode.RequestEntityTooLarge, notSent: true });
+        if (tooBig)
+          notSent.push({
+            id: q.id,
+            status: StatusCode.RequestEntityTooLarge,
+            notSent: true,
+            reason: `not sent: its value exceeds the device's MaxObjSize (${state.clientMaxObjSize})`,
+          });
         // Format explicit on every Add/Replace: some clients crash without it.
         else state.outbox.push({ cmd: toJson(withExplicitFormat(q.command, state.encoding)), tag: q.id });
       }
@@ -919,7 +925,12 @@ export class DmServerEngine {
       if (tags.length > 0)
         await this.#o.commands.settle(
           w.ref,
-          tags.map((id) => ({ id, status: StatusCode.RequestEntityTooLarge, notSent: true })),
+          tags.map((id) => ({
+            id,
+            status: StatusCode.RequestEntityTooLarge,
+            notSent: true,
+            reason: `not sent: no message within the device's MaxMsgSize (${state.clientMaxMsgSize}) can carry it, not even split`,
+          })),
         );
     }
     if (useOutbox) {

@@ -80,6 +80,8 @@ export interface CommandOutcome {
   readonly itemStatuses?: readonly { readonly status: number; readonly targets: readonly string[] }[];
   /** Set when the server did not send the command at all; `status` then says why (e.g. 413). */
   readonly notSent?: boolean;
+  /** Why it was not sent, for operators (e.g. larger than the device's MaxMsgSize). */
+  readonly reason?: string;
 }
 
 /** A device session as the hooks see it. */

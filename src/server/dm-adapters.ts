@@ -375,6 +375,7 @@ export function commandSource(ctx: DmContext): CommandSource {
             ...(o.itemStatuses
               ? { items: o.itemStatuses.map((i) => ({ status: i.status, uris: i.targets.slice(0, 64) })) }
               : {}),
+            ...(o.reason ? { reason: o.reason } : {}),
           });
           metrics.commandsDelivered.inc({ state: rec.state });
           if (rec.state === 'succeeded' && rec.kind === 'Delete') {

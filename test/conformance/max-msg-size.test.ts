@@ -108,6 +108,7 @@ describe('MaxMsgSize of a strict device (issue 20 §1)', () => {
       const h = await A('GET', `/commands/${huge.body.id}`);
       assert.equal(h.body.state, 'failed');
       assert.equal(h.body.status, 413);
+      assert.match(h.body.detail.reason, /MaxMsgSize \(1400\)/);
     });
   }
 });

@@ -665,7 +665,7 @@ export class SqlCommandQueue implements CommandQueue {
         ...(outcome.members ? { members: outcome.members } : {}),
         ...(alerts.length ? { alerts } : {}),
         ...(outcome.items?.length ? { items: outcome.items } : {}),
-        ...(verdict.reason ? { reason: verdict.reason } : {}),
+        ...(verdict.reason || outcome.reason ? { reason: verdict.reason ?? outcome.reason } : {}),
       };
       const results = outcome.results ?? collectResults(outcome.members);
       const final = verdict.state !== CommandState.Pending;

@@ -386,6 +386,8 @@ export interface CommandOutcome {
   readonly members?: readonly MemberOutcome[];
   /** One entry per Status when the device answered per group of Items (their codes differ). */
   readonly items?: readonly ItemStatus[];
+  /** Why, when the status is the server's own (e.g. 413: never sent, too large for the device). */
+  readonly reason?: string;
 }
 
 /** Whether an alert's result code means success, by its type's table; `none`: no table knows it. */
