@@ -167,9 +167,10 @@ export function pack(input: PackInput): PackOutput {
   }
   const restLead = optional.slice(lead.length - pinned.length);
 
-  // What a command costs in the smallest message that could carry it: the pinned lead and one
-  // more Status (the peer's Alert 1222). A command that does not fit even there never will.
-  const minimalBase = sizeOf(build([...pinned, SPARE_STATUS], [], true));
+  // A message is as small as any later one can be when it carries the pinned lead and at most one
+  // more Status (the peer's 1222 gets one): a command that does not fit such a message, whole or
+  // split, never will; in a fuller message it waits for the next one.
+  const minimal = lead.length - pinned.length <= 1;
   const base = sizeOf(build(lead, [], true));
   const deltaOf = (e: PackedEntry) => sizeOf(build(lead, [e], true)) - base;
   // Each taken entry remembers the queue entry it came from, so it can be put back.
@@ -206,10 +207,12 @@ export function pack(input: PackInput): PackOutput {
         }
       }
     }
-    // Not in this message. In a message with nothing else, could it go (whole or as chunks)?
-    const fitsSomeday =
-      minimalBase + delta <= max || (chunkable && max - minimalBase - overhead >= MIN_CHUNK);
-    if (fitsSomeday || (entry.offset ?? 0) > 0) break;
+    // Not in this message. It waits for a later, emptier one; unless this one is as small as
+    // any can be, or even the pinned lead alone leaves no room: then it is never sendable.
+    const fitsPinnedOnly =
+      pinnedBase + delta <= max || (chunkable && max - pinnedBase - overhead >= MIN_CHUNK);
+    const waits = fitsPinnedOnly && (taken.length > 0 || !minimal);
+    if (waits || (entry.offset ?? 0) > 0) break;
     // Never sendable within the peer's MaxMsgSize: the engine reports it (413); the rest goes on.
     oversize.push(entry);
   }
@@ -258,19 +261,6 @@ export function pack(input: PackInput): PackOutput {
     final,
   };
 }
-
-/** Stands for the Status of the peer's Alert 1222 when sizing the smallest possible message. */
-const SPARE_STATUS: Command = {
-  type: 'Status',
-  CmdID: '0',
-  MsgRef: '99999',
-  CmdRef: '9999',
-  Cmd: 'Alert',
-  TargetRef: [],
-  SourceRef: [],
-  Data: 200,
-  Item: [],
-};
 
 /** The packed entries as they appear in the message (with their CmdIDs). */
 function numbered(msg: SyncML, offset: number, entries: readonly PackedEntry[]): PackedEntry[] {

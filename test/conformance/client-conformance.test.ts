@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import type { Results } from '../../src/representation/index.ts';
 import { DeviceSim } from '../server/device-sim.ts';
 import { type Received, scriptedServer, serverHeader, statusesFor } from './scripted-server.ts';
@@ -101,4 +102,54 @@ test('client: exchanges that make no progress are capped (1223, outcome stalled)
   assert.equal(result?.outcome, 'stalled');
   const last = got[got.length - 1]!.msg.SyncBody;
   assert.ok(last.commands.some((c) => c.type === 'Alert' && c.Data === 1223));
+});
+
+test('client property: for any server MaxMsgSize and any mix of values, no client message exceeds it', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 900, max: 8000 }),
+      fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 0, max: 6 }),
+      async (max, sizes, split) => {
+        const metaMax = `<MaxMsgSize xmlns="syncml:metinf">${max}</MaxMsgSize>`;
+        const uris = sizes.map((_, k) => `./Vendor/V${k}`);
+        const first = uris.slice(0, Math.min(split, uris.length));
+        const second = uris.slice(first.length);
+        let part2 = second.length === 0;
+        const { url, got } = await scriptedServer(t, (r, i) => {
+          const n = r.msg.SyncBody.commands.length + 2;
+          const gets = (list: string[]) => list.map((u, k) => get(n + k, u)).join('');
+          if (i === 0) {
+            // Package 2: the first Gets, Final only if there is no second part.
+            const list = first.length > 0 ? first : second;
+            if (first.length === 0) part2 = true;
+            return syncml(
+              serverHeader(r, 1, metaMax),
+              statusesFor(r) + gets(list) + (part2 ? '<Final/>' : ''),
+            );
+          }
+          if (!part2) {
+            part2 = true;
+            return syncml(serverHeader(r, i + 1, metaMax), `${statusesFor(r)}${gets(second)}<Final/>`);
+          }
+          if (!r.msg.SyncBody.Final)
+            return syncml(
+              serverHeader(r, i + 1, metaMax),
+              `${statusesFor(r)}<Alert><CmdID>${n}</CmdID><Data>1222</Data></Alert>`,
+            );
+          return syncml(serverHeader(r, i + 1, metaMax), `${statusesFor(r)}<Final/>`);
+        });
+        const tree: Record<string, string> = {};
+        sizes.forEach((size, k) => {
+          tree[`./Vendor/V${k}`] = 'é'.repeat(size >> 1) + 'x'.repeat(size & 1);
+        });
+        const sim = new DeviceSim({ deviceId: 'IMEI:357000000000002', secret: 'x', auth: 'transport', tree });
+        const { result } = await sim.session(url);
+        assert.equal(result?.outcome, 'completed');
+        for (const r of got.slice(1)) assert.ok(r.bytes.byteLength <= max, `${r.bytes.byteLength} > ${max}`);
+        assert.equal(completed(got).size, uris.length);
+      },
+    ),
+    { numRuns: 15, seed: 1401 },
+  );
 });
