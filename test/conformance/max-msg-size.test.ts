@@ -89,7 +89,6 @@ describe('MaxMsgSize of a strict device (issue 20 §1)', () => {
                 `<Item><Source><LocURI>./DevDetail/SwV</LocURI></Source><Data>1.0</Data></Item></Results>`,
             );
           }
-          ask = ask && true;
         }
         if (ask) parts.push(`<Alert><CmdID>${n++}</CmdID><Data>1222</Data></Alert>`);
         a = await dev.send(dev.message(dev.header(), parts.join(''), a.final));
