@@ -74,7 +74,7 @@ describe('MaxMsgSize of a strict device (issue 20 §1)', () => {
         if (a.final && a.commands.length === 0) break;
         const parts: string[] = [dev.hdrStatus(1)];
         let n = 2;
-        let ask = !a.final;
+        const ask = !a.final;
         for (const c of a.commands) {
           if (c.type === 'Alert' && c.Data === 1222) {
             parts.push(dev.status(n++, c.CmdID ?? '', 'Alert', 200));
