@@ -137,7 +137,14 @@ export interface SessionReport {
   /** True when the session completed normally. */
   readonly ok: boolean;
   /** The engine's outcome, or `error` when it failed with an exception (`error` says which). */
-  readonly outcome: 'completed' | 'aborted' | 'authFailed' | 'serverAuthFailed' | 'limit' | 'error';
+  readonly outcome:
+    | 'completed'
+    | 'aborted'
+    | 'authFailed'
+    | 'serverAuthFailed'
+    | 'limit'
+    | 'stalled'
+    | 'error';
   readonly messages: number;
   readonly commands: number;
   readonly serverAuthenticated: boolean;

@@ -73,20 +73,47 @@ async function run(
       const tree = cmd as TreeCommand;
       if (tree.type === 'Exec' && where === 'atomic')
         return answer(cmd, msgRef, StatusCode.CommandFailed, 'failed');
-      let r: { status: number; results?: readonly Item[] };
+      let r: { status: number; results?: readonly Item[]; itemStatuses?: readonly number[] };
       try {
         r = await deps.handler.execute(tree, deps.ctx);
       } catch {
         r = { status: StatusCode.CommandFailed };
       }
-      const out: Command[] = cmd.NoResp ? [] : [commandStatus(cmd, msgRef, r.status)];
-      if (tree.type === 'Get' && r.status === StatusCode.Ok && r.results) {
+      const out: Command[] = cmd.NoResp ? [] : itemStatuses(tree, msgRef, r.status, r.itemStatuses);
+      // The values of the Items that succeeded, even when another Item failed.
+      const someOk = r.status === StatusCode.Ok || (r.itemStatuses ?? []).includes(StatusCode.Ok);
+      if (tree.type === 'Get' && someOk && r.results) {
         // One Results per item, so any single large value can be sent in chunks.
         for (const item of r.results) out.push(results(msgRef, cmd.CmdID, [item]));
       }
       return { out, status: r.status, stop: isOk(r.status) ? 'none' : 'failed' };
     }
   }
+}
+
+/**
+ * The Statuses of a tree command: one when every Item has the same code; otherwise one per group
+ * of Items with the same code, in order of first appearance, TargetRef naming that group's Items
+ * (protocol.md §1.4: TargetRef lists the items a Status concerns).
+ */
+function itemStatuses(
+  cmd: TreeCommand,
+  msgRef: string,
+  status: number,
+  codes?: readonly number[],
+): Command[] {
+  if (!codes || codes.length !== cmd.Item.length || codes.every((c) => c === codes[0])) {
+    return [commandStatus(cmd, msgRef, status)];
+  }
+  const groups = new Map<number, string[]>();
+  cmd.Item.forEach((it, i) => {
+    const code = codes[i]!;
+    const targets = groups.get(code) ?? [];
+    const uri = it.Target?.LocURI ?? it.Source?.LocURI;
+    if (uri !== undefined) targets.push(uri);
+    groups.set(code, targets);
+  });
+  return [...groups].map(([code, targetRefs]) => commandStatus(cmd, msgRef, code, { targetRefs }));
 }
 
 function isOk(code: number): boolean {

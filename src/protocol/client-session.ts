@@ -94,7 +94,7 @@ export interface ClientResponse {
 }
 
 export interface ClientSessionResult {
-  readonly outcome: 'completed' | 'aborted' | 'authFailed' | 'serverAuthFailed' | 'limit';
+  readonly outcome: 'completed' | 'aborted' | 'authFailed' | 'serverAuthFailed' | 'limit' | 'stalled';
   readonly sessionId: string;
   /** Messages received from the server. */
   readonly messages: number;
@@ -131,6 +131,10 @@ export class DmClientSession {
   #serverMaxMsgSize: number | undefined;
   #serverMaxObjSize: number | undefined;
   #outbox: OutEntry[] = [];
+  /** Statuses that did not fit the server's MaxMsgSize: first in the next message. */
+  #pendingLead: Command[] = [];
+  /** Consecutive exchanges in which neither side moved on (capped by maxIdleExchanges). */
+  #idleExchanges = 0;
   #incoming: IncomingObject | undefined;
   /** Our commands awaiting a server Status: `msgId:cmdId` → pending alert id. */
   #sentAlerts = new Map<string, string>();
@@ -362,23 +366,41 @@ export class DmClientSession {
     if (aborted) return this.#done('aborted');
 
     // 4. What to send back.
-    const continueOurs = wantsNext && this.#outbox.length > 0;
-    if (!continueOurs && msg.SyncBody.Final && out.length === 1 && this.#outbox.length === 0) {
+    const ourPackage = this.#outbox.length > 0 || this.#pendingLead.length > 0;
+    const continueOurs = wantsNext && ourPackage;
+    if (!continueOurs && msg.SyncBody.Final && out.length === 1 && !ourPackage) {
       // No management operation and no challenge: the session is over (protocol.md §3.1).
       return this.#done('completed');
     }
+    // Neither side moving on (only SyncHdr Statuses and 1222 going back and forth) is capped.
+    const moved =
+      ourPackage ||
+      msg.SyncBody.commands.some(
+        (c) => c.type !== 'Status' && !(c.type === 'Alert' && c.Data === AlertCode.NextMessage),
+      );
+    this.#idleExchanges = moved ? 0 : this.#idleExchanges + 1;
+    if (this.#idleExchanges > this.#limits.maxIdleExchanges) return this.#abort(msg, 'stalled');
     // Our challenge for the server rides only on a message we really send.
     const chal = await this.#chalFor(serverOk);
     if (chal) out[0] = headerStatus(hdr, serverOk.code, chal);
     const statuses = out.filter((c) => c.type === 'Status');
     const rest = out.filter((c) => c.type !== 'Status');
-    if (continueOurs) {
-      // The server asks for the next message of our package.
+    // A non-final server message with commands other than 1222: the server's package is open.
+    const serverOpen =
+      !msg.SyncBody.Final &&
+      moved &&
+      msg.SyncBody.commands.some(
+        (c) => c.type !== 'Status' && !(c.type === 'Alert' && c.Data === AlertCode.NextMessage),
+      );
+    if (continueOurs && !serverOpen) {
+      // The server asks for the next message of our package ("next message" response).
       return this.#send(statuses, rest, true);
     }
     if (!msg.SyncBody.Final) {
-      // The server's package continues: answer and ask for more; no Final (protocol.md §3.3).
-      return this.#send(out, [alert(AlertCode.NextMessage)], false);
+      // The server's package continues: answer, continue our own package if it is open (the
+      // server may leave out its 1222 while it has Statuses to send) and ask for more; no Final
+      // (protocol.md §3.3).
+      return this.#send(out.slice(0, 1), out.slice(1), false, [alert(AlertCode.NextMessage)]);
     }
     // New alerts (e.g. asynchronous Exec results that completed meanwhile).
     // Answers keep their order (a Get's Results right after its Status); only the SyncHdr
@@ -413,8 +435,10 @@ export class DmClientSession {
 
   async #package1(extraLead: Command[]): Promise<ClientRequest> {
     const init = alert(this.#o.notification ? AlertCode.ServerInitiatedMgmt : AlertCode.ClientInitiatedMgmt);
+    // Format explicit, though `chr` is the default: some servers need it said.
     const items: Item[] = Object.entries(this.#o.devInfo).map(([uri, value]) => ({
       Source: { LocURI: uri },
+      Meta: { Format: 'chr' },
       Data: { kind: 'text', text: value },
     }));
     const devInfo: Replace[] = items.length > 0 ? [{ type: 'Replace', CmdID: '0', Item: items }] : [];
@@ -423,11 +447,18 @@ export class DmClientSession {
     const alerts = await this.#freshAlerts();
     // Package 1 is a new package: anything left of a previous attempt is dropped.
     this.#outbox = [];
+    this.#pendingLead = [];
+    this.#idleExchanges = 0;
     return this.#send(extraLead, [init, ...devInfo, ...alerts], true);
   }
 
-  /** Packs `lead` + the queued `queue` (+ outbox) into the next message. */
-  #send(lead: Command[], queue: Command[], final: boolean): ClientRequest {
+  /**
+   * Packs `lead` (with the Statuses an earlier message had no room for), our open package (outbox)
+   * and `queue` into the next message, `trailer` last. `final`: Final may be set once everything
+   * went out (never while the server's package is open). Nothing exceeds the server's MaxMsgSize:
+   * what does not fit waits for the next message.
+   */
+  #send(lead: Command[], queue: Command[], final: boolean, trailer: Command[] = []): ClientRequest {
     this.#msgId++;
     const acc = this.#o.account;
     const cred = this.#credField();
@@ -444,30 +475,31 @@ export class DmClientSession {
         ? { MaxMsgSize: this.#limits.maxMsgSize, MaxObjSize: this.#limits.maxObjSize }
         : {}),
     });
-    // A final message continues our package (outbox) and adds `queue`; a non-final one is the
-    // "answer + Alert 1222" of a continuing server package and leaves the outbox alone.
-    const entries: OutEntry[] = final
-      ? [
-          ...this.#outbox,
-          ...queue.map((cmd) => {
-            const tag =
-              cmd.type === 'Alert' && cmd.CmdID.startsWith('alert:') ? cmd.CmdID.slice(6) : undefined;
-            return tag === undefined ? { cmd } : { cmd, tag };
-          }),
-        ]
-      : [];
+    const entries: OutEntry[] = [
+      ...this.#outbox,
+      ...queue.map((cmd) => {
+        const tag = cmd.type === 'Alert' && cmd.CmdID.startsWith('alert:') ? cmd.CmdID.slice(6) : undefined;
+        return tag === undefined ? { cmd } : { cmd, tag };
+      }),
+    ];
     const packed = pack({
       codec: this.#o.codec,
       encoding: this.#encoding,
       header: hdr,
-      lead,
+      lead: [...lead.slice(0, 1), ...this.#pendingLead, ...lead.slice(1)],
       queue: entries,
-      trailer: final ? [] : queue,
+      trailer,
       maxMsgSize: this.#serverMaxMsgSize,
       maxCommands: this.#limits.maxCommandsPerSentMessage,
       finalWhenDone: final,
     });
-    if (final) this.#outbox = [...packed.rest];
+    this.#outbox = [...packed.rest];
+    this.#pendingLead = [...packed.restLead];
+    for (const o of packed.oversize) {
+      // Nothing within the server's MaxMsgSize can carry it, not even split: a Status still goes
+      // (alone, next); anything else is not sent (a pending alert stays queued for a later session).
+      if (o.cmd.type === 'Status') this.#pendingLead.push(o.cmd);
+    }
     for (const p of packed.packed) {
       if (p.tag !== undefined && p.cmd.type === 'Alert')
         this.#sentAlerts.set(`${this.#msgId}:${p.cmd.CmdID}`, p.tag);

@@ -14,6 +14,11 @@ export interface CommandResult {
   readonly status: number;
   /** For Get: the values (Item with Source/LocURI, Meta Format/Type, Data), one per node. */
   readonly results?: readonly Item[];
+  /**
+   * The status of each Item of the command, in order, when it has several. Items whose codes
+   * differ get a Status each (one per group of equal codes); `status` is then the first failure.
+   */
+  readonly itemStatuses?: readonly number[];
 }
 
 /** An Atomic's all-or-nothing scope. */

@@ -21,6 +21,11 @@ export interface SessionLimits {
   readonly maxCommandsPerPackage: number;
   /** Most commands per sent message (in addition to MaxMsgSize). */
   readonly maxCommandsPerSentMessage: number;
+  /**
+   * Most consecutive exchanges in which neither side moves on (only SyncHdr Statuses and Alert
+   * 1222 go back and forth); beyond it the session is aborted (1223, outcome `stalled`).
+   */
+  readonly maxIdleExchanges: number;
 }
 
 export const defaultLimits: SessionLimits = Object.freeze({
@@ -33,6 +38,7 @@ export const defaultLimits: SessionLimits = Object.freeze({
   maxAuthAttempts: 3,
   maxCommandsPerPackage: 100,
   maxCommandsPerSentMessage: 500,
+  maxIdleExchanges: 8,
 });
 
 export function resolveLimits(partial: Partial<SessionLimits> | undefined): SessionLimits {

@@ -2,7 +2,10 @@
  * Packing outgoing commands into messages that respect the peer's MaxMsgSize (protocol.md §3.3,
  * §3.9): whole commands while they fit; a single-item Add/Replace/Results/Alert that does not fit
  * is split into large-object chunks (MoreData on all but the last, Meta/Size on the first). Sizes
- * are measured with the real codec, so the limit holds exactly for XML and WBXML alike.
+ * are measured with the real codec, so the limit holds exactly for XML and WBXML alike. Nothing
+ * ever overflows: a Status that does not fit waits for the next message, a command that does not
+ * fit after the Statuses waits too, and one that cannot fit in any message (not even split) is
+ * handed back as `oversize` for the engine to fail (413).
  */
 import type { Command, Data, Item, SyncHdr, SyncML } from '../representation/index.ts';
 import type { Encoding, MessageCodec } from './codec.ts';
@@ -29,8 +32,12 @@ export interface PackInput {
   readonly codec: MessageCodec;
   readonly encoding: Encoding;
   readonly header: SyncHdr;
-  /** Sent first and never split or dropped (SyncHdr Status, statuses that must go now). */
+  /**
+   * Statuses (and alerts) sent before the queue. The first `pinnedLead` (default 1: the SyncHdr
+   * Status) always go; the others go while they fit and otherwise wait (`restLead`).
+   */
   readonly lead: readonly Command[];
+  readonly pinnedLead?: number;
   /** Commands to send in order, as many as fit. */
   readonly queue: readonly OutEntry[];
   /** Appended after the queue entries that fit (e.g. Alert 1222); never dropped. */
@@ -49,6 +56,10 @@ export interface PackOutput {
   readonly packed: readonly PackedEntry[];
   /** Entries still to send (the first may be a large object in progress). */
   readonly rest: readonly OutEntry[];
+  /** Lead commands that did not fit: to send first in the next message. */
+  readonly restLead: readonly Command[];
+  /** Queue entries that cannot fit in any message within MaxMsgSize, not even split: never sent. */
+  readonly oversize: readonly OutEntry[];
   readonly final: boolean;
 }
 
@@ -108,9 +119,12 @@ export function pack(input: PackInput): PackOutput {
   const maxCommands = input.maxCommands ?? Number.POSITIVE_INFINITY;
   const trailer = input.trailer ?? [];
   const queue = input.queue;
+  const pinnedCount = Math.min(input.pinnedLead ?? 1, input.lead.length);
+  const pinned = input.lead.slice(0, pinnedCount);
+  const optional = input.lead.slice(pinnedCount);
 
-  const build = (entries: readonly PackedEntry[], final: boolean): SyncML => {
-    const all = [...input.lead, ...entries.map((e) => e.cmd), ...trailer];
+  const build = (lead: readonly Command[], entries: readonly PackedEntry[], final: boolean): SyncML => {
+    const all = [...lead, ...entries.map((e) => e.cmd), ...trailer];
     return message(input.header, numberCommands(all, 1).commands, final);
   };
   const sizeOf = (m: SyncML) => input.codec.encode(m, input.encoding).byteLength;
@@ -119,19 +133,51 @@ export function pack(input: PackInput): PackOutput {
   if (queue.length <= maxCommands) {
     const all = queue.map((e) => wholeOrRemainder(e));
     const final = input.finalWhenDone;
-    const msg = build(all, final);
+    const msg = build(input.lead, all, final);
     const bytes = input.codec.encode(msg, input.encoding);
     if (bytes.byteLength <= max)
-      return { message: msg, bytes, packed: numbered(msg, input.lead.length, all), rest: [], final };
+      return {
+        message: msg,
+        bytes,
+        packed: numbered(msg, input.lead.length, all),
+        rest: [],
+        restLead: [],
+        oversize: [],
+        final,
+      };
   }
 
-  const base = sizeOf(build([], true));
-  const deltaOf = (e: PackedEntry) => sizeOf(build([e], true)) - base;
+  // The statuses first: the pinned ones (SyncHdr Status) always, the others while they fit; a
+  // Status never makes a message overflow, it waits for the next message instead (§3.9).
+  const lead: Command[] = [...pinned];
+  const pinnedBase = sizeOf(build(pinned, [], true));
+  let used = pinnedBase;
+  let leadFull = false;
+  for (const s of optional) {
+    const delta = sizeOf(build([...pinned, s], [], true)) - pinnedBase;
+    // A Status that cannot fit even alone goes anyway (a MaxMsgSize below the SyncHdr and one
+    // Status leaves no workable session; nothing else could ever be sent).
+    const alone = lead.length === pinned.length && pinnedBase + delta > max;
+    if (leadFull || (used + delta > max && !alone)) {
+      leadFull = true;
+      continue;
+    }
+    lead.push(s);
+    used += delta;
+  }
+  const restLead = optional.slice(lead.length - pinned.length);
+
+  // A message is as small as any later one can be when it carries the pinned lead and at most one
+  // more Status (the peer's 1222 gets one): a command that does not fit such a message, whole or
+  // split, never will; in a fuller message it waits for the next one.
+  const minimal = lead.length - pinned.length <= 1;
+  const base = sizeOf(build(lead, [], true));
+  const deltaOf = (e: PackedEntry) => sizeOf(build(lead, [e], true)) - base;
   // Each taken entry remembers the queue entry it came from, so it can be put back.
   const taken: { packed: PackedEntry; source: OutEntry; remainder?: OutEntry }[] = [];
-  let used = base;
+  const oversize: OutEntry[] = [];
   let next = 0;
-  for (; next < queue.length; next++) {
+  for (; next < queue.length && restLead.length === 0; next++) {
     if (taken.length >= maxCommands) break;
     const entry = queue[next]!;
     const whole = wholeOrRemainder(entry);
@@ -141,10 +187,12 @@ export function pack(input: PackInput): PackOutput {
       used += delta;
       continue;
     }
-    if (isChunkable(entry.cmd)) {
+    const chunkable = isChunkable(entry.cmd);
+    let overhead = 0;
+    if (chunkable) {
       const offset = entry.offset ?? 0;
       const probe = chunkOf(entry.cmd, offset, offset).cmd;
-      const overhead = deltaOf({ cmd: withMoreData(probe), part: 'middle' });
+      overhead = deltaOf({ cmd: withMoreData(probe), part: 'middle' });
       const room = max - used - overhead;
       if (room >= MIN_CHUNK) {
         const fitted = fitChunk(entry, offset, room, (e) => used + deltaOf(e) <= max);
@@ -159,12 +207,14 @@ export function pack(input: PackInput): PackOutput {
         }
       }
     }
-    if (taken.length === 0) {
-      // Progress guarantee: an entry that cannot fit even alone is sent anyway.
-      taken.push({ packed: whole, source: entry });
-      next++;
-    }
-    break;
+    // Not in this message. It waits for a later, emptier one; unless this one is as small as
+    // any can be, or even the pinned lead alone leaves no room: then it is never sendable.
+    const fitsPinnedOnly =
+      pinnedBase + delta <= max || (chunkable && max - pinnedBase - overhead >= MIN_CHUNK);
+    const waits = fitsPinnedOnly && (taken.length > 0 || !minimal);
+    if (waits || (entry.offset ?? 0) > 0) break;
+    // Never sendable within the peer's MaxMsgSize: the engine reports it (413); the rest goes on.
+    oversize.push(entry);
   }
   const restOf = () => {
     const last = taken[taken.length - 1];
@@ -172,20 +222,26 @@ export function pack(input: PackInput): PackOutput {
     return [...head, ...queue.slice(next)];
   };
   // Measured sizes are additive for both encodings; verify once and trim if the real encoding
-  // still came out larger (e.g. a CmdID growing a digit).
+  // still came out larger (e.g. a CmdID growing a digit, a WBXML string table).
   let rest = restOf();
-  let final = input.finalWhenDone && rest.length === 0;
+  let final = input.finalWhenDone && rest.length === 0 && restLead.length === 0;
   let msg = build(
+    lead,
     taken.map((t) => t.packed),
     final,
   );
   let bytes = input.codec.encode(msg, input.encoding);
-  while (bytes.byteLength > max && taken.length > 1) {
-    const dropped = taken.pop()!;
-    next--;
-    rest = [dropped.source, ...queue.slice(next + 1)];
+  while (bytes.byteLength > max && (taken.length > 0 || lead.length > pinned.length)) {
+    if (taken.length > 0) {
+      const dropped = taken.pop()!;
+      rest = [dropped.source, ...rest.slice(dropped.remainder ? 1 : 0)];
+    } else {
+      if (lead.length === pinned.length + 1) break; // the one Status that goes anyway
+      restLead.unshift(lead.pop()!);
+    }
     final = false;
     msg = build(
+      lead,
       taken.map((t) => t.packed),
       final,
     );
@@ -196,10 +252,12 @@ export function pack(input: PackInput): PackOutput {
     bytes,
     packed: numbered(
       msg,
-      input.lead.length,
+      lead.length,
       taken.map((t) => t.packed),
     ),
     rest,
+    restLead,
+    oversize,
     final,
   };
 }

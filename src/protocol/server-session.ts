@@ -29,6 +29,7 @@ import { answerMediaType, type Encoding, encodingOfMediaType, type MessageCodec 
 import { channels } from './diagnostics.ts';
 import { SessionError, SessionErrorCode } from './errors.ts';
 import { fromJson, toJson } from './json.ts';
+import { withExplicitFormat } from './explicit-format.ts';
 import { continues, isChunk, receiveChunk } from './large-object.ts';
 import { resolveLimits, type SessionLimits } from './limits.ts';
 import { alert, commandStatus, dataText, echoSafe, header, headerStatus, intOf } from './message.ts';
@@ -99,6 +100,8 @@ interface Work {
   /** Commands to send after the statuses (Alert 1222/1223/1225). */
   readonly extra: Command[];
   wantsNext: boolean;
+  /** The client's message moved the session on (answered one of our commands, sent one of its own). */
+  progress: boolean;
   aborted: boolean;
   /** Keys of our messages whose commands the client refused for our credentials. */
   readonly resend: Set<string>;
@@ -306,6 +309,7 @@ export class DmServerEngine {
       statuses: [],
       extra: [],
       wantsNext: false,
+      progress: false,
       aborted: false,
       resend: new Set(),
       taken: [],
@@ -427,8 +431,19 @@ export class DmServerEngine {
     if (w.aborted) {
       return this.#reply(w, [], true, 'aborted');
     }
-    // The client's package continues: "next message" response (protocol.md §3.3).
-    if (!msg.SyncBody.Final && !(w.wantsNext && state.outbox.length > 0)) {
+    // Neither side moving on (only SyncHdr Statuses and 1222 going back and forth) is capped.
+    // Statuses an earlier answer had no room for are part of our package too.
+    const ourPackageOpen = state.outbox.length > 0 || state.deferredStatuses !== undefined;
+    if (w.progress || ourPackageOpen) delete state.idleExchanges;
+    else state.idleExchanges = (state.idleExchanges ?? 0) + 1;
+    if ((state.idleExchanges ?? 0) > this.#limits.maxIdleExchanges) {
+      w.statuses.length = 0;
+      return this.#abortReply(w, StatusCode.Ok, 'stalled');
+    }
+    // The client's package continues: "next message" response (protocol.md §3.3). While our own
+    // package is open, any message of the client lets us continue it: a client may not close its
+    // package before we close ours, and may leave out the 1222 when it has Statuses to send.
+    if (!msg.SyncBody.Final && !ourPackageOpen) {
       return this.#reply(w, [alert(AlertCode.NextMessage)], false);
     }
     // Requeue what the client refused because of our credentials.
@@ -448,8 +463,15 @@ export class DmServerEngine {
       const notSent: CommandOutcome[] = [];
       for (const q of next) {
         const tooBig = this.#tooBigForClient(state, q.command);
-        if (tooBig) notSent.push({ id: q.id, status: StatusCode.RequestEntityTooLarge, notSent: true });
-        else state.outbox.push({ cmd: toJson(q.command), tag: q.id });
+        if (tooBig)
+          notSent.push({
+            id: q.id,
+            status: StatusCode.RequestEntityTooLarge,
+            notSent: true,
+            reason: `not sent: its value exceeds the device's MaxObjSize (${state.clientMaxObjSize})`,
+          });
+        // Format explicit on every Add/Replace: some clients crash without it.
+        else state.outbox.push({ cmd: toJson(withExplicitFormat(q.command, state.encoding)), tag: q.id });
       }
       if (notSent.length > 0) await this.#o.commands.settle(w.ref, notSent);
       if (state.outbox.length === 0) {
@@ -469,6 +491,8 @@ export class DmServerEngine {
 
   async #receive(w: Work, cmd: Command, msgRef: string): Promise<void> {
     const { state } = w;
+    if (cmd.type !== 'Status' && !(cmd.type === 'Alert' && cmd.Data === AlertCode.NextMessage))
+      w.progress = true;
     switch (cmd.type) {
       case 'Status':
         this.#onStatus(w, cmd);
@@ -564,7 +588,12 @@ export class DmServerEngine {
     }
     const a = state.awaiting[`${msgRef}:${st.CmdRef}`];
     if (!a) return; // status for our Alert 1222 or an unknown reference: nothing to correlate
-    a.status = st.Data;
+    w.progress = true;
+    // A client answers a command whose Items got different codes with one Status per group of
+    // Items: keep each, and the first failure as the command's status (protocol.md §1.4).
+    const entry = { status: st.Data, targets: [...st.TargetRef] };
+    a.itemStatuses = [...(a.itemStatuses ?? []), entry];
+    if (a.status === undefined || (isSuccess(a.status) && !isSuccess(st.Data))) a.status = st.Data;
     if (st.Item.length > 0) a.statusItems = toJson(st.Item);
   }
 
@@ -816,6 +845,7 @@ export class DmServerEngine {
       for (const e of list) for (const r of e.a.results ?? []) results.push(fromJson<Item>(r));
       const statusItems =
         decider?.a.statusItems === undefined ? undefined : fromJson<Item[]>(decider.a.statusItems);
+      const itemStatuses = decider?.a.itemStatuses;
       if (status === undefined) w.leftUnanswered = true;
       outcomes.push({
         id,
@@ -823,6 +853,7 @@ export class DmServerEngine {
         ...(members.length > 0 ? { members } : {}),
         ...(results.length > 0 ? { results } : {}),
         ...(statusItems && statusItems.length > 0 ? { statusItems } : {}),
+        ...(itemStatuses && itemStatuses.length > 1 ? { itemStatuses } : {}),
       });
       for (const e of list) delete state.awaiting[e.key];
     }
@@ -867,17 +898,41 @@ export class DmServerEngine {
           ...(e.offset === undefined ? {} : { offset: e.offset }),
         }))
       : [];
+    // Statuses an earlier answer had no room for go right after this one's SyncHdr Status.
+    const deferred = (state.deferredStatuses ?? []).map((s) => fromJson<Command>(s));
     const packed = pack({
       codec: this.#o.codec,
       encoding: state.encoding,
       header: hdr,
-      lead: [...w.statuses, ...w.extra],
+      lead: [...w.statuses.slice(0, 1), ...deferred, ...w.statuses.slice(1), ...w.extra],
       queue,
       trailer,
       maxMsgSize: state.clientMaxMsgSize,
       maxCommands: this.#limits.maxCommandsPerSentMessage,
       finalWhenDone: trailer.length === 0 || closing,
     });
+    // A closing answer that could not carry every Status does not close: the client comes back
+    // for the rest. An abort or a refusal drops them (the session is over anyway).
+    const completing = closing && outcome === 'completed';
+    if (packed.restLead.length > 0 && (!closing || completing)) {
+      state.deferredStatuses = packed.restLead.map((c) => toJson(c));
+    } else {
+      delete state.deferredStatuses;
+    }
+    if (packed.oversize.length > 0) {
+      // Commands no message within the client's MaxMsgSize can carry, not even split (§3.9).
+      const tags = packed.oversize.map((e) => e.tag).filter((t): t is string => t !== undefined);
+      if (tags.length > 0)
+        await this.#o.commands.settle(
+          w.ref,
+          tags.map((id) => ({
+            id,
+            status: StatusCode.RequestEntityTooLarge,
+            notSent: true,
+            reason: `not sent: no message within the device's MaxMsgSize (${state.clientMaxMsgSize}) can carry it, not even split`,
+          })),
+        );
+    }
     if (useOutbox) {
       state.outbox = packed.rest.map((e) => ({
         cmd: toJson(e.cmd),
@@ -908,8 +963,12 @@ export class DmServerEngine {
         }
       }
     }
-    const done = closing ? outcome !== undefined : false;
-    return { packed, done, outcome, requestHash: '' };
+    const done = closing
+      ? outcome !== undefined && !(completing && state.deferredStatuses !== undefined)
+      : // Everything left was refused as oversize: this final answer carries no command, so the
+        // client will not answer it (package 4).
+        useOutbox && packed.final && packed.packed.length === 0 && queue.length > 0;
+    return { packed, done, outcome: done ? (outcome ?? 'completed') : undefined, requestHash: '' };
   }
 
   #serverCredMode(w: Work): AuthMode {
@@ -1025,6 +1084,7 @@ export class DmServerEngine {
       statuses: [],
       extra: [],
       wantsNext: false,
+      progress: false,
       aborted: false,
       resend: new Set(),
       taken: [],
@@ -1087,6 +1147,11 @@ interface PendingReply {
   readonly done: boolean;
   readonly outcome: SessionOutcome | undefined;
   requestHash: string;
+}
+
+/** A 2xx code: the client took the command (or Item) on; a 4xx/5xx one is a failure to keep. */
+function isSuccess(code: number): boolean {
+  return code >= 200 && code < 300;
 }
 
 function isFullState(s: ServerSessionState | SessionHead): s is ServerSessionState {

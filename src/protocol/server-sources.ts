@@ -73,8 +73,15 @@ export interface CommandOutcome {
   readonly results?: readonly Item[];
   /** Items of the Status (answers to UI alerts). */
   readonly statusItems?: readonly Item[];
+  /**
+   * When the client answered with one Status per group of Items (their codes differ): each
+   * Status's code and TargetRefs, in order. `status` is then the first failure among them.
+   */
+  readonly itemStatuses?: readonly { readonly status: number; readonly targets: readonly string[] }[];
   /** Set when the server did not send the command at all; `status` then says why (e.g. 413). */
   readonly notSent?: boolean;
+  /** Why it was not sent, for operators (e.g. larger than the device's MaxMsgSize). */
+  readonly reason?: string;
 }
 
 /** A device session as the hooks see it. */
@@ -131,11 +138,19 @@ export interface CommandSource {
   alert?(session: SessionRef, alert: ClientAlert): Promise<number>;
   /** The DevInfo values of package 1 (`./DevInfo/…` → value). */
   devInfo?(session: SessionRef, values: Readonly<Record<string, string>>): Promise<void>;
-  /** The session ended (`completed`, `aborted`, `authFailed`, `expired`, `superseded`). */
+  /** The session ended (`completed`, `aborted`, `authFailed`, `expired`, `superseded`, `limit`, `stalled`). */
   sessionEnded?(session: SessionRef, outcome: SessionOutcome): Promise<void>;
 }
 
-export type SessionOutcome = 'completed' | 'aborted' | 'authFailed' | 'expired' | 'superseded' | 'limit';
+export type SessionOutcome =
+  | 'completed'
+  | 'aborted'
+  | 'authFailed'
+  | 'expired'
+  | 'superseded'
+  | 'limit'
+  /** Ended after `maxIdleExchanges` exchanges in which neither side moved on. */
+  | 'stalled';
 
 /**
  * What the engine needs of a device's current session to handle a package 1 that does not

@@ -26,6 +26,8 @@ export interface AwaitingCommand {
   /** Chunk position when the command carried a large object. */
   readonly part: 'whole' | 'first' | 'middle' | 'last';
   status?: number;
+  /** Every Status received for it, when the client sent one per group of Items (codes differ). */
+  itemStatuses?: { status: number; targets: string[] }[];
   statusItems?: Json;
   results?: Json[];
   /** Top-level commands: the command as queued, to resend after an auth challenge. */
@@ -81,6 +83,10 @@ export interface ServerSessionState {
   };
   /** Commands of the current server package not yet sent. */
   outbox: StoredOutEntry[];
+  /** Consecutive exchanges in which neither side moved on (capped by maxIdleExchanges). */
+  idleExchanges?: number;
+  /** Statuses that did not fit the client's MaxMsgSize: sent first in the next message. */
+  deferredStatuses?: Json[];
   /** Sent commands by `msgId:cmdId`. */
   awaiting: Record<string, AwaitingCommand>;
   /** Large object being received. */

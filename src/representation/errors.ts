@@ -51,6 +51,8 @@ export const DecodeErrorCode = {
   WbxmlElements: 'wbxml.elements',
   /** Attributes (SyncML DM defines none). */
   WbxmlAttribute: 'wbxml.attribute',
+  /** The public id names another document type (e.g. DevInf): not a SyncML DM or DM DDF document. */
+  WbxmlPublicId: 'wbxml.publicid',
   /** Root is not `SyncML`, or SyncHdr/SyncBody missing or misplaced. */
   SyncmlStructure: 'syncml.structure',
   /** A required element is missing (e.g. SyncHdr/MsgID). */

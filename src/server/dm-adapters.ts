@@ -36,6 +36,7 @@ import type {
   Store,
   TreeValue,
 } from './store/index.ts';
+import { judgeAlert } from '../mo/alert-results.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { currentActivity } from './trace-policy.ts';
 
@@ -382,6 +383,10 @@ export function commandSource(ctx: DmContext): CommandSource {
             status: o.status,
             ...(results.length ? { results } : {}),
             ...(o.members ? { members: o.members.map((m) => ({ status: m.status ?? 0 })) } : {}),
+            ...(o.itemStatuses
+              ? { items: o.itemStatuses.map((i) => ({ status: i.status, uris: i.targets.slice(0, 64) })) }
+              : {}),
+            ...(o.reason ? { reason: o.reason } : {}),
           });
           metrics.commandsDelivered.inc({ state: rec.state });
           if (rec.state === 'succeeded' && rec.kind === 'Delete') {
@@ -436,10 +441,15 @@ export function commandSource(ctx: DmContext): CommandSource {
       if (alert.code === 1226 && alert.correlator) {
         const first = alert.items[0];
         const raw = first?.Data !== undefined ? dataText(first.Data).trim() : '';
-        const status = /^\d+$/.test(raw) ? Number(raw) : 200;
+        const type = first?.Meta?.Type;
+        // Judged by its alert type's table (FUMO 200/250–299, SCOMO/LAWMO/DCMO 1200–1299); a
+        // type no table knows is kept as sent, without a verdict.
+        const judged = judgeAlert(type, raw);
         const rec = await store.queue.completeByCorrelator(session.deviceId, alert.correlator, {
-          status,
-          ...(raw && !/^\d+$/.test(raw) ? { data: raw } : {}),
+          ...(judged.code === undefined ? {} : { status: judged.code }),
+          ...(raw && String(judged.code) !== raw ? { data: raw.slice(0, 4096) } : {}),
+          ...(type === undefined ? {} : { type: type.slice(0, 256) }),
+          verdict: judged.verdict,
         });
         if (rec) metrics.commandsDelivered.inc({ state: rec.state });
         return 200;

@@ -47,9 +47,11 @@ export function treeCommandHandler(
       const tx = ctx.transaction ? transactions.get(ctx.transaction) : undefined;
       if (ctx.transaction && !tx) return { status: StatusCode.CommandFailed };
       const out = await executor.run(cmd, serverPrincipal(ctx.serverId), tx ?? tree);
+      // Each Item's own status when there are several (the engine answers one Status per code).
+      const items = cmd.Item.length > 1 ? { itemStatuses: out.itemStatuses } : {};
       return cmd.type === 'Get' && out.results.length > 0
-        ? { status: out.status, results: out.results }
-        : { status: out.status };
+        ? { status: out.status, results: out.results, ...items }
+        : { status: out.status, ...items };
     },
     async begin() {
       const tx = await tree.begin();

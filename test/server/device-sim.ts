@@ -213,6 +213,8 @@ export class DeviceSim {
         throw new Error(`server answered HTTP ${res.status}: ${Buffer.from(res.body).toString()}`);
       }
       const body = res.body;
+      // A message that ends the session (Alert 1223) gets no further processing.
+      if (s.result) break;
       req = await s.receive({
         body,
         contentType: res.headers.get('content-type') ?? undefined,

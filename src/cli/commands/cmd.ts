@@ -24,7 +24,11 @@ export interface CommandView {
   state: string;
   status: number | null;
   results: { uri: string; value: string | null; format: string | null; type: string | null }[];
-  alert: unknown;
+  /** Member statuses, the Generic Alerts that completed an Exec, or why it ended. */
+  detail: {
+    alerts?: { correlator: string; status?: number; data?: string; type?: string; verdict?: string }[];
+    reason?: string;
+  } | null;
   sessionId: string | null;
   createdAt: string;
   sentAt: string | null;
@@ -248,7 +252,7 @@ async function finish(api: ApiClient, first: CommandView, opts: CmdOptions): Pro
   if (FINAL.has(c.state)) {
     throw new CliError(
       c.state === 'failed'
-        ? `${c.type} ${uriOf(c)} failed on ${c.deviceId}: status ${c.status ?? '-'}${statusText(c.status)}`
+        ? `${c.type} ${uriOf(c)} failed on ${c.deviceId}: ${resultText(c)}`
         : `${c.type} ${uriOf(c)} ${c.state}`,
       ExitCode.Failed,
     );
@@ -259,10 +263,26 @@ async function finish(api: ApiClient, first: CommandView, opts: CmdOptions): Pro
   );
 }
 
+/**
+ * The command's status, and for an asynchronous one (Exec answered 202) the final result code its
+ * Generic Alert reported, with the verdict of that alert type's table.
+ */
+function resultText(c: CommandView): string {
+  const status = c.status === null ? 'no status' : `status ${c.status}${statusText(c.status)}`;
+  const alerts = c.detail?.alerts ?? [];
+  if (alerts.length === 0) return status;
+  const results = alerts.map((a) => {
+    const verdict = a.verdict === undefined ? '' : a.verdict === 'none' ? ', no verdict' : `, ${a.verdict}`;
+    return `result ${a.status ?? '-'} (${a.type ?? 'no type'}${verdict})`;
+  });
+  return `${status}; ${results.join('; ')}`;
+}
+
 function describe(c: CommandView): string {
+  const reason = c.detail?.reason ? `\n  ${c.detail.reason}` : '';
   const head = `${c.id}  ${c.type} ${uriOf(c)} on ${c.deviceId}: ${c.state}${
-    c.status === null ? '' : ` (status ${c.status}${statusText(c.status)})`
-  }\n`;
+    c.status === null && !c.detail?.alerts?.length ? '' : ` (${resultText(c)})`
+  }${reason}\n`;
   if (c.results.length === 0) return head;
   return (
     head +

@@ -230,6 +230,38 @@ export function syncmlNamespaceFor(publicId: number | string): string {
   return Namespace.SyncML12;
 }
 
+/** Names of the numeric public ids that are not ours, for the error that refuses them. */
+const FOREIGN_IDS: Readonly<Record<number, string>> = {
+  [PublicId.MetInf12]: 'MetInf 1.2',
+  [PublicId.DevInf11]: 'DevInf 1.1',
+  [PublicId.DevInf12]: 'DevInf 1.2',
+  4050: 'DevInf 1.0',
+};
+
+/**
+ * Whether a public id announces a document these code pages decode: SyncML 1.0–1.2 (numeric or
+ * FPI), the DM DDF/TNDS FPI (nested TNDS), or 1 ("unknown": the root element decides, spec §2.1).
+ * Returns the reason otherwise (a DevInf document, any other registered id or FPI).
+ */
+export function foreignPublicId(publicId: number | string): string | undefined {
+  if (typeof publicId === 'string') {
+    const fpi = publicId.replace(/\0+$/, '').trim();
+    if (/^-\/\/SYNCML\/\/DTD SyncML 1\.[0-2]\/\/EN$/i.test(fpi)) return undefined;
+    if (/^-\/\/OMA\/\/DTD[- ]DM[- ]DDF 1\.[0-9]\/\/EN$/i.test(fpi)) return undefined;
+    return `public id "${fpi.slice(0, 80)}" is not a SyncML DM document type`;
+  }
+  if (
+    publicId === PublicId.Unknown ||
+    publicId === PublicId.SyncML10 ||
+    publicId === PublicId.SyncML11 ||
+    publicId === PublicId.SyncML12
+  ) {
+    return undefined;
+  }
+  const name = FOREIGN_IDS[publicId];
+  return `public id 0x${publicId.toString(16).toUpperCase()}${name ? ` (${name})` : ''} is not a SyncML DM document type`;
+}
+
 /** The code page an element namespace maps to, or -1 (compared case-insensitively: peers vary the case). */
 export function pageForNamespace(ns: string): number {
   switch (ns.toLowerCase()) {

@@ -8,7 +8,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Element, ElementChild } from '../element.ts';
-import { type CodePage, codePagesFor, syncmlNamespaceFor } from './code-pages.ts';
+import { type CodePage, codePagesFor, foreignPublicId, syncmlNamespaceFor } from './code-pages.ts';
 import { WbxmlError } from './errors.ts';
 import { Charset, TAG_ATTRIBUTES, TAG_CONTENT, TAG_MASK, Token } from './tokens.ts';
 
@@ -271,6 +271,9 @@ export function readHeader(
   r.pos += tblLen;
   const publicId: number | string =
     publicIdIndex >= 0 ? r.tableString(publicIdIndex, indexAt) : publicIdValue;
+  // Another document type (a DevInf document, say) would decode with SyncML's tokens into garbage.
+  const foreign = foreignPublicId(publicId);
+  if (foreign !== undefined) throw new WbxmlError('wbxml.publicid', foreign, 1);
   return { r, header: { version, publicId, charset, pages: codePagesFor(syncmlNamespaceFor(publicId)) } };
 }
 

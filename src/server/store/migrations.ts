@@ -411,6 +411,16 @@ export function migrations(backend: Backend): Record<string, Migration> {
         }
       },
     },
+    '0008_alert_verdict': {
+      // A Generic Alert's result is judged by its alert type (FUMO 200/250–299, SCOMO/LAWMO/DCMO
+      // 1200–1299): keep the type and the verdict with the alert. Older rows keep null (judged by
+      // their status as before).
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('omadm_correlator').addColumn('alert_type', 'text').execute();
+        await db.schema.alterTable('omadm_correlator').addColumn('verdict', 'text').execute();
+      },
+    },
   };
 }
 

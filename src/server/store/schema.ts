@@ -99,6 +99,10 @@ export interface CorrelatorTable {
   status: number | null;
   data: string | null;
   resolved_at: number | null;
+  /** The Generic Alert's Meta/Type as sent (0008). */
+  alert_type: string | null;
+  /** `success`, `failure` or `none` (no table knows the type), by the alert-result tables (0008). */
+  verdict: string | null;
 }
 
 export interface SessionTable {

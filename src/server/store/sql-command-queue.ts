@@ -26,6 +26,8 @@ import { StoreError, StoreErrorCode } from './errors.ts';
 import type { CommandTable, Database } from './schema.ts';
 import {
   type AlertOutcome,
+  type AlertRecord,
+  type AlertVerdict,
   type ClaimOptions,
   type CommandDetail,
   type CommandOutcome,
@@ -45,8 +47,13 @@ import {
 type Row = Selectable<CommandTable>;
 type Tx = Transaction<Database>;
 
-/** Statuses that mean "done as asked". 202/213 are not final; 214/215/216 mean not executed. */
+/**
+ * Statuses that mean "done as asked". 202/213 are not final; 214/215/216 mean not executed. An
+ * Exec of SCOMO, LAWMO or DCMO may answer synchronously with the object's result code instead
+ * (objects.md §0.3: 1200–1299 success, 14xx/15xx failure).
+ */
 export function isSuccessStatus(status: number): boolean {
+  if (status >= 1000) return status >= 1200 && status <= 1299;
   return (
     status >= 200 && status < 300 && status !== 202 && status !== 213 && !(status >= 214 && status <= 216)
   );
@@ -130,12 +137,20 @@ function judge(command: DmCommand, outcome: CommandOutcome): Verdict {
 }
 
 function checkOutcome(o: CommandOutcome): void {
-  if (!o || !Number.isInteger(o.status) || o.status < 100 || o.status > 999) {
-    throw new StoreError(StoreErrorCode.InvalidInput, 'outcome.status must be a 3-digit status code');
+  // 3 digits, or an MO result code a device answers an Exec with synchronously (1200, 1405, …).
+  if (!o || !Number.isInteger(o.status) || o.status < 100 || o.status > 9999) {
+    throw new StoreError(StoreErrorCode.InvalidInput, 'outcome.status must be a status or result code');
   }
   for (const m of o.members ?? []) {
     if (!Number.isInteger(m.status))
       throw new StoreError(StoreErrorCode.InvalidInput, 'member status must be an integer');
+  }
+  for (const i of o.items ?? []) {
+    if (!Number.isInteger(i.status) || !Array.isArray(i.uris))
+      throw new StoreError(
+        StoreErrorCode.InvalidInput,
+        'an item status needs an integer status and its URIs',
+      );
   }
 }
 
@@ -649,7 +664,8 @@ export class SqlCommandQueue implements CommandQueue {
       const detail: CommandDetail = {
         ...(outcome.members ? { members: outcome.members } : {}),
         ...(alerts.length ? { alerts } : {}),
-        ...(verdict.reason ? { reason: verdict.reason } : {}),
+        ...(outcome.items?.length ? { items: outcome.items } : {}),
+        ...(verdict.reason || outcome.reason ? { reason: verdict.reason ?? outcome.reason } : {}),
       };
       const results = outcome.results ?? collectResults(outcome.members);
       const final = verdict.state !== CommandState.Pending;
@@ -671,14 +687,16 @@ export class SqlCommandQueue implements CommandQueue {
     return toRecord(row);
   }
 
-  async #alerts(tx: Tx, commandId: number): Promise<{ correlator: string; status: number; data?: string }[]> {
+  async #alerts(tx: Tx, commandId: number): Promise<AlertRecord[]> {
     const rows = (await this.#q.correlators(tx, { id: commandId })).rows;
     return rows
       .filter((r) => r.resolved_at !== null)
       .map((r) => ({
         correlator: r.correlator,
-        status: r.status ?? 0,
+        ...(r.status !== null ? { status: r.status } : {}),
         ...(r.data !== null ? { data: r.data } : {}),
+        ...(r.alert_type != null ? { type: r.alert_type } : {}),
+        ...(r.verdict != null ? { verdict: r.verdict as AlertVerdict } : {}),
       }));
   }
 
@@ -700,8 +718,11 @@ export class SqlCommandQueue implements CommandQueue {
     correlator: string,
     outcome: AlertOutcome,
   ): Promise<CommandRecord | undefined> {
-    if (!Number.isInteger(outcome?.status)) {
-      throw new StoreError(StoreErrorCode.InvalidInput, 'alert outcome needs an integer status');
+    if (!outcome || (outcome.status !== undefined && !Number.isInteger(outcome.status))) {
+      throw new StoreError(StoreErrorCode.InvalidInput, 'an alert outcome status must be an integer');
+    }
+    if (outcome.verdict !== undefined && !['success', 'failure', 'none'].includes(outcome.verdict)) {
+      throw new StoreError(StoreErrorCode.InvalidInput, 'alert verdict must be success, failure or none');
     }
     const now = this.#ctx.now();
     const row = await this.#ctx.db.transaction().execute(async (tx) => {
@@ -717,7 +738,13 @@ export class SqlCommandQueue implements CommandQueue {
       if (c.resolved_at !== null) return this.#row(tx, commandId);
       await tx
         .updateTable('omadm_correlator')
-        .set({ status: outcome.status, data: outcome.data ?? null, resolved_at: now })
+        .set({
+          status: outcome.status ?? null,
+          data: outcome.data ?? null,
+          resolved_at: now,
+          alert_type: outcome.type ?? null,
+          verdict: outcome.verdict ?? null,
+        })
         .where('device_id', '=', deviceId)
         .where('correlator', '=', correlator)
         .execute();
@@ -740,9 +767,12 @@ export class SqlCommandQueue implements CommandQueue {
       const accepted = acceptedCorrelators(toRecord(current).command, current.status, detail.members);
       const verdict = afterAlerts(accepted, alerts);
       const final = verdict.state !== CommandState.Pending;
+      const judged = verdict.reason
+        ? JSON.stringify({ ...detail, alerts, reason: verdict.reason } satisfies CommandDetail)
+        : nextDetail;
       return tx
         .updateTable('omadm_command')
-        .set({ state: verdict.state, detail: nextDetail, updated_at: now, completed_at: final ? now : null })
+        .set({ state: verdict.state, detail: judged, updated_at: now, completed_at: final ? now : null })
         .where('id', '=', commandId)
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -971,11 +1001,21 @@ function acceptedCorrelators(
  * A pending command stays pending until every accepted Exec's alert arrived; any alert reporting
  * a failure makes it failed (a failed update never shows as success).
  */
-function afterAlerts(
-  accepted: readonly string[],
-  alerts: readonly { correlator: string; status: number }[],
-): Verdict {
+function afterAlerts(accepted: readonly string[], alerts: readonly AlertRecord[]): Verdict {
   const got = alerts.filter((a) => accepted.includes(a.correlator));
-  if (got.some((a) => !isSuccessStatus(a.status))) return { state: CommandState.Failed };
-  return got.length >= accepted.length ? { state: CommandState.Succeeded } : { state: CommandState.Pending };
+  // Judged by the alert type's table (dm-adapters); rows from before it by the status as a DM status.
+  const verdictOf = (a: AlertRecord) =>
+    a.verdict ?? (a.status !== undefined && isSuccessStatus(a.status) ? 'success' : 'failure');
+  if (got.some((a) => verdictOf(a) === 'failure')) return { state: CommandState.Failed };
+  if (got.length < accepted.length) return { state: CommandState.Pending };
+  const unjudged = got.find((a) => verdictOf(a) === 'none');
+  if (unjudged) {
+    return {
+      state: CommandState.Unknown,
+      reason: `Generic Alert ${unjudged.type ?? 'without a type'} has no result table: ${
+        unjudged.status === undefined ? 'no result code' : `result code ${unjudged.status}`
+      } kept as sent`,
+    };
+  }
+  return { state: CommandState.Succeeded };
 }

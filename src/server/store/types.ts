@@ -383,12 +383,16 @@ export interface CommandRecord {
 /** Extra outcome information kept as JSON. */
 export interface CommandDetail {
   readonly members?: readonly MemberOutcome[];
-  readonly alerts?: readonly {
-    readonly correlator: string;
-    readonly status: number;
-    readonly data?: string;
-  }[];
+  readonly alerts?: readonly AlertRecord[];
+  /** The device's Status per group of Items, when their codes differed (one Status each). */
+  readonly items?: readonly ItemStatus[];
   readonly reason?: string;
+}
+
+/** One Status the device sent for some of a command's Items (TargetRef names them). */
+export interface ItemStatus {
+  readonly status: number;
+  readonly uris: readonly string[];
 }
 
 /** Status of one member of an Atomic/Sequence, in member order (nested groups flattened). */
@@ -403,13 +407,38 @@ export interface CommandOutcome {
   readonly results?: readonly ResultItem[];
   /** For Atomic/Sequence: each member's status, in order (nested Atomic members flattened). */
   readonly members?: readonly MemberOutcome[];
+  /** One entry per Status when the device answered per group of Items (their codes differ). */
+  readonly items?: readonly ItemStatus[];
+  /** Why, when the status is the server's own (e.g. 413: never sent, too large for the device). */
+  readonly reason?: string;
 }
+
+/** Whether an alert's result code means success, by its type's table; `none`: no table knows it. */
+export type AlertVerdict = 'success' | 'failure' | 'none';
 
 /** What a Generic Alert (1226) carrying a Correlator reports. */
 export interface AlertOutcome {
-  /** The result code the alert carries in Data (e.g. FUMO `200`); 2xx = success. */
-  readonly status: number;
+  /** The result code the alert carries (e.g. FUMO `200`, SCOMO `1200`); absent when it has none. */
+  readonly status?: number;
+  /** Data as sent, when it is not just the code (e.g. SCOMO's XML result fragment). */
   readonly data?: string;
+  /** The alert's Meta/Type. */
+  readonly type?: string;
+  /**
+   * The verdict of the type's table. Without one (older callers) the status is judged as a DM
+   * status (2xx success).
+   */
+  readonly verdict?: AlertVerdict;
+}
+
+/** A Generic Alert that reported on a command, as kept in its detail. */
+export interface AlertRecord {
+  readonly correlator: string;
+  /** The result code (absent when Data carried none). */
+  readonly status?: number;
+  readonly data?: string;
+  readonly type?: string;
+  readonly verdict?: AlertVerdict;
 }
 
 export interface EnqueueOptions {

@@ -551,6 +551,39 @@ export function storeContract(backend: TestBackend): void {
       assert.equal(failed?.state, 'failed');
     });
 
+    test('a Generic Alert is judged by the verdict of its type; without a table the Exec ends unknown', async () => {
+      await using f = await fresh();
+      await device(f.store);
+      const q = f.store.queue;
+      const cases = [
+        { correlator: 'sc-1', status: 1200, verdict: 'success', state: 'succeeded' },
+        { correlator: 'sc-2', status: 1405, verdict: 'failure', state: 'failed' },
+        { correlator: 'vx-1', status: 200, verdict: 'none', state: 'unknown' },
+        { correlator: 'vx-2', verdict: 'none', state: 'unknown' },
+      ] as const;
+      for (const [i, c] of cases.entries()) {
+        const exec = await q.enqueue('IMEI:1', { kind: 'Exec', target: './Op', correlator: c.correlator });
+        await deliver(f, f.store, `v${i}`);
+        await q.settle(exec.id, { status: 202 });
+        const type = 'urn:oma:at:scomo:1.0:OperationComplete';
+        const done = await q.completeByCorrelator('IMEI:1', c.correlator, {
+          ...('status' in c ? { status: c.status } : {}),
+          type,
+          verdict: c.verdict,
+        });
+        assert.equal(done?.state, c.state, c.correlator);
+        assert.deepEqual(done?.detail?.alerts, [
+          {
+            correlator: c.correlator,
+            ...('status' in c ? { status: c.status } : {}),
+            type,
+            verdict: c.verdict,
+          },
+        ]);
+        if (c.state === 'unknown') assert.match(done?.detail?.reason ?? '', /no result table/);
+      }
+    });
+
     test('an alert processed before the 202 Status still completes the Exec', async () => {
       await using f = await fresh();
       await device(f.store);
