@@ -2,10 +2,11 @@
  * The agent's configuration file (`agent.json` in its data directory). Secrets are not in it:
  * they live in the DMAcc account of the persisted tree, next to the nonces.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { AuthMode } from '../protocol/index.ts';
 import { ClientError, ClientErrorCode } from './errors.ts';
+import { writePrivateFile } from './private-file.ts';
 
 export interface AgentConfig {
   /** DM endpoint (`http://host:8080/dm`). */
@@ -191,11 +192,10 @@ export function readConfig(file: string): AgentConfig {
   };
 }
 
-/** Writes `agent.json` into the data directory (atomically). */
+/** Writes `agent.json` into the data directory (atomically, 0600: it may hold the PIN and IMSI). */
 export function writeConfig(dataDir: string, config: AgentConfig): string {
   const file = join(dataDir, CONFIG_FILE);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(config, null, 2)}\n`);
-  renameSync(`${file}.tmp`, file);
+  writePrivateFile(file, `${JSON.stringify(config, null, 2)}\n`);
   return file;
 }
 
