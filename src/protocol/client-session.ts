@@ -127,6 +127,8 @@ export class DmClientSession {
   #serverVerified = false;
   #serverFailures = 0;
   #serverNonce: Uint8Array | undefined;
+  /** A fresh SRVCRED nonce went to the server in this session (a Chal with NextNonce). */
+  #serverNonceIssued = false;
   // Packaging.
   #serverMaxMsgSize: number | undefined;
   #serverMaxObjSize: number | undefined;
@@ -363,7 +365,11 @@ export class DmClientSession {
 
     // 4. What to send back.
     const continueOurs = wantsNext && this.#outbox.length > 0;
-    if (!continueOurs && msg.SyncBody.Final && out.length === 1 && this.#outbox.length === 0) {
+    // A package that challenges us is not the last (protocol.md §3.1): our answer carries the
+    // nonce the server's next credential and Package 0 use, so a trigger does not verify again
+    // once its session has run, even a session without commands.
+    const owesNonce = serverOk.ok && serverOk.chal && !this.#serverNonceIssued && ours?.Chal !== undefined;
+    if (!continueOurs && !owesNonce && msg.SyncBody.Final && out.length === 1 && this.#outbox.length === 0) {
       // No management operation and no challenge: the session is over (protocol.md §3.1).
       return this.#done('completed');
     }
@@ -610,6 +616,7 @@ export class DmClientSession {
     const meta: { Type: string; Format: string; NextNonce?: string } = { Type: scheme, Format: 'b64' };
     if (scheme !== AuthScheme.Basic) {
       this.#serverNonce = this.#random(16);
+      this.#serverNonceIssued = true;
       meta.NextNonce = encodeNonce(this.#serverNonce);
       await this.#o.accountState?.saveNonces({ serverNonce: meta.NextNonce });
     }

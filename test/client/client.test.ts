@@ -159,8 +159,9 @@ describe('persistence', () => {
     assert.equal((await c.tree.get('./Vendor/Kept')).items[0]?.data, 'across restarts');
     const third = await c.session();
     assert.equal(third.ok, true);
-    // The stored nonce was the right one: accepted at once, no 401 + challenge round trip.
-    assert.equal(third.messages, 1);
+    // The stored nonce was the right one: accepted at once, no 401 + challenge round trip (the
+    // second message answers the device's new nonce for the server).
+    assert.equal(third.messages, 2);
     assert.equal(third.serverAuthenticated, true);
 
     // The same account given again (a restart with the same flags) keeps the nonces.
@@ -171,7 +172,7 @@ describe('persistence', () => {
       Buffer.from(kept?.auth.find((a) => a.level === AAuthLevel.Client)?.data ?? []).toString('base64'),
       '',
     );
-    assert.equal((await c.session()).messages, 1);
+    assert.equal((await c.session()).messages, 2);
   });
 });
 
@@ -218,7 +219,8 @@ describe('notifications (Package 0)', () => {
     }
     const sessions = (await srv.api('GET', `/devices/${id}/sessions`)).body.items;
     assert.ok(sessions.length >= 2);
-    assert.deepEqual(await client.notify(pkg0), { action: 'ignored', reason: 'duplicate', detail: 'omadm' });
+    // Its session gave the server a new nonce: the trigger no longer verifies.
+    assert.deepEqual(await client.notify(pkg0), { action: 'ignored', reason: 'bad-digest', detail: 'omadm' });
 
     const forged = buildPackage0({
       serverId: 'omadm',
