@@ -59,6 +59,7 @@ import { clientAccountOf, sameAccount } from './account.ts';
 import { type BootstrapInput, type BootstrapResult, installBootstrap } from './bootstrap.ts';
 import { ClientError, ClientErrorCode } from './errors.ts';
 import { HOST_MO_URI, hostObject } from './host.ts';
+import { RejectLog } from './log-aggregate.ts';
 import { PersistentOutbox } from './outbox.ts';
 import { buildFumo, type ClientFumoOptions } from './fumo/index.ts';
 import type { FumoObject, FumoReport } from '../mo/index.ts';
@@ -116,6 +117,11 @@ export interface ClientOptions {
    * in `DATA/fumo/`. Reports become Generic Alerts for the server that sent the Exec.
    */
   readonly fumo?: ClientFumoOptions;
+  /**
+   * Interval of the aggregated lines for ignored notifications (ms, default 60 000): anyone may
+   * send triggers, so each is not logged on its own beyond the first few per interval.
+   */
+  readonly rejectLogIntervalMs?: number;
 }
 
 /** What `createClient` hands the constructor. */
@@ -200,6 +206,7 @@ export class DmClient {
   readonly #outbox: PersistentOutbox;
   readonly #dedup: TriggerDeduplicator;
   readonly #triggersFile: string | undefined;
+  readonly #rejects: RejectLog;
   /**
    * Servers whose stored SRVCRED nonce is known to be out of step: the last session failed to
    * authenticate the server with it. Only for them (and servers without a stored nonce) is a
@@ -229,6 +236,10 @@ export class DmClient {
     this.#outbox = outbox;
     this.#log = options.logger ?? silent;
     this.#triggersFile = parts.triggersFile;
+    this.#rejects = new RejectLog(
+      this.#log,
+      options.rejectLogIntervalMs !== undefined ? { intervalMs: options.rejectLogIntervalMs } : {},
+    );
     const saved = parts.triggersFile ? readJsonFile(parts.triggersFile) : undefined;
     this.#dedup = new TriggerDeduplicator(
       Array.isArray(saved) ? { entries: saved as [string, number][] } : {},
@@ -391,7 +402,10 @@ export class DmClient {
     }
     if (decision.action === 'ignore') {
       const detail = decision.reason === 'malformed' ? decision.message : decision.serverId;
-      this.#log.warn({ reason: decision.reason, detail }, 'notification ignored');
+      this.#rejects.reject(`client.notification.${decision.reason}`, 'notification ignored', {
+        reason: decision.reason,
+        detail,
+      });
       return { action: 'ignored', reason: decision.reason, ...(detail ? { detail } : {}) };
     }
     const info: NotificationInfo = {
@@ -617,6 +631,7 @@ export class DmClient {
     this.#closed = true;
     await this.fumo?.stop();
     await this.#queue.catch(() => undefined);
+    this.#rejects.close();
     for (const off of this.#offTree) off();
     this.#ownTransport?.close();
     await this.tree.close();
