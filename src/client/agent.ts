@@ -272,6 +272,10 @@ export class DmAgent {
       });
       return;
     }
+    this.#log.debug(
+      { from: peer, profile: got.profile, bytes: got.body.byteLength, sec: got.sec },
+      'bootstrap push',
+    );
     const refuse = (reason: string, fields: Record<string, unknown> = {}) =>
       this.#rejects.reject('client.bootstrap.refused', 'bootstrap push refused: nothing installed', {
         from: peer,
