@@ -123,14 +123,15 @@ describe('failed bootstrap MACs', () => {
 });
 
 describe('aggregated rejection lines', () => {
-  test('a flood writes the first few of each kind, then one line with the count and a sample', async () => {
+  test('a flood writes the first few of each kind, then one line with the count and a sample', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const lines: { o: Record<string, unknown>; msg: string }[] = [];
     const warn = (o: object, msg?: string) => lines.push({ o: o as Record<string, unknown>, msg: msg ?? '' });
     const log = new RejectLog({ info() {}, warn, error() {}, debug() {} }, { intervalMs: 50, burst: 2 });
     for (let i = 0; i < 10_000; i++) log.reject('x.rejected', 'rejected', { reason: 'bad', n: i });
     log.reject('x.rejected', 'rejected', { reason: 'other', n: -1 });
     assert.equal(lines.length, 3, 'two of the flood, and the first of another kind');
-    await new Promise((r) => setTimeout(r, 80));
+    t.mock.timers.tick(50);
     assert.equal(lines.length, 4);
     assert.equal(lines[3]?.o.count, 9998);
     assert.deepEqual(lines[3]?.o.sample, { reason: 'bad', n: 9999 });
@@ -138,8 +139,18 @@ describe('aggregated rejection lines', () => {
     // The flood goes on: one line per interval, no new burst.
     for (let i = 0; i < 100; i++) log.reject('x.rejected', 'rejected', { reason: 'bad', n: i });
     assert.equal(lines.length, 4);
-    log.close();
+    t.mock.timers.tick(50);
     assert.equal(lines.length, 5);
     assert.equal(lines[4]?.o.count, 100);
+    // A quiet interval closes the kind: the next one is written at once again.
+    t.mock.timers.tick(50);
+    log.reject('x.rejected', 'rejected', { reason: 'bad', n: 0 });
+    assert.equal(lines.length, 6);
+    assert.equal(lines[5]?.o.count, undefined);
+    log.reject('x.rejected', 'rejected', { reason: 'bad', n: 1 });
+    log.reject('x.rejected', 'rejected', { reason: 'bad', n: 2 });
+    log.close();
+    assert.equal(lines.length, 8, 'the second of the burst, and what close() flushes');
+    assert.equal(lines[7]?.o.count, 1);
   });
 });
