@@ -365,10 +365,16 @@ export class DmClientSession {
 
     // 4. What to send back.
     const continueOurs = wantsNext && this.#outbox.length > 0;
-    // A package that challenges us is not the last (protocol.md §3.1): our answer carries the
-    // nonce the server's next credential and Package 0 use, so a trigger does not verify again
-    // once its session has run, even a session without commands.
-    const owesNonce = serverOk.ok && serverOk.chal && !this.#serverNonceIssued && ours?.Chal !== undefined;
+    // A package that challenges us is not the last (protocol.md §3.1). In a session a Package 0
+    // started, our answer carries a new nonce for the server's next credential and Package 0,
+    // so the trigger does not verify again once its session ran, even without commands.
+    // (Client-initiated heartbeats stay one round trip: no trigger used their nonce.)
+    const owesNonce =
+      this.#o.notification !== undefined &&
+      serverOk.ok &&
+      serverOk.chal &&
+      !this.#serverNonceIssued &&
+      ours?.Chal !== undefined;
     if (!continueOurs && !owesNonce && msg.SyncBody.Final && out.length === 1 && this.#outbox.length === 0) {
       // No management operation and no challenge: the session is over (protocol.md §3.1).
       return this.#done('completed');

@@ -66,19 +66,21 @@ async function serverTrigger(id: string, sessionId: number): Promise<Uint8Array>
 }
 
 describe('a trigger does not outlive its session', () => {
-  test('a session without commands rotates the server nonce: the trigger replayed after a restart starts nothing', async () => {
+  test('a session a trigger started rotates the server nonce, even without commands: the trigger replayed after a restart starts nothing', async () => {
     const id = 'replay-md5';
     await provision(id, 'md5');
     let client = await open(id, 'md5');
     try {
       assert.equal((await client.session()).ok, true);
+      // The first trigger: no nonce issued yet (heartbeats do not rotate), so the re-sync nonce.
+      const first = await client.notify(await serverTrigger(id, 0x50));
+      assert.equal(first.action === 'session' && first.report.ok, true, JSON.stringify(first));
       const before = (await srv.store.devices.credentials(id))?.serverNonce;
-      assert.ok(before, 'the first session gave the server a nonce');
+      assert.ok(before, 'the triggered session gave the server a nonce');
       const trigger = await serverTrigger(id, 0x51);
-      const first = await client.notify(trigger);
-      assert.equal(first.action, 'session');
-      assert.equal(first.action === 'session' && first.report.ok, true);
-      assert.equal(first.action === 'session' && first.report.commands, 0, 'a session without commands');
+      const second = await client.notify(trigger);
+      assert.equal(second.action === 'session' && second.report.ok, true, JSON.stringify(second));
+      assert.equal(second.action === 'session' && second.report.commands, 0, 'a session without commands');
       const afterNonce = (await srv.store.devices.credentials(id))?.serverNonce;
       assert.notEqual(afterNonce, before, 'the server holds a new nonce after a session without commands');
       // At once: a duplicate (or stale nonce); after a restart, too.
@@ -123,7 +125,11 @@ describe('the re-sync nonce', () => {
     let client = await open(id, 'md5');
     try {
       assert.equal((await client.session()).ok, true);
+      // A triggered session leaves the device with a stored nonce.
+      const first = await client.notify(await serverTrigger(id, 0x70));
+      assert.equal(first.action === 'session' && first.report.ok, true, JSON.stringify(first));
       const c = await srv.store.devices.credentials(id);
+      assert.ok(c?.serverNonce);
       const forgedResync = buildPackage0({
         serverId: 'omadm',
         sessionId: 0x71,

@@ -47,10 +47,12 @@ for (const { name, skip } of await backends()) {
         return c;
       };
       try {
-        // Package 2 offers nothing (the read said nothing was queued); the next message — the
-        // device's answer with its new nonce (protocol.md §3.1) — reads again and claims it.
         const first = await sim.session(`${srv.url}/dm`);
         assert.equal(first.result?.outcome, 'completed');
+        assert.deepEqual(sim.executed, []);
+        assert.equal((await store.queue.get(queued!))?.state, 'queued');
+        const second = await sim.session(`${srv.url}/dm`);
+        assert.equal(second.result?.outcome, 'completed');
         assert.deepEqual(sim.executed, ['Get ./DevInfo/Man']);
         assert.equal((await store.queue.get(queued!))?.state, 'succeeded');
       } finally {
