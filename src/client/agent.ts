@@ -8,8 +8,9 @@
  *
  * The UDP port is reachable by anyone on the network (docs/security.md): a push is verified only
  * when its security mode is at least the configured minimum, when the device has no account yet
- * (or its operator allowed pushed re-bootstraps), one at a time, and not while the back-off of
- * earlier failed MACs runs (`BootstrapGuard`, persisted). Rejections are logged aggregated.
+ * (or its operator allowed pushed re-bootstraps), one at a time (a few wait, the rest are
+ * dropped), and not while the back-off of earlier failed MACs runs (`BootstrapGuard`,
+ * persisted). Rejections are logged aggregated.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { bootstrapFromPush, listenUdpPush, type WspPush } from '../binding/push/index.ts';
