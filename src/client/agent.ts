@@ -5,15 +5,30 @@
  * failures, Package 0 notifications over UDP (WDP/WSP push or raw), and bootstrap pushes on the
  * same listener (verified with the device's PIN/IMSI, then a first session with the new account).
  * `stop()` waits for the running session.
+ *
+ * The UDP port is reachable by anyone on the network (docs/security.md): a push is verified only
+ * when its security mode is at least the configured minimum, when the device has no account yet
+ * (or its operator allowed pushed re-bootstraps), one at a time (a few wait, the rest are
+ * dropped), and not while the back-off of earlier failed MACs runs (`BootstrapGuard`,
+ * persisted). Rejections are logged aggregated.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { bootstrapFromPush, listenUdpPush, type WspPush } from '../binding/push/index.ts';
-import type { BootstrapKeyMaterial } from '../protocol/bootstrap/index.ts';
+import { type BootstrapKeyMaterial, type BootstrapSecurity, parseSec } from '../protocol/bootstrap/index.ts';
 import { credentialDigest, SessionErrorCode } from '../protocol/index.ts';
 import { clientAccountOf } from './account.ts';
 import type { BootstrapResult } from './bootstrap.ts';
+import {
+  BootstrapGuard,
+  type BootstrapGuardOptions,
+  checkPushPin,
+  defaultMinSecurity,
+  secAtLeast,
+} from './bootstrap-guard.ts';
 import type { ClientLogger, DmClient, SessionReport } from './client.ts';
+import { BootstrapMacError } from './errors.ts';
 import { HttpNotificationChannel, type HttpNotificationChannelOptions } from './http-channel.ts';
+import { RejectLog } from './log-aggregate.ts';
 
 /** The agent's own settings in the tree (servers may read and change them). */
 export const AGENT_MO_URI = './Vendor/omadm/Agent';
@@ -44,6 +59,20 @@ export interface AgentOptions {
    */
   readonly bootstrapKeys?: BootstrapKeyMaterial;
   /**
+   * The weakest security mode a push may use (default: the strongest `bootstrapKeys` can verify —
+   * USERNETWPIN with a PIN and an IMSI, USERPIN with a PIN, NETWPIN with an IMSI alone).
+   */
+  readonly bootstrapMinSecurity?: BootstrapSecurity;
+  /**
+   * Whether a push may replace the accounts of a device that has one (default false: the current
+   * server re-bootstraps through a DM session, which is authenticated).
+   */
+  readonly allowPushRebootstrap?: boolean;
+  /** The failed-MAC count and its back-off (give `file` to keep it across restarts). */
+  readonly bootstrapGuard?: BootstrapGuardOptions;
+  /** Interval of the aggregated rejection lines (ms, default 60 000). */
+  readonly rejectLogIntervalMs?: number;
+  /**
    * Called once a pushed bootstrap is installed, before the first session with the new account
    * (e.g. to write the agent's configuration). A throw is logged; the session still runs.
    */
@@ -51,6 +80,9 @@ export interface AgentOptions {
   readonly logger?: ClientLogger;
   readonly random?: () => number;
 }
+
+/** Bootstrap pushes queued for verification at most (one is verified at a time). */
+const MAX_PENDING_PUSHES = 4;
 
 const silent: ClientLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -66,10 +98,23 @@ export class DmAgent {
   #offAlert: (() => void) | undefined;
   #channel: HttpNotificationChannel | undefined;
   #notifications: Promise<unknown> = Promise.resolve();
+  readonly #guard: BootstrapGuard;
+  readonly #minSec: BootstrapSecurity;
+  readonly #rejects: RejectLog;
+  /** Pushes waiting for verification; beyond `MAX_PENDING_PUSHES` they are dropped, not queued. */
+  #pushesPending = 0;
 
   constructor(options: AgentOptions) {
     this.#o = options;
     this.#log = options.logger ?? silent;
+    // Too short a PIN is refused up front, not discovered by an attacker.
+    checkPushPin(options.bootstrapKeys?.pin);
+    this.#guard = new BootstrapGuard(options.bootstrapGuard);
+    this.#minSec = options.bootstrapMinSecurity ?? defaultMinSecurity(options.bootstrapKeys ?? {});
+    this.#rejects = new RejectLog(
+      this.#log,
+      options.rejectLogIntervalMs !== undefined ? { intervalMs: options.rejectLogIntervalMs } : {},
+    );
   }
 
   /** Where notifications are received, once started with `udp`. */
@@ -202,7 +247,8 @@ export class DmAgent {
   }
 
   #onPackage0(bytes: Uint8Array, from: string): void {
-    this.#log.info({ from, bytes: bytes.byteLength }, 'notification');
+    // Anyone can send datagrams: per packet only at debug; rejections are logged aggregated.
+    this.#log.debug({ from, bytes: bytes.byteLength }, 'notification');
     // Notifications are handled one after another; the client serializes the sessions themselves.
     this.#notifications = this.#notifications
       .then(() => this.#o.client.notify(bytes))
@@ -213,23 +259,51 @@ export class DmAgent {
   }
 
   /**
-   * A WSP push that is not a Package 0: a bootstrap is verified (SEC/MAC with `bootstrapKeys`)
-   * and installed, then the first session with the new account starts; anything else is dropped.
+   * A WSP push that is not a Package 0: a bootstrap is checked (security mode, account, back-off),
+   * verified (SEC/MAC with `bootstrapKeys`) and installed, then the first session with the new
+   * account starts; anything else is dropped.
    */
   #onPush(push: WspPush, from: RemoteInfo): void {
     const peer = `${from.address}:${from.port}`;
     const got = bootstrapFromPush(push);
     if (!got) {
-      this.#log.info({ from: peer, contentType: push.contentType.media }, 'push ignored: not a bootstrap');
+      this.#rejects.reject('client.push.ignored', 'push ignored: not a bootstrap', {
+        from: peer,
+        contentType: push.contentType.media,
+      });
       return;
     }
-    this.#log.info(
+    this.#log.debug(
       { from: peer, profile: got.profile, bytes: got.body.byteLength, sec: got.sec },
       'bootstrap push',
     );
+    const refuse = (reason: string, fields: Record<string, unknown> = {}) =>
+      this.#rejects.reject('client.bootstrap.refused', 'bootstrap push refused: nothing installed', {
+        from: peer,
+        profile: got.profile,
+        reason,
+        ...fields,
+      });
+    // Cheap checks first, before the push is queued: a flood costs no verification.
+    const early = this.#precheck(got.sec);
+    if (early) {
+      refuse(early.reason, early.fields);
+      return;
+    }
+    this.#pushesPending++;
     const keys = this.#o.bootstrapKeys ?? {};
     this.#notifications = this.#notifications
       .then(async () => {
+        // Earlier pushes in the queue may have started a back-off.
+        const wait = this.#guard.waitMs();
+        if (wait > 0) {
+          refuse('back-off', { failures: this.#guard.failures, retryInS: Math.ceil(wait / 1000) });
+          return;
+        }
+        if (!this.#o.allowPushRebootstrap && (await this.#o.client.accounts.list()).length > 0) {
+          refuse('the device has an account (re-bootstrap through a DM session)');
+          return;
+        }
         let result: BootstrapResult;
         try {
           result = await this.#o.client.bootstrap({
@@ -240,19 +314,23 @@ export class DmAgent {
             ...keys,
           });
         } catch (err) {
-          this.#log.warn(
-            {
-              from: peer,
-              profile: got.profile,
-              code: (err as { code?: string }).code,
-              err: (err as Error).message,
-            },
-            'bootstrap push refused: nothing installed',
-          );
+          // Counted (and stored) before anything else: a restart does not reset the back-off.
+          if (err instanceof BootstrapMacError) this.#guard.failed();
+          refuse(err instanceof BootstrapMacError ? 'bad MAC' : 'not installable', {
+            code: (err as { code?: string }).code,
+            err: (err as Error).message,
+            failures: this.#guard.failures,
+          });
           return;
         }
+        this.#guard.succeeded();
         this.#log.info(
-          { from: peer, profile: result.profile, servers: result.servers },
+          {
+            event: 'client.bootstrap.installed',
+            from: peer,
+            profile: result.profile,
+            servers: result.servers,
+          },
           'bootstrap push installed',
         );
         try {
@@ -263,7 +341,34 @@ export class DmAgent {
         this.#failures = 0;
         this.trigger('bootstrap', result.servers[0]);
       })
-      .catch((err: Error) => this.#log.error({ err: err.message }, 'bootstrap push handling failed'));
+      .catch((err: Error) => this.#log.error({ err: err.message }, 'bootstrap push handling failed'))
+      .finally(() => {
+        this.#pushesPending--;
+      });
+  }
+
+  /** Why a push is refused before its MAC is even computed, if it is. */
+  #precheck(
+    secParam: string | number | undefined,
+  ): { reason: string; fields?: Record<string, unknown> } | undefined {
+    const wait = this.#guard.waitMs();
+    if (wait > 0)
+      return {
+        reason: 'back-off',
+        fields: { failures: this.#guard.failures, retryInS: Math.ceil(wait / 1000) },
+      };
+    if (this.#pushesPending >= MAX_PENDING_PUSHES) return { reason: 'busy' };
+    let sec: BootstrapSecurity;
+    try {
+      // No SEC: refused by the installer (an unprotected body), after this.
+      if (secParam === undefined) return undefined;
+      sec = parseSec(secParam);
+    } catch {
+      return { reason: 'unknown SEC', fields: { sec: String(secParam) } };
+    }
+    if (!secAtLeast(sec, this.#minSec))
+      return { reason: 'security mode too weak', fields: { sec, minimum: this.#minSec } };
+    return undefined;
   }
 
   /** Stops timers and the listener, waits for the running session. Does not close the client. */
@@ -276,6 +381,7 @@ export class DmAgent {
     await this.#channel?.close();
     await this.#running?.catch(() => undefined);
     await this.#notifications;
+    this.#rejects.close();
   }
 
   /** Whether a timer keeps the agent alive (for callers deciding to exit). */

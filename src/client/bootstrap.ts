@@ -26,7 +26,7 @@ import {
   TreeCommandExecutor,
   type TreeOps,
 } from '../tree/index.ts';
-import { ClientError, ClientErrorCode } from './errors.ts';
+import { BootstrapMacError, ClientError, ClientErrorCode } from './errors.ts';
 
 export interface BootstrapInput extends BootstrapKeyMaterial {
   /** The protected body: a WBXML (or XML) DM message, or a CP document (WBXML or XML). */
@@ -104,7 +104,10 @@ export async function installBootstrap(
       ...(input.imsi !== undefined ? { imsi: input.imsi } : {}),
       ...(input.networkSecret !== undefined ? { networkSecret: input.networkSecret } : {}),
     });
-    if (!ok) fail('bootstrap MAC does not verify (wrong PIN/IMSI, or a tampered body): nothing installed');
+    if (!ok)
+      throw new BootstrapMacError(
+        'bootstrap MAC does not verify (wrong PIN/IMSI, or a tampered body): nothing installed',
+      );
   }
   return profile === 'dm' ? installDm(tree, accounts, tnds, input.body) : installCp(accounts, input.body);
 }

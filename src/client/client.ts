@@ -11,7 +11,7 @@
  * await client.notify(package0Bytes);        // server-initiated (Alert 1200, the trigger's SessionID)
  * ```
  */
-import { mkdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpTransport, type HttpTransportOptions } from '../binding/http/index.ts';
 import {
@@ -59,9 +59,11 @@ import { clientAccountOf, sameAccount } from './account.ts';
 import { type BootstrapInput, type BootstrapResult, installBootstrap } from './bootstrap.ts';
 import { ClientError, ClientErrorCode } from './errors.ts';
 import { HOST_MO_URI, hostObject } from './host.ts';
+import { RejectLog } from './log-aggregate.ts';
 import { PersistentOutbox } from './outbox.ts';
 import { buildFumo, type ClientFumoOptions } from './fumo/index.ts';
 import type { FumoObject, FumoReport } from '../mo/index.ts';
+import { ensurePrivateDir, readJsonFile, restrictFile, writePrivateFile } from './private-file.ts';
 
 /** What the client logs through (a pino logger fits). */
 export interface ClientLogger {
@@ -115,6 +117,11 @@ export interface ClientOptions {
    * in `DATA/fumo/`. Reports become Generic Alerts for the server that sent the Exec.
    */
   readonly fumo?: ClientFumoOptions;
+  /**
+   * Interval of the aggregated lines for ignored notifications (ms, default 60 000): anyone may
+   * send triggers, so each is not logged on its own beyond the first few per interval.
+   */
+  readonly rejectLogIntervalMs?: number;
 }
 
 /** What `createClient` hands the constructor. */
@@ -125,7 +132,12 @@ export interface ClientParts {
   readonly outbox: PersistentOutbox;
   /** The FUMO instance, when `fumo` was given (its reports are wired by the client). */
   readonly fumo?: { readonly object: FumoObject; connect(sink: (r: FumoReport) => void): void };
+  /** Where verified triggers are remembered across restarts (`triggers.json`), if anywhere. */
+  readonly triggersFile?: string;
 }
+
+/** A leaf holding a credential secret (DM 1.2 AAuthSecret, DM 1.1 ClientPW/ServerPW). */
+const SECRET_LEAF = /\/(AAuthSecret|ClientPW|ServerPW)$/;
 
 export type SessionInitiator = 'client' | 'server';
 
@@ -199,7 +211,17 @@ export class DmClient {
   readonly #transport: Transport;
   readonly #ownTransport: HttpTransport | undefined;
   readonly #outbox: PersistentOutbox;
-  readonly #dedup = new TriggerDeduplicator();
+  readonly #dedup: TriggerDeduplicator;
+  readonly #triggersFile: string | undefined;
+  readonly #rejects: RejectLog;
+  /**
+   * Servers whose stored SRVCRED nonce is known to be out of step: the last session failed to
+   * authenticate the server with it. Only for them (and servers without a stored nonce) is a
+   * trigger signed with the re-sync nonce accepted; in memory, so a restart forgets it.
+   */
+  readonly #resync = new Set<string>();
+  /** A credential secret changed since the store was last compacted (old value still in it). */
+  #secretsChanged = false;
   readonly #log: ClientLogger;
   readonly #listeners = new Map<keyof ClientEvents, Set<(e: never) => void>>();
   readonly #offTree: (() => void)[] = [];
@@ -220,6 +242,15 @@ export class DmClient {
     this.#o = options;
     this.#outbox = outbox;
     this.#log = options.logger ?? silent;
+    this.#triggersFile = parts.triggersFile;
+    this.#rejects = new RejectLog(
+      this.#log,
+      options.rejectLogIntervalMs !== undefined ? { intervalMs: options.rejectLogIntervalMs } : {},
+    );
+    const saved = parts.triggersFile ? readJsonFile(parts.triggersFile) : undefined;
+    this.#dedup = new TriggerDeduplicator(
+      Array.isArray(saved) ? { entries: saved as [string, number][] } : {},
+    );
     if (options.transport) {
       this.#transport = options.transport;
     } else {
@@ -227,7 +258,10 @@ export class DmClient {
       this.#transport = this.#ownTransport;
     }
     this.#offTree.push(
-      tree.onChange((e) => this.#emit('change', e)),
+      tree.onChange((e) => {
+        if (SECRET_LEAF.test(e.uri)) this.#secretsChanged = true;
+        this.#emit('change', e);
+      }),
       tree.onExecResult((r) => {
         // An Exec answered 202 finished: report it with a Generic Alert in the next session.
         const id = this.#outbox.add(
@@ -316,6 +350,9 @@ export class DmClient {
     return this.#serialize(async () => {
       const r = await installBootstrap(this.tree, this.accounts, this.#tnds, input);
       this.#log.info({ profile: r.profile, servers: r.servers }, 'bootstrap installed');
+      // A re-bootstrap supersedes secrets: they must not stay readable in the journal.
+      this.#secretsChanged = true;
+      await this.#compactSecrets();
       return r;
     });
   }
@@ -359,13 +396,23 @@ export class DmClient {
         return {
           credentialDigest: credentialDigest(sr.name ?? serverId, sr.secret),
           ...(sr.data && sr.data.byteLength > 0 ? { nonce: sr.data } : {}),
+          fallback: this.#resync.has(serverId),
         };
       },
       this.#dedup,
     );
+    if (decision.action === 'start') {
+      // Remembered before the session runs: a replay after a restart is still a duplicate.
+      this.#saveTriggers();
+      // The re-sync nonce serves one re-synchronisation, not every later trigger.
+      if (decision.resync) this.#resync.delete(decision.serverId);
+    }
     if (decision.action === 'ignore') {
       const detail = decision.reason === 'malformed' ? decision.message : decision.serverId;
-      this.#log.warn({ reason: decision.reason, detail }, 'notification ignored');
+      this.#rejects.reject(`client.notification.${decision.reason}`, 'notification ignored', {
+        reason: decision.reason,
+        detail,
+      });
       return { action: 'ignored', reason: decision.reason, ...(detail ? { detail } : {}) };
     }
     const info: NotificationInfo = {
@@ -392,6 +439,27 @@ export class DmClient {
       this.#run(decision.serverId, { sessionId: Number.parseInt(decision.sessionId, 16) }),
     );
     return { action: 'session', report };
+  }
+
+  #saveTriggers(): void {
+    if (!this.#triggersFile) return;
+    try {
+      writePrivateFile(this.#triggersFile, JSON.stringify(this.#dedup.entries()));
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'cannot store the seen triggers');
+    }
+  }
+
+  /** Rewrites the tree store without the superseded secrets, when one changed. */
+  async #compactSecrets(): Promise<void> {
+    if (!this.#secretsChanged) return;
+    this.#secretsChanged = false;
+    try {
+      await this.tree.compact();
+    } catch (err) {
+      this.#secretsChanged = true;
+      this.#log.error({ err: (err as Error).message }, 'cannot compact the tree store');
+    }
   }
 
   #serialize<T>(fn: () => Promise<T>): Promise<T> {
@@ -542,6 +610,11 @@ export class DmClient {
         error: { code, message: (err as Error).message },
       };
     }
+    // The stored server nonce is out of step when the server failed to authenticate with it: a
+    // re-sync trigger (fallback nonce) is then welcome, until the server authenticates again.
+    if (report.serverAuthenticated) this.#resync.delete(report.serverId);
+    else if (report.outcome === 'serverAuthFailed') this.#resync.add(report.serverId);
+    await this.#compactSecrets();
     const level = report.ok ? 'info' : 'warn';
     this.#log[level](
       {
@@ -565,6 +638,7 @@ export class DmClient {
     this.#closed = true;
     await this.fumo?.stop();
     await this.#queue.catch(() => undefined);
+    this.#rejects.close();
     for (const off of this.#offTree) off();
     this.#ownTransport?.close();
     await this.tree.close();
@@ -579,10 +653,15 @@ export class DmClient {
 export async function createClient(options: ClientOptions = {}): Promise<DmClient> {
   let store = options.store;
   let outboxFile: string | undefined;
+  let triggersFile: string | undefined;
   if (options.dataDir) {
-    mkdirSync(options.dataDir, { recursive: true });
+    // Secrets live here: owner-only, also what an older version left readable.
+    ensurePrivateDir(options.dataDir);
+    for (const e of readdirSync(options.dataDir, { withFileTypes: true }))
+      if (e.isFile()) restrictFile(join(options.dataDir, e.name));
     store ??= new JournalTreeStore({ dir: join(options.dataDir, 'tree') });
     outboxFile = join(options.dataDir, 'alerts.json');
+    triggersFile = join(options.dataDir, 'triggers.json');
   }
   let fumoSink: ((r: FumoReport) => void) | undefined;
   let fumo: ClientParts['fumo'];
@@ -610,16 +689,29 @@ export async function createClient(options: ClientOptions = {}): Promise<DmClien
         },
       };
     }
+    let replaced = false;
     for (const a of options.accounts ?? []) {
       const stored = await accounts.find(a.serverId);
-      if (!stored || !sameAccount(stored, a)) await accounts.put(stored?.id ? { ...a, id: stored.id } : a);
+      if (!stored || !sameAccount(stored, a)) {
+        await accounts.put(stored?.id ? { ...a, id: stored.id } : a);
+        replaced ||= stored !== undefined;
+      }
     }
+    // New credentials for a known server: the old ones must not stay in the journal.
+    if (replaced) await tree.compact();
   } catch (err) {
     await tree.close();
     throw err;
   }
   return new DmClient(
-    { tree, accounts, tnds, outbox: new PersistentOutbox(outboxFile), ...(fumo ? { fumo } : {}) },
+    {
+      tree,
+      accounts,
+      tnds,
+      outbox: new PersistentOutbox(outboxFile),
+      ...(fumo ? { fumo } : {}),
+      ...(triggersFile ? { triggersFile } : {}),
+    },
     options,
   );
 }

@@ -2,10 +2,13 @@
  * The agent's configuration file (`agent.json` in its data directory). Secrets are not in it:
  * they live in the DMAcc account of the persisted tree, next to the nonces.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { BootstrapSecurity } from '../protocol/bootstrap/index.ts';
 import type { AuthMode } from '../protocol/index.ts';
+import { parseMinSecurity } from './bootstrap-guard.ts';
 import { ClientError, ClientErrorCode } from './errors.ts';
+import { writePrivateFile } from './private-file.ts';
 
 export interface AgentConfig {
   /** DM endpoint (`http://host:8080/dm`). */
@@ -30,6 +33,13 @@ export interface AgentConfig {
   /** Bootstrap key material for pushed bootstraps (objects.md §7): user PIN and IMSI. */
   readonly pin?: string;
   readonly imsi?: string;
+  /**
+   * The weakest bootstrap security mode a push may use (netwpin, userpin, usernetwpin); default
+   * the strongest the PIN/IMSI can verify.
+   */
+  readonly bootstrapMinSec?: BootstrapSecurity;
+  /** Whether a push may replace the account of a device that has one (default false). */
+  readonly allowPushRebootstrap?: boolean;
   /** FUMO (docs/fumo.md): mounted at `./FUMO` when `hook` or `rauc` is set. */
   readonly fumo?: FumoConfig;
 }
@@ -132,6 +142,10 @@ export function validateConfig(raw: unknown): AgentConfig {
     (!Number.isInteger(listenUdp) || (listenUdp as number) < 0 || (listenUdp as number) > 65535)
   )
     bad('"listenUdp" must be a port number');
+  const minSec = o.bootstrapMinSec;
+  if (minSec !== undefined && typeof minSec !== 'string') bad('"bootstrapMinSec" must be a string');
+  const allow = o.allowPushRebootstrap;
+  if (allow !== undefined && typeof allow !== 'boolean') bad('"allowPushRebootstrap" must be true or false');
   const opt = (k: string) => {
     const v = str(k, false);
     return v === undefined ? {} : { [k]: v };
@@ -152,6 +166,8 @@ export function validateConfig(raw: unknown): AgentConfig {
     ...opt('pin'),
     ...opt('imsi'),
     ...(o.fumo === undefined ? {} : { fumo: validateFumo(o.fumo) }),
+    ...(minSec === undefined ? {} : { bootstrapMinSec: parseMinSecurity(minSec) }),
+    ...(allow === undefined ? {} : { allowPushRebootstrap: allow }),
   };
 }
 
@@ -191,11 +207,10 @@ export function readConfig(file: string): AgentConfig {
   };
 }
 
-/** Writes `agent.json` into the data directory (atomically). */
+/** Writes `agent.json` into the data directory (atomically, 0600: it may hold the PIN and IMSI). */
 export function writeConfig(dataDir: string, config: AgentConfig): string {
   const file = join(dataDir, CONFIG_FILE);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(config, null, 2)}\n`);
-  renameSync(`${file}.tmp`, file);
+  writePrivateFile(file, `${JSON.stringify(config, null, 2)}\n`);
   return file;
 }
 

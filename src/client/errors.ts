@@ -21,3 +21,11 @@ export class ClientError extends Error {
     this.code = code;
   }
 }
+
+/** A bootstrap whose MAC does not verify with the device's PIN/IMSI (code `Bootstrap`). */
+export class BootstrapMacError extends ClientError {
+  constructor(message: string) {
+    super(ClientErrorCode.Bootstrap, message);
+    this.name = 'BootstrapMacError';
+  }
+}

@@ -8,7 +8,12 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { buildChannelHeader, CHANNEL_HEADER, NOTIFICATION_MEDIA_TYPE } from '../binding/push/index.ts';
+import {
+  buildChannelHeader,
+  CHANNEL_HEADER,
+  CHANNEL_NOT_BEFORE_HEADER,
+  NOTIFICATION_MEDIA_TYPE,
+} from '../binding/push/index.ts';
 import type { ClientLogger } from './client.ts';
 
 /** Who polls where; resolved before every poll so a changed account takes effect. */
@@ -44,7 +49,10 @@ const silent: ClientLogger = { info() {}, warn() {}, error() {}, debug() {} };
 type PollOutcome =
   | { readonly kind: 'package0'; readonly bytes: Uint8Array }
   | { readonly kind: 'empty' }
-  | { readonly kind: 'failed'; readonly reason: string };
+  | { readonly kind: 'failed'; readonly reason: string; readonly retryNow?: boolean };
+
+/** A `not-before` further ahead than this (s) is not followed (the server's window is 300 s). */
+const MAX_NOT_BEFORE_AHEAD_S = 900;
 
 export class HttpNotificationChannel {
   readonly #o: HttpNotificationChannelOptions;
@@ -53,6 +61,9 @@ export class HttpNotificationChannel {
   #loop: Promise<void> | undefined;
   #failures = 0;
   #received = 0;
+  /** The server's smallest accepted `ts` after its restart (Unix s; 0: none asked). */
+  #notBefore = 0;
+  #retriedNow = false;
 
   constructor(options: HttpNotificationChannelOptions) {
     this.#o = options;
@@ -80,6 +91,11 @@ export class HttpNotificationChannel {
         outcome = { kind: 'failed', reason: (err as Error).message };
       }
       if (signal.aborted) return;
+      if (outcome.kind === 'failed' && outcome.retryNow && !this.#retriedNow) {
+        // The server restarted and named the `ts` it accepts: once, at once.
+        this.#retriedNow = true;
+        continue;
+      }
       if (outcome.kind === 'failed') {
         this.#failures++;
         const min = this.#o.minBackoffMs ?? 1000;
@@ -94,6 +110,7 @@ export class HttpNotificationChannel {
         continue;
       }
       this.#failures = 0;
+      this.#retriedNow = false;
       if (outcome.kind === 'package0') {
         this.#received++;
         this.#log.info({ bytes: outcome.bytes.byteLength }, 'notification over the HTTP channel');
@@ -121,7 +138,11 @@ export class HttpNotificationChannel {
           signal,
           agent: false, // one dedicated connection: nothing pooled outlives close()
           headers: {
-            [CHANNEL_HEADER]: buildChannelHeader(id.deviceId, id.digest),
+            [CHANNEL_HEADER]: buildChannelHeader(
+              id.deviceId,
+              id.digest,
+              Math.max(Date.now(), this.#notBefore * 1000),
+            ),
             accept: NOTIFICATION_MEDIA_TYPE,
           },
           ...(url.protocol === 'https:'
@@ -151,6 +172,16 @@ export class HttpNotificationChannel {
             const type = String(res.headers['content-type'] ?? '').toLowerCase();
             if (status === 200 && type.startsWith(NOTIFICATION_MEDIA_TYPE) && size > 0) {
               return resolve({ kind: 'package0', bytes: new Uint8Array(Buffer.concat(chunks)) });
+            }
+            const notBefore = Number(res.headers[CHANNEL_NOT_BEFORE_HEADER]);
+            if (
+              status === 401 &&
+              Number.isInteger(notBefore) &&
+              notBefore > this.#notBefore &&
+              notBefore <= Date.now() / 1000 + MAX_NOT_BEFORE_AHEAD_S
+            ) {
+              this.#notBefore = notBefore;
+              return resolve({ kind: 'failed', reason: 'HTTP 401 (server restarted)', retryNow: true });
             }
             resolve({
               kind: 'failed',

@@ -26,7 +26,17 @@ export {
   type SessionReport,
   type SessionRequest,
 } from './client.ts';
-export { ClientError, ClientErrorCode } from './errors.ts';
+export { BootstrapMacError, ClientError, ClientErrorCode } from './errors.ts';
+export {
+  BootstrapGuard,
+  type BootstrapGuardOptions,
+  checkPushPin,
+  defaultMinSecurity,
+  MIN_PUSH_PIN_LENGTH,
+  parseMinSecurity,
+  secAtLeast,
+} from './bootstrap-guard.ts';
+export { RejectLog, type RejectLogOptions } from './log-aggregate.ts';
 export { HOST_MO_TYPE, HOST_MO_URI, hostObject } from './host.ts';
 export { PersistentOutbox } from './outbox.ts';
 export { AGENT_MO_URI, type AgentOptions, DmAgent, POLL_INTERVAL_URI } from './agent.ts';

@@ -3,9 +3,10 @@
  * server. Kept in memory and, when given a file, rewritten atomically on every change so a result
  * reported just before a restart is still delivered in the next session.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Alert } from '../representation/index.ts';
 import type { AlertOutbox, PendingAlert } from '../protocol/index.ts';
+import { writePrivateFile } from './private-file.ts';
 
 interface Entry {
   readonly id: string;
@@ -68,8 +69,6 @@ export class PersistentOutbox {
 
   #save(): void {
     if (!this.#file) return;
-    const tmp = `${this.#file}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ seq: this.#seq, entries: this.#entries }));
-    renameSync(tmp, this.#file);
+    writePrivateFile(this.#file, JSON.stringify({ seq: this.#seq, entries: this.#entries }));
   }
 }

@@ -127,6 +127,8 @@ export class DmClientSession {
   #serverVerified = false;
   #serverFailures = 0;
   #serverNonce: Uint8Array | undefined;
+  /** A fresh SRVCRED nonce went to the server in this session (a Chal with NextNonce). */
+  #serverNonceIssued = false;
   // Packaging.
   #serverMaxMsgSize: number | undefined;
   #serverMaxObjSize: number | undefined;
@@ -368,7 +370,17 @@ export class DmClientSession {
     // 4. What to send back.
     const ourPackage = this.#outbox.length > 0 || this.#pendingLead.length > 0;
     const continueOurs = wantsNext && ourPackage;
-    if (!continueOurs && msg.SyncBody.Final && out.length === 1 && !ourPackage) {
+    // A package that challenges us is not the last (protocol.md §3.1). In a session a Package 0
+    // started, our answer carries a new nonce for the server's next credential and Package 0,
+    // so the trigger does not verify again once its session ran, even without commands.
+    // (Client-initiated heartbeats stay one round trip: no trigger used their nonce.)
+    const owesNonce =
+      this.#o.notification !== undefined &&
+      serverOk.ok &&
+      serverOk.chal &&
+      !this.#serverNonceIssued &&
+      ours?.Chal !== undefined;
+    if (!continueOurs && !owesNonce && msg.SyncBody.Final && out.length === 1 && !ourPackage) {
       // No management operation and no challenge: the session is over (protocol.md §3.1).
       return this.#done('completed');
     }
@@ -642,6 +654,7 @@ export class DmClientSession {
     const meta: { Type: string; Format: string; NextNonce?: string } = { Type: scheme, Format: 'b64' };
     if (scheme !== AuthScheme.Basic) {
       this.#serverNonce = this.#random(16);
+      this.#serverNonceIssued = true;
       meta.NextNonce = encodeNonce(this.#serverNonce);
       await this.#o.accountState?.saveNonces({ serverNonce: meta.NextNonce });
     }

@@ -475,11 +475,31 @@ export class DmServerEngine {
       }
       if (notSent.length > 0) await this.#o.commands.settle(w.ref, notSent);
       if (state.outbox.length === 0) {
+        // A package with a challenge is not the last (protocol.md §3.1): in a session a trigger
+        // started, the client answers with a new nonce for our credential and Package 0.
+        if (this.#awaitsServerNonce(w)) return this.#reply(w, [], true);
         // Package 4: nothing left to do; the client does not answer.
         return this.#reply(w, [], true, 'completed');
       }
     }
     return this.#reply(w, [], false);
+  }
+
+  /**
+   * A session a Package 0 started (Alert 1200): this reply challenges the client, we authenticate
+   * with a device-issued nonce (md5, HMAC) — the one the trigger's digest used — and the device has
+   * not sent a new one in this session: its answer will, so the trigger does not verify again.
+   */
+  #awaitsServerNonce(w: Work): boolean {
+    const mode = this.#serverCredMode(w);
+    const hdr = w.statuses[0];
+    return (
+      w.state.initiator === AlertCode.ServerInitiatedMgmt &&
+      (mode === 'md5' || mode === 'hmac') &&
+      w.state.auth.serverNonce === undefined &&
+      hdr?.type === 'Status' &&
+      hdr.Chal !== undefined
+    );
   }
 
   #tooBigForClient(state: ServerSessionState, cmd: Command): boolean {

@@ -11,10 +11,18 @@
  * The route authenticates with the device's DM credential digest (`x-omadm-channel`, see
  * binding/push/http-channel.ts): a bad or missing header, a timestamp outside the window, a
  * replayed nonce, an unknown device and a device without a client secret all get the same 401.
+ *
+ * Seen nonces live in memory, so a restarted process does not know what the previous one
+ * accepted: for that, a header is accepted only with `ts` at or after `notBefore` (the start plus
+ * the clock window, later than any `ts` the previous process can have accepted). A 401 says so
+ * (`x-omadm-channel-not-before`) and the device's next header carries that `ts`; after one clock
+ * window the limit is below the window anyway. With several server processes on one database,
+ * each keeps its own nonces: a device's polls should reach one process (docs/security.md).
  */
 import type { FastifyInstance } from 'fastify';
 import {
   CHANNEL_HEADER,
+  CHANNEL_NOT_BEFORE_HEADER,
   type DeliveryResult,
   NOTIFICATION_MEDIA_TYPE,
   type NotificationBearer,
@@ -40,6 +48,11 @@ export interface HttpChannelBearerOptions {
   readonly skewSeconds?: number;
   /** Clock (ms), for tests. */
   readonly now?: () => number;
+  /**
+   * When this process started accepting headers (ms; default: construction). A header must be
+   * newer than any the previous process can have accepted (`notBefore`).
+   */
+  readonly startedAt?: number;
 }
 
 interface Waiter {
@@ -50,6 +63,8 @@ export class HttpChannelBearer implements NotificationBearer {
   readonly name: string;
   readonly holdSeconds: number;
   readonly skewSeconds: number;
+  /** Smallest `ts` accepted (Unix seconds): later than anything the previous process accepted. */
+  readonly notBefore: number;
   readonly #queueTtlMs: number;
   readonly #now: () => number;
   readonly #waiters = new Map<string, Waiter>();
@@ -63,6 +78,7 @@ export class HttpChannelBearer implements NotificationBearer {
     this.skewSeconds = options.skewSeconds ?? 300;
     this.#queueTtlMs = options.queueTtlMs ?? 60_000;
     this.#now = options.now ?? Date.now;
+    this.notBefore = Math.ceil((options.startedAt ?? this.#now()) / 1000) + this.skewSeconds + 1;
   }
 
   /** Devices with a poll open now. */
@@ -119,7 +135,10 @@ export class HttpChannelBearer implements NotificationBearer {
   /** Whether `ts` (Unix seconds) is inside the window and `nonce` is new; records the nonce. */
   fresh(ts: number, nonce: string): boolean {
     const now = this.#now();
-    if (Math.abs(now / 1000 - ts) > this.skewSeconds) return false;
+    const nowS = now / 1000;
+    if (nowS - ts > this.skewSeconds || ts < this.notBefore) return false;
+    // Ahead of the clock by more than the window only as far as `notBefore` asks.
+    if (ts - nowS > this.skewSeconds && ts > this.notBefore) return false;
     this.#prune();
     if (this.#seenNonces.has(nonce)) return false;
     this.#seenNonces.set(nonce, now + 2 * this.skewSeconds * 1000);
@@ -162,6 +181,9 @@ export function registerHttpChannel(app: FastifyInstance, options: HttpChannelRo
       !bearer.fresh(auth.ts, b64encode(b64decode(auth.nonce, 256)))
     ) {
       reply.code(401).header('cache-control', 'no-store');
+      // Only while it matters (the first clock window after the start).
+      if (bearer.notBefore > Date.now() / 1000 - bearer.skewSeconds)
+        reply.header(CHANNEL_NOT_BEFORE_HEADER, String(bearer.notBefore));
       return { code: 'CHANNEL_UNAUTHORIZED', message: `a valid ${CHANNEL_HEADER} header is required` };
     }
     const asked = Number((req.query as { wait?: string } | undefined)?.wait);

@@ -354,6 +354,9 @@ export class Fleet {
         ? {
             credentialDigest: credentialDigest(serverId, secret),
             ...(rec.sn ? { nonce: Buffer.from(rec.sn, 'base64') } : {}),
+            // Simulated devices stay lenient on the re-sync nonce (a load tool, not a device to
+            // protect): a real agent accepts it only while its nonce is out of step.
+            fallback: true,
           }
         : undefined,
     );

@@ -259,6 +259,20 @@ export class ManagementTree implements TreeOps {
     return toSnapshot(this.#state);
   }
 
+  /**
+   * Rewrites the store as one snapshot of the current state, so values replaced since the last
+   * one (e.g. a superseded secret) are gone from its files. A no-op for stores that cannot.
+   */
+  async compact(): Promise<void> {
+    this.#assertOpen();
+    const release = await this.#acquire();
+    try {
+      await this.#store.compact?.(this.toSnapshot());
+    } finally {
+      release();
+    }
+  }
+
   /** Waits for running operations and closes the store. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -127,7 +127,7 @@ test('bootstrap pushes: an unprotected or unverifiable one installs nothing, oth
     client,
     intervalSeconds: 0,
     udp: { host: '127.0.0.1', port: 0 },
-    bootstrapKeys: { pin: '24680' },
+    bootstrapKeys: { pin: '24680135' },
     logger: { info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') },
   });
   const bearer = new UdpBearer();

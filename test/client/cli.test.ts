@@ -173,7 +173,7 @@ describe('omadm client as a long-running agent', () => {
 });
 
 describe('omadm client --listen-udp: bootstrap pushes', () => {
-  const PIN = '24680';
+  const PIN = '24680135';
   const IMSI = '262011234567890';
   const DEV = 'push-dev';
   /** `omadm bootstrap … --send udp --to 127.0.0.1:PORT`, as the operator runs it. */
@@ -205,7 +205,7 @@ describe('omadm client --listen-udp: bootstrap pushes', () => {
     assert.match(r.stdout, /^sent udp 127\.0\.0\.1:\d+ parts=1$/m);
   }
 
-  test('a fresh agent waits; a push with a wrong MAC installs nothing; the right one (DM profile) installs, configures and runs the first session; a CP re-bootstrap replaces the account', {
+  test('a fresh agent waits; a push with a wrong MAC installs nothing; the right one (DM profile) installs, configures and runs the first session; a CP re-bootstrap (allowed by the operator) replaces the account', {
     timeout: 30_000,
   }, async (t) => {
     const created = await srv.api('POST', '/devices', {
@@ -230,6 +230,10 @@ describe('omadm client --listen-udp: bootstrap pushes', () => {
       PIN,
       '--imsi',
       IMSI,
+      // The operator re-bootstraps by push below, over CP with the IMSI alone: both allowed here.
+      '--bootstrap-min-sec',
+      'netwpin',
+      '--allow-push-rebootstrap',
     ]);
     await agent.until(() => agent.count('no DM account yet: waiting for a bootstrap') === 1, 'waiting');
     await agent.until(() => agent.logs.some((l) => String(l.msg).startsWith('agent running')), 'running');
@@ -238,7 +242,7 @@ describe('omadm client --listen-udp: bootstrap pushes', () => {
     assert.equal(existsSync(join(data, 'agent.json')), false, 'not configured before a bootstrap');
 
     // Signed with another PIN: the MAC does not verify with the agent's PIN.
-    await pushBootstrap(port, ['--profile', 'dm', '--security', 'userpin', '--pin', '13579']);
+    await pushBootstrap(port, ['--profile', 'dm', '--security', 'userpin', '--pin', '13579246']);
     await agent.until(() => agent.count('bootstrap push refused: nothing installed') === 1, 'the refusal');
     const refusal = agent.logs.find((l) => l.msg === 'bootstrap push refused: nothing installed');
     assert.equal(refusal?.code, 'OMADM_ERR_CLIENT_BOOTSTRAP');

@@ -219,7 +219,8 @@ describe('notifications (Package 0)', () => {
     // Every session leaves a compact record (heartbeats keep no raw trace: issue 21).
     const sessions = (await srv.api('GET', `/devices/${id}/session-records`)).body.items;
     assert.ok(sessions.length >= 2);
-    assert.deepEqual(await client.notify(pkg0), { action: 'ignored', reason: 'duplicate', detail: 'omadm' });
+    // Its session gave the server a new nonce: the trigger no longer verifies.
+    assert.deepEqual(await client.notify(pkg0), { action: 'ignored', reason: 'bad-digest', detail: 'omadm' });
 
     const forged = buildPackage0({
       serverId: 'omadm',

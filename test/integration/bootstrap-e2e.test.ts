@@ -23,7 +23,7 @@ import { getCmd } from '../protocol/helpers.ts';
 import { type Device, omadmBootstrap, openDevice, provision } from './device-harness.ts';
 import { type MemoryDmServer, startMemoryDmServer } from './http-harness.ts';
 
-const PIN = '24680';
+const PIN = '24680135';
 const IMSI = '262011234567890';
 const SERVER_ID = 'omadm';
 

@@ -26,7 +26,7 @@ import { type MemoryDmServer, startMemoryDmServer } from './http-harness.ts';
 
 const MSISDN = '+491709876543';
 const IMSI = '262017654321098';
-const PIN = '80808';
+const PIN = '80808080';
 
 let srv: MemoryDmServer;
 const transport = new HttpTransport({ retries: 0, timeoutMs: 10_000 });

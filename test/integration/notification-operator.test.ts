@@ -30,7 +30,7 @@ const BIN = fileURLToPath(new URL('../../bin/omadm.js', import.meta.url));
 const run = promisify(execFile);
 const TOKEN = `op-${randomBytes(12).toString('hex')}`;
 const DEV = 'IMEI:356938035643809';
-const PIN = '24680';
+const PIN = '24680135';
 
 let dir: string;
 const children: ChildProcess[] = [];

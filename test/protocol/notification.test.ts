@@ -286,8 +286,22 @@ describe('receivePackage0 (device side in one call)', () => {
 
   test('fallback nonce → resync; unknown server, forged digest and garbage are ignored', async () => {
     const resync = buildPackage0({ serverId: 'srv', sessionId: 1, secret: 'pw', nonce: fallbackNonce() });
-    const d = await receivePackage0(resync, async (id) => lookup(id));
+    // Only while the stored nonce is known to be out of step, or when none is stored.
+    const d = await receivePackage0(resync, async (id) => {
+      const a = lookup(id);
+      return a && { ...a, fallback: true };
+    });
     assert.equal(d.action === 'start' && d.resync, true);
+    assert.deepEqual(await receivePackage0(resync, async (id) => lookup(id)), {
+      action: 'ignore',
+      reason: 'bad-digest',
+      serverId: 'srv',
+    });
+    const none = await receivePackage0(resync, async (id) => {
+      const a = lookup(id);
+      return a && { credentialDigest: a.credentialDigest };
+    });
+    assert.equal(none.action === 'start' && none.resync, true);
     const other = buildPackage0({ serverId: 'nobody', sessionId: 1, secret: 'pw', nonce });
     assert.deepEqual(await receivePackage0(other, lookup), {
       action: 'ignore',

@@ -41,7 +41,8 @@ const token = `admin-${randomBytes(12).toString('hex')}`;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'omadm-http-channel-'));
   store = await openStore(`sqlite:${join(dir, 'omadm.db')}`, { secretKey: new Uint8Array(randomBytes(32)) });
-  bearer = new HttpChannelBearer();
+  // As a process that has run for a while: the restart limit (`notBefore`) is tested on its own.
+  bearer = new HttpChannelBearer({ startedAt: Date.now() - 3_600_000 });
   server = await createServer({
     store,
     logger: false,
@@ -209,7 +210,7 @@ test('bearer: a stale trigger is dropped, a newer poll replaces the older, close
 });
 
 test('server.close() answers an open poll instead of waiting for it', async (t) => {
-  const b = new HttpChannelBearer();
+  const b = new HttpChannelBearer({ startedAt: Date.now() - 3_600_000 });
   const s = await createServer({ store, logger: false, sweepIntervalMs: 0, notify: { bearers: [b] } });
   const { url: u } = await s.listen({ host: '127.0.0.1', port: 0 });
   const id = 'chan-auth-1';
@@ -293,4 +294,46 @@ test('client channel: refused credentials back off and retry; close() returns du
   dead.start();
   await until(t, () => retries === 1); // now sleeping an hour before the next try
   await dead.close();
+});
+
+test('a header the server accepted before a restart is refused after it; the device reconnects at once', {
+  timeout: 30_000,
+}, async (t) => {
+  const id = 'chan-restart-1';
+  await device(id);
+  const digest = credentialDigest(id, 's');
+  // A server process that has run for a while accepts a poll; the attacker keeps its header.
+  const before = new HttpChannelBearer({ startedAt: Date.now() - 3_600_000 });
+  const s1 = await createServer({ store, logger: false, sweepIntervalMs: 0, notify: { bearers: [before] } });
+  const { url: u1 } = await s1.listen({ host: '127.0.0.1', port: 0 });
+  const captured = buildChannelHeader(id, digest);
+  const get = (u: string, header: string) =>
+    fetch(`${u}/dm/channel?wait=0`, { headers: { [CHANNEL_HEADER]: header } });
+  assert.equal((await get(u1, captured)).status, 204);
+  assert.equal((await get(u1, captured)).status, 401, 'a replay to the same process');
+  await s1.close();
+
+  // The restarted process does not know that nonce: the window alone must refuse the header.
+  const after = new HttpChannelBearer();
+  const s2 = await createServer({ store, logger: false, sweepIntervalMs: 0, notify: { bearers: [after] } });
+  t.after(() => s2.close());
+  const { url: u2 } = await s2.listen({ host: '127.0.0.1', port: 0 });
+  const replay = await get(u2, captured);
+  assert.equal(replay.status, 401, 'the replay after the restart');
+  assert.equal(replay.headers.get('x-omadm-channel-not-before'), String(after.notBefore));
+  // A header as old as the start, forged forward by nobody: fresh ones before notBefore are
+  // refused too, whatever their nonce.
+  assert.equal((await get(u2, buildChannelHeader(id, digest))).status, 401);
+
+  // The device follows the hint at once (its back-off alone would wait a minute).
+  const channel = new HttpNotificationChannel({
+    identity: async () => ({ url: `${u2}/dm/channel`, deviceId: id, digest }),
+    onPackage0: () => {},
+    minBackoffMs: 60_000,
+    maxBackoffMs: 60_000,
+    waitSeconds: 20,
+  });
+  t.after(() => channel.close());
+  channel.start();
+  await until(t, () => after.connected === 1);
 });

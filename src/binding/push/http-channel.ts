@@ -17,6 +17,12 @@ import { b64decode, b64encode, constantTimeEqual, hmacMac } from '../../protocol
 
 /** The request header, lower-case. */
 export const CHANNEL_HEADER = 'x-omadm-channel';
+/**
+ * On a 401 from a server that started recently: the smallest `ts` (Unix seconds) it accepts.
+ * Headers older than that may have been accepted by the previous server process (whose seen
+ * nonces are gone), so they are refused; a device builds its next header with `ts` at least this.
+ */
+export const CHANNEL_NOT_BEFORE_HEADER = 'x-omadm-channel-not-before';
 /** Media type of a Package 0 answer (as in WAP push). */
 export const NOTIFICATION_MEDIA_TYPE = 'application/vnd.syncml.notification';
 /** Longest header value parsed. */

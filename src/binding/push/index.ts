@@ -84,6 +84,7 @@ export {
 export {
   buildChannelHeader,
   CHANNEL_HEADER,
+  CHANNEL_NOT_BEFORE_HEADER,
   type ChannelAuth,
   channelMac,
   MAX_CHANNEL_HEADER_CHARS,

@@ -41,6 +41,8 @@ interface ClientCliOptions {
   fumoRebootCommand?: string;
   fumoKeepPackage?: boolean;
   fumoHookTimeout?: string;
+  bootstrapMinSec?: string;
+  allowPushRebootstrap?: boolean;
   logLevel: string;
 }
 
@@ -129,6 +131,14 @@ export function register(program: Command): void {
       '--imsi <digits>',
       'bootstrap network PIN: the IMSI (NETWPIN, USERNETWPIN); kept in agent.json for pushes',
     )
+    .option(
+      '--bootstrap-min-sec <mode>',
+      'weakest security mode a pushed bootstrap may use: netwpin|userpin|usernetwpin (default: the strongest --pin/--imsi can verify); kept in agent.json',
+    )
+    .option(
+      '--allow-push-rebootstrap',
+      'let a pushed bootstrap replace the account of a device that has one (default: only a DM session re-bootstraps); kept in agent.json',
+    )
     .option('--user-input <digits>', 'bootstrap USERPINMAC: what the user typed')
     .option(
       '--card <dir>',
@@ -163,6 +173,8 @@ export function register(program: Command): void {
         parseSize,
         HookBackend,
         RaucBackend,
+        checkPushPin,
+        parseMinSecurity,
       } = await import('../../client/index.ts');
       const { accountUrl } = await import('../../mo/index.ts');
       const { DirectorySmartCardSource } = await import('../../protocol/bootstrap/index.ts');
@@ -182,7 +194,22 @@ export function register(program: Command): void {
         );
       // A fresh device without any account may wait on --listen-udp for a pushed bootstrap.
       const waitForPush = udpPort !== undefined && !opts.once;
-      const keyFlags = { ...(opts.pin ? { pin: opts.pin } : {}), ...(opts.imsi ? { imsi: opts.imsi } : {}) };
+      let minSecFlag: ReturnType<typeof parseMinSecurity> | undefined;
+      try {
+        minSecFlag = opts.bootstrapMinSec === undefined ? undefined : parseMinSecurity(opts.bootstrapMinSec);
+        // A PIN that pushes are verified with must resist guessing (a local --bootstrap file is
+        // not exposed to anyone: any PIN does there).
+        if (udpPort !== undefined && !opts.once) checkPushPin(opts.pin);
+      } catch (err) {
+        if (err instanceof ClientError) throw new CliError(err.message, ExitCode.BadInput);
+        throw err;
+      }
+      const keyFlags = {
+        ...(opts.pin ? { pin: opts.pin } : {}),
+        ...(opts.imsi ? { imsi: opts.imsi } : {}),
+        ...(minSecFlag ? { bootstrapMinSec: minSecFlag } : {}),
+        ...(opts.allowPushRebootstrap ? { allowPushRebootstrap: true } : {}),
+      };
       const fumoFlags = fumoFlagsOf(opts, parseSize);
 
       let config: ReturnType<typeof validateConfig> | undefined;
@@ -385,38 +412,50 @@ export function register(program: Command): void {
       const listenPort = udpPort ?? config?.listenUdp;
       const pin = opts.pin ?? config?.pin;
       const imsi = opts.imsi ?? config?.imsi;
-      const agent = new DmAgent({
-        client,
-        intervalSeconds: config?.interval ?? interval ?? 3600,
-        logger,
-        ...(listenPort !== undefined ? { udp: { port: listenPort } } : {}),
-        ...(opts.notifyChannel !== undefined && !opts.once
-          ? {
-              channel: {
-                ...(typeof opts.notifyChannel === 'string' ? { url: opts.notifyChannel } : {}),
-                ...(ca ? { ca } : {}),
-                ...(cert ? { cert } : {}),
-                ...(key ? { key } : {}),
-              },
-            }
-          : {}),
-        bootstrapKeys: { ...(pin ? { pin } : {}), ...(imsi ? { imsi } : {}) },
-        onBootstrap: async (result) => {
-          // A fresh device's first account (or a new address for the configured server) goes into
-          // agent.json, so a restart finds it.
-          const serverId = result.servers[0];
-          if (serverId === undefined || (config && config.serverId !== serverId)) return;
-          const account = await client.accounts.find(serverId);
-          const next = account ? configFor(account) : undefined;
-          if (!next) return;
-          config = next;
-          const file = writeConfig(dataDir, next);
-          logger.info(
-            { config: file, server: next.server, serverId },
-            'agent configured from a bootstrap push',
-          );
-        },
-      });
+      const minSec = minSecFlag ?? config?.bootstrapMinSec;
+      let agent: InstanceType<typeof DmAgent>;
+      try {
+        agent = new DmAgent({
+          client,
+          intervalSeconds: config?.interval ?? interval ?? 3600,
+          logger,
+          ...(listenPort !== undefined ? { udp: { port: listenPort } } : {}),
+          ...(opts.notifyChannel !== undefined && !opts.once
+            ? {
+                channel: {
+                  ...(typeof opts.notifyChannel === 'string' ? { url: opts.notifyChannel } : {}),
+                  ...(ca ? { ca } : {}),
+                  ...(cert ? { cert } : {}),
+                  ...(key ? { key } : {}),
+                },
+              }
+            : {}),
+          bootstrapKeys: { ...(pin ? { pin } : {}), ...(imsi ? { imsi } : {}) },
+          ...(minSec ? { bootstrapMinSecurity: minSec } : {}),
+          allowPushRebootstrap: opts.allowPushRebootstrap ?? config?.allowPushRebootstrap ?? false,
+          // The failed-MAC count survives restarts: a restart must not reset the back-off.
+          bootstrapGuard: { file: join(dataDir, 'bootstrap-guard.json') },
+          onBootstrap: async (result) => {
+            // A fresh device's first account (or a new address for the configured server) goes into
+            // agent.json, so a restart finds it.
+            const serverId = result.servers[0];
+            if (serverId === undefined || (config && config.serverId !== serverId)) return;
+            const account = await client.accounts.find(serverId);
+            const next = account ? configFor(account) : undefined;
+            if (!next) return;
+            config = next;
+            const file = writeConfig(dataDir, next);
+            logger.info(
+              { config: file, server: next.server, serverId },
+              'agent configured from a bootstrap push',
+            );
+          },
+        });
+      } catch (err) {
+        await client.close();
+        if (err instanceof ClientError) throw new CliError(err.message, ExitCode.BadInput);
+        throw err;
+      }
       // Handlers before anything is printed: a supervisor may signal at once.
       const stopped = new Promise<NodeJS.Signals>((done) => {
         const stop = (signal: NodeJS.Signals) => {

@@ -13,6 +13,11 @@ export interface TriggerDeduplicatorOptions {
   maxEntries?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /**
+   * Pairs remembered before (`entries()` of an earlier instance, e.g. from a file), so a
+   * trigger seen before a restart is still a duplicate after it. Expired ones are dropped.
+   */
+  entries?: Iterable<readonly [key: string, seenAt: number]>;
 }
 
 export class TriggerDeduplicator {
@@ -26,6 +31,17 @@ export class TriggerDeduplicator {
     this.#windowMs = options.windowMs ?? 10 * 60_000;
     this.#maxEntries = Math.max(1, options.maxEntries ?? 1024);
     this.#now = options.now ?? Date.now;
+    const restored = [...(options.entries ?? [])]
+      .filter(([k, at]) => typeof k === 'string' && Number.isFinite(at))
+      .sort((a, b) => a[1] - b[1]);
+    for (const [key, at] of restored.slice(-this.#maxEntries)) this.#seen.set(key, at);
+    this.#expire(this.#now());
+  }
+
+  /** What is remembered now, oldest first: persist it and hand it back as `entries`. */
+  entries(): [key: string, seenAt: number][] {
+    this.#expire(this.#now());
+    return [...this.#seen];
   }
 
   /**

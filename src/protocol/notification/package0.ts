@@ -193,14 +193,19 @@ export type Package0Verification =
 
 /**
  * Client-side verification with nonce re-synchronisation: tries the stored
- * SRVCRED nonce, then the fallback nonce forms (`notificationNonceCandidates`).
+ * SRVCRED nonce, then (unless `allowFallback` is false) the fallback nonce
+ * forms (`notificationNonceCandidates`). The fallback nonce never changes, so
+ * a trigger signed with it stays valid: a device tries it only when it holds
+ * no nonce, or when it knows its nonce is out of step (see `receivePackage0`).
  */
 export function verifyPackage0WithFallback(
   pkg: Package0,
   credDigest: string,
   storedNonce: Uint8Array | undefined,
+  allowFallback = true,
 ): Package0Verification {
-  const candidates = notificationNonceCandidates(storedNonce);
+  const candidates =
+    allowFallback || storedNonce === undefined ? notificationNonceCandidates(storedNonce) : [storedNonce];
   for (let i = 0; i < candidates.length; i++) {
     const nonce = candidates[i]!;
     if (verifyPackage0(pkg, credDigest, nonce)) {

@@ -16,6 +16,14 @@ export interface Package0Account {
   credentialDigest: string;
   /** SRVCRED AAuthData (stored server nonce), if any. */
   nonce?: Uint8Array;
+  /**
+   * Whether a trigger signed with the re-sync (fallback) nonce is accepted although a nonce is
+   * stored. Default false: the fallback nonce never changes, so such a trigger, once captured,
+   * would start sessions forever. Set it only while the stored nonce is known to be out of step
+   * (a session just failed to authenticate the server with it; protocol.md §5.2). Without a
+   * stored nonce the fallback is always accepted.
+   */
+  fallback?: boolean;
 }
 
 export type Package0Decision =
@@ -54,7 +62,12 @@ export async function receivePackage0(
   }
   const account = await lookup(pkg.serverId);
   if (!account) return { action: 'ignore', reason: 'unknown-server', serverId: pkg.serverId };
-  const v = verifyPackage0WithFallback(pkg, account.credentialDigest, account.nonce);
+  const v = verifyPackage0WithFallback(
+    pkg,
+    account.credentialDigest,
+    account.nonce,
+    account.fallback === true,
+  );
   if (!v.ok) return { action: 'ignore', reason: 'bad-digest', serverId: pkg.serverId };
   if (dedup && !dedup.accept(pkg)) return { action: 'ignore', reason: 'duplicate', serverId: pkg.serverId };
   return {

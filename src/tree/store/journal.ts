@@ -16,8 +16,11 @@
  *
  * One store at a time may open a directory: `tree.lock` holds the owner's pid; a lock left by a
  * process that no longer runs (killed) is taken over.
+ *
+ * The tree holds secrets (DMAcc credentials): the directory is made 0700 and every file 0600,
+ * whatever the umask, also when an older version left them readable.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -41,6 +44,9 @@ const MAGIC = 'omadm-tree-snapshot';
 const HEADER = 8;
 /** A journal record larger than this is treated as corruption (values are capped far below). */
 const MAX_RECORD = 1 << 30;
+/** Owner-only modes (the umask cannot widen them; chmod narrows what already exists). */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
 
 function corrupt(why: string): TreeError {
   return new TreeError(TreeErrorCode.StoreCorrupt, why);
@@ -64,7 +70,8 @@ export class JournalTreeStore implements TreeStore {
   }
 
   async load(): Promise<LoadedTree> {
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
+    chmodSync(this.dir, DIR_MODE);
     this.#lock();
     try {
       return await this.#load();
@@ -80,7 +87,7 @@ export class JournalTreeStore implements TreeStore {
     const path = join(this.dir, LOCK);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        writeFileSync(path, String(process.pid), { flag: 'wx' });
+        writeFileSync(path, String(process.pid), { flag: 'wx', mode: FILE_MODE });
         this.#locked = true;
         return;
       } catch (err) {
@@ -107,6 +114,7 @@ export class JournalTreeStore implements TreeStore {
     let snapSeq = 0;
     const snapBytes = await readIfExists(join(this.dir, SNAP));
     if (snapBytes) {
+      chmodSync(join(this.dir, SNAP), FILE_MODE);
       const nl = snapBytes.indexOf(0x0a);
       const header = snapBytes.subarray(0, Math.max(nl, 0)).toString('latin1').split(' ');
       if (nl < 0 || header.length !== 5 || header[0] !== MAGIC || header[1] !== '1') {
@@ -148,7 +156,8 @@ export class JournalTreeStore implements TreeStore {
       }
       offset += HEADER + length;
     }
-    this.#wal = await open(walPath, 'a');
+    this.#wal = await open(walPath, 'a', FILE_MODE);
+    await this.#wal.chmod(FILE_MODE);
     // A new journal's directory entry must be durable before its records are relied upon.
     if (!existing) await syncDir(this.dir);
     if (offset < wal.length) {
@@ -199,7 +208,7 @@ export class JournalTreeStore implements TreeStore {
       'latin1',
     );
     const tmp = join(this.dir, `${SNAP}.tmp`);
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, 'w', FILE_MODE);
     try {
       await fh.writev([header, body]);
       await fh.sync();

@@ -38,6 +38,7 @@ export class SqliteTreeStore implements TreeStore {
       db.exec(`
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = FULL;
+        PRAGMA secure_delete = ON;
         CREATE TABLE IF NOT EXISTS omadm_tree_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, body TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS omadm_tree_batch (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
       `);
@@ -115,6 +116,9 @@ export class SqliteTreeStore implements TreeStore {
       db.exec('ROLLBACK');
       throw new TreeError(TreeErrorCode.StoreWrite, `sqlite compaction failed: ${(err as Error).message}`);
     }
+    // With secure_delete the dropped batches are zeroed in the database; the checkpoint also
+    // empties the -wal file that still held them.
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     this.#pending = 0;
     this.#threshold = Math.max(this.#compactBytes, body.length);
   }

@@ -30,6 +30,11 @@ export interface TreeStore {
    * compact. Rejects (nothing written) when the batch cannot be stored.
    */
   commit(batch: readonly Mutation[], snapshot: () => TreeSnapshot): Promise<void>;
+  /**
+   * Optional: replaces what is stored by `snapshot` alone (no batches left), so nothing the
+   * batches held before survives in the store's files (`ManagementTree.compact`).
+   */
+  compact?(snapshot: TreeSnapshot): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -169,7 +169,8 @@ function suite(backend: TestBackend) {
       assert.equal(await client.receive({ body: b.body, contentType: XML, hmac: b.hmac }), undefined);
       // A new heartbeat: found through the device row, answered, and its head replaces the first.
       const credentialReads = countCalls(f.store.devices, 'credentials');
-      const req2 = await pair.client({ notification: { sessionId: 0x0c2 } }).start();
+      // (Client-initiated: a session a trigger started waits for the device's new nonce.)
+      const req2 = await pair.client({ sessionId: 'C2' }).start();
       const c = await server.handle({ body: req2.body, contentType: XML, hmac: req2.hmac, respUri });
       credentialReads.restore();
       assert.equal(credentialReads.count, 1, 'the head and the credentials come from one read');
