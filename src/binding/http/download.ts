@@ -12,7 +12,6 @@
 import { createHash } from 'node:crypto';
 import {
   createReadStream,
-  createWriteStream,
   readFileSync,
   renameSync,
   statSync,
@@ -21,6 +20,7 @@ import {
 } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { type FileHandle, open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -299,6 +299,9 @@ async function attempt(
     headers.range = `bytes=${have}-`;
     if (meta?.validator) headers['if-range'] = meta.validator;
   }
+  // The hash of what is already here is taken before the request: once the response arrives,
+  // its body is taken in without a pause (see below).
+  const prefix = have > 0 ? await hashFile(o.file, have) : undefined;
   const r = await get(url, o, headers);
   const res = r.res;
   const status = res.statusCode ?? 0;
@@ -318,10 +321,9 @@ async function attempt(
   } else if (status === 416 && have > 0 && meta?.total === have) {
     // Everything was already here (killed after the last byte, before the caller moved on).
     res.resume();
-    const h = await hashFile(o.file, have);
     return {
       bytes: have,
-      sha256: h.digest('hex'),
+      sha256: (prefix ?? createHash('sha256')).digest('hex'),
       contentType: meta.contentType,
       resumedFrom,
       attempts: 1,
@@ -360,31 +362,30 @@ async function attempt(
     ...(total !== undefined ? { total } : {}),
     ...(contentType ? { contentType } : {}),
   });
-  const hash = await hashFile(o.file, start);
+  const hash = start > 0 && prefix ? prefix : createHash('sha256');
   let bytes = start;
-  const out = createWriteStream(o.file, { flags: start === 0 ? 'w' : 'a' });
+  // The body is taken in from the first byte, with no await in between: a connection cut
+  // mid-body destroys the response and drops whatever it still buffered, and every byte that
+  // arrived must be on disk so that the next attempt resumes after it with Range.
+  const body = collect(res);
+  let out: FileHandle | undefined;
   try {
-    await pipeline(
-      res,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          bytes += chunk.byteLength;
-          if (bytes > limit) {
-            throw bytes > o.maxBytes
-              ? new DownloadError('too-large', `${url} is over the ${o.maxBytes}-byte limit`)
-              : new DownloadError(
-                  'size-mismatch',
-                  `${url} is longer than the ${o.expectedSize} bytes announced`,
-                );
-          }
-          hash.update(chunk);
-          o.onProgress?.(bytes, total);
-          yield chunk;
-        }
-      },
-      out,
-    );
+    out = await open(o.file, start === 0 ? 'w' : 'a');
+    for (let chunk = await body.next(); chunk; chunk = await body.next()) {
+      bytes += chunk.byteLength;
+      if (bytes > limit) {
+        throw bytes > o.maxBytes
+          ? new DownloadError('too-large', `${url} is over the ${o.maxBytes}-byte limit`)
+          : new DownloadError('size-mismatch', `${url} is longer than the ${o.expectedSize} bytes announced`);
+      }
+      await out.write(chunk);
+      hash.update(chunk);
+      o.onProgress?.(bytes, total);
+    }
+    await out.close();
   } catch (err) {
+    res.destroy();
+    await out?.close().catch(() => undefined);
     r.done();
     const e = networkError(err);
     if (e.kind === 'too-large' || e.kind === 'size-mismatch' || e.kind === 'no-space')
@@ -498,5 +499,61 @@ export async function hashUrl(
     bytes,
     contentType: res.headers['content-type'],
     body: bytes <= keep ? Buffer.concat(kept) : undefined,
+  };
+}
+
+/** Bytes buffered ahead of the disk before the response is paused. */
+const AHEAD = 1 << 20;
+
+/**
+ * The response body as a pull queue fed by 'data' events from the moment this is called, so
+ * nothing stays inside the stream where a destroy would drop it. `next()` gives the next chunk,
+ * `undefined` at the end, or throws the stream's failure once every chunk before it was taken.
+ */
+function collect(res: http.IncomingMessage): { next(): Promise<Buffer | undefined> } {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  res.on('data', (c: Buffer) => {
+    queue.push(c);
+    queued += c.byteLength;
+    if (queued > AHEAD) res.pause();
+    poke();
+  });
+  res.on('end', () => {
+    ended = true;
+    poke();
+  });
+  res.on('error', (e: Error) => {
+    failure ??= e;
+    poke();
+  });
+  res.on('close', () => {
+    if (!ended) failure ??= new Error('aborted');
+    poke();
+  });
+  return {
+    async next() {
+      for (;;) {
+        const c = queue.shift();
+        if (c) {
+          queued -= c.byteLength;
+          if (queued <= AHEAD && res.isPaused()) res.resume();
+          return c;
+        }
+        if (failure) throw failure;
+        if (ended) return undefined;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+      }
+    },
   };
 }
