@@ -75,6 +75,8 @@ export interface CommandOutcome {
   readonly statusItems?: readonly Item[];
   /** Set when the server did not send the command at all; `status` then says why (e.g. 413). */
   readonly notSent?: boolean;
+  /** With `notSent`: why, in words (e.g. the value cannot be encoded). */
+  readonly reason?: string;
 }
 
 /** A device session as the hooks see it. */

@@ -359,6 +359,23 @@ export function commandSource(ctx: DmContext): CommandSource {
         const id = queueId(o.id);
         if (o.status === undefined) continue; // no Status: releaseSession decides (Get → again, else unknown)
         const results = (o.results ?? []).map((i) => resultItem(i));
+        if (o.notSent && o.reason !== undefined) {
+          // Never sent and never will be (e.g. a value the encoding cannot carry): failed, with why.
+          try {
+            const rec = await store.queue.reject(id, session.sessionId, {
+              status: o.status,
+              reason: o.reason,
+            });
+            metrics.commandsDelivered.inc({ state: rec.state });
+            ctx.log?.warn(
+              { event: 'dm.command.unsendable', deviceId: session.deviceId, commandId: id, reason: o.reason },
+              'queued command cannot be sent; failed on its own',
+            );
+            continue;
+          } catch (err) {
+            if (!isStoreError(err, StoreErrorCode.InvalidState)) throw err;
+          }
+        }
         if (o.notSent) {
           // Refused before sending (e.g. 413 too large for the device): record it as failed.
           const rec = await store.queue.get(id);

@@ -1,10 +1,14 @@
 /**
  * The DM endpoint: the HTTP binding's Fastify plugin (`POST /dm`, and `/dm?s=TOKEN`, the RespURI
  * of a running session) in front of the server session engine wired to the store
- * (dm-adapters.ts). Every message in and out is recorded in the device's trace.
+ * (dm-adapters.ts). Every message of an authenticated sender is recorded in the device's trace;
+ * of refused ones only bounded metadata is kept (unauthenticated.ts), and each refusal is counted
+ * (`omadm_auth_failures_total`) and logged (`dm.auth.failure`). Failed attempts slow their device
+ * and source down (BackoffGuard; docs/security.md).
  */
 import type { FastifyInstance } from 'fastify';
 import { type DmRequestHandler, dmHttpPlugin } from '../binding/http/index.ts';
+import { type AuthFailure, BackoffGuard, type BackoffPolicy } from '../protocol/auth-guard.ts';
 import { syncmlCodec } from '../protocol/default-codec.ts';
 import type { SessionLimits } from '../protocol/limits.ts';
 import { DmServerEngine, type ServerRequest, type ServerResponse } from '../protocol/server-session.ts';
@@ -17,6 +21,7 @@ import {
 } from './dm-adapters.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { Store } from './store/index.ts';
+import { UnauthenticatedContacts } from './unauthenticated.ts';
 
 export type { AutoEnrollPolicy };
 
@@ -30,9 +35,17 @@ export interface DmOptions {
   readonly limits?: Partial<SessionLimits>;
   /** Refuse DM requests without an authorized TLS client certificate (403). */
   readonly requireClientCertificate?: boolean;
+  /** Backoff after failed authentications (defaults: `defaultBackoffPolicy`, docs/security.md). */
+  readonly authBackoff?: Partial<BackoffPolicy>;
 }
 
-export async function registerDm(app: FastifyInstance, options: DmOptions): Promise<void> {
+/** What the DM endpoint keeps about refused senders. */
+export interface DmEndpoint {
+  readonly unauthenticated: UnauthenticatedContacts;
+  readonly guard: BackoffGuard;
+}
+
+export async function registerDm(app: FastifyInstance, options: DmOptions): Promise<DmEndpoint> {
   const { store, metrics } = options;
   const ctx: DmContext = {
     store,
@@ -42,7 +55,25 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     log: app.log,
   };
   const sessions = sessionStore(ctx);
+  const unauthenticated = new UnauthenticatedContacts();
+  const guard = new BackoffGuard({
+    ...(options.authBackoff ? { policy: options.authBackoff } : {}),
+    onFailure: (f: AuthFailure) => {
+      metrics.authFailures.inc({ reason: f.reason });
+      app.log.warn(
+        {
+          event: 'dm.auth.failure',
+          deviceId: f.deviceId,
+          source: f.source,
+          reason: f.reason,
+          detail: f.detail,
+        },
+        'DM authentication failed',
+      );
+    },
+  });
   const engine = new DmServerEngine({
+    guard,
     codec: syncmlCodec,
     credentials: credentialSource(ctx),
     commands: commandSource(ctx),
@@ -55,6 +86,19 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     async handle(request: ServerRequest): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
       const res = await engine.handle(request);
+      if (!res.authenticated) {
+        // Nothing of a refused sender is stored: no trace, only bounded metadata.
+        unauthenticated.note({
+          deviceId: res.deviceId,
+          source: request.source,
+          reason: res.refusal ?? 'refused',
+          body: request.body,
+          contentType: request.contentType,
+          at: Date.now(),
+        });
+        metrics.dmMessages.inc({ direction: 'out' });
+        return res;
+      }
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??
@@ -107,4 +151,5 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
       ...(options.requireClientCertificate ? { requireClientCertificate: true } : {}),
     });
   });
+  return { unauthenticated, guard };
 }

@@ -169,6 +169,8 @@ export interface ServerMetrics {
   readonly dmSessions: Counter;
   readonly dmSessionsStarted: Counter;
   readonly commandsDelivered: Counter;
+  /** Failed DM client authentications, by reason (`AuthFailureReason`). */
+  readonly authFailures: Counter;
 }
 
 export interface MetricsCollectors {
@@ -208,6 +210,12 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
       'Queued commands completed in sessions on this node, by state.',
     ),
   );
+  const authFailures = registry.register(
+    new Counter(
+      'omadm_auth_failures_total',
+      'DM client authentications refused on this node, by reason (unknown_device, missing_credentials, bad_credentials, wrong_scheme, no_certificate, transport_mismatch, rate_limited).',
+    ),
+  );
   const { commandsByState, devices } = collectors;
   if (commandsByState) {
     registry.register(
@@ -241,5 +249,6 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
     dmSessions,
     dmSessionsStarted,
     commandsDelivered,
+    authFailures,
   };
 }
