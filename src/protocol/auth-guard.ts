@@ -125,7 +125,8 @@ class Buckets {
 }
 
 function delayFor(level: number, free: number, base: number, cap: number): number {
-  const over = Math.floor(level) - free;
+  // A failure leaks out over leakMs: a burst of n failures counts as n, not n minus a sliver.
+  const over = Math.round(level) - free;
   if (over <= 0) return 0;
   return Math.min(cap, base * 2 ** Math.min(over - 1, 30));
 }

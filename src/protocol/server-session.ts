@@ -479,6 +479,7 @@ export class DmServerEngine {
           sessionId: state.sessionId,
           deviceId: state.deviceId,
         });
+        await this.#o.credentials.authenticated?.(state.deviceId);
         await this.#supersede(state, w.latest);
       }
     } else {

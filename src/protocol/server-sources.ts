@@ -45,6 +45,11 @@ export interface DeviceCredentials {
 /** Read access to device credentials plus the one write the protocol needs: rotating nonces. */
 export interface CredentialSource {
   lookup(deviceId: string): Promise<DeviceCredentials | undefined>;
+  /**
+   * Optional: the device just proved these credentials (once per session, before anything of the
+   * session is stored) — e.g. to create the registry row of a device enrolled on first contact.
+   */
+  authenticated?(deviceId: string): Promise<void>;
   /** Persist new nonces (base64); absent fields stay unchanged. */
   updateNonces(
     deviceId: string,

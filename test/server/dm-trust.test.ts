@@ -492,3 +492,39 @@ function dbBytes(dir: string): number {
   for (const f of readdirSync(dir)) n += statSync(join(dir, f)).size;
   return n;
 }
+
+describe('auto-enrollment creates a device only after it authenticated', () => {
+  let backend: Backend;
+  let store: Store;
+  let srv: Running;
+  before(async () => {
+    backend = await freshBackend('sqlite');
+    store = await backend.open();
+    srv = await startServer(store, { autoEnroll: { secret: 'factory', idPattern: /^IMEI:auto-/ } });
+  });
+  after(async () => {
+    await srv?.close();
+    await store?.close();
+    await backend?.cleanup();
+  });
+
+  test('package 1s with made-up DevIds and a wrong secret create no device rows', async () => {
+    for (let i = 0; i < 5; i++) {
+      const s = clientSession({
+        deviceId: `IMEI:auto-fake-${i}`,
+        secret: 'guess',
+        auth: 'md5',
+        serverUrl: `${srv.url}/dm`,
+      });
+      const pkg1 = await s.start();
+      const res = await post(httpSender, pkg1.url, pkg1);
+      assert.equal(headerCode(decode(res.body)), 401);
+      assert.equal(await store.devices.get(`IMEI:auto-fake-${i}`), undefined);
+    }
+    // The device with the enrollment secret is enrolled (in the save of its first answer).
+    const sim = new DeviceSim({ deviceId: 'IMEI:auto-real', secret: 'factory', auth: 'md5' });
+    const { result } = await sim.session(`${srv.url}/dm`);
+    assert.equal(result?.outcome, 'completed');
+    assert.equal((await store.devices.get('IMEI:auto-real'))?.attributes?.enrolled, 'auto');
+  });
+});
