@@ -56,7 +56,7 @@ export interface AuthGuard {
 export interface BackoffPolicy {
   /** Failures a device may have in its bucket before its requests are delayed. Default 5. */
   readonly deviceFreeFailures: number;
-  /** Failures a source may have before its requests are delayed. Default 10. */
+  /** Failures a source may have before its requests are delayed. Default 20. */
   readonly sourceFreeFailures: number;
   /** First delay past the allowance; doubles with each further failure. Default 250 ms. */
   readonly baseDelayMs: number;
@@ -66,7 +66,7 @@ export interface BackoffPolicy {
   readonly maxSourceDelayMs: number;
   /** One failure leaks out of a bucket per this time. Default 30 s. */
   readonly leakMs: number;
-  /** Requests of one source waiting out a delay at once; more get 429. Default 8. */
+  /** Requests of one source waiting out a delay at once; more get 429. Default 16. */
   readonly maxWaitingPerSource: number;
   /** Buckets kept per kind (devices, sources); the least recently failed go first. Default 10 000. */
   readonly maxTracked: number;
@@ -74,12 +74,12 @@ export interface BackoffPolicy {
 
 export const defaultBackoffPolicy: BackoffPolicy = Object.freeze({
   deviceFreeFailures: 5,
-  sourceFreeFailures: 10,
+  sourceFreeFailures: 20,
   baseDelayMs: 250,
   maxDeviceDelayMs: 2000,
   maxSourceDelayMs: 30_000,
   leakMs: 30_000,
-  maxWaitingPerSource: 8,
+  maxWaitingPerSource: 16,
   maxTracked: 10_000,
 });
 
