@@ -567,34 +567,31 @@ export class DmServerEngine {
 
   /**
    * Commands this session's encoding cannot carry (a chr value with a control character in XML):
-   * each fails on its own with the reason, instead of failing every message of the session.
-   * One trial encode for the whole batch; each command alone only when that fails.
+   * each fails on its own with the reason, instead of failing every message of the session. A
+   * scan of the strings finds them (no encode); only a suspect is encoded alone, for the reason.
    */
   #unencodable(state: ServerSessionState, batch: readonly QueuedCommand[]): Map<string, string> {
     const bad = new Map<string, string>();
-    if (batch.length === 0) return bad;
-    const hdr = header({
-      VerDTD: state.verDtd,
-      VerProto: state.verProto,
-      SessionID: '1',
-      MsgID: 1,
-      target: 'probe',
-      source: 'probe',
-    });
-    const tryEncode = (cmds: readonly Command[]): string | undefined => {
+    // WBXML carries any string (inline or opaque); XML 1.0 does not.
+    if (state.encoding !== 'xml') return bad;
+    for (const q of batch) {
+      if (!hasNonXmlText(q.command)) continue;
+      let why = 'text contains characters XML 1.0 cannot carry';
       try {
-        this.#o.codec.encode(message(hdr, numberCommands(cmds, 1).commands, true), state.encoding);
-        return undefined;
+        const hdr = header({
+          VerDTD: state.verDtd,
+          VerProto: state.verProto,
+          SessionID: '1',
+          MsgID: 1,
+          target: 'probe',
+          source: 'probe',
+        });
+        this.#o.codec.encode(message(hdr, numberCommands([q.command], 1).commands, true), 'xml');
       } catch (err) {
         if (!(err instanceof EncodeError)) throw err;
-        return err.message;
+        why = err.message;
       }
-    };
-    if (tryEncode(batch.map((q) => q.command)) === undefined) return bad;
-    for (const q of batch) {
-      const why = tryEncode([q.command]);
-      if (why !== undefined)
-        bad.set(q.id, `not sent: the command cannot be encoded in ${state.encoding}: ${why}`);
+      bad.set(q.id, `not sent: the command cannot be encoded in XML: ${why}`);
     }
     return bad;
   }
@@ -1356,6 +1353,17 @@ interface PendingReply {
   readonly done: boolean;
   readonly outcome: SessionOutcome | undefined;
   requestHash: string;
+}
+
+/** A character XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF). */
+const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** Whether any string in a command model holds a character XML 1.0 cannot carry. */
+function hasNonXmlText(v: unknown): boolean {
+  if (typeof v === 'string') return NOT_XML_CHAR.test(v);
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (hasNonXmlText(x)) return true;
+  return false;
 }
 
 function isFullState(s: ServerSessionState | SessionHead): s is ServerSessionState {

@@ -295,6 +295,36 @@ describe('plain HTTP: credentials inside a session, stored traffic, brute force,
     assert.equal(done?.results?.[0]?.value, 'v');
   });
 
+  test("an unauthenticated message over a limit, naming a live session's SessionID, does not end that session", async () => {
+    const id = 'IMEI:trust-limit';
+    await store.devices.create({ id, authType: 'md5', clientSecret: 'right' });
+    const c = await store.queue.enqueue(id, { kind: 'Get', target: './DevDetail/SwV' });
+    const s = clientSession({ deviceId: id, secret: 'right', auth: 'md5', serverUrl: `${srv.url}/dm` });
+    const { answer, lastRequest } = await untilCommand(s, httpSender, 'Get');
+    // Too many commands (the limit aborts a session), posted without the token or a credential.
+    const flood: Command[] = Array.from({ length: 2001 }, (_, i) => ({
+      type: 'Alert',
+      CmdID: String(i + 1),
+      Data: 1224,
+      Item: [],
+    }));
+    const res = await post(httpSender, `${srv.url}/dm`, {
+      body: forge({
+        deviceId: id,
+        serverUri: `${srv.url}/dm`,
+        sessionId: lastRequest.SyncHdr.SessionID,
+        msgId: Number(lastRequest.SyncHdr.MsgID) + 1,
+        commands: flood,
+      }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(headerCode(decode(res.body)), 407);
+    assert.equal((await store.queue.get(c.id))?.state, 'sent');
+    const next = await s.receive({ body: answer.body, contentType: 'application/vnd.syncml.dm+xml' });
+    await drive(s, httpSender, next);
+    assert.equal((await store.queue.get(c.id))?.state, 'succeeded');
+  });
+
   test('unauthenticated package 1s store nothing: no trace, no session, no device change; bounded metadata only', async () => {
     const big = 'x'.repeat(48 * 1024);
     const sizeBefore = dbBytes(dataDir);
