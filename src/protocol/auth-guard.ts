@@ -7,6 +7,11 @@
  * capped low (an attacker guessing its secret slows its sessions, never stops them); the source's
  * cap is high, and a source with too many requests already waiting is refused (429) — that limit
  * applies to the attacker's address, never to a device id.
+ *
+ * The first failure of a DevId from a source is free for the source: a stale nonce is normal
+ * (each device's first contact after a nonce loss is refused once, then succeeds), and a fleet
+ * behind one NAT or a load test from one host must not be throttled by it. Guessing one device's
+ * secret costs from the second failure on.
  */
 import { SessionError, SessionErrorCode } from './errors.ts';
 
@@ -136,6 +141,8 @@ export class BackoffGuard implements AuthGuard {
   readonly policy: BackoffPolicy;
   readonly #devices: Buckets;
   readonly #sources: Buckets;
+  /** Failures per (source, DevId): only repeats count for the source. */
+  readonly #pairs: Buckets;
   readonly #waiting = new Map<string, number>();
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
@@ -153,6 +160,7 @@ export class BackoffGuard implements AuthGuard {
     this.policy = Object.freeze({ ...defaultBackoffPolicy, ...(options.policy ?? {}) });
     this.#devices = new Buckets(this.policy.leakMs, this.policy.maxTracked);
     this.#sources = new Buckets(this.policy.leakMs, this.policy.maxTracked);
+    this.#pairs = new Buckets(this.policy.leakMs, this.policy.maxTracked);
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#onFailure = options.onFailure;
@@ -206,17 +214,23 @@ export class BackoffGuard implements AuthGuard {
     // A refusal for waiting too long is not a guess: it does not grow the buckets.
     if (failure.reason !== AuthFailureReason.RateLimited) {
       this.#devices.add(failure.deviceId, now);
-      if (failure.source !== undefined) this.#sources.add(failure.source, now);
+      if (failure.source !== undefined) {
+        const pair = `${failure.source}\n${failure.deviceId}`;
+        const repeat = this.#pairs.level(pair, now) > 0;
+        this.#pairs.add(pair, now);
+        if (repeat) this.#sources.add(failure.source, now);
+      }
     }
     this.#onFailure?.(failure);
   }
 
-  succeeded(deviceId: string): void {
+  succeeded(deviceId: string, source: string | undefined): void {
     this.#devices.clear(deviceId);
+    if (source !== undefined) this.#pairs.clear(`${source}\n${deviceId}`);
   }
 
   /** Buckets held (for tests and the bounded-memory claim). */
-  get tracked(): { readonly devices: number; readonly sources: number } {
-    return { devices: this.#devices.size, sources: this.#sources.size };
+  get tracked(): { readonly devices: number; readonly sources: number; readonly pairs: number } {
+    return { devices: this.#devices.size, sources: this.#sources.size, pairs: this.#pairs.size };
   }
 }

@@ -59,7 +59,10 @@ test('past the free allowance the delay doubles up to its cap; the device cap is
     baseDelayMs: 1000,
     maxSourceDelayMs: 30_000,
   });
+  // The first failure of each DevId is free for the source (stale nonces); repeats count.
   for (let i = 0; i < 8; i++) src.fail(`dev-${i}`, 's');
+  assert.equal(src.g.delayOf('another', 's'), 0, 'one refusal per device: a fleet behind one address');
+  for (let i = 0; i < 8; i++) src.fail('dev-0', 's');
   assert.equal(src.g.delayOf('another', 's'), 30_000, 'the source is slowed for any device');
   assert.equal(src.g.delayOf('another', 'elsewhere'), 0);
 });
@@ -72,13 +75,14 @@ test('buckets leak; success empties the device bucket only', () => {
   assert.equal(t.g.delayOf('d', undefined), 0, 'two and a half failures leaked out');
   t.fail('d', 's');
   t.fail('d', 's');
-  t.g.succeeded('d');
+  t.g.succeeded('d', 's');
   assert.equal(t.g.delayOf('d', undefined), 0);
   assert.ok(t.g.delayOf('x', 's') > 0, 'the source keeps its failures');
 });
 
 test('admit waits out the delay; a source with too many waiting gets RateLimited, a device never does', async () => {
   const t = guard({ deviceFreeFailures: 0, sourceFreeFailures: 0, baseDelayMs: 50, maxWaitingPerSource: 2 });
+  t.fail('d', 's');
   t.fail('d', 's');
   const a = t.g.admit('d', 's');
   const b = t.g.admit('d', 's');
@@ -102,6 +106,9 @@ test('admit waits out the delay; a source with too many waiting gets RateLimited
 
 test('memory stays bounded whatever the number of DevIds and sources', () => {
   const t = guard({ maxTracked: 100 });
-  for (let i = 0; i < 10_000; i++) t.fail(`dev-${i}`, `src-${i}`);
-  assert.deepEqual(t.g.tracked, { devices: 100, sources: 100 });
+  for (let i = 0; i < 10_000; i++) {
+    t.fail(`dev-${i}`, `src-${i}`);
+    t.fail(`dev-${i}`, `src-${i}`);
+  }
+  assert.deepEqual(t.g.tracked, { devices: 100, sources: 100, pairs: 100 });
 });

@@ -498,16 +498,16 @@ describe('plain HTTP: backoff limits a source, never a device', () => {
     const attempt = (i: number) =>
       post(httpSender, `${srv.url}/dm`, {
         body: forge({
-          deviceId: `IMEI:guess-${i}`,
+          // Repeated failures for one DevId count for the source (a first one is a stale nonce).
+          deviceId: 'IMEI:guess-target',
           serverUri: `${srv.url}/dm`,
           sessionId: String(i),
           msgId: 1,
           commands: [{ type: 'Alert', CmdID: '1', Data: 1201, Item: [] }],
         }),
       });
-    await attempt(1);
-    await attempt(2);
-    const burst = await Promise.all([attempt(3), attempt(4), attempt(5)]);
+    for (let i = 1; i <= 3; i++) await attempt(i);
+    const burst = await Promise.all([attempt(4), attempt(5), attempt(6)]);
     const limited = burst.filter((r) => r.status === 429);
     assert.ok(limited.length >= 1, burst.map((r) => r.status).join(','));
     assert.ok(Number(limited[0]!.headers.get('retry-after')) >= 1);
