@@ -246,12 +246,14 @@ export class DmClientSession {
     if (serverOk.persistClientNonce && this.#clientNonce) {
       await this.#o.accountState?.saveNonces({ clientNonce: encodeNonce(this.#clientNonce) });
     }
-    if (serverVerdict === 'retry') {
+    const over = msg.SyncBody.commands.some((c) => c.type === 'Alert' && c.Data === AlertCode.SessionAbort);
+    if (serverVerdict === 'retry' && !over) {
       // Repeat package 1 with the requested credentials (protocol.md §4.3).
       this.#phase = ClientPhase.Authenticating;
       return this.#package1([headerStatus(hdr, serverOk.code, await this.#chalFor(serverOk))]);
     }
-    if (serverVerdict === 'giveUp') {
+    // Refused, and the server says the session is over (Alert 1223): do not post again.
+    if (serverVerdict === 'giveUp' || serverVerdict === 'retry') {
       return this.#fail(
         new SessionError(SessionErrorCode.AuthFailed, 'server refused our credentials', {
           status: ours?.Data,

@@ -30,6 +30,8 @@ export const SessionErrorCode = {
   Closed: 'OMADM_ERR_SESSION_CLOSED',
   /** The transport failed (network, HTTP status, timeout) after its retries. */
   Transport: 'OMADM_ERR_SESSION_TRANSPORT',
+  /** Too many failed authentications from this source: retry later (HTTP 429, Retry-After). */
+  RateLimited: 'OMADM_ERR_SESSION_RATE_LIMITED',
 } as const;
 export type SessionErrorCode = (typeof SessionErrorCode)[keyof typeof SessionErrorCode];
 
@@ -37,10 +39,17 @@ export class SessionError extends Error {
   readonly code: SessionErrorCode;
   /** A SyncML status code that describes the failure, where one applies. */
   readonly status: number | undefined;
-  constructor(code: SessionErrorCode, message: string, options: { status?: number; cause?: unknown } = {}) {
+  /** For `RateLimited`: when the peer may try again (ms). */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    code: SessionErrorCode,
+    message: string,
+    options: { status?: number; cause?: unknown; retryAfterMs?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SessionError';
     this.code = code;
     this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }

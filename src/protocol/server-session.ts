@@ -8,9 +8,9 @@
  * → answer the client's commands → build the next package (continuation, "next message"
  * response, new commands from the CommandSource, or package 4) → save state (compare-and-set).
  */
-import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { Chal, Command, Cred, Item, Status, SyncML } from '../representation/index.ts';
-import { AlertCode, detectEncoding, StatusCode } from '../representation/index.ts';
+import { AlertCode, detectEncoding, EncodeError, StatusCode } from '../representation/index.ts';
 import {
   AuthScheme,
   basicCredential,
@@ -25,6 +25,7 @@ import {
   verifyMd5,
   credentialDigest,
 } from './auth/index.ts';
+import { type AuthGuard, AuthFailureReason } from './auth-guard.ts';
 import { answerMediaType, type Encoding, encodingOfMediaType, type MessageCodec } from './codec.ts';
 import { channels } from './diagnostics.ts';
 import { SessionError, SessionErrorCode } from './errors.ts';
@@ -32,7 +33,17 @@ import { fromJson, toJson } from './json.ts';
 import { withExplicitFormat } from './explicit-format.ts';
 import { continues, isChunk, receiveChunk } from './large-object.ts';
 import { resolveLimits, type SessionLimits } from './limits.ts';
-import { alert, commandStatus, dataText, echoSafe, header, headerStatus, intOf } from './message.ts';
+import {
+  alert,
+  commandStatus,
+  dataText,
+  echoSafe,
+  header,
+  headerStatus,
+  intOf,
+  message,
+  numberCommands,
+} from './message.ts';
 import { dataSize, isChunkable, type OutEntry, pack } from './packer.ts';
 import type {
   AuthMode,
@@ -41,6 +52,7 @@ import type {
   CommandSource,
   CredentialSource,
   DeviceCredentials,
+  QueuedCommand,
   SessionOutcome,
   SessionHead,
   SessionRef,
@@ -62,6 +74,8 @@ export interface ServerEngineOptions {
   readonly defaultAuth?: 'basic' | 'md5' | 'hmac';
   /** DM protocol version to speak when the client's is unknown. */
   readonly verProto?: string;
+  /** Brute-force protection: backoff before checking a sender, told of every failure and success. */
+  readonly guard?: AuthGuard;
 }
 
 /** One received message, as the binding hands it over. */
@@ -76,6 +90,13 @@ export interface ServerRequest {
   readonly respUri?: ((token: string) => string) | undefined;
   /** Identity proven by the transport (e.g. TLS client certificate subject CN). */
   readonly transportIdentity?: string | undefined;
+  /**
+   * What ties the connection to one client, when the transport has it (the TLS client
+   * certificate's fingerprint): a session opened with one accepts messages only with the same.
+   */
+  readonly transportBinding?: string | undefined;
+  /** The sender's address (for backoff and logs). */
+  readonly source?: string | undefined;
 }
 
 export interface ServerResponse {
@@ -89,6 +110,13 @@ export interface ServerResponse {
   readonly sessionId: string;
   /** The session's unique token (store key, RespURI `s` parameter); SessionIDs repeat, tokens do not. */
   readonly token: string;
+  /**
+   * The sender was authenticated (or accepted on its session's token). When false nothing of the
+   * message was stored: the answer is a refusal, and the binding should keep no trace of it either.
+   */
+  readonly authenticated: boolean;
+  /** When not `authenticated`: why the sender was refused. */
+  readonly refusal?: AuthFailureReason;
 }
 
 interface Work {
@@ -116,6 +144,16 @@ interface Work {
    * only its head.
    */
   readonly latest?: ServerSessionState | SessionHead | null;
+  /** The message reached its session through the session's token (RespURI). */
+  readonly viaToken: boolean;
+  /** Sender's address, for the guard. */
+  readonly source: string | undefined;
+  /** How this message's sender was accepted (kept with the reply, checked on a retransmission). */
+  acceptedBy?: 'credential' | 'token' | 'session' | 'failed';
+  /** The reply refuses an unauthenticated sender: nothing of this message is stored. */
+  unauthenticated?: boolean;
+  /** Why the sender was refused. */
+  refusal?: AuthFailureReason;
 }
 
 const FINISHED: ReadonlySet<string> = new Set(['whole', 'last']);
@@ -130,6 +168,8 @@ export class DmServerEngine {
   readonly #limits: SessionLimits;
   readonly #now: () => number;
   readonly #random: (size: number) => Uint8Array;
+  /** Keys challenge nonces of devices without a digest (unknown ones): never verified, only looked alike. */
+  readonly #nonceKey = nodeRandomBytes(32);
 
   constructor(options: ServerEngineOptions) {
     this.#o = options;
@@ -172,13 +212,19 @@ export class DmServerEngine {
       .update(req.body)
       .update(req.hmac ?? '')
       .digest('base64');
-    const isInit =
-      msgId === 1 &&
-      msg.SyncBody.commands.some(
-        (c) =>
-          c.type === 'Alert' &&
-          (c.Data === AlertCode.ClientInitiatedMgmt || c.Data === AlertCode.ServerInitiatedMgmt),
-      );
+    const hasInitAlert = msg.SyncBody.commands.some(
+      (c) =>
+        c.type === 'Alert' &&
+        (c.Data === AlertCode.ClientInitiatedMgmt || c.Data === AlertCode.ServerInitiatedMgmt),
+    );
+    const isInit = msgId === 1 && hasInitAlert;
+    // Package 1 repeated after a challenge (protocol.md §4.3, next MsgID): refused attempts leave
+    // no session behind, so it starts one unless it continues an open session of that SessionID.
+    const restart = msgId > 1 && hasInitAlert;
+    const source = req.source;
+
+    // Nothing is read for this device (session, cached answer) before its backoff has passed.
+    await this.#o.guard?.admit(deviceId, source);
 
     // Find the session.
     let loaded: ServerSessionState | undefined;
@@ -230,43 +276,80 @@ export class DmServerEngine {
     ) {
       loaded = undefined; // a new session reusing the SessionID
     }
+    if (
+      loaded &&
+      restart &&
+      loaded.phase === ServerPhase.Closed &&
+      loaded.lastReply?.requestHash !== requestHash
+    ) {
+      loaded = undefined; // a package 1 retry reusing the SessionID of a finished session
+    }
     if (loaded && this.#expired(loaded, now)) {
       await this.#close(loaded, 'expired');
-      if (!isInit)
+      if (!isInit && !restart)
         throw new SessionError(SessionErrorCode.UnknownSession, 'session expired', { status: 404 });
       loaded = undefined;
     }
-    if (!loaded && !isInit) {
+    if (loaded && loaded.binding !== undefined && req.transportBinding !== loaded.binding) {
+      // The session's token or SessionID without the TLS client certificate it was opened over.
+      this.#o.guard?.failed({
+        deviceId,
+        source,
+        reason: AuthFailureReason.TransportMismatch,
+        detail: 'message not over the TLS client certificate of its session',
+      });
+      if (!isInit && !restart)
+        throw new SessionError(SessionErrorCode.Hijack, 'message does not belong to this session', {
+          status: 403,
+        });
+      loaded = undefined; // a package 1: a new session, which must authenticate on its own
+    }
+    if (!loaded && !isInit && !restart) {
       throw new SessionError(SessionErrorCode.UnknownSession, `no session ${hdr.SessionID} for ${deviceId}`, {
         status: 404,
       });
     }
     if (loaded) {
-      if (loaded.phase === ServerPhase.Closed && loaded.lastReply?.requestHash !== requestHash) {
+      const last = loaded.lastReply;
+      const retransmission = msgId === loaded.clientMsgId && last?.requestHash === requestHash;
+      if (loaded.phase === ServerPhase.Closed && !retransmission) {
         throw new SessionError(SessionErrorCode.Closed, 'session is over', { status: 404 });
       }
-      if (msgId === loaded.clientMsgId && loaded.lastReply?.requestHash === requestHash) {
-        // Retransmission (the answer was lost): answer identically, execute nothing twice.
-        const r = loaded.lastReply;
-        const body =
-          r.body !== undefined
-            ? new Uint8Array(Buffer.from(r.body, 'base64'))
-            : await this.#o.sessions.loadReply?.(loaded);
-        if (body === undefined) {
-          // Gone since the state was read (the session ended meanwhile): the client may retry.
-          throw new SessionError(SessionErrorCode.Conflict, 'last answer not available', { status: 503 });
+      if (retransmission && last) {
+        // Retransmission (the answer was lost): answer identically, execute nothing twice — but
+        // only to a sender accepted the way the original was (same bytes carry the same Cred or
+        // HMAC; a token-accepted message must come on the token; a refusal is never repeated).
+        if (!this.#sameSender(loaded, viaToken)) {
+          if (loaded.phase === ServerPhase.Closed || (!isInit && !restart)) {
+            throw new SessionError(
+              last.acceptedBy === 'failed' ? SessionErrorCode.Closed : SessionErrorCode.Hijack,
+              last.acceptedBy === 'failed' ? 'session is over' : 'message does not belong to this session',
+              { status: last.acceptedBy === 'failed' ? 404 : 403 },
+            );
+          }
+          loaded = undefined; // a package 1 from someone else: it must authenticate on its own
+        } else {
+          const body =
+            last.body !== undefined
+              ? new Uint8Array(Buffer.from(last.body, 'base64'))
+              : await this.#o.sessions.loadReply?.(loaded);
+          if (body === undefined) {
+            // Gone since the state was read (the session ended meanwhile): the client may retry.
+            throw new SessionError(SessionErrorCode.Conflict, 'last answer not available', { status: 503 });
+          }
+          return {
+            body,
+            mediaType: last.mediaType,
+            ...(last.hmac === undefined ? {} : { hmac: last.hmac }),
+            done: last.done,
+            deviceId,
+            sessionId: loaded.sessionId,
+            token: loaded.token,
+            authenticated: true,
+          };
         }
-        return {
-          body,
-          mediaType: r.mediaType,
-          ...(r.hmac === undefined ? {} : { hmac: r.hmac }),
-          done: r.done,
-          deviceId,
-          sessionId: loaded.sessionId,
-          token: loaded.token,
-        };
       }
-      if (msgId !== loaded.clientMsgId + 1) {
+      if (loaded && msgId !== loaded.clientMsgId + 1) {
         throw new SessionError(
           SessionErrorCode.MsgIdOrder,
           `MsgID ${msgId} out of order (expected ${loaded.clientMsgId + 1})`,
@@ -291,7 +374,6 @@ export class DmServerEngine {
       initiator: state.initiator,
       ...(loaded ? {} : { firstMessage: true }),
     };
-    if (!loaded) channels.sessionStart.publish({ role: 'server', sessionId: state.sessionId, deviceId });
     channels.messageIn.publish({
       role: 'server',
       sessionId: state.sessionId,
@@ -315,6 +397,8 @@ export class DmServerEngine {
       taken: [],
       respUri: req.respUri,
       ...(latest !== undefined ? { latest } : {}),
+      viaToken,
+      source,
     };
 
     const reply = await this.#step(work, req, viaToken, now);
@@ -356,7 +440,8 @@ export class DmServerEngine {
       startedAt: now,
       lastActivityAt: now,
       clientMsgId: msgId - 1,
-      serverMsgId: 0,
+      // A package 1 retried after refusals: each refused attempt had its answer (one per message).
+      serverMsgId: msgId - 1,
       messages: 0,
       auth: { authenticated: false, failures: 0, serverAccepted: false, serverFailures: 0 },
       outbox: [],
@@ -368,6 +453,42 @@ export class DmServerEngine {
   /** The state machine: one branch per phase. */
   async #step(w: Work, req: ServerRequest, viaToken: boolean, now: number): Promise<PendingReply> {
     const { state, msg } = w;
+    // Messages not sent to our RespURI must prove the sender again (no hijacking by SessionID).
+    // With RespURI in use, a message not sent to it must carry credentials again.
+    const mustAuth =
+      state.phase === ServerPhase.Authenticating ||
+      this.#mode(w) === 'hmac' ||
+      (req.respUri !== undefined && !viaToken);
+    // A credential a message carries is checked even where none is needed: one that does not
+    // verify is never ignored.
+    const carries = msg.SyncHdr.Cred !== undefined || req.hmac !== undefined;
+    let hdrCode: number = StatusCode.Ok;
+    let chal: Chal | undefined;
+    if (mustAuth || carries) {
+      // Limits are checked after this: an unauthenticated message must not end anyone's session.
+      const verdict = await this.#verifyClient(w, req, mustAuth);
+      if (!verdict.ok) return this.#refuse(w, verdict);
+      this.#o.guard?.succeeded(state.deviceId, w.source);
+      w.acceptedBy = 'credential';
+      if (mustAuth) {
+        hdrCode = verdict.code;
+        chal = verdict.chal;
+      }
+      if (state.phase === ServerPhase.Authenticating) {
+        state.phase = ServerPhase.Managing;
+        // Bound to the certificate it was opened over: its token is worth nothing without it.
+        if (req.transportBinding !== undefined) state.binding = req.transportBinding;
+        channels.sessionStart.publish({
+          role: 'server',
+          sessionId: state.sessionId,
+          deviceId: state.deviceId,
+        });
+        await this.#o.credentials.authenticated?.(state.deviceId);
+        await this.#supersede(state, w.latest);
+      }
+    } else {
+      w.acceptedBy = viaToken ? 'token' : 'session';
+    }
     if (msg.SyncBody.commands.length > this.#limits.maxCommandsPerMessage) {
       return this.#abortReply(w, StatusCode.RequestEntityTooLarge, 'limit');
     }
@@ -376,26 +497,6 @@ export class DmServerEngine {
       now - state.startedAt > this.#limits.maxSessionDurationMs
     ) {
       return this.#abortReply(w, StatusCode.Ok, 'limit');
-    }
-    // Messages not sent to our RespURI must prove the sender again (no hijacking by SessionID).
-    // With RespURI in use, a message not sent to it must carry credentials again.
-    const mustAuth =
-      state.phase === ServerPhase.Authenticating ||
-      this.#mode(w) === 'hmac' ||
-      (req.respUri !== undefined && !viaToken);
-    let hdrCode: number = StatusCode.Ok;
-    let chal: Chal | undefined;
-    if (mustAuth) {
-      const verdict = await this.#verifyClient(w, req);
-      if (!verdict.ok) return this.#authFailureReply(w, verdict.code, verdict.reason);
-      hdrCode = verdict.code;
-      chal = verdict.chal;
-      if (state.phase === ServerPhase.Authenticating) {
-        state.phase = ServerPhase.Managing;
-        await this.#supersede(state, w.latest);
-      }
-    } else if (state.auth.authenticated) {
-      hdrCode = StatusCode.Ok;
     }
     w.statuses.push(headerStatus(msg.SyncHdr, hdrCode, chal));
     return this.#manage(w);
@@ -461,9 +562,13 @@ export class DmServerEngine {
       const next = await this.#o.commands.next(ref, this.#limits.maxCommandsPerPackage);
       for (const q of next) w.taken.push(q.id);
       const notSent: CommandOutcome[] = [];
+      const unsendable = this.#unencodable(state, next);
       for (const q of next) {
         const tooBig = this.#tooBigForClient(state, q.command);
-        if (tooBig)
+        const cannot = unsendable.get(q.id);
+        if (cannot !== undefined)
+          notSent.push({ id: q.id, status: StatusCode.BadRequest, notSent: true, reason: cannot });
+        else if (tooBig)
           notSent.push({
             id: q.id,
             status: StatusCode.RequestEntityTooLarge,
@@ -500,6 +605,37 @@ export class DmServerEngine {
       hdr?.type === 'Status' &&
       hdr.Chal !== undefined
     );
+  }
+
+  /**
+   * Commands this session's encoding cannot carry (a chr value with a control character in XML):
+   * each fails on its own with the reason, instead of failing every message of the session. A
+   * scan of the strings finds them (no encode); only a suspect is encoded alone, for the reason.
+   */
+  #unencodable(state: ServerSessionState, batch: readonly QueuedCommand[]): Map<string, string> {
+    const bad = new Map<string, string>();
+    // WBXML carries any string (inline or opaque); XML 1.0 does not.
+    if (state.encoding !== 'xml') return bad;
+    for (const q of batch) {
+      if (!hasNonXmlText(q.command)) continue;
+      let why = 'text contains characters XML 1.0 cannot carry';
+      try {
+        const hdr = header({
+          VerDTD: state.verDtd,
+          VerProto: state.verProto,
+          SessionID: '1',
+          MsgID: 1,
+          target: 'probe',
+          source: 'probe',
+        });
+        this.#o.codec.encode(message(hdr, numberCommands([q.command], 1).commands, true), 'xml');
+      } catch (err) {
+        if (!(err instanceof EncodeError)) throw err;
+        why = err.message;
+      }
+      bad.set(q.id, `not sent: the command cannot be encoded in XML: ${why}`);
+    }
+    return bad;
   }
 
   #tooBigForClient(state: ServerSessionState, cmd: Command): boolean {
@@ -683,20 +819,44 @@ export class DmServerEngine {
     return w.creds?.clientAuth ?? this.#o.defaultAuth ?? 'md5';
   }
 
-  async #verifyClient(
-    w: Work,
-    req: ServerRequest,
-  ): Promise<{ ok: true; code: number; chal?: Chal } | { ok: false; code: number; reason: string }> {
+  /**
+   * The scheme a refusal challenges with: the device's own DM scheme, else the default — so an
+   * unknown device and a device known to use the default scheme get the same answer.
+   */
+  #chalScheme(w: Work): AuthScheme {
+    const own = w.creds?.clientAuth;
+    const mode = own === 'basic' || own === 'md5' || own === 'hmac' ? own : (this.#o.defaultAuth ?? 'md5');
+    return mode === 'basic' ? AuthScheme.Basic : mode === 'hmac' ? AuthScheme.Hmac : AuthScheme.Md5;
+  }
+
+  /**
+   * Nonces for challenging a client that has not authenticated, current time window first. They
+   * are derived, not stored: a refused attempt writes nothing. For a known device they are keyed
+   * by its credential digest (any server node derives the same; nobody without the secret can)
+   * and by its stored nonce, so they die with the next successful authentication.
+   */
+  #challengeNonces(w: Work): string[] {
+    const bucket = Math.floor(this.#now() / this.#limits.idleTimeoutMs);
+    const c = w.creds;
+    const keyed = c !== undefined && c.clientDigest !== '';
+    return [bucket, bucket - 1].map((b) => {
+      const h = createHmac('sha256', keyed ? c.clientDigest : this.#nonceKey);
+      h.update(`omadm-chal\0${w.state.deviceId}\0${keyed ? (c.clientNonce ?? '') : ''}\0${b}`);
+      return encodeNonce(new Uint8Array(h.digest().subarray(0, 16)));
+    });
+  }
+
+  async #verifyClient(w: Work, req: ServerRequest, issue: boolean): Promise<Verdict> {
     const { creds, state, msg } = w;
     const cred = msg.SyncHdr.Cred;
     const missing = cred === undefined && !req.hmac;
-    const fail = (reason: string) =>
-      ({
-        ok: false,
-        code: missing ? StatusCode.MissingCredentials : StatusCode.InvalidCredentials,
-        reason,
-      }) as const;
-    if (!creds) return fail('unknown device');
+    const fail = (reason: AuthFailureReason, detail: string): Refusal => ({
+      ok: false,
+      code: missing ? StatusCode.MissingCredentials : StatusCode.InvalidCredentials,
+      reason,
+      detail,
+    });
+    if (!creds) return fail(AuthFailureReason.UnknownDevice, 'unknown device');
     const mode = creds.clientAuth;
     if (mode === 'none') {
       state.auth.authenticated = true;
@@ -708,39 +868,68 @@ export class DmServerEngine {
         state.auth.authenticated = true;
         return { ok: true, code: StatusCode.AuthenticationAccepted };
       }
-      return { ok: false, code: StatusCode.InvalidCredentials, reason: 'no matching client certificate' };
+      return {
+        ok: false,
+        // No certificate is a missing credential (407), like no Cred.
+        code: id === undefined && missing ? StatusCode.MissingCredentials : StatusCode.InvalidCredentials,
+        reason: AuthFailureReason.NoCertificate,
+        detail: id === undefined ? 'no client certificate' : 'client certificate of another identity',
+      };
     }
-    const nonces = this.#nonceCandidates(state.auth.nonce, creds.clientNonce);
+    const authenticating = state.phase === ServerPhase.Authenticating;
+    const nonces = this.#nonceCandidates(
+      state.auth.nonce,
+      // A client may repeat the Cred that opened its md5 session on later messages.
+      mode === 'md5' && !authenticating ? state.auth.sessionNonce : undefined,
+      creds.clientNonce,
+    );
+    // The nonces refusals challenged with (an empty nonce is tried only when nothing was issued).
+    if (authenticating) for (const n of this.#challengeNonces(w)) nonces.push(decodeNonce(n));
     if (mode === 'hmac') {
-      if (!req.hmac) return fail(cred ? 'HMAC required, got Cred' : 'no x-syncml-hmac header');
+      if (!req.hmac) {
+        return cred
+          ? fail(AuthFailureReason.WrongScheme, 'HMAC required, got Cred')
+          : fail(AuthFailureReason.MissingCredentials, 'no x-syncml-hmac header');
+      }
       const ok = nonces.some((n) =>
         verifyHmac(creds.clientDigest, n, req.body, req.hmac!, { expectedUsername: creds.clientName }),
       );
-      if (!ok) return fail('bad HMAC');
+      if (!ok) return fail(AuthFailureReason.BadCredentials, 'bad HMAC');
       state.auth.authenticated = true;
-      return { ok: true, code: StatusCode.Ok, chal: await this.#issueChal(w, AuthScheme.Hmac) };
+      return {
+        ok: true,
+        code: StatusCode.Ok,
+        ...(issue ? { chal: await this.#issueChal(w, AuthScheme.Hmac) } : {}),
+      };
     }
-    if (!cred) return fail('no Cred');
+    if (!cred) {
+      return req.hmac
+        ? fail(AuthFailureReason.WrongScheme, `${mode} required, got HMAC`)
+        : fail(AuthFailureReason.MissingCredentials, 'no Cred');
+    }
     const type = parseAuthScheme(cred.Meta?.Type ?? AuthScheme.Basic);
     const data = dataText(cred.Data).trim();
     if (mode === 'basic') {
-      if (type !== AuthScheme.Basic || !verifyBasic(creds.clientDigest, data, creds.clientName))
-        return fail('bad basic Cred');
+      if (type !== AuthScheme.Basic) return fail(AuthFailureReason.WrongScheme, 'basic required');
+      if (!verifyBasic(creds.clientDigest, data, creds.clientName))
+        return fail(AuthFailureReason.BadCredentials, 'bad basic Cred');
       state.auth.authenticated = true;
       return { ok: true, code: StatusCode.AuthenticationAccepted };
     }
     // md5
     const locName = msg.SyncHdr.Source.LocName;
-    if (type !== AuthScheme.Md5) return fail('md5 required');
-    if (locName !== undefined && locName !== creds.clientName) return fail('LocName does not match');
-    const ok = nonces.some((n) => verifyMd5(creds.clientDigest, n, data, { acceptEncodedNonce: true }));
-    if (!ok) return fail('bad md5 Cred');
+    if (type !== AuthScheme.Md5) return fail(AuthFailureReason.WrongScheme, 'md5 required');
+    if (locName !== undefined && locName !== creds.clientName)
+      return fail(AuthFailureReason.BadCredentials, 'LocName does not match');
+    const used = nonces.find((n) => verifyMd5(creds.clientDigest, n, data, { acceptEncodedNonce: true }));
+    if (!used) return fail(AuthFailureReason.BadCredentials, 'bad md5 Cred');
     state.auth.authenticated = true;
+    if (authenticating) state.auth.sessionNonce = encodeNonce(used);
     // 212 plus a nonce for the next session (protocol.md §4.3).
     return {
       ok: true,
       code: StatusCode.AuthenticationAccepted,
-      chal: await this.#issueChal(w, AuthScheme.Md5),
+      ...(issue ? { chal: await this.#issueChal(w, AuthScheme.Md5) } : {}),
     };
   }
 
@@ -772,7 +961,13 @@ export class DmServerEngine {
     return { Meta: meta };
   }
 
-  async #authFailureReply(w: Work, code: number, reason: string): Promise<PendingReply> {
+  /**
+   * A refusal. Before the session is established (package 1) it is answered and forgotten: no
+   * session, no nonce, no device row is written. Inside a session, a message without credentials
+   * (where they are needed) changes nothing either; a member of the session (on its token) whose
+   * Cred does not verify ends it; anyone else (by SessionID) just gets the refusal.
+   */
+  async #refuse(w: Work, v: Refusal): Promise<PendingReply> {
     const { state, msg } = w;
     state.auth.failures++;
     state.auth.authenticated = false;
@@ -780,26 +975,46 @@ export class DmServerEngine {
       role: 'server',
       sessionId: state.sessionId,
       deviceId: state.deviceId,
-      reason,
+      reason: v.detail,
     });
-    const giveUp = state.auth.failures >= this.#limits.maxAuthAttempts;
-    const mode = this.#mode(w);
-    const scheme =
-      mode === 'basic'
-        ? AuthScheme.Basic
-        : mode === 'hmac'
-          ? AuthScheme.Hmac
-          : mode === 'md5'
-            ? AuthScheme.Md5
-            : undefined;
-    const chal = !giveUp && scheme ? await this.#issueChal(w, scheme) : undefined;
-    // Statuses only, one per received command, with the header's code (protocol.md §4.3).
-    w.statuses.push(headerStatus(msg.SyncHdr, code, chal));
-    for (const cmd of msg.SyncBody.commands) {
-      if (cmd.type !== 'Status' && cmd.type !== 'Results')
-        w.statuses.push(commandStatus(cmd, msg.SyncHdr.MsgID, code));
+    this.#o.guard?.failed({ deviceId: state.deviceId, source: w.source, reason: v.reason, detail: v.detail });
+    w.refusal = v.reason;
+    const managing = state.phase !== ServerPhase.Authenticating;
+    const close = managing && w.viaToken && v.code === StatusCode.InvalidCredentials;
+    // Attempt k of package 1 is MsgID k: the last one says the session is over.
+    const giveUp = close || (!managing && (intOf(msg.SyncHdr.MsgID) ?? 1) >= this.#limits.maxAuthAttempts);
+    let chal: Chal | undefined;
+    if (!giveUp) {
+      const scheme = this.#chalScheme(w);
+      const meta: { Type: string; Format: string; NextNonce?: string } = { Type: scheme, Format: 'b64' };
+      if (scheme !== AuthScheme.Basic) {
+        // Inside a session: the nonce already issued (nothing rotates for an unauthenticated party).
+        const nonce = managing ? state.auth.nonce : this.#challengeNonces(w)[0];
+        if (nonce !== undefined) meta.NextNonce = nonce;
+      }
+      chal = { Meta: meta };
     }
-    return this.#reply(w, [], true, giveUp ? 'authFailed' : undefined);
+    // Statuses only, one per received command, with the header's code (protocol.md §4.3).
+    w.statuses.push(headerStatus(msg.SyncHdr, v.code, chal));
+    let n = 0;
+    for (const cmd of msg.SyncBody.commands) {
+      if (++n > this.#limits.maxCommandsPerMessage) break;
+      if (cmd.type !== 'Status' && cmd.type !== 'Results')
+        w.statuses.push(commandStatus(cmd, msg.SyncHdr.MsgID, v.code));
+    }
+    if (close) {
+      w.acceptedBy = 'failed';
+      w.endOutcome = 'authFailed';
+      return this.#reply(w, [alert(AlertCode.SessionAbort)], true, 'authFailed');
+    }
+    w.unauthenticated = true;
+    // Alert 1223 with the last refusal: the client does not post again (into a 404).
+    return this.#reply(
+      w,
+      giveUp ? [alert(AlertCode.SessionAbort)] : [],
+      true,
+      giveUp ? 'authFailed' : undefined,
+    );
   }
 
   #abortReply(w: Work, hdrCode: number, outcome: SessionOutcome): Promise<PendingReply> {
@@ -905,8 +1120,12 @@ export class DmServerEngine {
       MsgID: state.serverMsgId,
       target: state.deviceId,
       source: state.serverUri,
-      ...(creds && this.#serverCredMode(w) !== 'none' ? { sourceName: creds.serverName } : {}),
-      ...(w.respUri ? { RespURI: w.respUri(state.token) } : {}),
+      // Toward an unauthenticated sender: nothing that tells a known device from an unknown one,
+      // and no token (a refusal leaves no session to continue).
+      ...(creds && state.auth.authenticated && this.#serverCredMode(w) !== 'none'
+        ? { sourceName: creds.serverName }
+        : {}),
+      ...(w.respUri && state.auth.authenticated ? { RespURI: w.respUri(state.token) } : {}),
       ...this.#serverCredField(w),
       MaxMsgSize: this.#limits.maxMsgSize,
       MaxObjSize: this.#limits.maxObjSize,
@@ -997,7 +1216,8 @@ export class DmServerEngine {
 
   #serverCredField(w: Work): { Cred?: Cred } {
     const { creds, state } = w;
-    if (!creds || state.auth.serverAccepted) return {};
+    // The server's credential only to a client that proved who it is (else anyone could ask for it).
+    if (!creds || state.auth.serverAccepted || !state.auth.authenticated) return {};
     const mode = creds.serverAuth;
     if (mode === 'basic' && creds.serverSecret !== undefined) {
       return {
@@ -1023,8 +1243,9 @@ export class DmServerEngine {
 
   async #finish(w: Work, reply: PendingReply, expectedRevision: number): Promise<ServerResponse> {
     const { state, creds } = w;
+    if (w.unauthenticated) return this.#refused(w, reply);
     let hmac: string | undefined;
-    if (creds && creds.serverAuth === 'hmac') {
+    if (creds && creds.serverAuth === 'hmac' && state.auth.authenticated) {
       const digest = serverDigest(creds);
       if (digest) {
         const nonce = this.#nonceCandidates(state.auth.serverNonce, creds.serverNonce)[0]!;
@@ -1048,6 +1269,7 @@ export class DmServerEngine {
       mediaType: state.mediaType,
       ...(hmac === undefined ? {} : { hmac }),
       done,
+      ...(w.acceptedBy === undefined ? {} : { acceptedBy: w.acceptedBy }),
     };
     if (done) state.phase = ServerPhase.Closed;
     state.revision = expectedRevision + 1;
@@ -1086,7 +1308,40 @@ export class DmServerEngine {
       deviceId: state.deviceId,
       sessionId: state.sessionId,
       token: state.token,
+      authenticated: w.acceptedBy !== 'failed',
+      ...(w.refusal === undefined ? {} : { refusal: w.refusal }),
     };
+  }
+
+  /** The answer to an unauthenticated message: nothing is stored, nothing of the session changes. */
+  #refused(w: Work, reply: PendingReply): ServerResponse {
+    const { state } = w;
+    channels.messageOut.publish({
+      role: 'server',
+      sessionId: state.sessionId,
+      deviceId: state.deviceId,
+      msgId: state.serverMsgId,
+      bytes: reply.packed.bytes.byteLength,
+      encoding: state.encoding,
+    });
+    return {
+      body: reply.packed.bytes,
+      mediaType: state.mediaType,
+      done: reply.done,
+      deviceId: state.deviceId,
+      sessionId: state.sessionId,
+      token: '',
+      authenticated: false,
+      ...(w.refusal === undefined ? {} : { refusal: w.refusal }),
+    };
+  }
+
+  /** Whether a retransmission comes from the sender of the original (transport binding checked before). */
+  #sameSender(s: ServerSessionState, viaToken: boolean): boolean {
+    const by = s.lastReply?.acceptedBy;
+    if (by === 'failed' || !s.auth.authenticated || s.phase === ServerPhase.Authenticating) return false;
+    // The same bytes carry the same Cred (the hash covers the HMAC header too).
+    return by === 'token' ? viaToken : true;
   }
 
   /** Ends a session: outstanding commands settle as unknown, unsent ones are released. */
@@ -1109,6 +1364,8 @@ export class DmServerEngine {
       resend: new Set(),
       taken: [],
       respUri: undefined,
+      viaToken: false,
+      source: undefined,
     };
     await this.#settle(work, true);
     const unsent = [...new Set(state.outbox.map((e) => e.tag).filter((t): t is string => t !== undefined))];
@@ -1162,6 +1419,15 @@ export class DmServerEngine {
   }
 }
 
+interface Refusal {
+  readonly ok: false;
+  readonly code: number;
+  readonly reason: AuthFailureReason;
+  readonly detail: string;
+}
+
+type Verdict = { readonly ok: true; readonly code: number; readonly chal?: Chal } | Refusal;
+
 interface PendingReply {
   readonly packed: ReturnType<typeof pack>;
   readonly done: boolean;
@@ -1172,6 +1438,17 @@ interface PendingReply {
 /** A 2xx code: the client took the command (or Item) on; a 4xx/5xx one is a failure to keep. */
 function isSuccess(code: number): boolean {
   return code >= 200 && code < 300;
+}
+
+/** A character XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF). */
+const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** Whether any string in a command model holds a character XML 1.0 cannot carry. */
+function hasNonXmlText(v: unknown): boolean {
+  if (typeof v === 'string') return NOT_XML_CHAR.test(v);
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (hasNonXmlText(x)) return true;
+  return false;
 }
 
 function isFullState(s: ServerSessionState | SessionHead): s is ServerSessionState {

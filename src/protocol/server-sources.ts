@@ -45,6 +45,11 @@ export interface DeviceCredentials {
 /** Read access to device credentials plus the one write the protocol needs: rotating nonces. */
 export interface CredentialSource {
   lookup(deviceId: string): Promise<DeviceCredentials | undefined>;
+  /**
+   * Optional: the device just proved these credentials (once per session, before anything of the
+   * session is stored) — e.g. to create the registry row of a device enrolled on first contact.
+   */
+  authenticated?(deviceId: string): Promise<void>;
   /** Persist new nonces (base64); absent fields stay unchanged. */
   updateNonces(
     deviceId: string,
@@ -80,7 +85,8 @@ export interface CommandOutcome {
   readonly itemStatuses?: readonly { readonly status: number; readonly targets: readonly string[] }[];
   /** Set when the server did not send the command at all; `status` then says why (e.g. 413). */
   readonly notSent?: boolean;
-  /** Why it was not sent, for operators (e.g. larger than the device's MaxMsgSize). */
+  /** With `notSent`: why, in words (e.g. larger than the device's MaxMsgSize, or a value the
+   * encoding cannot carry). */
   readonly reason?: string;
 }
 

@@ -75,6 +75,8 @@ export interface ServerSessionState {
     failures: number;
     /** Base64 nonce issued to the client in this session (last Chal). */
     nonce?: string;
+    /** Base64 nonce the session's authenticating Cred was made with (a client may repeat that Cred). */
+    sessionNonce?: string;
     /** Client accepted our credentials with 212 (no more Cred needed). */
     serverAccepted: boolean;
     serverFailures: number;
@@ -93,6 +95,11 @@ export interface ServerSessionState {
   incoming?: IncomingObject;
   /** DevInfo gathered from package 1. */
   devInfo: Record<string, string>;
+  /**
+   * The transport binding (TLS client certificate fingerprint) the session was authenticated over:
+   * its token is worth nothing without it.
+   */
+  binding?: string;
   /** The last reply, to answer a retransmitted request identically (no double execution). */
   lastReply?: {
     readonly requestHash: string;
@@ -104,5 +111,12 @@ export interface ServerSessionState {
     readonly mediaType: string;
     readonly hmac?: string;
     readonly done: boolean;
+    /**
+     * How the request was accepted: `credential` (it carried what authenticated it: Cred, HMAC,
+     * certificate), `token` (on the session's token), `session` (by SessionID, where RespURI is
+     * not used), `failed` (refused; never answered again).
+     * A retransmission is answered from this reply only when accepted the same way.
+     */
+    readonly acceptedBy?: 'credential' | 'token' | 'session' | 'failed';
   };
 }

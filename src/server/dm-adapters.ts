@@ -10,6 +10,7 @@
  * - `settle` applies the device's Status/Results; an Exec answered 202 stays pending until the
  *   Generic Alert with its Correlator arrives (`alert`).
  */
+import { credentialDigest } from '../protocol/auth/index.ts';
 import type { Command, Item, Meta } from '../representation/index.ts';
 import { dataText } from '../representation/index.ts';
 import type {
@@ -246,37 +247,87 @@ function toEngineCredentials(c: DeviceCredentials): EngineCredentials {
   };
 }
 
+/**
+ * Devices the auto-enrollment policy would enroll, per context, until one authenticates: the
+ * registry row is created when it authenticated (`authenticated`), never on contact (an
+ * unauthenticated party must not be able to create devices). `serverNonce`: one the device issued
+ * before its row existed.
+ */
+const pendingEnroll = new WeakMap<DmContext, Map<string, { serverNonce?: string }>>();
+
+/** The credentials an auto-enrolled device will have, without storing anything. */
+function enrollCredentials(deviceId: string, policy: AutoEnrollPolicy): EngineCredentials {
+  const authType = policy.authType ?? 'md5';
+  const serverName = policy.serverId;
+  const serverSecret = serverName !== undefined ? policy.serverSecret : undefined;
+  return {
+    deviceId,
+    clientAuth: authType,
+    clientName: deviceId,
+    clientDigest: credentialDigest(deviceId, policy.secret),
+    serverAuth: serverName !== undefined && serverSecret !== undefined ? authType : 'none',
+    serverName: serverName ?? '',
+    ...(serverSecret !== undefined && authType === 'basic' ? { serverSecret } : {}),
+    ...(serverName !== undefined && serverSecret !== undefined
+      ? { serverDigest: credentialDigest(serverName, serverSecret) }
+      : {}),
+  };
+}
+
+/** Creates the registry row of a device that just authenticated with the enrollment secret. */
+async function enroll(ctx: DmContext, deviceId: string): Promise<void> {
+  const pending = pendingEnroll.get(ctx);
+  const entry = pending?.get(deviceId);
+  const policy = ctx.autoEnroll;
+  if (!entry || !policy) return;
+  pending?.delete(deviceId);
+  const { store } = ctx;
+  try {
+    await store.devices.create({
+      id: deviceId,
+      authType: policy.authType ?? 'md5',
+      clientSecret: policy.secret,
+      ...(policy.serverId ? { serverAuthName: policy.serverId } : {}),
+      ...(policy.serverSecret ? { serverSecret: policy.serverSecret } : {}),
+      ...(policy.tags ? { tags: policy.tags } : {}),
+      ...(policy.groups ? { groups: policy.groups } : {}),
+      attributes: { enrolled: 'auto' },
+    });
+    await store.audit.append({ actor: 'system', action: 'device.autoenroll', target: deviceId });
+    ctx.log?.info({ event: 'dm.device.autoenroll', deviceId }, 'device auto-enrolled');
+  } catch (err) {
+    // Another node enrolled it at the same moment: use that record.
+    if (!isStoreError(err, StoreErrorCode.AlreadyExists)) throw err;
+  }
+  if (entry.serverNonce !== undefined)
+    await store.devices.putNonces(deviceId, { serverNonce: entry.serverNonce });
+}
+
 export function credentialSource(ctx: DmContext): CredentialSource {
   const { store } = ctx;
   return {
     async lookup(deviceId) {
-      let creds = await store.devices.credentials(deviceId);
+      const creds = await store.devices.credentials(deviceId);
       const policy = ctx.autoEnroll;
       if (!creds && policy && (!policy.idPattern || policy.idPattern.test(deviceId))) {
-        try {
-          await store.devices.create({
-            id: deviceId,
-            authType: policy.authType ?? 'md5',
-            clientSecret: policy.secret,
-            ...(policy.serverId ? { serverAuthName: policy.serverId } : {}),
-            ...(policy.serverSecret ? { serverSecret: policy.serverSecret } : {}),
-            ...(policy.tags ? { tags: policy.tags } : {}),
-            ...(policy.groups ? { groups: policy.groups } : {}),
-            attributes: { enrolled: 'auto' },
-          });
-          await store.audit.append({ actor: 'system', action: 'device.autoenroll', target: deviceId });
-          ctx.log?.info({ deviceId }, 'device auto-enrolled');
-        } catch (err) {
-          // Another node enrolled it at the same moment: use that record.
-          if (!isStoreError(err, StoreErrorCode.AlreadyExists)) throw err;
+        let pending = pendingEnroll.get(ctx);
+        if (!pending) {
+          pending = new Map();
+          pendingEnroll.set(ctx, pending);
         }
-        creds = await store.devices.credentials(deviceId);
+        if (pending.size > 10_000) pending.clear(); // contacts that never authenticated; bounded
+        if (!pending.has(deviceId)) pending.set(deviceId, {});
+        return enrollCredentials(deviceId, policy);
       }
       if (!creds) return undefined;
       rememberLookup(ctx, creds);
       return toEngineCredentials(creds);
     },
+    // A device the enrollment policy admits gets its row once it authenticated.
+    authenticated: (deviceId) => enroll(ctx, deviceId),
     async updateNonces(deviceId, nonces) {
+      const enrolling = pendingEnroll.get(ctx)?.get(deviceId);
+      if (enrolling && nonces.serverNonce !== undefined) enrolling.serverNonce = nonces.serverNonce;
       const pending = pendingNonces.get(ctx);
       if (pending && nonces.clientNonce !== undefined && nonces.serverNonce === undefined) {
         if (pending.size > 10_000) pending.clear(); // answers that never saved; bounded whatever happens
@@ -371,6 +422,23 @@ export function commandSource(ctx: DmContext): CommandSource {
         const id = queueId(o.id);
         if (o.status === undefined) continue; // no Status: releaseSession decides (Get → again, else unknown)
         const results = (o.results ?? []).map((i) => resultItem(i));
+        if (o.notSent && o.reason !== undefined) {
+          // Never sent and never will be (e.g. a value the encoding cannot carry): failed, with why.
+          try {
+            const rec = await store.queue.reject(id, session.sessionId, {
+              status: o.status,
+              reason: o.reason,
+            });
+            metrics.commandsDelivered.inc({ state: rec.state });
+            ctx.log?.warn(
+              { event: 'dm.command.unsendable', deviceId: session.deviceId, commandId: id, reason: o.reason },
+              'queued command cannot be sent; failed on its own',
+            );
+            continue;
+          } catch (err) {
+            if (!isStoreError(err, StoreErrorCode.InvalidState)) throw err;
+          }
+        }
         if (o.notSent) {
           // Refused before sending (e.g. 413 too large for the device): record it as failed.
           const rec = await store.queue.get(id);

@@ -1,11 +1,15 @@
 /**
  * The DM endpoint: the HTTP binding's Fastify plugin (`POST /dm`, and `/dm?s=TOKEN`, the RespURI
  * of a running session) in front of the server session engine wired to the store
- * (dm-adapters.ts). Messages in and out are recorded in the device's trace, and each session in
- * the session log, as the trace policy says (session-recorder.ts, trace-policy.ts).
+ * (dm-adapters.ts). Messages of an authenticated sender are recorded in the device's trace, and
+ * each session in the session log, as the trace policy says (session-recorder.ts,
+ * trace-policy.ts); of refused ones only bounded metadata is kept (unauthenticated.ts), and each
+ * refusal is counted (`omadm_auth_failures_total`) and logged (`dm.auth.failure`). Failed attempts
+ * slow their device and source down (BackoffGuard; docs/security.md).
  */
 import type { FastifyInstance } from 'fastify';
 import { type DmRequestHandler, dmHttpPlugin } from '../binding/http/index.ts';
+import { type AuthFailure, BackoffGuard, type BackoffPolicy } from '../protocol/auth-guard.ts';
 import { syncmlCodec } from '../protocol/default-codec.ts';
 import type { SessionLimits } from '../protocol/limits.ts';
 import { DmServerEngine, type ServerRequest, type ServerResponse } from '../protocol/server-session.ts';
@@ -20,6 +24,7 @@ import type { ServerMetrics } from './metrics.ts';
 import { recordMessage } from './session-recorder.ts';
 import type { Store } from './store/index.ts';
 import { withActivity } from './trace-policy.ts';
+import { UnauthenticatedContacts } from './unauthenticated.ts';
 
 export type { AutoEnrollPolicy };
 
@@ -33,9 +38,17 @@ export interface DmOptions {
   readonly limits?: Partial<SessionLimits>;
   /** Refuse DM requests without an authorized TLS client certificate (403). */
   readonly requireClientCertificate?: boolean;
+  /** Backoff after failed authentications (defaults: `defaultBackoffPolicy`, docs/security.md). */
+  readonly authBackoff?: Partial<BackoffPolicy>;
 }
 
-export async function registerDm(app: FastifyInstance, options: DmOptions): Promise<void> {
+/** What the DM endpoint keeps about refused senders. */
+export interface DmEndpoint {
+  readonly unauthenticated: UnauthenticatedContacts;
+  readonly guard: BackoffGuard;
+}
+
+export async function registerDm(app: FastifyInstance, options: DmOptions): Promise<DmEndpoint> {
   const { store, metrics } = options;
   const ctx: DmContext = {
     store,
@@ -45,7 +58,25 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     log: app.log,
   };
   const sessions = sessionStore(ctx);
+  const unauthenticated = new UnauthenticatedContacts();
+  const guard = new BackoffGuard({
+    ...(options.authBackoff ? { policy: options.authBackoff } : {}),
+    onFailure: (f: AuthFailure) => {
+      metrics.authFailures.inc({ reason: f.reason });
+      app.log.warn(
+        {
+          event: 'dm.auth.failure',
+          deviceId: f.deviceId,
+          source: f.source,
+          reason: f.reason,
+          detail: f.detail,
+        },
+        'DM authentication failed',
+      );
+    },
+  });
   const engine = new DmServerEngine({
+    guard,
     codec: syncmlCodec,
     credentials: credentialSource(ctx),
     commands: commandSource(ctx),
@@ -58,6 +89,19 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     async handle(request: ServerRequest): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
       const [res, activity] = await withActivity(() => engine.handle(request));
+      if (!res.authenticated) {
+        // Nothing of a refused sender is stored: no trace, only bounded metadata.
+        unauthenticated.note({
+          deviceId: res.deviceId,
+          source: request.source,
+          reason: res.refusal ?? 'refused',
+          body: request.body,
+          contentType: request.contentType,
+          at: Date.now(),
+        });
+        metrics.dmMessages.inc({ direction: 'out' });
+        return res;
+      }
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??
@@ -88,4 +132,5 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
       ...(options.requireClientCertificate ? { requireClientCertificate: true } : {}),
     });
   });
+  return { unauthenticated, guard };
 }

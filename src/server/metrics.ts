@@ -189,6 +189,8 @@ export interface ServerMetrics {
   readonly commandsDelivered: Counter;
   /** Rows deleted by retention, by table rule. */
   readonly rowsPruned: Counter;
+  /** Failed DM client authentications, by reason (`AuthFailureReason`). */
+  readonly authFailures: Counter;
 }
 
 export interface MetricsCollectors {
@@ -232,6 +234,12 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
   );
   const rowsPruned = registry.register(
     new Counter('omadm_store_rows_pruned_total', 'Rows deleted by retention on this node, by table rule.'),
+  );
+  const authFailures = registry.register(
+    new Counter(
+      'omadm_auth_failures_total',
+      'DM client authentications refused on this node, by reason (unknown_device, missing_credentials, bad_credentials, wrong_scheme, no_certificate, transport_mismatch, rate_limited).',
+    ),
   );
   const { commandsByState, devices, store } = collectors;
   if (store) {
@@ -303,5 +311,6 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
     dmSessionsStarted,
     commandsDelivered,
     rowsPruned,
+    authFailures,
   };
 }

@@ -21,7 +21,8 @@ import { authHook } from './api/auth.ts';
 import { apiRoutes } from './api/routes.ts';
 import { storeBackend } from './api/store-backend.ts';
 import { typeboxValidatorCompiler } from './api/validation.ts';
-import { type AutoEnrollPolicy, registerDm } from './dm.ts';
+import type { BackoffPolicy } from '../protocol/auth-guard.ts';
+import { type AutoEnrollPolicy, type DmEndpoint, registerDm } from './dm.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { HttpChannelBearer, registerHttpChannel } from './http-channel.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
@@ -74,6 +75,8 @@ export interface ServerOptions {
    * again every hour while it stays above.
    */
   readonly sizeWarning?: { readonly bytes: number; readonly path?: string };
+  /** Backoff after failed DM authentications, per device and per source (docs/security.md). */
+  readonly authBackoff?: Partial<BackoffPolicy>;
 }
 
 /** A running (or ready to listen) server. */
@@ -81,6 +84,8 @@ export interface OmadmServer extends AsyncDisposable {
   readonly app: FastifyInstance;
   readonly store: Store;
   readonly metrics: ServerMetrics;
+  /** The DM endpoint's memory of refused senders (bounded metadata) and its backoff guard. */
+  readonly dm: DmEndpoint;
   /** Starts listening; resolves with the base URL (`http://127.0.0.1:8080`). */
   listen(options?: { readonly host?: string; readonly port?: number }): Promise<{ readonly url: string }>;
   /** The base URL once listening. */
@@ -191,13 +196,14 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     ...(notifier ? { notifier } : {}),
   });
 
-  await registerDm(app, {
+  const dm = await registerDm(app, {
     store,
     metrics,
     onlineTtlMs: (options.onlineTtlSeconds ?? 60) * 1000,
     ...(options.autoEnroll ? { autoEnroll: options.autoEnroll } : {}),
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
     ...(options.tls?.requireClientCert ? { requireClientCertificate: true } : {}),
+    ...(options.authBackoff ? { authBackoff: options.authBackoff } : {}),
   });
 
   // Devices behind NAT long-poll for Package 0 when the http-channel bearer is configured.
@@ -262,6 +268,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     app,
     store,
     metrics,
+    dm,
     get url() {
       return url;
     },

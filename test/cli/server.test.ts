@@ -122,6 +122,8 @@ describe('omadm server', () => {
       [['--require-client-cert'], /need --tls-cert/],
       [['--db', 'mysql://x/y'], /unsupported database URL scheme/],
       [['--auto-enroll-pattern', '(('], /--auto-enroll-pattern/],
+      [['--auth-backoff', 'lockForever=1'], /--auth-backoff: expected k=v pairs/],
+      [['--auth-backoff', 'baseDelayMs=-5'], /--auth-backoff/],
       [['--push-smpp', 'http://smsc:2775'], /--push-smpp takes smpp:\/\//],
       [['--push-pap', 'not a url'], /--push-pap needs/],
       [['--data', join(tmp, 'd3'), '--token', 'short'], /at least 16 characters/],

@@ -143,6 +143,24 @@ for (const auth of ['basic', 'md5', 'hmac'] as const) {
   });
 }
 
+test("the server's last refusal ends the session (Alert 1223): the client does not post again into a 404", async () => {
+  // The server allows fewer attempts than the client would make.
+  const pair = makePair({
+    auth: 'md5',
+    serverAuth: 'none',
+    clientSecret: 'wrong',
+    serverLimits: { maxAuthAttempts: 2 },
+  });
+  await withServer(pair, async (srv) => {
+    await assert.rejects(runClientSession(pair.client(), transport), (e: unknown) => {
+      assert.ok(e instanceof SessionError);
+      assert.equal(e.code, 'OMADM_ERR_SESSION_AUTH_FAILED', String(e));
+      return true;
+    });
+    assert.equal(srv.requests.length, 2, 'two attempts, no post after the last refusal');
+  });
+});
+
 test('a server with wrong credentials is refused by the client; nothing is executed', async () => {
   const pair = makePair({ auth: 'md5', serverAuth: 'md5', serverSecretOnClient: 'not-the-server-secret' });
   await withServer(pair, async () => {

@@ -62,6 +62,8 @@ export function httpStatusOf(error: SessionError): number {
       return 404;
     case SessionErrorCode.Conflict:
       return 503;
+    case SessionErrorCode.RateLimited:
+      return 429;
     default:
       return 500;
   }
@@ -82,9 +84,15 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const socket = request.raw.socket as Partial<TLSSocket>;
       let transportIdentity: string | undefined;
-      if (socket.encrypted && socket.authorized && typeof socket.getPeerCertificate === 'function') {
-        const cn = socket.getPeerCertificate().subject?.CN;
-        transportIdentity = Array.isArray(cn) ? cn[0] : cn;
+      let transportBinding: string | undefined;
+      if (socket.encrypted && typeof socket.getPeerCertificate === 'function') {
+        const peer = socket.getPeerCertificate();
+        // Any certificate the client proved it holds binds its session, authorized or not.
+        if (peer?.fingerprint256) transportBinding = `cert:${peer.fingerprint256}`;
+        if (socket.authorized) {
+          const cn = peer?.subject?.CN;
+          transportIdentity = Array.isArray(cn) ? cn[0] : cn;
+        }
       }
       if (options.requireClientCertificate && transportIdentity === undefined) {
         return reply
@@ -111,6 +119,8 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
           respUri:
             options.respUri === false ? undefined : (token) => `${base}${path}?${TOKEN_PARAM}=${token}`,
           transportIdentity,
+          transportBinding,
+          source: request.ip,
         });
         reply.code(200).header('content-type', res.mediaType).header('cache-control', 'no-store');
         if (res.hmac) reply.header(HMAC_HEADER, res.hmac);
@@ -118,6 +128,8 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
       } catch (error) {
         if (error instanceof SessionError) {
           request.log.info({ code: error.code }, error.message);
+          if (error.retryAfterMs !== undefined)
+            reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
           return reply
             .code(httpStatusOf(error))
             .header('cache-control', 'no-store')

@@ -16,6 +16,7 @@ import {
   SmppBearer,
   UdpBearer,
 } from '../../binding/push/index.ts';
+import { type BackoffPolicy, defaultBackoffPolicy } from '../../protocol/auth-guard.ts';
 import { ensureAdminToken } from '../../server/bootstrap.ts';
 import { loadSecretKey } from '../../server/bootstrap.ts';
 import { HttpChannelBearer } from '../../server/http-channel.ts';
@@ -39,6 +40,7 @@ interface ServerCliOptions {
   serverId?: string;
   autoEnrollSecret?: string;
   autoEnrollPattern?: string;
+  authBackoff?: string;
   logLevel: string;
   pushUdp?: boolean;
   pushSip?: boolean;
@@ -183,6 +185,10 @@ export function register(program: Command): void {
       'enroll unknown devices that authenticate with this shared secret (default: $OMADM_ENROLL_SECRET; off)',
     )
     .option('--auto-enroll-pattern <regex>', 'only auto-enroll DevIds matching this regular expression')
+    .option(
+      '--auth-backoff <k=v,...>',
+      'backoff after failed DM authentications, e.g. deviceFreeFailures=5,maxSourceDelayMs=30000 (docs/security.md)',
+    )
     .option('--push-udp', 'notify devices (Package 0) over UDP/WDP (device address host[:port])')
     .option('--push-sip', 'notify devices with SIP MESSAGE (device address sip:…)')
     .option(
@@ -252,6 +258,7 @@ export function register(program: Command): void {
           throw new CliError(`--auto-enroll-pattern: ${(err as Error).message}`, ExitCode.BadInput);
         }
       }
+      const authBackoff = opts.authBackoff === undefined ? undefined : parseBackoff(opts.authBackoff);
       const enrollSecret = opts.autoEnrollSecret ?? (process.env.OMADM_ENROLL_SECRET || undefined);
       const token = opts.token ?? (process.env.OMADM_TOKEN || undefined);
       const tls = opts.tlsCert
@@ -325,6 +332,7 @@ export function register(program: Command): void {
           // SQLite lives in the data directory; a PostgreSQL schema is measured by the database.
           ...(location.backend === 'sqlite' ? { path: dirname(resolve(location.path)) } : {}),
         },
+        ...(authBackoff ? { authBackoff } : {}),
       });
       const url = await listenOrFail(server, store, opts.host, port);
       const where =
@@ -397,4 +405,20 @@ function redact(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** `--auth-backoff k=v,…`: fields of BackoffPolicy, each a non-negative integer. */
+function parseBackoff(text: string): Partial<BackoffPolicy> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const [key, value, extra] = part.split('=').map((x) => x.trim());
+    if (!key || !(key in defaultBackoffPolicy) || extra !== undefined || !/^\d{1,9}$/.test(value ?? '')) {
+      throw new CliError(
+        `--auth-backoff: expected k=v pairs with k one of ${Object.keys(defaultBackoffPolicy).join(', ')}, got "${part}"`,
+        ExitCode.BadInput,
+      );
+    }
+    out[key] = Number(value);
+  }
+  return out as Partial<BackoffPolicy>;
 }
