@@ -10,14 +10,7 @@
  * it is asked for.
  */
 import { createHash } from 'node:crypto';
-import {
-  createReadStream,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { type FileHandle, open } from 'node:fs/promises';
