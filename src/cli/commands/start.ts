@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { CliError, ExitCode } from '../errors.ts';
+import { selfCommand } from '../self.ts';
 import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
 
 interface StartOptions {
@@ -39,11 +40,6 @@ async function startToken(
   await store.audit.append({ actor: 'system', action: 'token.generate', target: 'start' });
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return secret;
-}
-
-/** How the user invoked us: `./omadm` from a checkout with the wrapper, else `omadm`. */
-function selfCommand(): string {
-  return existsSync('./omadm') && existsSync('./bin/omadm.js') ? './omadm' : 'omadm';
 }
 
 export function register(program: Command): void {
