@@ -188,6 +188,32 @@ for (const { name, skip } of await backends()) {
       assert.equal(device.received.length, 0);
     });
 
+    test('a notification deferred because the device was just seen goes out when that pause ends, not a sweep period later', async (t) => {
+      const device = await udpDevice();
+      t.after(() => device.close());
+      // A sweep period far longer than the test: only the deferral's own wake-up can send it.
+      const n = new Notifier(store, {
+        bearers: [new UdpBearer()],
+        policy: { recentlySeenMs: 300, sweepIntervalMs: 600_000 },
+      });
+      open.push(n);
+      n.start();
+      const id = 'IMEI:just-seen';
+      await addDevice(store, id, { bearer: 'udp', target: device.target });
+      // Its last session has just ended (what `omadm start`'s Get then Replace --wait ran into).
+      const now = Date.now();
+      await store.devices.recordSessionStart(id, { sessionId: 'S1', at: now, onlineUntil: now });
+      await store.queue.enqueue(id, { kind: 'Replace', target: './A', data: 'x' });
+      const d = await n.requestNotification(id);
+      assert.equal(d.action, 'deferred');
+      const sent = await Promise.race([
+        device.next().then(() => Date.now()),
+        new Promise<undefined>((r) => setTimeout(r, 10_000).unref()),
+      ]);
+      assert.ok(sent !== undefined, 'the deferred notification was not sent within 10 s');
+      assert.ok(sent - now >= 300, `sent ${sent - now} ms after the session, before the pause ended`);
+    });
+
     test("a notification deferred by a live session is sent by the sweep once the device is idle, audited as the operator's", async (t) => {
       const device = await udpDevice();
       t.after(() => device.close());

@@ -97,7 +97,10 @@ export function register(program: Command): void {
         store,
         logger,
         serverId: 'omadm',
-        notify: { bearers: [new UdpBearer()] },
+        // The demo devices are omadm's own agent, which takes a Package 0 that arrives during or
+        // right after a session (it runs one more session): no need for the default 5 s pause
+        // after a device's last session, which made a command queued right after another wait.
+        notify: { bearers: [new UdpBearer()], policy: { recentlySeenMs: 0 } },
       });
       const url = await listenOrFail(server, store, opts.host, port, ' (try --port 0)');
       const stopped = untilSignal();
