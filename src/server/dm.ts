@@ -16,6 +16,7 @@ import {
   sessionStore,
 } from './dm-adapters.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { observeSessions } from './session-events.ts';
 import type { Store } from './store/index.ts';
 
 export type { AutoEnrollPolicy };
@@ -42,19 +43,21 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     log: app.log,
   };
   const sessions = sessionStore(ctx);
+  // Session start/end log lines (docs/operations.md), observed around the engine's sources.
+  const observed = observeSessions({ sessions, commands: commandSource(ctx) }, app.log);
   const engine = new DmServerEngine({
     codec: syncmlCodec,
     credentials: credentialSource(ctx),
-    commands: commandSource(ctx),
-    sessions,
+    commands: observed.commands,
+    sessions: observed.sessions,
     ...(options.limits ? { limits: options.limits } : {}),
   });
 
   // The engine as the HTTP plugin sees it, plus the trace and message counters.
   const handler: DmRequestHandler = {
-    async handle(request: ServerRequest): Promise<ServerResponse> {
+    async handle(request: ServerRequest, from?: { readonly source?: string }): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
-      const res = await engine.handle(request);
+      const res = await observed.run(from?.source, () => engine.handle(request));
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??

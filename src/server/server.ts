@@ -232,8 +232,52 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       store
         .sweep()
         .then((r) => {
-          if (r.unknown || r.requeued || r.resent || r.sessionsExpired)
-            logger.info({ sweep: r }, 'maintenance sweep');
+          for (const gone of r.sessions ?? []) {
+            // An open session whose device stopped answering: it ends here, not in a message.
+            metrics.dmSessions.inc({ outcome: 'expired' });
+            logger.info(
+              {
+                event: 'dm.session.end',
+                deviceId: gone.deviceId,
+                sessionId: gone.dmSessionId ?? gone.sessionId,
+                token: gone.sessionId,
+                outcome: 'expired',
+                reason: 'idle past its expiry (the device stopped answering)',
+              },
+              'DM session ended: expired',
+            );
+          }
+          const ids = r.ids;
+          if (ids) {
+            // Final states reached outside a session count with those reached in one.
+            if (ids.unknown.length) metrics.commandsDelivered.inc({ state: 'unknown' }, ids.unknown.length);
+            if (ids.expired.length) metrics.commandsDelivered.inc({ state: 'expired' }, ids.expired.length);
+          }
+          if (r.unknown || r.requeued || r.resent || r.sessionsExpired || r.expired) {
+            const { ids: _ids, sessions, ...counts } = r;
+            logger.info(
+              {
+                event: 'dm.sweep',
+                ...counts,
+                ...(sessions?.length
+                  ? {
+                      sessions: sessions.map((x) => ({
+                        deviceId: x.deviceId,
+                        sessionId: x.dmSessionId ?? x.sessionId,
+                      })),
+                    }
+                  : {}),
+                ...(ids
+                  ? {
+                      commandIds: Object.fromEntries(
+                        Object.entries(ids).filter(([, v]) => (v as readonly number[]).length > 0),
+                      ),
+                    }
+                  : {}),
+              },
+              'maintenance sweep',
+            );
+          }
         })
         .catch((err: unknown) => logger.warn({ err }, 'maintenance sweep failed'))
         .finally(() => {

@@ -208,7 +208,7 @@ for (const { name, skip } of await backends()) {
       assert.equal(d.action, 'deferred');
       const sent = await Promise.race([
         device.next().then(() => Date.now()),
-        new Promise<undefined>((r) => setTimeout(r, 10_000).unref()),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000).unref()),
       ]);
       assert.ok(sent !== undefined, 'the deferred notification was not sent within 10 s');
       assert.ok(sent - now >= 300, `sent ${sent - now} ms after the session, before the pause ended`);

@@ -23,7 +23,8 @@ import type { ServerRequest, ServerResponse } from '../../protocol/server-sessio
 
 /** The engine as the plugin uses it (DmServerEngine, or a wrapper adding audit/metrics). */
 export interface DmRequestHandler {
-  handle(request: ServerRequest): Promise<ServerResponse>;
+  /** `from.source`: the sender's address (for the server's log lines; not an identity). */
+  handle(request: ServerRequest, from?: { readonly source?: string }): Promise<ServerResponse>;
 }
 
 export interface DmHttpPluginOptions {
@@ -103,15 +104,18 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
       const base = options.publicUrl ?? `${request.protocol}://${request.host}`;
       const hmacHeader = request.headers[HMAC_HEADER];
       try {
-        const res = await options.engine.handle({
-          body,
-          contentType: request.headers['content-type'],
-          hmac: Array.isArray(hmacHeader) ? hmacHeader[0] : hmacHeader,
-          sessionToken: query[TOKEN_PARAM],
-          respUri:
-            options.respUri === false ? undefined : (token) => `${base}${path}?${TOKEN_PARAM}=${token}`,
-          transportIdentity,
-        });
+        const res = await options.engine.handle(
+          {
+            body,
+            contentType: request.headers['content-type'],
+            hmac: Array.isArray(hmacHeader) ? hmacHeader[0] : hmacHeader,
+            sessionToken: query[TOKEN_PARAM],
+            respUri:
+              options.respUri === false ? undefined : (token) => `${base}${path}?${TOKEN_PARAM}=${token}`,
+            transportIdentity,
+          },
+          { source: request.ip },
+        );
         reply.code(200).header('content-type', res.mediaType).header('cache-control', 'no-store');
         if (res.hmac) reply.header(HMAC_HEADER, res.hmac);
         return reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));

@@ -24,7 +24,7 @@ import { SqlNotificationStore } from './sql-notification-store.ts';
 import { SqlTokenStore } from './sql-token-store.ts';
 import { SqlTraceStore } from './sql-trace-store.ts';
 import { SqlTreeCache } from './sql-tree-cache.ts';
-import type { Store, SweepReport, TraceRetention } from './types.ts';
+import type { RecoveryReport, Store, SweepReport, TraceRetention } from './types.ts';
 
 /** Options of {@link openStore}. */
 export interface StoreOptions {
@@ -189,21 +189,30 @@ export class SqlStore implements Store {
   }
 
   async sweep(now = this.#ctx.now()): Promise<SweepReport> {
-    const expiredSessions = await this.sessions.expireIdle(now);
+    const removed = await this.sessions.expireIdle(now);
+    const ids = { requeued: [] as number[], resent: [] as number[], unknown: [] as number[] };
+    const add = (r: RecoveryReport) => {
+      ids.requeued.push(...(r.ids?.requeued ?? []));
+      ids.resent.push(...(r.ids?.resent ?? []));
+      ids.unknown.push(...(r.ids?.unknown ?? []));
+    };
     let requeued = 0;
     let resent = 0;
     let unknown = 0;
-    for (const s of expiredSessions) {
+    for (const s of removed) {
+      // Commands are claimed under the DM SessionID (rows from before 0004 have only the key).
       const r = await this.queue.releaseSession(
         s.deviceId,
-        s.sessionId,
-        `session ${s.sessionId} expired while idle`,
+        s.dmSessionId ?? s.sessionId,
+        `session ${s.dmSessionId ?? s.sessionId} expired while idle`,
       );
       requeued += r.requeued;
       resent += r.resent;
       unknown += r.unknown;
+      add(r);
     }
     const r = await this.queue.recover(now);
+    add(r);
     // The per-device count pass groups the whole trace table: at most every 10 minutes.
     const countPass = now - this.#lastCountPass >= 600_000;
     if (countPass) this.#lastCountPass = now;
@@ -211,11 +220,14 @@ export class SqlStore implements Store {
     const commandsPurged = await this.queue.purgeFinished(now - this.#ctx.commandRetentionMs);
     return {
       commandsPurged,
-      sessionsExpired: expiredSessions.length,
+      sessionsExpired: removed.length,
+      // Closed sessions past their grace are housekeeping; open ones were abandoned by their device.
+      sessions: removed.filter((s) => s.phase !== 'closed'),
       requeued: requeued + r.requeued,
       resent: resent + r.resent,
       unknown: unknown + r.unknown,
       expired: r.expired,
+      ids: { ...ids, expired: [...(r.ids?.expired ?? [])] },
       tracesPruned,
     };
   }

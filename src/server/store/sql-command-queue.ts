@@ -797,6 +797,17 @@ export class SqlCommandQueue implements CommandQueue {
     where: { deviceId: string; sessionId: string } | { leaseBefore: number },
     reason: string,
   ): Promise<{ report: Omit<RecoveryReport, 'expired'>; ids: number[] }> {
+    const report = (requeued: { id: unknown }[], resent: { id: unknown }[], unknown: { id: unknown }[]) => ({
+      requeued: requeued.length,
+      resent: resent.length,
+      unknown: unknown.length,
+      ids: {
+        requeued: requeued.map((r) => Number(r.id)),
+        resent: resent.map((r) => Number(r.id)),
+        unknown: unknown.map((r) => Number(r.id)),
+        expired: [],
+      },
+    });
     if (!('leaseBefore' in where)) {
       // One session's end (every DM session): the same rules as prepared statements.
       const params = {
@@ -808,7 +819,7 @@ export class SqlCommandQueue implements CommandQueue {
       const resent = (await this.#q.resendSent(tx, params)).rows;
       const unknown = (await this.#q.unknownSent(tx, params)).rows;
       return {
-        report: { requeued: requeued.length, resent: resent.length, unknown: unknown.length },
+        report: report(requeued, resent, unknown),
         ids: [...requeued, ...resent, ...unknown].map((r) => Number(r.id)),
       };
     }
@@ -844,7 +855,7 @@ export class SqlCommandQueue implements CommandQueue {
       .returning('id')
       .execute();
     return {
-      report: { requeued: requeued.length, resent: resent.length, unknown: unknown.length },
+      report: report(requeued, resent, unknown),
       ids: [...requeued, ...resent, ...unknown].map((r) => Number(r.id)),
     };
   }
@@ -880,7 +891,11 @@ export class SqlCommandQueue implements CommandQueue {
       return { ...r, expired };
     });
     this.#emit([...ids, ...expired]);
-    return { ...report, expired: expired.length };
+    return {
+      ...report,
+      expired: expired.length,
+      ids: { ...(report.ids ?? { requeued: [], resent: [], unknown: [] }), expired },
+    };
   }
 
   async waitFor(

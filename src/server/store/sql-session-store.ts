@@ -7,7 +7,14 @@ import { type Selectable, sql } from 'kysely';
 import { type Param, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { SessionTable } from './schema.ts';
-import type { SessionExtras, SessionHead, SessionHeadRecord, SessionRecord, SessionStore } from './types.ts';
+import type {
+  ExpiredSession,
+  SessionExtras,
+  SessionHead,
+  SessionHeadRecord,
+  SessionRecord,
+  SessionStore,
+} from './types.ts';
 
 const MAX_STATE = 4 * 1024 * 1024;
 
@@ -339,14 +346,17 @@ export class SqlSessionStore implements SessionStore {
     return row ? toRecord<S>(row) : undefined;
   }
 
-  async expireIdle(
-    now = this.#ctx.now(),
-  ): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]> {
+  async expireIdle(now = this.#ctx.now()): Promise<readonly ExpiredSession[]> {
     const rows = await this.#ctx.db
       .deleteFrom('omadm_session')
       .where('expires_at', '<=', now)
-      .returning(['device_id', 'session_id'])
+      .returning(['device_id', 'session_id', 'dm_session_id', 'phase'])
       .execute();
-    return rows.map((r) => ({ deviceId: r.device_id, sessionId: r.session_id }));
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      sessionId: r.session_id,
+      dmSessionId: r.dm_session_id,
+      phase: r.phase,
+    }));
   }
 }

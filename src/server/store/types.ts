@@ -430,6 +430,25 @@ export interface RecoveryReport {
   readonly unknown: number;
   /** Queued commands whose expiry passed. */
   readonly expired: number;
+  /** The ids behind each count (for the operator's log lines); absent from older stores. */
+  readonly ids?: RecoveryIds;
+}
+
+export interface RecoveryIds {
+  readonly requeued: readonly number[];
+  readonly resent: readonly number[];
+  readonly unknown: readonly number[];
+  readonly expired: readonly number[];
+}
+
+/** A stored session removed by the sweep (idle past its expiry, or closed past its grace). */
+export interface ExpiredSession {
+  readonly deviceId: string;
+  /** The store key (the session's RespURI token). */
+  readonly sessionId: string;
+  /** The DM SessionID, and the phase it was left in, when the row has its head (0004 on). */
+  readonly dmSessionId?: string | null;
+  readonly phase?: string | null;
 }
 
 /**
@@ -620,7 +639,7 @@ export interface SessionStore {
    */
   getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined>;
   /** Deletes sessions idle past their expiry; returns the removed keys. */
-  expireIdle(now?: number): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]>;
+  expireIdle(now?: number): Promise<readonly ExpiredSession[]>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -756,6 +775,8 @@ export interface TokenStore {
 /** Totals of a maintenance sweep. */
 export interface SweepReport extends RecoveryReport {
   readonly sessionsExpired: number;
+  /** Sessions the sweep ended while still open (idle past their expiry); closed ones are not listed. */
+  readonly sessions?: readonly ExpiredSession[];
   readonly tracesPruned: number;
   /** Finished commands deleted after the command retention period. */
   readonly commandsPurged: number;

@@ -1001,10 +1001,13 @@ export function storeContract(backend: TestBackend): void {
       const report = await f.store.sweep();
       assert.deepEqual(report, {
         sessionsExpired: 1,
+        sessions: [{ deviceId: 'IMEI:1', sessionId: 'S', dmSessionId: null, phase: null }],
         requeued: 1,
         resent: 0,
         unknown: 1,
         expired: 0,
+        // The ids behind the counts, for the sweep's log line.
+        ids: { requeued: [c.id], resent: [], unknown: [d.id], expired: [] },
         tracesPruned: 0,
         commandsPurged: 0,
       });

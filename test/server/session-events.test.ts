@@ -1,0 +1,138 @@
+/**
+ * The operator's session log lines (docs/operations.md), over real HTTP on loopback: a completed
+ * session logs dm.session.start and dm.session.end with device, source, auth outcome, messages,
+ * commands answered and duration; a failed authentication ends warn-level with outcome
+ * authFailed; a session its device abandoned is ended by the sweep (outcome expired) and the
+ * sweep's line names the devices and command ids it touched.
+ */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import type { Store } from '../../src/server/store/index.ts';
+import { DeviceSim } from './device-sim.ts';
+import { api, type Backend, freshBackend, startServer } from './helpers.ts';
+
+const enc = encodeURIComponent;
+
+// biome-ignore lint/suspicious/noExplicitAny: tests inspect JSON log lines freely.
+type Line = Record<string, any>;
+
+function capture(): { logger: pino.Logger; lines: Line[] } {
+  const lines: Line[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+async function until<T>(check: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const v = check();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('timed out');
+}
+
+describe('session log events', () => {
+  let backend: Backend;
+  let store: Store;
+  before(async () => {
+    backend = await freshBackend('sqlite');
+    store = await backend.open();
+  });
+  after(async () => {
+    await store?.close();
+    await backend?.cleanup();
+  });
+
+  test('a completed session: dm.session.start (debug) and dm.session.end (info) with stable fields', async (t) => {
+    const { logger, lines } = capture();
+    const srv = await startServer(store, { logger });
+    t.after(() => srv.close());
+    const id = 'IMEI:events-ok';
+    assert.equal(
+      (await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 'c', serverSecret: 's' })).status,
+      201,
+    );
+    for (const uri of ['./A', './B'])
+      await api(srv.url, srv.admin, 'POST', `/devices/${enc(id)}/commands`, { type: 'Get', uri });
+    const sim = new DeviceSim({
+      deviceId: id,
+      secret: 'c',
+      serverSecret: 's',
+      tree: { './A': '1', './B': '2' },
+    });
+    const { result } = await sim.session(`${srv.url}/dm`);
+    assert.equal(result?.outcome, 'completed');
+
+    const start = lines.filter((l) => l.event === 'dm.session.start' && l.deviceId === id);
+    assert.equal(start.length, 1, JSON.stringify(lines));
+    assert.equal(start[0]?.level, 20); // debug
+    assert.equal(start[0]?.source, '127.0.0.1');
+    assert.equal(typeof start[0]?.sessionId, 'string');
+    const end = await until(() => lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id));
+    assert.equal(end.level, 30); // info
+    assert.equal(end.outcome, 'completed');
+    assert.equal(end.auth, 'ok');
+    assert.equal(end.source, '127.0.0.1');
+    assert.equal(end.sessionId, start[0]?.sessionId);
+    assert.equal(end.token, start[0]?.token);
+    assert.equal(end.commands, 2);
+    assert.ok(end.messages >= 2, `messages ${end.messages}`);
+    assert.equal(typeof end.durationMs, 'number');
+    // No secret of the device or of the session's URL in any line.
+    const text = JSON.stringify(lines);
+    assert.doesNotMatch(text, /"c"|serverSecret|clientSecret/);
+  });
+
+  test('a session that fails authentication ends with outcome authFailed at warn level', async (t) => {
+    const { logger, lines } = capture();
+    const srv = await startServer(store, { logger });
+    t.after(() => srv.close());
+    const id = 'IMEI:events-bad';
+    await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 'right', serverSecret: 's' });
+    const sim = new DeviceSim({ deviceId: id, secret: 'wrong', serverSecret: 's' });
+    await assert.rejects(sim.session(`${srv.url}/dm`));
+    const end = await until(() => lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id));
+    assert.equal(end.level, 40); // warn
+    assert.equal(end.outcome, 'authFailed');
+    assert.equal(end.auth, 'failed');
+    assert.equal(end.commands, 0);
+  });
+
+  test('an abandoned session is ended by the sweep (expired), which names devices and command ids', async (t) => {
+    const { logger, lines } = capture();
+    const srv = await startServer(store, { logger, sweepIntervalMs: 30 });
+    t.after(() => srv.close());
+    const id = 'IMEI:events-gone';
+    await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 'c', serverSecret: 's' });
+    // An open session whose device went away after a Replace was sent to it.
+    const c = await store.queue.enqueue(id, { kind: 'Replace', target: './A', data: '1' });
+    const now = Date.now();
+    await store.sessions.create({
+      deviceId: id,
+      sessionId: 'tok-gone',
+      state: { phase: 'managing' },
+      expiresAt: now + 50,
+      head: { dmSessionId: '7', phase: 'managing', clientMsgId: 2 },
+    });
+    await store.queue.claim(id, '7', { limit: 1, leaseUntil: now + 600_000 });
+    await store.queue.markSent(c.id, '7', { msgId: 2, cmdId: '3' });
+    const end = await until(() => lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id));
+    assert.equal(end.outcome, 'expired');
+    assert.equal(end.sessionId, '7');
+    assert.match(end.reason, /idle/);
+    const sweep = await until(() => lines.find((l) => l.event === 'dm.sweep' && l.sessions));
+    assert.deepEqual(sweep.sessions, [{ deviceId: id, sessionId: '7' }]);
+    assert.deepEqual(sweep.commandIds, { unknown: [c.id] });
+    // The sweep released the session's commands under its DM SessionID: the Replace is unknown now.
+    assert.equal((await store.queue.get(c.id))?.state, 'unknown');
+    const metrics = await api(srv.url, undefined, 'GET', '/metrics');
+    assert.match(String(metrics.body), /omadm_dm_sessions_total\{outcome="expired"\} 1/);
+  });
+});
