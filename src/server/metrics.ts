@@ -169,6 +169,7 @@ export interface ServerMetrics {
   readonly dmSessions: Counter;
   readonly dmSessionsStarted: Counter;
   readonly commandsDelivered: Counter;
+  readonly notifications: Counter;
 }
 
 export interface MetricsCollectors {
@@ -176,6 +177,8 @@ export interface MetricsCollectors {
   commandsByState?: () => Promise<Readonly<Record<string, number>>>;
   /** Number of devices (fleet-wide). */
   devices?: () => Promise<number>;
+  /** When the oldest still-queued command was queued (ms), none: undefined (fleet-wide). */
+  oldestQueuedAt?: () => Promise<number | undefined>;
 }
 
 export function createServerMetrics(collectors: MetricsCollectors = {}): ServerMetrics {
@@ -208,11 +211,36 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
       'Queued commands completed in sessions on this node, by state.',
     ),
   );
-  const { commandsByState, devices } = collectors;
+  const notifications = registry.register(
+    new Counter(
+      'omadm_notifications_total',
+      'Package 0 notification attempts sent by this node, by bearer and result (accepted, refused, error).',
+    ),
+  );
+  const { commandsByState, devices, oldestQueuedAt } = collectors;
   if (commandsByState) {
     registry.register(
       new Gauge('omadm_commands', 'Commands in the durable queue, by state (fleet-wide).', async () =>
         Object.entries(await commandsByState()).map(([state, n]) => [{ state }, n] as const),
+      ),
+    );
+    registry.register(
+      new Gauge(
+        'omadm_queue_depth',
+        'Commands waiting for a session to take them (state queued, fleet-wide).',
+        async () => [[{}, (await commandsByState()).queued ?? 0] as const],
+      ),
+    );
+  }
+  if (oldestQueuedAt) {
+    registry.register(
+      new Gauge(
+        'omadm_queue_oldest_age_seconds',
+        'Age of the oldest command still queued, in seconds (0 when none; fleet-wide).',
+        async () => {
+          const at = await oldestQueuedAt();
+          return [[{}, at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000)] as const];
+        },
       ),
     );
   }
@@ -241,5 +269,6 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
     dmSessions,
     dmSessionsStarted,
     commandsDelivered,
+    notifications,
   };
 }

@@ -52,6 +52,8 @@ export interface NotifyOptions {
   readonly now?: () => number;
   /** Where background failures go (default: nowhere; the attempt log has them). */
   readonly log?: (message: string, details: Readonly<Record<string, unknown>>) => void;
+  /** Told of every attempt once recorded (the server counts them: omadm_notifications_total). */
+  readonly onAttempt?: (attempt: NotificationAttempt) => void;
 }
 
 /** What the policy did with a request to notify a device. */
@@ -143,6 +145,7 @@ export class Notifier {
   #lastPrune = Number.NEGATIVE_INFINITY;
   readonly #bucket: TokenBucket;
   readonly #log: NonNullable<NotifyOptions['log']>;
+  readonly #onAttempt: NotifyOptions['onAttempt'];
   #timer: NodeJS.Timeout | undefined;
   /** A one-shot wake-up for the earliest deferral this process made (see #wakeAt). */
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
@@ -168,6 +171,7 @@ export class Notifier {
     if (!(rate.perSecond > 0)) throw new RangeError('rate.perSecond must be positive');
     this.#bucket = new TokenBucket(rate.perSecond, rate.burst, this.#now());
     this.#log = options.log ?? (() => undefined);
+    this.#onAttempt = options.onAttempt;
   }
 
   get bearerNames(): readonly string[] {
@@ -440,6 +444,7 @@ export class Notifier {
       parts: delivery?.parts ?? 0,
       ids: delivery?.ids ?? [],
     });
+    this.#onAttempt?.(record);
     if (how.actor !== null) {
       await this.#store.audit.append({
         actor: how.actor,

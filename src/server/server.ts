@@ -137,6 +137,9 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       const counts = await store.queue.counts();
       return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v ?? 0]));
     },
+    ...(store.queue.oldestQueuedAt
+      ? { oldestQueuedAt: () => (store.queue.oldestQueuedAt as () => Promise<number | undefined>)() }
+      : {}),
   });
   const openapi = new OpenApiBuilder({
     title: 'omadm operator API',
@@ -172,6 +175,10 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     ? new Notifier(store, {
         log: (message, details) => app.log.warn(details, message),
         ...options.notify,
+        onAttempt: (a) => {
+          metrics.notifications.inc({ bearer: a.bearer, result: a.result });
+          options.notify?.onAttempt?.(a);
+        },
       })
     : undefined;
   // Retries and deferred notifications: state is in the store, this process's sweep sends them.

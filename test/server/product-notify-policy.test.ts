@@ -156,6 +156,9 @@ for (const { name, skip } of await backends()) {
       assert.equal(audit.body.items.length, 2);
       assert.equal(audit.body.items[0].details.trigger, 'request');
       assert.equal(audit.body.items[1].details.trigger, 'enqueue');
+      // Both attempts are counted by bearer and result.
+      const metrics = await api(srv.url, undefined, 'GET', '/metrics');
+      assert.match(String(metrics.body), /omadm_notifications_total\{bearer="udp",result="accepted"\} 2/);
       assert.equal((await A('POST', `/devices/${enc(id)}/notify`, { uiMode: 'loud' })).status, 400);
       assert.equal((await A('GET', `/devices/${enc('IMEI:none')}/notifications`)).status, 404);
     });

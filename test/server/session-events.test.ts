@@ -134,5 +134,15 @@ describe('session log events', () => {
     assert.equal((await store.queue.get(c.id))?.state, 'unknown');
     const metrics = await api(srv.url, undefined, 'GET', '/metrics');
     assert.match(String(metrics.body), /omadm_dm_sessions_total\{outcome="expired"\} 1/);
+    assert.match(String(metrics.body), /omadm_commands_completed_total\{state="unknown"\} 1/);
+    // Nothing queued: the queue is empty and its oldest command has no age.
+    assert.match(String(metrics.body), /^omadm_queue_depth 0$/m);
+    assert.match(String(metrics.body), /^omadm_queue_oldest_age_seconds 0$/m);
+    await store.queue.enqueue(id, { kind: 'Get', target: './B' });
+    await new Promise((r) => setTimeout(r, 1100));
+    const later = String((await api(srv.url, undefined, 'GET', '/metrics')).body);
+    assert.match(later, /^omadm_queue_depth 1$/m);
+    const age = Number(/^omadm_queue_oldest_age_seconds (\S+)$/m.exec(later)?.[1]);
+    assert.ok(age >= 1 && age < 60, `oldest age ${age}`);
   });
 });

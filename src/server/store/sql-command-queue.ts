@@ -942,6 +942,15 @@ export class SqlCommandQueue implements CommandQueue {
     });
   }
 
+  async oldestQueuedAt(): Promise<number | undefined> {
+    const row = await this.#ctx.db
+      .selectFrom('omadm_command')
+      .select(({ fn }) => fn.min('created_at').as('at'))
+      .where('state', '=', CommandState.Queued)
+      .executeTakeFirst();
+    return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
+  }
+
   async counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>> {
     let q = this.#ctx.db
       .selectFrom('omadm_command')

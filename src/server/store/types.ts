@@ -538,6 +538,8 @@ export interface CommandQueue {
   purgeFinished(completedBefore: number): Promise<number>;
   /** Number of commands per state for a device (or all devices). */
   counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>>;
+  /** When the oldest command still queued (not yet taken by a session) was queued; none: undefined. */
+  oldestQueuedAt?(): Promise<number | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------
