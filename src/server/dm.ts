@@ -16,7 +16,7 @@ import {
   sessionStore,
 } from './dm-adapters.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { observeSessions } from './session-events.ts';
+import { observeSessions, type SessionEnd } from './session-events.ts';
 import type { Store } from './store/index.ts';
 
 export type { AutoEnrollPolicy };
@@ -57,7 +57,14 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
   const handler: DmRequestHandler = {
     async handle(request: ServerRequest, from?: { readonly source?: string }): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
-      const res = await observed.run(from?.source, () => engine.handle(request));
+      let ended: readonly SessionEnd[] = [];
+      const res = await observed.run(
+        from?.source,
+        () => engine.handle(request),
+        (e) => {
+          ended = e;
+        },
+      );
       // Trace under the session's unique token (DM SessionIDs repeat from session to session).
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??
@@ -65,6 +72,7 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
         (await sessions.loadByDevice(res.deviceId))?.token ??
         res.sessionId;
       const at = Date.now();
+      const own = ended.find((e) => e.current && e.token === key);
       try {
         await store.traces.appendMany([
           {
@@ -82,10 +90,21 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
             contentType: res.mediaType,
             body: res.body,
             at,
+            // How the session ended, when this answer ended it (`omadm trace` shows it).
+            ...(own ? { outcome: own.outcome } : {}),
           },
         ]);
       } catch (err) {
         app.log.warn({ err, deviceId: res.deviceId }, 'could not record trace');
+      }
+      // Older sessions this message closed (superseded, expired): marked on their last message.
+      for (const e of ended) {
+        if (e.current || !store.traces.markEnd) continue;
+        await store.traces
+          .markEnd(e.deviceId, e.token, e.outcome)
+          .catch((err: unknown) =>
+            app.log.warn({ err, deviceId: e.deviceId }, 'could not record session end'),
+          );
       }
       metrics.dmMessages.inc({ direction: 'out' });
       return res;

@@ -253,6 +253,11 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
               },
               'DM session ended: expired',
             );
+            void store.traces
+              .markEnd?.(gone.deviceId, gone.sessionId, 'expired')
+              .catch((err: unknown) =>
+                logger.warn({ err, deviceId: gone.deviceId }, 'could not record session end'),
+              );
           }
           const ids = r.ids;
           if (ids) {

@@ -35,6 +35,8 @@ interface Scope {
   /** The token of the session being closed while this message is handled. */
   closing?: string;
   ended?: SessionOutcome;
+  /** Older sessions closed in this message. */
+  readonly closed: SessionEnd[];
 }
 
 /** Key of the tally of commands answered, in the stored state (JSON). */
@@ -47,11 +49,27 @@ function tallyOf(state: ServerSessionState): number {
 
 const FAILED: ReadonlySet<SessionOutcome> = new Set(['authFailed', 'aborted', 'limit']);
 
+/** A session that ended while a message was handled: the message's own (`current`), or an older one. */
+export interface SessionEnd {
+  readonly deviceId: string;
+  /** The store key (RespURI token) its trace is kept under. */
+  readonly token: string;
+  readonly outcome: SessionOutcome;
+  readonly current: boolean;
+}
+
 export interface ObservedSources {
   readonly sessions: SessionStore;
   readonly commands: CommandSource;
-  /** Runs the handling of one received message, from `source` (remote address), in its scope. */
-  run<T>(source: string | undefined, handle: () => Promise<T>): Promise<T>;
+  /**
+   * Runs the handling of one received message, from `source` (remote address), in its scope;
+   * `ends` are told of the sessions that ended in it (also when handling failed).
+   */
+  run<T>(
+    source: string | undefined,
+    handle: () => Promise<T>,
+    ends?: (ended: readonly SessionEnd[]) => void,
+  ): Promise<T>;
 }
 
 export function observeSessions(
@@ -137,6 +155,7 @@ export function observeSessions(
         const extra = scope.answered.get(session.sessionId) ?? 0;
         scope.answered.delete(session.sessionId);
         end(closing, session, outcome, scope.source, extra);
+        scope.closed.push({ deviceId: closing.deviceId, token: closing.token, outcome, current: false });
         return;
       }
       scope.ended = outcome;
@@ -146,8 +165,8 @@ export function observeSessions(
   return {
     sessions: observedSessions,
     commands: observedCommands,
-    async run(source, handle) {
-      const scope: Scope = { source, loaded: new Map(), answered: new Map() };
+    async run(source, handle, ends) {
+      const scope: Scope = { source, loaded: new Map(), answered: new Map(), closed: [] };
       try {
         return await als.run(scope, handle);
       } finally {
@@ -165,6 +184,12 @@ export function observeSessions(
           );
         }
         if (scope.ended !== undefined && s) end(s, s, scope.ended, source, 0);
+        if (ends) {
+          const all = [...scope.closed];
+          if (scope.ended !== undefined && s)
+            all.push({ deviceId: s.deviceId, token: s.token, outcome: scope.ended, current: true });
+          if (all.length) ends(all);
+        }
       }
     },
   };

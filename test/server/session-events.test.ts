@@ -29,9 +29,9 @@ function capture(): { logger: pino.Logger; lines: Line[] } {
   return { logger: pino({ level: 'debug' }, sink), lines };
 }
 
-async function until<T>(check: () => T | undefined): Promise<T> {
+async function until<T>(check: () => T | undefined | Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 500; i++) {
-    const v = check();
+    const v = await check();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -85,6 +85,11 @@ describe('session log events', () => {
     assert.equal(end.commands, 2);
     assert.ok(end.messages >= 2, `messages ${end.messages}`);
     assert.equal(typeof end.durationMs, 'number');
+    // The API (and `omadm trace`) shows how it ended.
+    const listed = await api(srv.url, srv.admin, 'GET', `/devices/${enc(id)}/sessions`);
+    assert.equal(listed.body.items[0].outcome, 'completed');
+    assert.equal(listed.body.items[0].reason, 'the session ran to its end');
+    assert.notEqual(listed.body.items[0].endedAt, null);
     // No secret of the device or of the session's URL in any line.
     const text = JSON.stringify(lines);
     assert.doesNotMatch(text, /"c"|serverSecret|clientSecret/);
@@ -103,6 +108,37 @@ describe('session log events', () => {
     assert.equal(end.outcome, 'authFailed');
     assert.equal(end.auth, 'failed');
     assert.equal(end.commands, 0);
+    const listed = await api(srv.url, srv.admin, 'GET', `/devices/${enc(id)}/sessions`);
+    assert.equal(listed.body.items[0].outcome, 'authFailed');
+  });
+
+  test('a session its device abandons and replaces with a new one ends superseded', async (t) => {
+    const { logger, lines } = capture();
+    const srv = await startServer(store, { logger });
+    t.after(() => srv.close());
+    const id = 'IMEI:events-again';
+    await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 'c', serverSecret: 's' });
+    await api(srv.url, srv.admin, 'POST', `/devices/${enc(id)}/commands`, { type: 'Get', uri: './A' });
+    const sim = new DeviceSim({ deviceId: id, secret: 'c', serverSecret: 's', tree: { './A': '1' } });
+    // The device goes away after its first exchange (its second message never leaves).
+    await assert.rejects(
+      sim.session(`${srv.url}/dm`, (req, i) => {
+        if (i > 0) throw new Error('connection lost');
+        return req.url;
+      }),
+    );
+    const { result } = await sim.session(`${srv.url}/dm`);
+    assert.equal(result?.outcome, 'completed');
+    const ends = await until(() => {
+      const e = lines.filter((l) => l.event === 'dm.session.end' && l.deviceId === id);
+      return e.length === 2 ? e : undefined;
+    });
+    assert.deepEqual(ends.map((e) => e.outcome).sort(), ['completed', 'superseded']);
+    const listed = await api(srv.url, srv.admin, 'GET', `/devices/${enc(id)}/sessions`);
+    assert.deepEqual(
+      listed.body.items.map((x: Line) => x.outcome),
+      ['completed', 'superseded'],
+    );
   });
 
   test('an abandoned session is ended by the sweep (expired), which names devices and command ids', async (t) => {
@@ -121,6 +157,14 @@ describe('session log events', () => {
       expiresAt: now + 50,
       head: { dmSessionId: '7', phase: 'managing', clientMsgId: 2 },
     });
+    await store.traces.append({
+      deviceId: id,
+      sessionId: 'tok-gone',
+      direction: 'in',
+      contentType: 'application/vnd.syncml.dm+xml',
+      body: new TextEncoder().encode('<SyncML/>'),
+      at: now,
+    });
     await store.queue.claim(id, '7', { limit: 1, leaseUntil: now + 600_000 });
     await store.queue.markSent(c.id, '7', { msgId: 2, cmdId: '3' });
     const end = await until(() => lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id));
@@ -130,6 +174,12 @@ describe('session log events', () => {
     const sweep = await until(() => lines.find((l) => l.event === 'dm.sweep' && l.sessions));
     assert.deepEqual(sweep.sessions, [{ deviceId: id, sessionId: '7' }]);
     assert.deepEqual(sweep.commandIds, { unknown: [c.id] });
+    // `omadm trace` calls it expired, not "still going".
+    const listed = await until(async () => {
+      const r = await api(srv.url, srv.admin, 'GET', `/devices/${enc(id)}/sessions`);
+      return r.body.items[0]?.outcome === 'expired' ? r.body.items[0] : undefined;
+    });
+    assert.match(listed.reason, /stopped answering/);
     // The sweep released the session's commands under its DM SessionID: the Replace is unknown now.
     assert.equal((await store.queue.get(c.id))?.state, 'unknown');
     const metrics = await api(srv.url, undefined, 'GET', '/metrics');

@@ -660,6 +660,11 @@ export interface TraceEntry {
   readonly body: Uint8Array;
   readonly size: number;
   readonly at: number;
+  /**
+   * On the message that ended its session: how it ended (`completed`, `authFailed`, `aborted`,
+   * `limit`, `expired`, `superseded`); absent on the others.
+   */
+  readonly outcome?: string;
 }
 
 /** Retention bounds; the older messages go first. */
@@ -695,6 +700,8 @@ export interface TraceStore {
    * `countPass: false` applies only the age bound (cheap).
    */
   prune(deviceId?: string, now?: number, options?: { readonly countPass?: boolean }): Promise<number>;
+  /** Records how a session ended on its last message (one that ends after it, e.g. expired). */
+  markEnd?(deviceId: string, sessionId: string, outcome: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
