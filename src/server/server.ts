@@ -67,6 +67,12 @@ export interface ServerOptions {
   readonly console?: (app: FastifyInstance) => Promise<void> | void;
   /** Largest API request body in bytes (default 2 MiB). */
   readonly apiBodyLimit?: number;
+  /**
+   * Behind a reverse proxy: the proxies whose X-Forwarded-For/-Proto/-Host to believe (addresses,
+   * CIDRs or `loopback`, comma-separated; Fastify's trustProxy). Off by default: a device could
+   * otherwise forge the source address logged for it.
+   */
+  readonly trustProxy?: string;
 }
 
 /** A running (or ready to listen) server. */
@@ -129,6 +135,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: options.apiBodyLimit ?? 2 * 1024 * 1024,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
   }) as unknown as FastifyInstance;
 

@@ -95,6 +95,27 @@ describe('session log events', () => {
     assert.doesNotMatch(text, /"c"|serverSecret|clientSecret/);
   });
 
+  test('behind a trusted proxy the source is the address it forwarded for; otherwise the header is ignored', async (t) => {
+    for (const trustProxy of ['loopback', undefined]) {
+      const { logger, lines } = capture();
+      const srv = await startServer(store, { logger, ...(trustProxy ? { trustProxy } : {}) });
+      t.after(() => srv.close());
+      const id = `IMEI:events-proxy-${trustProxy ?? 'none'}`;
+      await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 'c', serverSecret: 's' });
+      const sim = new DeviceSim({ deviceId: id, secret: 'c', serverSecret: 's' });
+      await sim.session(`${srv.url}/dm`, undefined, async (url, body, headers) => {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { ...headers, 'x-forwarded-for': '203.0.113.9' },
+          body,
+        });
+        return { status: res.status, body: new Uint8Array(await res.arrayBuffer()), headers: res.headers };
+      });
+      const end = await until(() => lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id));
+      assert.equal(end.source, trustProxy ? '203.0.113.9' : '127.0.0.1');
+    }
+  });
+
   test('a session that fails authentication ends with outcome authFailed at warn level', async (t) => {
     const { logger, lines } = capture();
     const srv = await startServer(store, { logger });

@@ -37,6 +37,7 @@ interface ServerCliOptions {
   requireClientCert?: boolean;
   token?: string;
   publicUrl?: string;
+  trustProxy?: string;
   serverId?: string;
   autoEnrollSecret?: string;
   autoEnrollPattern?: string;
@@ -147,6 +148,10 @@ export function register(program: Command): void {
       'admin API token to accept (default: $OMADM_TOKEN, or generated on first start)',
     )
     .option('--public-url <url>', 'URL devices reach this server at (for RespURI; default from each request)')
+    .option(
+      '--trust-proxy <proxies>',
+      'behind a reverse proxy: believe X-Forwarded-* from these (addresses, CIDRs or loopback; comma-separated)',
+    )
     .option('--server-id <id>', 'the ServerID devices know this server by', 'omadm')
     .option(
       '--auto-enroll-secret <secret>',
@@ -272,6 +277,7 @@ export function register(program: Command): void {
         serverId: opts.serverId ?? 'omadm',
         ...(tls ? { tls } : {}),
         ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+        ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
         ...(enrollSecret
           ? { autoEnroll: { secret: enrollSecret, ...(pattern ? { idPattern: pattern } : {}) } }
           : {}),
