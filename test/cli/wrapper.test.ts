@@ -62,3 +62,10 @@ test('through a symlink on the PATH it finds its checkout, and hints say `omadm`
   const typed = run('sh', ['-c', `${WRAPPER} node -e "console.log(process.env.OMADM_SELF)"`], dir).toString();
   assert.equal(typed, `${WRAPPER}\n`);
 });
+
+test('--help lists the wrapper commands (test, bench) and no DM gateway', () => {
+  const help = run('sh', ['-c', `${WRAPPER} --help`], ROOT).toString();
+  assert.match(help, /^ {2}test\s+lint, typecheck and every test$/m);
+  assert.match(help, /^ {2}bench\s+the benchmarks/m);
+  assert.doesNotMatch(help, /gateway/i);
+});

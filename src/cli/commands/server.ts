@@ -127,7 +127,7 @@ export function register(program: Command): void {
     .option(
       '--host <host>',
       'address to listen on (0.0.0.0 or :: for every interface: devices on the network)',
-      process.env.OMADM_HOST ?? '127.0.0.1',
+      process.env.OMADM_HOST || '127.0.0.1',
     )
     .option('--port <port>', 'port to listen on (0: any free port)', process.env.OMADM_PORT ?? '8080')
     .option(
