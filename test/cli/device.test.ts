@@ -206,7 +206,10 @@ describe('omadm device, cmd and trace against a server', () => {
 
     const trace = await cli('trace', 'IMEI:333');
     assert.equal(trace.code, 0, trace.err);
-    assert.match(trace.out, /^session \S+ of IMEI:333: \S+ → \S+, completed \(the session ran to its end\), 4 messages$/m);
+    assert.match(
+      trace.out,
+      /^session \S+ of IMEI:333: \S+ → \S+, completed \(the session ran to its end\), 4 messages$/m,
+    );
     assert.match(
       trace.out,
       /#1 device → server {2}\S+ {2}application\/vnd\.syncml\.dm\+xml {2}\d+ bytes\n<SyncML/,
