@@ -35,11 +35,24 @@ async function loadCommands(program: Command, argv: readonly string[]): Promise<
 /** Runs the CLI on argv (without `node` and the script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('omadm')
-    .description('OMA Device Management: DM server, DM client, DM gateway and SyncML DM codecs')
+    .description('OMA Device Management: DM server, DM client, fleet simulator and SyncML DM codecs')
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   await loadCommands(program, argv);
+  // Run by the checkout's wrapper, not by this program: listed so `--help` shows all there is.
+  program.addHelpText(
+    'after',
+    [
+      '',
+      'In a checkout, the ./omadm wrapper also runs:',
+      '  test                       lint, typecheck and every test',
+      '  bench                      the benchmarks (docs/performance.md)',
+      '  lint | typecheck           one of the checks',
+      '',
+      'Docs: README.md and docs/ (docs/cli.md for every command).',
+    ].join('\n'),
+  );
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

@@ -3,6 +3,7 @@
  * (closing server and store when that fails), and wait for SIGINT/SIGTERM. Structural types only,
  * so `start` keeps loading the server modules lazily.
  */
+import { networkInterfaces } from 'node:os';
 import { CliError, ExitCode } from './errors.ts';
 
 /** --port as a number: 0 (any free port) to 65535, else exit 2. */
@@ -57,4 +58,40 @@ export function untilSignal(onSignal?: (signal: NodeJS.Signals) => void): Promis
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** True for an address only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * The base URLs a server listening on `host:port` is really reachable at: for a wildcard address
+ * (0.0.0.0, ::) every address of this machine's interfaces of that family (`::` also takes IPv4),
+ * else the one given.
+ */
+export function listeningUrls(
+  host: string,
+  port: number,
+  proto: 'http' | 'https',
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+): string[] {
+  const url = (addr: string) => `${proto}://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+  if (host !== '0.0.0.0' && host !== '::') return [url(host)];
+  const out: string[] = [];
+  for (const list of Object.values(interfaces)) {
+    for (const a of list ?? []) {
+      if (a.family === 'IPv6' && host === '0.0.0.0') continue;
+      // Link-local IPv6 needs a zone to be usable in a URL: not worth printing.
+      if (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80:')) continue;
+      out.push(url(a.address));
+    }
+  }
+  // Loopback first: the address to try from this machine.
+  return out.sort((a, b) => Number(isLoopback(hostOf(b))) - Number(isLoopback(hostOf(a))));
+}
+
+function hostOf(url: string): string {
+  return new URL(url).hostname;
 }

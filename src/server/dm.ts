@@ -22,6 +22,7 @@ import {
 } from './dm-adapters.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { recordMessage } from './session-recorder.ts';
+import { observeSessions, type SessionEnd } from './session-events.ts';
 import type { Store } from './store/index.ts';
 import { withActivity } from './trace-policy.ts';
 import { UnauthenticatedContacts } from './unauthenticated.ts';
@@ -75,12 +76,14 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
       );
     },
   });
+  // Session start/end log lines (docs/operations.md), observed around the engine's sources.
+  const observed = observeSessions({ sessions, commands: commandSource(ctx) }, app.log);
   const engine = new DmServerEngine({
     guard,
     codec: syncmlCodec,
     credentials: credentialSource(ctx),
-    commands: commandSource(ctx),
-    sessions,
+    commands: observed.commands,
+    sessions: observed.sessions,
     ...(options.limits ? { limits: options.limits } : {}),
   });
 
@@ -88,7 +91,16 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
   const handler: DmRequestHandler = {
     async handle(request: ServerRequest): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
-      const [res, activity] = await withActivity(() => engine.handle(request));
+      let ended: readonly SessionEnd[] = [];
+      const [res, activity] = await withActivity(() =>
+        observed.run(
+          request.source,
+          () => engine.handle(request),
+          (e) => {
+            ended = e;
+          },
+        ),
+      );
       if (!res.authenticated) {
         // Nothing of a refused sender is stored: no trace, only bounded metadata.
         unauthenticated.note({
@@ -108,7 +120,18 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
         request.sessionToken ??
         (await sessions.loadByDevice(res.deviceId))?.token ??
         res.sessionId;
-      await recordMessage(store, app.log, request, res, key, activity);
+      // How the session ended, when this answer ended it (`omadm trace` shows it).
+      const own = ended.find((e) => e.current && e.token === key);
+      await recordMessage(store, app.log, request, res, key, activity, own?.outcome);
+      // Older sessions this message closed (superseded, expired): marked on their last message.
+      for (const e of ended) {
+        if (e.current || !store.traces.markEnd) continue;
+        await store.traces
+          .markEnd(e.deviceId, e.token, e.outcome)
+          .catch((err: unknown) =>
+            app.log.warn({ err, deviceId: e.deviceId }, 'could not record session end'),
+          );
+      }
       metrics.dmMessages.inc({ direction: 'out' });
       return res;
     },

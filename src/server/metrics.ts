@@ -191,6 +191,7 @@ export interface ServerMetrics {
   readonly rowsPruned: Counter;
   /** Failed DM client authentications, by reason (`AuthFailureReason`). */
   readonly authFailures: Counter;
+  readonly notifications: Counter;
 }
 
 export interface MetricsCollectors {
@@ -200,6 +201,8 @@ export interface MetricsCollectors {
   devices?: () => Promise<number>;
   /** The database's size and its oldest trace (fleet-wide). */
   store?: () => Promise<{ bytes: number; freeBytes?: number; oldestTraceAt: number | null }>;
+  /** When the oldest still-queued command was queued (ms), none: undefined (fleet-wide). */
+  oldestQueuedAt?: () => Promise<number | undefined>;
 }
 
 export function createServerMetrics(collectors: MetricsCollectors = {}): ServerMetrics {
@@ -241,7 +244,13 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
       'DM client authentications refused on this node, by reason (unknown_device, missing_credentials, bad_credentials, wrong_scheme, no_certificate, transport_mismatch, rate_limited).',
     ),
   );
-  const { commandsByState, devices, store } = collectors;
+  const notifications = registry.register(
+    new Counter(
+      'omadm_notifications_total',
+      'Package 0 notification attempts sent by this node, by bearer and result (accepted, refused, error).',
+    ),
+  );
+  const { commandsByState, devices, store, oldestQueuedAt } = collectors;
   if (store) {
     // One read per scrape serves the three gauges.
     let cached: { at: number; value: Promise<Awaited<ReturnType<typeof store>>> } | undefined;
@@ -284,6 +293,25 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
         Object.entries(await commandsByState()).map(([state, n]) => [{ state }, n] as const),
       ),
     );
+    registry.register(
+      new Gauge(
+        'omadm_queue_depth',
+        'Commands waiting for a session to take them (state queued, fleet-wide).',
+        async () => [[{}, (await commandsByState()).queued ?? 0] as const],
+      ),
+    );
+  }
+  if (oldestQueuedAt) {
+    registry.register(
+      new Gauge(
+        'omadm_queue_oldest_age_seconds',
+        'Age of the oldest command still queued, in seconds (0 when none; fleet-wide).',
+        async () => {
+          const at = await oldestQueuedAt();
+          return [[{}, at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000)] as const];
+        },
+      ),
+    );
   }
   if (devices) {
     registry.register(
@@ -312,5 +340,6 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
     commandsDelivered,
     rowsPruned,
     authFailures,
+    notifications,
   };
 }

@@ -52,6 +52,8 @@ export interface NotifyOptions {
   readonly now?: () => number;
   /** Where background failures go (default: nowhere; the attempt log has them). */
   readonly log?: (message: string, details: Readonly<Record<string, unknown>>) => void;
+  /** Told of every attempt once recorded (the server counts them: omadm_notifications_total). */
+  readonly onAttempt?: (attempt: NotificationAttempt) => void;
 }
 
 /** What the policy did with a request to notify a device. */
@@ -143,7 +145,10 @@ export class Notifier {
   #lastPrune = Number.NEGATIVE_INFINITY;
   readonly #bucket: TokenBucket;
   readonly #log: NonNullable<NotifyOptions['log']>;
+  readonly #onAttempt: NotifyOptions['onAttempt'];
   #timer: NodeJS.Timeout | undefined;
+  /** A one-shot wake-up for the earliest deferral this process made (see #wakeAt). */
+  #wake: { at: number; timer: NodeJS.Timeout } | undefined;
   #sweeping: Promise<number> | undefined;
   #closed = false;
   readonly onEnqueue: boolean;
@@ -166,6 +171,7 @@ export class Notifier {
     if (!(rate.perSecond > 0)) throw new RangeError('rate.perSecond must be positive');
     this.#bucket = new TokenBucket(rate.perSecond, rate.burst, this.#now());
     this.#log = options.log ?? (() => undefined);
+    this.#onAttempt = options.onAttempt;
   }
 
   get bearerNames(): readonly string[] {
@@ -175,17 +181,37 @@ export class Notifier {
   /** Starts the retry sweep timer (the server does this; unref'd). */
   start(): void {
     if (this.#timer || this.#closed) return;
-    this.#timer = setInterval(() => {
-      this.#sweeping ??= this.runDue()
-        .catch((err: unknown) => {
-          this.#log('notification sweep failed', { err });
-          return 0;
-        })
-        .finally(() => {
-          this.#sweeping = undefined;
-        });
-    }, this.#sweepEvery);
+    this.#timer = setInterval(() => this.#sweep(), this.#sweepEvery);
     this.#timer.unref();
+  }
+
+  #sweep(): void {
+    this.#sweeping ??= this.runDue()
+      .catch((err: unknown) => {
+        this.#log('notification sweep failed', { err });
+        return 0;
+      })
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+  }
+
+  /**
+   * A notification this process deferred to `at` is sent then, not at the next sweep tick after
+   * it: with the 5 s sweep, a command queued just after the device's last session (deferred by
+   * `recentlySeenMs`) used to wait up to a whole extra period. Only once started (the sweep runs).
+   */
+  #wakeAt(at: number): void {
+    if (!this.#timer || this.#closed) return;
+    if (this.#wake && this.#wake.at <= at) return;
+    if (this.#wake) clearTimeout(this.#wake.timer);
+    const delay = Math.min(Math.max(0, at - this.#now()), this.#sweepEvery) + 5;
+    const timer = setTimeout(() => {
+      this.#wake = undefined;
+      this.#sweep();
+    }, delay);
+    timer.unref();
+    this.#wake = { at, timer };
   }
 
   /**
@@ -272,10 +298,14 @@ export class Notifier {
       const current = await this.#store.notifications.get(deviceId);
       return { action: 'skipped', reason: current?.outstanding ? 'outstanding' : 'min-interval' };
     }
-    if (busy > now) return { action: 'deferred', nextAt: busy, reason: 'in-session' };
+    if (busy > now) {
+      this.#wakeAt(busy);
+      return { action: 'deferred', nextAt: busy, reason: 'in-session' };
+    }
     const wait = this.#bucket.take(now);
     if (wait > 0) {
       await this.#store.notifications.defer(deviceId, state.sessionId, now + wait);
+      this.#wakeAt(now + wait);
       return { action: 'deferred', nextAt: now + wait, reason: 'rate-limit' };
     }
     const r = await this.#attempt(state, prepared, {
@@ -321,6 +351,7 @@ export class Notifier {
     const busy = this.#busyUntil(device, now);
     if (busy > now) {
       await n.defer(state.deviceId, state.sessionId, busy);
+      this.#wakeAt(busy);
       return false;
     }
     if (state.attempts > 0 && answered(device, state)) {
@@ -342,6 +373,7 @@ export class Notifier {
     const wait = this.#bucket.take(now);
     if (wait > 0) {
       await n.defer(state.deviceId, state.sessionId, now + wait);
+      this.#wakeAt(now + wait);
       return false;
     }
     let prepared: Prepared;
@@ -412,6 +444,7 @@ export class Notifier {
       parts: delivery?.parts ?? 0,
       ids: delivery?.ids ?? [],
     });
+    this.#onAttempt?.(record);
     if (how.actor !== null) {
       await this.#store.audit.append({
         actor: how.actor,
@@ -486,6 +519,8 @@ export class Notifier {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#wake) clearTimeout(this.#wake.timer);
+    this.#wake = undefined;
     await this.#sweeping;
     await Promise.all([...this.#bearers.values()].map((b) => b.close()));
   }

@@ -77,6 +77,12 @@ export interface ServerOptions {
   readonly sizeWarning?: { readonly bytes: number; readonly path?: string };
   /** Backoff after failed DM authentications, per device and per source (docs/security.md). */
   readonly authBackoff?: Partial<BackoffPolicy>;
+  /**
+   * Behind a reverse proxy: the proxies whose X-Forwarded-For/-Proto/-Host to believe (addresses,
+   * CIDRs or `loopback`, comma-separated; Fastify's trustProxy). Off by default: a device could
+   * otherwise forge the source address logged for it.
+   */
+  readonly trustProxy?: string;
 }
 
 /** A running (or ready to listen) server. */
@@ -141,6 +147,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: options.apiBodyLimit ?? 2 * 1024 * 1024,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
   }) as unknown as FastifyInstance;
 
@@ -150,6 +157,9 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
       const counts = await store.queue.counts();
       return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v ?? 0]));
     },
+    ...(store.queue.oldestQueuedAt
+      ? { oldestQueuedAt: () => (store.queue.oldestQueuedAt as () => Promise<number | undefined>)() }
+      : {}),
   });
   const openapi = new OpenApiBuilder({
     title: 'omadm operator API',
@@ -185,6 +195,10 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     ? new Notifier(store, {
         log: (message, details) => app.log.warn(details, message),
         ...options.notify,
+        onAttempt: (a) => {
+          metrics.notifications.inc({ bearer: a.bearer, result: a.result });
+          options.notify?.onAttempt?.(a);
+        },
       })
     : undefined;
   // Retries and deferred notifications: state is in the store, this process's sweep sends them.
@@ -248,8 +262,57 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
         .sweep()
         .then(async (r) => {
           for (const [table, n] of Object.entries(r.pruned)) metrics.rowsPruned.inc({ table }, n);
-          if (r.unknown || r.requeued || r.resent || r.sessionsExpired)
-            logger.info({ sweep: r }, 'maintenance sweep');
+          for (const gone of r.sessions ?? []) {
+            // An open session whose device stopped answering: it ends here, not in a message.
+            metrics.dmSessions.inc({ outcome: 'expired' });
+            logger.info(
+              {
+                event: 'dm.session.end',
+                deviceId: gone.deviceId,
+                sessionId: gone.dmSessionId ?? gone.sessionId,
+                token: gone.sessionId,
+                outcome: 'expired',
+                reason: 'idle past its expiry (the device stopped answering)',
+              },
+              'DM session ended: expired',
+            );
+            void store.traces
+              .markEnd?.(gone.deviceId, gone.sessionId, 'expired')
+              .catch((err: unknown) =>
+                logger.warn({ err, deviceId: gone.deviceId }, 'could not record session end'),
+              );
+          }
+          const ids = r.ids;
+          if (ids) {
+            // Final states reached outside a session count with those reached in one.
+            if (ids.unknown.length) metrics.commandsDelivered.inc({ state: 'unknown' }, ids.unknown.length);
+            if (ids.expired.length) metrics.commandsDelivered.inc({ state: 'expired' }, ids.expired.length);
+          }
+          if (r.unknown || r.requeued || r.resent || r.sessionsExpired || r.expired) {
+            const { ids: _ids, sessions, ...counts } = r;
+            logger.info(
+              {
+                event: 'dm.sweep',
+                ...counts,
+                ...(sessions?.length
+                  ? {
+                      sessions: sessions.map((x) => ({
+                        deviceId: x.deviceId,
+                        sessionId: x.dmSessionId ?? x.sessionId,
+                      })),
+                    }
+                  : {}),
+                ...(ids
+                  ? {
+                      commandIds: Object.fromEntries(
+                        Object.entries(ids).filter(([, v]) => (v as readonly number[]).length > 0),
+                      ),
+                    }
+                  : {}),
+              },
+              'maintenance sweep',
+            );
+          }
           if (options.sizeWarning) await sizeCheck.check(options.sizeWarning);
         })
         .catch((err: unknown) => logger.warn({ err }, 'maintenance sweep failed'))

@@ -19,6 +19,8 @@ export async function recordMessage(
   res: ServerResponse,
   key: string,
   activity: MessageActivity,
+  /** How the session ended, when this answer ended it: kept with the answer for `omadm trace`. */
+  endOutcome?: string,
 ): Promise<void> {
   const decision = traceDecision(activity, res.done);
   const at = Date.now();
@@ -41,6 +43,7 @@ export async function recordMessage(
           contentType: res.mediaType,
           body: res.body,
           at,
+          ...(endOutcome ? { outcome: endOutcome } : {}),
         },
       ]);
     }

@@ -68,6 +68,8 @@ describe('omadm device, cmd and trace against a server', () => {
     store = await backend.open();
     srv = await startServer(store);
     env = { OMADM_URL: srv.url, OMADM_TOKEN: srv.admin };
+    // Hints name the command as the wrapper was typed (OMADM_SELF): plain `omadm` here.
+    delete process.env.OMADM_SELF;
   });
   after(async () => {
     await srv?.close();
@@ -166,7 +168,8 @@ describe('omadm device, cmd and trace against a server', () => {
     assert.equal(getCmd.state, 'queued');
     const rep = await cli('cmd', 'replace', 'IMEI:333', './Vendor/Level', '7', '--format', 'int');
     assert.equal(rep.code, 0, rep.err);
-    assert.match(rep.out, /Replace \.\/Vendor\/Level on IMEI:333: queued/);
+    // The human form says which id it queued.
+    assert.match(rep.out, /^command \d+ \(Replace \.\/Vendor\/Level on IMEI:333\): queued$/m);
     const bad = await cli('cmd', 'delete', 'IMEI:333', './Protected');
 
     const sim = new DeviceSim({
@@ -180,12 +183,12 @@ describe('omadm device, cmd and trace against a server', () => {
 
     const shown = await cli('cmd', 'show', getCmd.id, '--wait', '5');
     assert.equal(shown.code, 0, shown.err);
-    assert.match(shown.out, /Get \.\/DevDetail\/FwV on IMEI:333: succeeded \(status 200 /);
+    assert.match(shown.out, /^command \S+ \(Get \.\/DevDetail\/FwV on IMEI:333\): succeeded, status 200 /m);
     assert.match(shown.out, /^\.\/DevDetail\/FwV\s+FW-9\s+chr$/m);
     assert.equal(sim.tree.get('./Vendor/Level')?.value, '7');
 
     // A command the device refuses: --wait exits 1 with the status.
-    const badId = bad.out.split(/\s+/)[0] as string;
+    const badId = /^command (\d+) /.exec(bad.out)?.[1] as string;
     const failed = await cli('cmd', 'show', badId, '--wait');
     assert.equal(failed.code, 1);
     assert.match(failed.err, /Delete \.\/Protected failed on IMEI:333: status 404/);
@@ -203,7 +206,10 @@ describe('omadm device, cmd and trace against a server', () => {
 
     const trace = await cli('trace', 'IMEI:333');
     assert.equal(trace.code, 0, trace.err);
-    assert.match(trace.out, /^session \S+ of IMEI:333: /);
+    assert.match(
+      trace.out,
+      /^session \S+ of IMEI:333: \S+ → \S+, completed \(the session ran to its end\), 4 messages$/m,
+    );
     assert.match(
       trace.out,
       /#1 device → server {2}\S+ {2}application\/vnd\.syncml\.dm\+xml {2}\d+ bytes\n<SyncML/,
@@ -303,6 +309,39 @@ describe('omadm device, cmd and trace against a server', () => {
     assert.equal((await store.devices.credentials('IMEI:444'))?.traceMode, undefined);
     // Not one of the choices: a usage error.
     assert.equal((await cli('device', 'set', 'IMEI:444', '--trace', 'loud')).code, 64);
+  });
+
+  test('cmd -q prints only the queued id; cmd list pages with --limit and says when more exist', async () => {
+    await cli('device', 'add', 'IMEI:paging', '--secret', 'p');
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const q = await cli('cmd', 'get', 'IMEI:paging', `./N${i}`, '-q');
+      assert.equal(q.code, 0, q.err);
+      assert.match(q.out, /^\d+\n$/);
+      ids.push(q.out.trim());
+    }
+    const shown = await cli('cmd', 'show', ids[0] as string);
+    assert.match(shown.out, new RegExp(`^command ${ids[0]} \\(Get \\./N0 on IMEI:paging\\): queued$`, 'm'));
+
+    // Newest first, 3 of 7: the note goes to stderr, the table stays clean.
+    const some = await cli('cmd', 'list', 'IMEI:paging', '--limit', '3');
+    assert.equal(some.code, 0, some.err);
+    const rows = some.out.trimEnd().split('\n').slice(1);
+    assert.deepEqual(
+      rows.map((r) => r.split(/\s+/)[0]),
+      [...ids].reverse().slice(0, 3),
+    );
+    assert.match(some.err, /showing the newest 3 commands; more exist/);
+    // --limit beyond one API page follows the cursor; all of them: no note.
+    const all = await cli('cmd', 'list', 'IMEI:paging', '--limit', '0', '--json');
+    assert.equal(JSON.parse(all.out).length, 7);
+    assert.equal(all.err, '');
+    const exact = await cli('cmd', 'list', 'IMEI:paging', '--limit', '7');
+    assert.equal(exact.err, '');
+    assert.equal((await cli('cmd', 'list', '--limit', '-1')).code, 2);
+    // device list says so too when --limit cut it short.
+    const devices = await cli('device', 'list', '--limit', '1');
+    assert.match(devices.err, /showing 1 devices; more exist/);
   });
 
   test('device rm deletes', async () => {

@@ -4,7 +4,7 @@
  * --db; bad options exit 2; SIGTERM stops it cleanly.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +91,36 @@ describe('omadm server', () => {
       assert.doesNotMatch(second.banner, /Secret key/);
     } finally {
       assert.equal(await second.stop(), 0);
+    }
+  });
+
+  test('listens on loopback by default; on every interface it lists the real addresses and says the API is reachable', async () => {
+    const local = await start(['--data', join(tmp, 'data-host')]);
+    try {
+      assert.doesNotMatch(local.banner, /Network|every IPv4/);
+    } finally {
+      assert.equal(await local.stop(), 0);
+    }
+    // The default (start() always passes --host): loopback.
+    const help = execFileSync(process.execPath, [BIN, 'server', '--help'], {
+      encoding: 'utf8',
+      env: { ...process.env, OMADM_HOST: '' },
+    });
+    assert.match(help.replace(/\s+/g, ' '), /--host <host> .*\(default: "127\.0\.0\.1"\)/);
+    const all = await start(['--data', join(tmp, 'data-host'), '--host', '0.0.0.0']);
+    try {
+      assert.match(all.banner, /^omadm server listening on every IPv4 interface, port \d+ \(SQLite /m);
+      const addresses = /^ {2}Addresses {5}(.+)$/m.exec(all.banner)?.[1]?.split(/\s+/) ?? [];
+      assert.ok(addresses[0]?.startsWith('http://127.0.0.1:'), all.banner);
+      for (const a of addresses) assert.doesNotMatch(a, /0\.0\.0\.0/);
+      // Every address printed answers.
+      for (const a of addresses) assert.equal((await fetch(`${a}/healthz`)).status, 200);
+      assert.match(
+        all.banner,
+        /^ {2}Network {7}reachable beyond this machine, REST API included — over plain HTTP/m,
+      );
+    } finally {
+      assert.equal(await all.stop(), 0);
     }
   });
 

@@ -74,6 +74,38 @@ describe('omadm client --once', () => {
     assert.equal(dev.sessionCount, 3);
   });
 
+  test('--once prints its one-line summary and no JSON log lines (unless --log-level asks)', async () => {
+    const data = join(srv.dir, 'agent-quiet');
+    const bin = new URL('../../bin/omadm.js', import.meta.url).pathname;
+    const args = [
+      'client',
+      '--data',
+      data,
+      '--server',
+      srv.dm,
+      '--device-id',
+      'cli-dev',
+      '--secret',
+      'cli-secret',
+    ];
+    const r = await execFileP(process.execPath, [bin, ...args, '--server-secret', 'cli-srv', '--once']);
+    assert.match(
+      r.stdout,
+      /^session \S+ with omadm completed: \d+ message\(s\), \d+ command\(s\), \d+ ms\n$/,
+    );
+    assert.equal(r.stderr, '');
+    const loud = await execFileP(process.execPath, [
+      bin,
+      'client',
+      '--data',
+      data,
+      '--once',
+      '--log-level',
+      'info',
+    ]);
+    assert.match(loud.stderr, /^\{"level":30/m);
+  });
+
   test('exit 1 when the server refuses the credentials', async () => {
     const data = join(srv.dir, 'agent-bad');
     assert.equal(

@@ -179,12 +179,12 @@ describe('Generic Alert results judged by alert type (issue 20 §3)', () => {
     assert.equal(lawmo.code, 0);
     assert.match(
       lawmo.out,
-      /succeeded \(status 202 .*; result 1200 \(urn:oma:at:lawmo:1\.0:OperationComplete, success\)\)/,
+      /succeeded, status 202 .*; result 1200 \(urn:oma:at:lawmo:1\.0:OperationComplete, success\)$/m,
     );
     const unknown = await cli(['cmd', 'show', ids[8]!], env);
     assert.match(
       unknown.out,
-      /unknown \(status 202 .*; result 200 \(com\.example\.vendor\.result, no verdict\)\)/,
+      /unknown, status 202 .*; result 200 \(com\.example\.vendor\.result, no verdict\)$/m,
     );
     const failed = await cli(['cmd', 'show', ids[1]!, '--wait', '1'], env);
     assert.notEqual(failed.code, 0);

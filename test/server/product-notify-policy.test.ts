@@ -156,6 +156,9 @@ for (const { name, skip } of await backends()) {
       assert.equal(audit.body.items.length, 2);
       assert.equal(audit.body.items[0].details.trigger, 'request');
       assert.equal(audit.body.items[1].details.trigger, 'enqueue');
+      // Both attempts are counted by bearer and result.
+      const metrics = await api(srv.url, undefined, 'GET', '/metrics');
+      assert.match(String(metrics.body), /omadm_notifications_total\{bearer="udp",result="accepted"\} 2/);
       assert.equal((await A('POST', `/devices/${enc(id)}/notify`, { uiMode: 'loud' })).status, 400);
       assert.equal((await A('GET', `/devices/${enc('IMEI:none')}/notifications`)).status, 404);
     });
@@ -186,6 +189,32 @@ for (const { name, skip } of await backends()) {
       assert.equal((await store.notifications.get(id))?.outstanding, false);
       assert.equal((await store.notifications.attempts(id)).length, 0);
       assert.equal(device.received.length, 0);
+    });
+
+    test('a notification deferred because the device was just seen goes out when that pause ends, not a sweep period later', async (t) => {
+      const device = await udpDevice();
+      t.after(() => device.close());
+      // A sweep period far longer than the test: only the deferral's own wake-up can send it.
+      const n = new Notifier(store, {
+        bearers: [new UdpBearer()],
+        policy: { recentlySeenMs: 300, sweepIntervalMs: 600_000 },
+      });
+      open.push(n);
+      n.start();
+      const id = 'IMEI:just-seen';
+      await addDevice(store, id, { bearer: 'udp', target: device.target });
+      // Its last session has just ended (what `omadm start`'s Get then Replace --wait ran into).
+      const now = Date.now();
+      await store.devices.recordSessionStart(id, { sessionId: 'S1', at: now, onlineUntil: now });
+      await store.queue.enqueue(id, { kind: 'Replace', target: './A', data: 'x' });
+      const d = await n.requestNotification(id);
+      assert.equal(d.action, 'deferred');
+      const sent = await Promise.race([
+        device.next().then(() => Date.now()),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000).unref()),
+      ]);
+      assert.ok(sent !== undefined, 'the deferred notification was not sent within 10 s');
+      assert.ok(sent - now >= 300, `sent ${sent - now} ms after the session, before the pause ended`);
     });
 
     test("a notification deferred by a live session is sent by the sweep once the device is idle, audited as the operator's", async (t) => {

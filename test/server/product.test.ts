@@ -95,7 +95,7 @@ for (const { name, skip } of await backends()) {
         const sessions = await A('GET', `/devices/${enc(id)}/sessions`);
         assert.equal(sessions.body.items.length, 1);
         const s = sessions.body.items[0];
-        assert.equal(s.outcome, 'ended');
+        assert.equal(s.outcome, 'completed');
         const trace = await A('GET', `/sessions/${s.id}/trace`);
         assert.equal(trace.status, 200);
         const dirs = trace.body.messages.map((m: { direction: string }) => m.direction);

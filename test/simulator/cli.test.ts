@@ -138,6 +138,8 @@ describe('omadm start', () => {
     const data = mkdtempSync(join(tmpdir(), 'omadm-start-test-'));
     const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data', data], {
       cwd: ROOT,
+      // As the checkout's wrapper runs it: the banner's commands start with ./omadm.
+      env: { ...process.env, OMADM_SELF: './omadm' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -160,6 +162,8 @@ describe('omadm start', () => {
       .filter((l) => l.startsWith('  ./omadm '))
       .map((l) => l.trim().split(/\s+/).slice(1));
     assert.equal(commands.length, 3, out);
+    // Where URL and token are kept, for another shell.
+    assert.match(out, /export OMADM_URL=\$\(cat (\S+)\/start-url\) OMADM_TOKEN=\$\(cat \1\/start-token\)/);
     const [list, get, replace] = commands as [string[], string[], string[]];
     const l = await omadm(list);
     assert.equal(l.code, 0, l.stderr);

@@ -23,6 +23,7 @@ import type { ServerRequest, ServerResponse } from '../../protocol/server-sessio
 
 /** The engine as the plugin uses it (DmServerEngine, or a wrapper adding audit/metrics). */
 export interface DmRequestHandler {
+  /** `from.source`: the sender's address (for the server's log lines; not an identity). */
   handle(request: ServerRequest): Promise<ServerResponse>;
 }
 

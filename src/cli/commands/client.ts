@@ -43,7 +43,7 @@ interface ClientCliOptions {
   fumoHookTimeout?: string;
   bootstrapMinSec?: string;
   allowPushRebootstrap?: boolean;
-  logLevel: string;
+  logLevel?: string;
 }
 
 function readPem(path: string | undefined, what: string): Buffer | undefined {
@@ -154,9 +154,10 @@ export function register(program: Command): void {
     .option('--cert <file>', 'client certificate (PEM) for HTTPS')
     .option('--key <file>', 'client key (PEM) for HTTPS')
     .addOption(
-      new Option('--log-level <level>', 'log level (JSON logs go to stderr)')
-        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-        .default('info'),
+      new Option(
+        '--log-level <level>',
+        'log level (JSON logs go to stderr; default info, with --once warn: the summary line says it)',
+      ).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     )
     .action(async (opts: ClientCliOptions) => {
       const {
@@ -262,7 +263,9 @@ export function register(program: Command): void {
       }
 
       const deviceId = config?.deviceId ?? (opts.deviceId as string);
-      const logger = pino({ level: opts.logLevel, base: { deviceId } }, pino.destination(2));
+      // One session's human summary should not be interleaved with JSON lines saying the same.
+      const level = opts.logLevel ?? (opts.once ? 'warn' : 'info');
+      const logger = pino({ level, base: { deviceId } }, pino.destination(2));
       const ca = readPem(config?.ca ?? (opts.ca && resolve(opts.ca)), 'CA file');
       const cert = readPem(config?.cert ?? (opts.cert && resolve(opts.cert)), 'client certificate');
       const key = readPem(config?.key ?? (opts.key && resolve(opts.key)), 'client key');

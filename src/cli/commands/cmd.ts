@@ -14,6 +14,7 @@ import { type ApiOptions, clientFor, seconds, seg, withApiOptions } from '../api
 import { json, stdio, table } from '../api/output.ts';
 import { statusMeaning } from '../../representation/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
+import { selfCommand } from '../self.ts';
 
 /** A queued command as the API returns it (docs/api.md). */
 export interface CommandView {
@@ -38,11 +39,14 @@ export interface CommandView {
 
 const FINAL = new Set(['succeeded', 'failed', 'unknown', 'expired', 'cancelled']);
 const FORMATS = ['b64', 'bin', 'bool', 'chr', 'int', 'node', 'null', 'xml', 'date', 'time', 'float'];
+/** Commands `cmd list` shows unless told otherwise (a fleet's queue can hold millions). */
+const DEFAULT_LIST_LIMIT = 100;
 /** Longest single long-poll request; longer waits are several requests. */
 const POLL_SLICE_S = 60;
 const DEFAULT_WAIT_S = 60;
 
 interface CmdOptions extends ApiOptions {
+  quiet?: boolean;
   format?: string;
   type?: string;
   wait?: number | true;
@@ -74,6 +78,7 @@ export function register(program: Command): void {
         .option('--type <mime>', 'MIME type of the value (Meta/Type)');
     }
     withApiOptions(c)
+      .option('-q, --quiet', 'print only the id of the queued command (ID=$(omadm cmd get … -q))')
       .option(
         '--wait [seconds]',
         `wait for the device's answer (default ${DEFAULT_WAIT_S} s)`,
@@ -127,6 +132,7 @@ export function register(program: Command): void {
       .argument('<device>', 'the DevId')
       .argument('<file>', 'JSON file with the command, e.g. {"type":"Atomic","commands":[…]}; - reads stdin'),
   )
+    .option('-q, --quiet', 'print only the id of the queued command')
     .option(
       '--wait [seconds]',
       `wait for the device's answer (default ${DEFAULT_WAIT_S} s)`,
@@ -170,24 +176,37 @@ export function register(program: Command): void {
       '--state <state>',
       'only commands in this state (queued, claimed, sent, pending, succeeded, failed, unknown, expired, cancelled)',
     )
-    .action(async (device: string | undefined, opts: ApiOptions & { state?: string }) => {
+    .option('--limit <n>', `at most this many commands (default ${DEFAULT_LIST_LIMIT}); 0: all`)
+    .action(async (device: string | undefined, opts: ApiOptions & { state?: string; limit?: string }) => {
+      const limit = opts.limit === undefined ? DEFAULT_LIST_LIMIT : Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 0) {
+        throw new CliError(`--limit must be a whole number (0: all), not ${opts.limit}`, ExitCode.BadInput);
+      }
       const api = clientFor(opts);
-      const page = await api.get<{ items: CommandView[] }>(
+      const { items, more } = await listCommands(
+        api,
         device === undefined ? '/commands' : `/devices/${seg(device)}/commands`,
-        { state: opts.state, limit: 100 },
+        opts.state,
+        limit === 0 ? Number.POSITIVE_INFINITY : limit,
       );
+      // The note goes to stderr: stdout stays a clean table (or JSON array) for pipes.
+      if (more) {
+        stdio.err(
+          `omadm: showing the newest ${items.length} commands; more exist (--limit N shows more, --limit 0 all)\n`,
+        );
+      }
       if (opts.json) {
-        stdio.out(json(page.items));
+        stdio.out(json(items));
         return;
       }
-      if (page.items.length === 0) {
+      if (items.length === 0) {
         stdio.out('no commands\n');
         return;
       }
       stdio.out(
         table(
           ['ID', ...(device === undefined ? ['DEVICE'] : []), 'TYPE', 'URI', 'STATE', 'STATUS', 'CREATED'],
-          page.items.map((c) => [
+          items.map((c) => [
             c.id,
             ...(device === undefined ? [c.deviceId] : []),
             c.type,
@@ -206,6 +225,7 @@ export function register(program: Command): void {
       .description('queue a copy of a finished command (one left unknown, failed, expired or cancelled)')
       .argument('<id>', 'command id'),
   )
+    .option('-q, --quiet', 'print only the id of the new command')
     .option('--wait [seconds]', "wait for the device's answer", seconds('--wait', 86400))
     .action(async (id: string, opts: CmdOptions) => {
       const api = clientFor(opts);
@@ -219,6 +239,27 @@ export function register(program: Command): void {
     await clientFor(opts).delete(`/commands/${seg(id)}`);
     stdio.out(opts.json ? json({ cancelled: id }) : `cancelled ${id}\n`);
   });
+}
+
+/** Up to `limit` commands, following the API's cursor; `more` when the list goes on. */
+async function listCommands(
+  api: ApiClient,
+  path: string,
+  state: string | undefined,
+  limit: number,
+): Promise<{ items: CommandView[]; more: boolean }> {
+  const items: CommandView[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<{ items: CommandView[]; nextCursor?: string | null }>(path, {
+      state,
+      limit: Math.min(500, limit - items.length),
+      cursor,
+    });
+    items.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor && items.length < limit);
+  return { items: items.slice(0, limit), more: cursor !== undefined };
 }
 
 function uriOf(c: CommandView): string {
@@ -245,7 +286,8 @@ async function finish(api: ApiClient, first: CommandView, opts: CmdOptions): Pro
       );
     }
   }
-  if (opts.json) stdio.out(json(c));
+  if (opts.quiet) stdio.out(`${c.id}\n`);
+  else if (opts.json) stdio.out(json(c));
   else stdio.out(describe(c));
   if (opts.wait === undefined) return;
   if (c.state === 'succeeded') return;
@@ -258,7 +300,7 @@ async function finish(api: ApiClient, first: CommandView, opts: CmdOptions): Pro
     );
   }
   throw new CliError(
-    `${c.type} ${uriOf(c)} still ${c.state} after waiting; follow it with: omadm cmd show ${c.id} --wait`,
+    `${c.type} ${uriOf(c)} still ${c.state} after waiting; follow it with: ${selfCommand()} cmd show ${c.id} --wait`,
     ExitCode.Failed,
   );
 }
@@ -280,8 +322,8 @@ function resultText(c: CommandView): string {
 
 function describe(c: CommandView): string {
   const reason = c.detail?.reason ? `\n  ${c.detail.reason}` : '';
-  const head = `${c.id}  ${c.type} ${uriOf(c)} on ${c.deviceId}: ${c.state}${
-    c.status === null && !c.detail?.alerts?.length ? '' : ` (${resultText(c)})`
+  const head = `command ${c.id} (${c.type} ${uriOf(c)} on ${c.deviceId}): ${c.state}${
+    c.status === null && !c.detail?.alerts?.length ? '' : `, ${resultText(c)}`
   }${reason}\n`;
   if (c.results.length === 0) return head;
   return (

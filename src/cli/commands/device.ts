@@ -155,12 +155,15 @@ export function register(program: Command): void {
           throw new CliError(`--limit must be a positive integer, not ${opts.limit}`, ExitCode.BadInput);
         }
       }
-      const devices = await listAll(api, limit, {
+      const { items: devices, more } = await listAll(api, limit, {
         tag: opts.tag,
         group: opts.group,
         online: opts.online ? true : opts.offline ? false : undefined,
         q: opts.search,
       });
+      // On stderr: stdout stays a clean table (or JSON array) for pipes.
+      if (more)
+        stdio.err(`omadm: showing ${devices.length} devices; more exist (a larger --limit shows more)\n`);
       if (opts.json) {
         stdio.out(json(devices));
         return;
@@ -307,7 +310,7 @@ async function listAll(
     online?: boolean | undefined;
     q?: string | undefined;
   },
-): Promise<DeviceView[]> {
+): Promise<{ items: DeviceView[]; more: boolean }> {
   const out: DeviceView[] = [];
   let cursor: string | undefined;
   do {
@@ -319,5 +322,5 @@ async function listAll(
     out.push(...page.items);
     cursor = page.nextCursor ?? undefined;
   } while (cursor && out.length < limit);
-  return out;
+  return { items: out, more: cursor !== undefined };
 }

@@ -24,7 +24,8 @@ import { createServer } from '../../server/server.ts';
 import { type NotifyOptions, type NotifyPolicy, parseUiMode } from '../../server/notify.ts';
 import { openStore, parseStoreUrl, type RetentionOptions, type Store } from '../../server/store/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
-import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
+import { selfCommand } from '../self.ts';
+import { isLoopback, listenOrFail, listeningUrls, parsePort, untilSignal } from '../serving.ts';
 
 interface ServerCliOptions {
   host: string;
@@ -37,6 +38,7 @@ interface ServerCliOptions {
   requireClientCert?: boolean;
   token?: string;
   publicUrl?: string;
+  trustProxy?: string;
   serverId?: string;
   autoEnrollSecret?: string;
   autoEnrollPattern?: string;
@@ -159,7 +161,11 @@ export function register(program: Command): void {
   program
     .command('server')
     .description('run the DM server: DM endpoint (/dm), REST API (/api/v1), OpenAPI, metrics')
-    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option(
+      '--host <host>',
+      'address to listen on (0.0.0.0 or :: for every interface: devices on the network)',
+      process.env.OMADM_HOST || '127.0.0.1',
+    )
     .option('--port <port>', 'port to listen on (0: any free port)', process.env.OMADM_PORT ?? '8080')
     .option(
       '--data <dir>',
@@ -179,6 +185,10 @@ export function register(program: Command): void {
       'admin API token to accept (default: $OMADM_TOKEN, or generated on first start)',
     )
     .option('--public-url <url>', 'URL devices reach this server at (for RespURI; default from each request)')
+    .option(
+      '--trust-proxy <proxies>',
+      'behind a reverse proxy: believe X-Forwarded-* from these (addresses, CIDRs or loopback; comma-separated)',
+    )
     .option('--server-id <id>', 'the ServerID devices know this server by', 'omadm')
     .option(
       '--auto-enroll-secret <secret>',
@@ -323,6 +333,7 @@ export function register(program: Command): void {
         serverId: opts.serverId ?? 'omadm',
         ...(tls ? { tls } : {}),
         ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+        ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
         ...(enrollSecret
           ? { autoEnroll: { secret: enrollSecret, ...(pattern ? { idPattern: pattern } : {}) } }
           : {}),
@@ -339,12 +350,29 @@ export function register(program: Command): void {
         location.backend === 'sqlite'
           ? `SQLite ${isAbsolute(location.path) ? location.path : resolve(location.path)}`
           : `PostgreSQL ${redact(dbUrl)}${schema ? ` schema ${schema}` : ''}`;
+      const proto = tls ? 'https' : 'http';
+      const actualPort = Number(new URL(url).port || (tls ? 443 : 80));
+      const urls = listeningUrls(opts.host, actualPort, proto);
+      const wildcard = opts.host === '0.0.0.0' || opts.host === '::';
       const lines = [
-        `omadm server listening on ${url} (${where})`,
+        wildcard
+          ? `omadm server listening on every ${opts.host === '::' ? '' : 'IPv4 '}interface, port ${actualPort} (${where})`
+          : `omadm server listening on ${url} (${where})`,
+      ];
+      if (wildcard) lines.push(`  Addresses     ${urls.join('  ')}`);
+      if (!isLoopback(opts.host)) {
+        // The admin API is on the same port as /dm: whoever reaches one reaches the other.
+        lines.push(
+          `  Network       reachable beyond this machine, REST API included${
+            tls ? '' : ' — over plain HTTP: use --tls-cert/--tls-key or a TLS proxy (docs/operations.md)'
+          }`,
+        );
+      }
+      lines.push(
         `  DM endpoint   ${opts.publicUrl ? `${opts.publicUrl.replace(/\/+$/, '')}/dm` : `${url}/dm`}`,
         `  REST API      ${url}/api/v1   (OpenAPI: ${url}/openapi.json)`,
         `  Metrics       ${url}/metrics   Health: ${url}/healthz`,
-      ];
+      );
       if (admin.generated) {
         lines.push(
           `  Admin token   ${admin.generated}`,
@@ -353,7 +381,10 @@ export function register(program: Command): void {
       } else if (admin.imported) {
         lines.push('  Admin token   the one given with --token/OMADM_TOKEN (now stored hashed)');
       } else {
-        lines.push('  Admin token   already set up (use the one printed on first start, or --token)');
+        lines.push(
+          '  Admin token   already set up: the one printed on first start (or given with --token);',
+          `                lost it? ${selfCommand()} server --token NEW adds NEW as an admin token`,
+        );
       }
       if (secretKey.created)
         lines.push(`  Secret key    created ${secretKey.source} (keep it with the database)`);
@@ -364,12 +395,13 @@ export function register(program: Command): void {
       if (enrollSecret)
         lines.push(`  Auto-enroll   on${pattern ? ` for DevIds matching /${pattern.source}/` : ''}`);
       const shownToken = admin.generated ?? (token ? '<your token>' : '<admin token>');
+      const me = selfCommand();
       lines.push(
         '',
         'Try:',
         `  export OMADM_URL=${url} OMADM_TOKEN=${shownToken}`,
-        '  omadm device add IMEI:490154203237518 --secret s3cret',
-        '  omadm device list',
+        `  ${me} device add IMEI:490154203237518 --secret s3cret`,
+        `  ${me} device list`,
         '',
       );
       // Handlers first: whoever reads the banner may signal at once.

@@ -4,13 +4,15 @@
  * with a UDP notification address, a first session each, then periodic sessions; a command queued
  * for a demo device makes the server notify it (Package 0 over UDP), so it connects at once.
  * Prints the URL, an API token and three commands that work as printed, and runs until Ctrl-C.
+ * URL and token are also kept in the data directory (start-url, start-token) for other shells.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { CliError, ExitCode } from '../errors.ts';
+import { selfCommand } from '../self.ts';
 import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
 
 interface StartOptions {
@@ -41,9 +43,10 @@ async function startToken(
   return secret;
 }
 
-/** How the user invoked us: `./omadm` from a checkout with the wrapper, else `omadm`. */
-function selfCommand(): string {
-  return existsSync('./omadm') && existsSync('./bin/omadm.js') ? './omadm' : 'omadm';
+/** The data directory as the user would type it from here (relative when under the cwd). */
+function relativeData(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
 }
 
 export function register(program: Command): void {
@@ -101,9 +104,15 @@ export function register(program: Command): void {
         store,
         logger,
         serverId: 'omadm',
-        notify: { bearers: [new UdpBearer()] },
+        // The demo devices are omadm's own agent, which takes a Package 0 that arrives during or
+        // right after a session (it runs one more session): no need for the default 5 s pause
+        // after a device's last session, which made a command queued right after another wait.
+        notify: { bearers: [new UdpBearer()], policy: { recentlySeenMs: 0 } },
       });
       const url = await listenOrFail(server, store, opts.host, port, ' (try --port 0)');
+      // Beside start-token, so a second shell can pick both up (the README's Tour does).
+      const urlFile = join(dataDir, 'start-url');
+      writeFileSync(urlFile, `${url}\n`);
       const stopped = untilSignal();
 
       let demo: Awaited<ReturnType<typeof import('../../simulator/demo.ts')['attachDemo']>> | undefined;
@@ -144,6 +153,12 @@ export function register(program: Command): void {
           `  ${me} device list ${auth}`,
         );
       }
+      const data = relativeData(dataDir);
+      lines.push(
+        '',
+        'Or set them once for every command of that shell (the README Tour does):',
+        `  export OMADM_URL=$(cat ${data}/start-url) OMADM_TOKEN=$(cat ${data}/start-token)`,
+      );
       lines.push('', 'Ctrl-C stops.', '');
       process.stdout.write(lines.join('\n'));
       await stopped;

@@ -13,6 +13,7 @@ interface SessionView {
   startedAt: string;
   endedAt: string | null;
   outcome: string | null;
+  reason?: string | null;
   messages: number;
 }
 
@@ -53,7 +54,7 @@ export function register(program: Command): void {
       stdio.out(
         table(
           ['SESSION', 'STARTED', 'ENDED', 'STATE', 'MESSAGES'],
-          page.items.map((s) => [s.id, s.startedAt, s.endedAt ?? '-', s.outcome ?? '-', String(s.messages)]),
+          page.items.map((s) => [s.id, s.startedAt, s.endedAt ?? '-', stateOf(s), String(s.messages)]),
         ),
       );
       return;
@@ -78,7 +79,9 @@ export function register(program: Command): void {
     }
     const s = trace.session;
     const parts = [
-      `session ${s.id} of ${s.deviceId}: ${s.startedAt} → ${s.endedAt ?? 'still going'} (${s.messages} messages)\n`,
+      `session ${s.id} of ${s.deviceId}: ${s.startedAt} → ${s.endedAt ?? 'still going'}, ${stateOf(s)}${
+        s.reason ? ` (${s.reason})` : ''
+      }, ${s.messages} messages\n`,
     ];
     for (const m of trace.messages) {
       const arrow = m.direction === 'in' ? 'device → server' : 'server → device';
@@ -87,4 +90,18 @@ export function register(program: Command): void {
     }
     stdio.out(parts.join(''));
   });
+}
+
+/** The end state in words people read (the API's outcome names are for scripts). */
+function stateOf(s: SessionView): string {
+  switch (s.outcome) {
+    case 'live':
+      return 'live';
+    case 'authFailed':
+      return 'auth failed';
+    case null:
+      return '-';
+    default:
+      return s.outcome;
+  }
 }

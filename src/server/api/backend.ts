@@ -120,7 +120,10 @@ export interface SessionView {
   readonly deviceId: string;
   readonly startedAt: string;
   readonly endedAt: string | null;
+  /** live, completed, authFailed, aborted, limit, expired, superseded, or ended (not recorded). */
   readonly outcome: string | null;
+  /** Why it ended, in words (null while live or when not recorded). */
+  readonly reason: string | null;
   readonly messages: number;
 }
 

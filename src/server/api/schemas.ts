@@ -377,7 +377,13 @@ export const Session = Type.Object({
   deviceId: Type.String(),
   startedAt: Iso,
   endedAt: Nullable(Iso),
-  outcome: Nullable(Type.String()),
+  outcome: Nullable(
+    Type.String({
+      description:
+        'live, completed, authFailed, aborted, limit, expired, superseded; ended when not recorded',
+    }),
+  ),
+  reason: Nullable(Type.String({ description: 'Why it ended, in words' })),
   messages: Type.Integer(),
 });
 

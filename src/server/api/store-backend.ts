@@ -202,6 +202,34 @@ export function traceXml(body: Uint8Array, contentType: string): string | null {
   return null;
 }
 
+/** Why a session ended, for each outcome the server records. */
+const REASONS: Readonly<Record<string, string>> = {
+  completed: 'the session ran to its end',
+  authFailed: 'the device failed to authenticate',
+  aborted: 'the device or the server aborted it',
+  limit: 'a session limit was reached (size, messages or duration)',
+  expired: 'idle past its expiry: the device stopped answering',
+  superseded: 'the device started a new session before this one ended',
+};
+
+/**
+ * A session's end as the API shows it: its recorded outcome; else, still stored and open, `live`
+ * (or `expired` once past its expiry, before the sweep removes it); else `ended` (recorded before
+ * outcomes were kept).
+ */
+function endOf(
+  s: { readonly last: number; readonly outcome?: string },
+  liveUntil: number | undefined,
+  now = Date.now(),
+): { endedAt: string | null; outcome: string; reason: string | null } {
+  if (s.outcome !== undefined)
+    return { endedAt: iso(s.last), outcome: s.outcome, reason: REASONS[s.outcome] ?? null };
+  if (liveUntil !== undefined && liveUntil > now) return { endedAt: null, outcome: 'live', reason: null };
+  if (liveUntil !== undefined)
+    return { endedAt: iso(s.last), outcome: 'expired', reason: REASONS.expired ?? null };
+  return { endedAt: iso(s.last), outcome: 'ended', reason: null };
+}
+
 export interface StoreBackendOptions {
   /** Longest stretch of trace messages scanned to build a session list (per device). */
   readonly maxTraceScan?: number;
@@ -241,18 +269,26 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       entries.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor && entries.length < maxTraceScan);
-    const live = new Set(
-      (await store.sessions.listByDevice(deviceId)).filter((s) => isLive(s.state)).map((s) => s.sessionId),
-    );
-    const byId = new Map<string, { first: number; last: number; n: number }>();
+    const stored = await liveSessions(deviceId);
+    const byId = new Map<
+      string,
+      { first: number; last: number; n: number; outcome?: string; outcomeId: number }
+    >();
     for (const e of entries) {
       if (e.sessionId === null) continue;
-      const s = byId.get(e.sessionId);
+      let s = byId.get(e.sessionId);
       if (s) {
         s.first = Math.min(s.first, e.at);
         s.last = Math.max(s.last, e.at);
         s.n++;
-      } else byId.set(e.sessionId, { first: e.at, last: e.at, n: 1 });
+      } else {
+        s = { first: e.at, last: e.at, n: 1, outcomeId: -1 };
+        byId.set(e.sessionId, s);
+      }
+      if (e.outcome !== undefined && e.id > s.outcomeId) {
+        s.outcome = e.outcome;
+        s.outcomeId = e.id;
+      }
     }
     return [...byId.entries()]
       .sort((a, b) => b[1].first - a[1].first || (a[0] < b[0] ? 1 : -1))
@@ -260,10 +296,18 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         id: apiSessionId(deviceId, sid),
         deviceId,
         startedAt: iso(s.first),
-        endedAt: live.has(sid) ? null : iso(s.last),
-        outcome: live.has(sid) ? 'live' : 'ended',
+        ...endOf(s, stored.get(sid)),
         messages: s.n,
       }));
+  }
+
+  /** The device's stored sessions that are not closed, by key, with their expiry. */
+  async function liveSessions(deviceId: string): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const r of await store.sessions.listByDevice(deviceId)) {
+      if (isLive(r.state)) out.set(r.sessionId, r.expiresAt);
+    }
+    return out;
   }
 
   return {
@@ -493,7 +537,8 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       } while (cursor && entries.length < maxTraceScan);
       if (entries.length === 0) throw new ApiError(ApiErrorCode.NotFound, `no session ${id}`);
       const rec = await store.sessions.get(deviceId, sessionId);
-      const live = rec !== undefined && isLive(rec.state);
+      const live = rec !== undefined && isLive(rec.state) ? rec.expiresAt : undefined;
+      const ending = entries.findLast((e) => e.outcome !== undefined);
       const first = entries[0] as TraceEntry;
       const last = entries[entries.length - 1] as TraceEntry;
       const messages: TraceMessageView[] = entries.map((e, i) => ({
@@ -509,8 +554,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
           id,
           deviceId,
           startedAt: iso(first.at),
-          endedAt: live ? null : iso(last.at),
-          outcome: live ? 'live' : 'ended',
+          ...endOf({ last: last.at, ...(ending?.outcome ? { outcome: ending.outcome } : {}) }, live),
           messages: entries.length,
         },
         messages,

@@ -421,6 +421,16 @@ export function migrations(backend: Backend): Record<string, Migration> {
         await db.schema.alterTable('omadm_correlator').addColumn('verdict', 'text').execute();
       },
     },
+    '0009_trace_outcome': {
+      // How a session ended (completed, authFailed, expired, superseded, …), on the trace row of
+      // the message that ended it: written with that message's answer (no statement of its own),
+      // or set on the session's last row when it ends later (superseded, expired by the sweep).
+      // Null on every other row, and on rows written before this.
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('omadm_trace').addColumn('outcome', 'text').execute();
+      },
+    },
   };
 }
 

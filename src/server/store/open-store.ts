@@ -28,7 +28,9 @@ import { SqlTreeCache } from './sql-tree-cache.ts';
 import { type PruneReport, Pruner, type PrunerOptions, type RetentionRule } from './retention.ts';
 import { SqlSessionLog } from './sql-session-log.ts';
 import {
+  type ExpiredSession,
   FINAL_STATES,
+  type RecoveryReport,
   type RetentionOptions,
   type Store,
   type StoreStats,
@@ -343,14 +345,23 @@ export class SqlStore implements Store {
     now = this.#ctx.now(),
     options: { readonly pruneBudgetMs?: number } = {},
   ): Promise<SweepReport> {
+    const ids = { requeued: [] as number[], resent: [] as number[], unknown: [] as number[] };
+    const add = (r: RecoveryReport) => {
+      ids.requeued.push(...(r.ids?.requeued ?? []));
+      ids.resent.push(...(r.ids?.resent ?? []));
+      ids.unknown.push(...(r.ids?.unknown ?? []));
+    };
     let requeued = 0;
     let resent = 0;
     let unknown = 0;
     let sessionsExpired = 0;
+    // Closed sessions past their grace are housekeeping; open ones were abandoned by their device.
+    const abandoned: ExpiredSession[] = [];
     // Expired sessions a batch at a time (a busy server closes thousands a minute).
     for (;;) {
       const expiredSessions = await this.sessions.expireIdle(now, 500);
       sessionsExpired += expiredSessions.length;
+      for (const s of expiredSessions) if (s.phase !== 'closed') abandoned.push(s);
       // One read for the batch: only devices with a command claimed or sent can have one held by
       // an expired session (most are heartbeats, closed and kept for retransmissions).
       const devices = [...new Set(expiredSessions.map((s) => s.deviceId))];
@@ -369,19 +380,22 @@ export class SqlStore implements Store {
       );
       for (const s of expiredSessions) {
         if (!holding.has(s.deviceId)) continue;
+        // Commands are claimed under the DM SessionID (rows from before 0004 have only the key).
         const r = await this.queue.releaseSession(
           s.deviceId,
-          s.sessionId,
-          `session ${s.sessionId} expired while idle`,
+          s.dmSessionId ?? s.sessionId,
+          `session ${s.dmSessionId ?? s.sessionId} expired while idle`,
         );
         requeued += r.requeued;
         resent += r.resent;
         unknown += r.unknown;
+        add(r);
       }
       if (expiredSessions.length < 500) break;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const r = await this.queue.recover(now);
+    add(r);
     const pruned: PruneReport = await this.#ctx.pruner.run(now, {
       ...(options.pruneBudgetMs !== undefined ? { budgetMs: options.pruneBudgetMs } : {}),
     });
@@ -390,12 +404,14 @@ export class SqlStore implements Store {
     return {
       commandsPurged: pruned.command ?? 0,
       sessionsExpired,
+      sessions: abandoned,
       requeued: requeued + r.requeued,
       resent: resent + r.resent,
       unknown: unknown + r.unknown,
       expired: r.expired,
       tracesPruned: pruned.trace ?? 0,
       pruned,
+      ids: { ...ids, expired: [...(r.ids?.expired ?? [])] },
     };
   }
 

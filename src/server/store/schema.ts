@@ -130,6 +130,8 @@ export interface TraceTable {
   body: Uint8Array;
   size: number;
   at: number;
+  // 0009: how the session ended, on the row of the message that ended it; else null.
+  outcome: string | null;
 }
 
 export interface AuditTable {

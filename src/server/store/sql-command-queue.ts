@@ -827,6 +827,17 @@ export class SqlCommandQueue implements CommandQueue {
     where: { deviceId: string; sessionId: string } | { leaseBefore: number },
     reason: string,
   ): Promise<{ report: Omit<RecoveryReport, 'expired'>; ids: number[] }> {
+    const report = (requeued: { id: unknown }[], resent: { id: unknown }[], unknown: { id: unknown }[]) => ({
+      requeued: requeued.length,
+      resent: resent.length,
+      unknown: unknown.length,
+      ids: {
+        requeued: requeued.map((r) => Number(r.id)),
+        resent: resent.map((r) => Number(r.id)),
+        unknown: unknown.map((r) => Number(r.id)),
+        expired: [],
+      },
+    });
     if (!('leaseBefore' in where)) {
       // One session's end (every DM session): the same rules as prepared statements.
       const params = {
@@ -838,7 +849,7 @@ export class SqlCommandQueue implements CommandQueue {
       const resent = (await this.#q.resendSent(tx, params)).rows;
       const unknown = (await this.#q.unknownSent(tx, params)).rows;
       return {
-        report: { requeued: requeued.length, resent: resent.length, unknown: unknown.length },
+        report: report(requeued, resent, unknown),
         ids: [...requeued, ...resent, ...unknown].map((r) => Number(r.id)),
       };
     }
@@ -874,7 +885,7 @@ export class SqlCommandQueue implements CommandQueue {
       .returning('id')
       .execute();
     return {
-      report: { requeued: requeued.length, resent: resent.length, unknown: unknown.length },
+      report: report(requeued, resent, unknown),
       ids: [...requeued, ...resent, ...unknown].map((r) => Number(r.id)),
     };
   }
@@ -910,7 +921,11 @@ export class SqlCommandQueue implements CommandQueue {
       return { ...r, expired };
     });
     this.#emit([...ids, ...expired]);
-    return { ...report, expired: expired.length };
+    return {
+      ...report,
+      expired: expired.length,
+      ids: { ...(report.ids ?? { requeued: [], resent: [], unknown: [] }), expired },
+    };
   }
 
   async waitFor(
@@ -955,6 +970,15 @@ export class SqlCommandQueue implements CommandQueue {
       const r = await tx.deleteFrom('omadm_command').where(old).executeTakeFirst();
       return Number(r.numDeletedRows);
     });
+  }
+
+  async oldestQueuedAt(): Promise<number | undefined> {
+    const row = await this.#ctx.db
+      .selectFrom('omadm_command')
+      .select(({ fn }) => fn.min('created_at').as('at'))
+      .where('state', '=', CommandState.Queued)
+      .executeTakeFirst();
+    return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
   }
 
   async counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>> {

@@ -7,7 +7,14 @@ import { type Selectable, sql } from 'kysely';
 import { type Param, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { SessionTable } from './schema.ts';
-import type { SessionExtras, SessionHead, SessionHeadRecord, SessionRecord, SessionStore } from './types.ts';
+import type {
+  ExpiredSession,
+  SessionExtras,
+  SessionHead,
+  SessionHeadRecord,
+  SessionRecord,
+  SessionStore,
+} from './types.ts';
 
 const MAX_STATE = 4 * 1024 * 1024;
 
@@ -339,24 +346,32 @@ export class SqlSessionStore implements SessionStore {
     return row ? toRecord<S>(row) : undefined;
   }
 
-  async expireIdle(
-    now = this.#ctx.now(),
-    limit?: number,
-  ): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]> {
+  async expireIdle(now = this.#ctx.now(), limit?: number): Promise<readonly ExpiredSession[]> {
     if (limit === undefined) {
       const rows = await this.#ctx.db
         .deleteFrom('omadm_session')
         .where('expires_at', '<=', now)
-        .returning(['device_id', 'session_id'])
+        .returning(['device_id', 'session_id', 'dm_session_id', 'phase'])
         .execute();
-      return rows.map((r) => ({ deviceId: r.device_id, sessionId: r.session_id }));
+      return rows.map(expired);
     }
     // The oldest `limit` first (by the expiry index), so one call is one bounded statement.
-    const r = await sql<{ device_id: string; session_id: string }>`delete from omadm_session
+    const r = await sql<ExpiredRow>`delete from omadm_session
       where (device_id, session_id) in (
         select device_id, session_id from omadm_session where expires_at <= ${now}
         order by expires_at limit ${Math.max(1, Math.floor(limit))})
-      returning device_id, session_id`.execute(this.#ctx.db);
-    return r.rows.map((row) => ({ deviceId: row.device_id, sessionId: row.session_id }));
+      returning device_id, session_id, dm_session_id, phase`.execute(this.#ctx.db);
+    return r.rows.map(expired);
   }
+}
+
+interface ExpiredRow {
+  device_id: string;
+  session_id: string;
+  dm_session_id: string | null;
+  phase: string | null;
+}
+
+function expired(r: ExpiredRow): ExpiredSession {
+  return { deviceId: r.device_id, sessionId: r.session_id, dmSessionId: r.dm_session_id, phase: r.phase };
 }

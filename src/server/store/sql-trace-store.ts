@@ -28,6 +28,7 @@ function toEntry(r: Selectable<TraceTable>): TraceEntry {
     body: new Uint8Array(r.body.buffer, r.body.byteOffset, r.body.byteLength),
     size: r.size,
     at: r.at,
+    ...(r.outcome ? { outcome: r.outcome } : {}),
   });
 }
 
@@ -47,6 +48,7 @@ export class SqlTraceStore implements TraceStore {
             body: p(`b${i}`),
             size: p(`n${i}`),
             at: p(`at${i}`),
+            outcome: p(`o${i}`),
           })),
         )
         .returning('id'),
@@ -79,6 +81,7 @@ export class SqlTraceStore implements TraceStore {
         body: this.#ctx.backend === 'postgres' ? Buffer.from(entry.body) : entry.body,
         size: entry.body.byteLength,
         at: entry.at,
+        outcome: entry.outcome ?? null,
       };
     });
     const insert = this.#insert[rows.length - 1];
@@ -93,6 +96,7 @@ export class SqlTraceStore implements TraceStore {
         params[`b${i}`] = r.body;
         params[`n${i}`] = r.size;
         params[`at${i}`] = r.at;
+        params[`o${i}`] = r.outcome;
       });
       inserted = (await insert(this.#ctx.db, params)).rows;
     } else {
@@ -125,6 +129,21 @@ export class SqlTraceStore implements TraceStore {
     const more = rows.length > limit;
     const items = (more ? rows.slice(0, limit) : rows).map(toEntry);
     return more ? { items, nextCursor: encodeCursor(items[items.length - 1]!.id) } : { items };
+  }
+
+  async markEnd(deviceId: string, sessionId: string, outcome: string): Promise<void> {
+    const last = await this.#ctx.db
+      .selectFrom('omadm_trace')
+      .select(({ fn }) => fn.max('id').as('id'))
+      .where('device_id', '=', deviceId)
+      .where('session_id', '=', sessionId)
+      .executeTakeFirst();
+    if (last?.id === null || last?.id === undefined) return;
+    await this.#ctx.db
+      .updateTable('omadm_trace')
+      .set({ outcome })
+      .where('id', '=', Number(last.id))
+      .execute();
   }
 
   async prune(deviceId?: string, now = this.#ctx.now()): Promise<number> {

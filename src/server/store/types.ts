@@ -482,6 +482,25 @@ export interface RecoveryReport {
   readonly unknown: number;
   /** Queued commands whose expiry passed. */
   readonly expired: number;
+  /** The ids behind each count (for the operator's log lines); absent from older stores. */
+  readonly ids?: RecoveryIds;
+}
+
+export interface RecoveryIds {
+  readonly requeued: readonly number[];
+  readonly resent: readonly number[];
+  readonly unknown: readonly number[];
+  readonly expired: readonly number[];
+}
+
+/** A stored session removed by the sweep (idle past its expiry, or closed past its grace). */
+export interface ExpiredSession {
+  readonly deviceId: string;
+  /** The store key (the session's RespURI token). */
+  readonly sessionId: string;
+  /** The DM SessionID, and the phase it was left in, when the row has its head (0004 on). */
+  readonly dmSessionId?: string | null;
+  readonly phase?: string | null;
 }
 
 /**
@@ -571,6 +590,8 @@ export interface CommandQueue {
   purgeFinished(completedBefore: number): Promise<number>;
   /** Number of commands per state for a device (or all devices). */
   counts(deviceId?: string): Promise<Readonly<Partial<Record<CommandState, number>>>>;
+  /** When the oldest command still queued (not yet taken by a session) was queued; none: undefined. */
+  oldestQueuedAt?(): Promise<number | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -671,11 +692,8 @@ export interface SessionStore {
    * devices; with repeated keys, any one of them).
    */
   getByKey<S = unknown>(sessionId: string): Promise<SessionRecord<S> | undefined>;
-  /** Deletes sessions idle past their expiry (the `limit` oldest, when given); returns the removed keys. */
-  expireIdle(
-    now?: number,
-    limit?: number,
-  ): Promise<readonly { readonly deviceId: string; readonly sessionId: string }[]>;
+  /** Deletes sessions idle past their expiry (the `limit` oldest, when given); returns them. */
+  expireIdle(now?: number, limit?: number): Promise<readonly ExpiredSession[]>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -694,6 +712,11 @@ export interface TraceEntry {
   readonly body: Uint8Array;
   readonly size: number;
   readonly at: number;
+  /**
+   * On the message that ended its session: how it ended (`completed`, `authFailed`, `aborted`,
+   * `limit`, `expired`, `superseded`); absent on the others.
+   */
+  readonly outcome?: string;
 }
 
 /** Trace retention bounds; the older sessions go first. */
@@ -789,6 +812,8 @@ export interface TraceStore {
   prune(deviceId?: string, now?: number): Promise<number>;
   /** Deletes one session's messages (its trace was not worth keeping after all); returns how many. */
   deleteSession(deviceId: string, sessionId: string): Promise<number>;
+  /** Records how a session ended on its last message (one that ends after it, e.g. expired). */
+  markEnd?(deviceId: string, sessionId: string, outcome: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -871,6 +896,8 @@ export interface TokenStore {
 /** Totals of a maintenance sweep. */
 export interface SweepReport extends RecoveryReport {
   readonly sessionsExpired: number;
+  /** Sessions the sweep ended while still open (idle past their expiry); closed ones are not listed. */
+  readonly sessions?: readonly ExpiredSession[];
   readonly tracesPruned: number;
   /** Rows deleted by retention, by table rule (`trace`, `session_log`, `command`, …). */
   readonly pruned: Readonly<Record<string, number>>;

@@ -12,6 +12,7 @@ import {
   type ExecCommand,
   hashToken,
   isStoreError,
+  type RecoveryReport,
   type SqlStore,
   type Store,
   StoreErrorCode,
@@ -47,6 +48,11 @@ async function deliver(f: Fixture, store: Store, sessionId: string, deviceId = '
   for (const c of claimed)
     sent.push(await store.queue.markSent(c.id, sessionId, { msgId: 2, cmdId: String(cmdId++) }));
   return sent;
+}
+
+/** The counts of a recovery report (without the ids behind them). */
+function counts(r: RecoveryReport): Omit<RecoveryReport, 'ids'> {
+  return { requeued: r.requeued, resent: r.resent, unknown: r.unknown, expired: r.expired };
 }
 
 export function storeContract(backend: TestBackend): void {
@@ -692,9 +698,22 @@ export function storeContract(backend: TestBackend): void {
       // The process dies here (rep was claimed, never written). Another process sweeps later.
       await f.store.close();
       const survivor = await f.open();
-      assert.deepEqual(await survivor.queue.recover(), { requeued: 0, resent: 0, unknown: 0, expired: 0 });
+      assert.deepEqual(counts(await survivor.queue.recover()), {
+        requeued: 0,
+        resent: 0,
+        unknown: 0,
+        expired: 0,
+      });
       f.clock.advance(10_001);
-      assert.deepEqual(await survivor.queue.recover(), { requeued: 1, resent: 1, unknown: 1, expired: 0 });
+      const recovered = await survivor.queue.recover();
+      assert.deepEqual(counts(recovered), { requeued: 1, resent: 1, unknown: 1, expired: 0 });
+      // The ids behind the counts (the sweep logs them).
+      assert.deepEqual(recovered.ids, {
+        requeued: [rep.id],
+        resent: [get.id],
+        unknown: [del.id],
+        expired: [],
+      });
       const unknown = await survivor.queue.get(del.id);
       assert.equal(unknown?.state, 'unknown');
       assert.match(unknown?.detail?.reason ?? '', /died/);
@@ -742,7 +761,7 @@ export function storeContract(backend: TestBackend): void {
       f.clock.advance(900);
       assert.equal(await q.renewLease('IMEI:1', 's', f.clock.t + 1000), 2);
       f.clock.advance(900);
-      assert.deepEqual(await q.recover(), { requeued: 0, resent: 0, unknown: 0, expired: 0 });
+      assert.deepEqual(counts(await q.recover()), { requeued: 0, resent: 0, unknown: 0, expired: 0 });
       assert.equal((await q.release(b.id, 's')).state, 'queued');
       await q.claim('IMEI:1', 's', { limit: 1, leaseUntil: f.clock.t + 1000 });
       const refused = await q.reject(b.id, 's', { status: 413, reason: 'larger than MaxObjSize' });
@@ -751,7 +770,7 @@ export function storeContract(backend: TestBackend): void {
       assert.equal(refused.sentAt, null);
       await rejectsWith(q.reject(a.id, 's', { status: 413 }), StoreErrorCode.InvalidState);
       await q.settle(a.id, { status: 200 });
-      assert.deepEqual(await q.releaseSession('IMEI:1', 's'), {
+      assert.deepEqual(counts(await q.releaseSession('IMEI:1', 's')), {
         requeued: 0,
         resent: 0,
         unknown: 0,
@@ -1034,10 +1053,13 @@ export function storeContract(backend: TestBackend): void {
       const report = await f.store.sweep();
       assert.deepEqual(report, {
         sessionsExpired: 1,
+        sessions: [{ deviceId: 'IMEI:1', sessionId: 'S', dmSessionId: null, phase: null }],
         requeued: 1,
         resent: 0,
         unknown: 1,
         expired: 0,
+        // The ids behind the counts, for the sweep's log line.
+        ids: { requeued: [c.id], resent: [], unknown: [d.id], expired: [] },
         tracesPruned: 0,
         commandsPurged: 0,
         pruned: {},
