@@ -116,7 +116,7 @@ describe('session log events', () => {
     }
   });
 
-  test('a session that fails authentication ends with outcome authFailed at warn level', async (t) => {
+  test('a refused package 1 is a dm.auth.failure at warn level, not a session (nothing stored)', async (t) => {
     const { logger, lines } = capture();
     const srv = await startServer(store, { logger });
     t.after(() => srv.close());
@@ -124,13 +124,16 @@ describe('session log events', () => {
     await api(srv.url, srv.admin, 'POST', '/devices', { id, secret: 'right', serverSecret: 's' });
     const sim = new DeviceSim({ deviceId: id, secret: 'wrong', serverSecret: 's' });
     await assert.rejects(sim.session(`${srv.url}/dm`));
-    const end = await until(() => lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id));
-    assert.equal(end.level, 40); // warn
-    assert.equal(end.outcome, 'authFailed');
-    assert.equal(end.auth, 'failed');
-    assert.equal(end.commands, 0);
+    const failure = await until(() => lines.find((l) => l.event === 'dm.auth.failure' && l.deviceId === id));
+    assert.equal(failure.level, 40); // warn
+    assert.equal(failure.reason, 'bad_credentials');
+    // An unauthenticated sender gets no session (issue 11): no session line, no stored session.
+    assert.equal(
+      lines.find((l) => l.event === 'dm.session.end' && l.deviceId === id),
+      undefined,
+    );
     const listed = await api(srv.url, srv.admin, 'GET', `/devices/${enc(id)}/sessions`);
-    assert.equal(listed.body.items[0].outcome, 'authFailed');
+    assert.equal(listed.body.items.length, 0);
   });
 
   test('a session its device abandons and replaces with a new one ends superseded', async (t) => {
