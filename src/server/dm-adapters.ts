@@ -314,7 +314,9 @@ export function commandSource(ctx: DmContext): CommandSource {
   const { store, metrics } = ctx;
   const leaseMs = ctx.leaseMs ?? 5 * 60_000;
 
-  async function cache(deviceId: string, results: readonly ResultItem[], at: number): Promise<void> {
+  async function cache(deviceId: string, all: readonly ResultItem[], at: number): Promise<void> {
+    // Secret values (a device that returns one) are never cached: the cache is read by viewers.
+    const results = all.filter((r) => !store.secrets.isSecret(r.uri));
     if (!results.length) return;
     const values: TreeValue[] = results.map((r) => ({
       uri: cacheUri(r.uri),
@@ -379,7 +381,8 @@ export function commandSource(ctx: DmContext): CommandSource {
           if (
             (rec.kind === 'Replace' || rec.kind === 'Add') &&
             rec.state === 'succeeded' &&
-            rec.value !== null
+            rec.value !== null &&
+            !store.secrets.isSecret(rec.uri)
           ) {
             const c = rec.command as { data?: string; format?: string; type?: string };
             // What it replaced does not matter here: one upsert.

@@ -16,6 +16,7 @@ import {
   sessionStore,
 } from './dm-adapters.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { publicSessionKey, redactMessage } from './redact.ts';
 import type { Store } from './store/index.ts';
 
 export type { AutoEnrollPolicy };
@@ -55,29 +56,33 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
     async handle(request: ServerRequest): Promise<ServerResponse> {
       metrics.dmMessages.inc({ direction: 'in' });
       const res = await engine.handle(request);
-      // Trace under the session's unique token (DM SessionIDs repeat from session to session).
+      // Trace under the session's unique token (DM SessionIDs repeat from session to session),
+      // hashed: the token is the session's key, and a trace is read by viewers.
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??
         request.sessionToken ??
         (await sessions.loadByDevice(res.deviceId))?.token ??
         res.sessionId;
       const at = Date.now();
+      // The token in RespURI (and in the Target of a client that repeats it) and secret values
+      // never reach the trace.
+      const hide = { tokens: [key, request.sessionToken, res.token], secrets: store.secrets };
       try {
         await store.traces.appendMany([
           {
             deviceId: res.deviceId,
-            sessionId: key,
+            sessionId: publicSessionKey(key),
             direction: 'in',
             contentType: request.contentType ?? '',
-            body: request.body,
+            body: redactMessage(request.body, hide),
             at,
           },
           {
             deviceId: res.deviceId,
-            sessionId: key,
+            sessionId: publicSessionKey(key),
             direction: 'out',
             contentType: res.mediaType,
-            body: res.body,
+            body: redactMessage(res.body, hide),
             at,
           },
         ]);

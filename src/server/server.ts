@@ -27,6 +27,7 @@ import { HttpChannelBearer, registerHttpChannel } from './http-channel.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { OpenApiBuilder } from './openapi.ts';
+import { redactUrl } from './redact.ts';
 import type { Store } from './store/index.ts';
 
 export interface TlsOptions {
@@ -158,7 +159,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe(reply.elapsedTime / 1000, { area: areaOf(route) });
     if (reply.statusCode >= 500)
-      req.log.warn({ url: req.url, status: reply.statusCode }, 'server error answer');
+      req.log.warn({ url: redactUrl(req.url), status: reply.statusCode }, 'server error answer');
     done();
   });
 

@@ -4,9 +4,10 @@
  */
 import { detectEncoding, parseElement, writeXmlElement } from '../../representation/index.ts';
 import { ApiError, ApiErrorCode } from '../errors.ts';
+import { publicSessionKey, REDACTED, redactMessage } from '../redact.ts';
 import { notifyAddressOf, withNotifyAddress } from '../notify.ts';
 import { isStoreError, StoreErrorCode } from '../store/index.ts';
-import type { DmCommand } from '../store/index.ts';
+import type { DmCommand, SecretLeaves } from '../store/index.ts';
 import type {
   ApiToken,
   AuditEntry,
@@ -69,6 +70,8 @@ export function requestOf(c: DmCommand): Record<string, unknown> {
     default: {
       const out: Record<string, unknown> = { type: c.kind, uri: c.target };
       if (c.data !== undefined) out.value = c.data;
+      // A secret value (sealed at rest) is never shown: `secret` says there was one.
+      if (c.secret) out.secret = true;
       if (c.format !== undefined) out.format = c.format;
       if (c.type !== undefined) out.contentType = c.type;
       if (c.kind === 'Exec' && c.correlator) out.correlator = c.correlator;
@@ -92,7 +95,12 @@ export function commandOf(r: CommandRequest): Record<string, unknown> {
   return out;
 }
 
-export function commandView(c: CommandRecord): CommandView {
+/** A result or cached value of a secret leaf is never shown (devices should not return one). */
+function shown(uri: string, value: string | null, secrets: SecretLeaves | undefined): string | null {
+  return value !== null && secrets?.isSecret(uri) ? REDACTED : value;
+}
+
+export function commandView(c: CommandRecord, secrets?: SecretLeaves): CommandView {
   return {
     id: String(c.id),
     deviceId: c.deviceId,
@@ -102,7 +110,7 @@ export function commandView(c: CommandRecord): CommandView {
     status: c.status,
     results: (c.results ?? []).map((r) => ({
       uri: r.uri,
-      value: r.value,
+      value: shown(r.uri, r.value, secrets),
       format: r.format ?? null,
       type: r.type ?? null,
     })),
@@ -138,9 +146,13 @@ function auditView(a: AuditEntry): AuditView {
   };
 }
 
-/** The session id the API shows: DM SessionIDs repeat per device, so it names the device too. */
-export function apiSessionId(deviceId: string, sessionId: string): string {
-  return Buffer.from(`${deviceId}\n${sessionId}`, 'utf8').toString('base64url');
+/**
+ * The session id the API shows: DM SessionIDs repeat per device, so it names the device too. The
+ * trace key is the public hash of the session's token (traces written before it was hashed are
+ * keyed by the token itself: hashed here, never shown).
+ */
+export function apiSessionId(deviceId: string, traceKey: string): string {
+  return Buffer.from(`${deviceId}\n${publicSessionKey(traceKey)}`, 'utf8').toString('base64url');
 }
 
 function parseApiSessionId(id: string): { deviceId: string; sessionId: string } {
@@ -226,6 +238,47 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
     return d;
   }
 
+  /** Public keys of the device's live sessions. */
+  async function liveKeys(deviceId: string): Promise<Set<string>> {
+    return new Set(
+      (await store.sessions.listByDevice(deviceId))
+        .filter((s) => isLive(s.state))
+        .map((s) => publicSessionKey(s.sessionId)),
+    );
+  }
+
+  /** Trace entries of one session by its public key (older traces keyed by the token included). */
+  async function traceOf(deviceId: string, key: string): Promise<TraceEntry[]> {
+    const read = async (sessionId: string) => {
+      const entries: TraceEntry[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.traces.list(deviceId, {
+          sessionId,
+          oldestFirst: true,
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        entries.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor && entries.length < maxTraceScan);
+      return entries;
+    };
+    const entries = await read(key);
+    if (entries.length > 0) return entries;
+    // A trace written before keys were hashed: find its token by the hash.
+    let cursor: string | undefined;
+    let scanned = 0;
+    do {
+      const page = await store.traces.list(deviceId, { limit: 1000, ...(cursor ? { cursor } : {}) });
+      const legacy = page.items.find((e) => e.sessionId !== null && publicSessionKey(e.sessionId) === key);
+      if (legacy?.sessionId) return read(legacy.sessionId);
+      scanned += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor && scanned < maxTraceScan);
+    return [];
+  }
+
   async function sessionsOf(deviceId: string): Promise<SessionView[]> {
     const entries: TraceEntry[] = [];
     let cursor: string | undefined;
@@ -234,18 +287,17 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       entries.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor && entries.length < maxTraceScan);
-    const live = new Set(
-      (await store.sessions.listByDevice(deviceId)).filter((s) => isLive(s.state)).map((s) => s.sessionId),
-    );
+    const live = await liveKeys(deviceId);
     const byId = new Map<string, { first: number; last: number; n: number }>();
     for (const e of entries) {
       if (e.sessionId === null) continue;
-      const s = byId.get(e.sessionId);
+      const key = publicSessionKey(e.sessionId);
+      const s = byId.get(key);
       if (s) {
         s.first = Math.min(s.first, e.at);
         s.last = Math.max(s.last, e.at);
         s.n++;
-      } else byId.set(e.sessionId, { first: e.at, last: e.at, n: 1 });
+      } else byId.set(key, { first: e.at, last: e.at, n: 1 });
     }
     return [...byId.entries()]
       .sort((a, b) => b[1].first - a[1].first || (a[0] < b[0] ? 1 : -1))
@@ -367,7 +419,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       const values = await store.tree.list(id, path);
       return values.map((v) => ({
         uri: v.uri,
-        value: v.value,
+        value: shown(v.uri, v.value, store.secrets),
         format: v.format,
         type: v.type,
         readAt: iso(v.readAt),
@@ -405,18 +457,18 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         ...(expiresAt !== undefined ? { expiresAt } : {}),
         createdBy: actor,
       });
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
     async getCommand(id) {
       const rec = await store.queue.get(commandId(id));
       if (!rec) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
     async waitCommand(id, ms, signal) {
       const n = commandId(id);
       const rec = await store.queue.waitFor(n, { timeoutMs: ms, until: 'final', signal });
       if (!rec) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
     async listCommands(deviceId, state, limit, cursor) {
       const page = await store.queue.list({
@@ -426,12 +478,15 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         newestFirst: true,
         ...(cursor ? { cursor } : {}),
       });
-      return { items: page.items.map(commandView), nextCursor: page.nextCursor ?? null };
+      return {
+        items: page.items.map((c) => commandView(c, store.secrets)),
+        nextCursor: page.nextCursor ?? null,
+      };
     },
     async cancelCommand(id) {
       const n = commandId(id);
       if (!(await store.queue.get(n))) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
-      return commandView(await store.queue.cancel(n, 'cancelled by operator'));
+      return commandView(await store.queue.cancel(n, 'cancelled by operator'), store.secrets);
     },
 
     async retryCommand(id, expiresAt, actor) {
@@ -441,7 +496,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         ...(expiresAt !== undefined ? { expiresAt } : {}),
         createdBy: actor,
       });
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
 
     async listSessions(deviceId, limit, cursor) {
@@ -453,21 +508,9 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
     },
     async trace(id) {
       const { deviceId, sessionId } = parseApiSessionId(id);
-      const entries: TraceEntry[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await store.traces.list(deviceId, {
-          sessionId,
-          oldestFirst: true,
-          limit: 1000,
-          ...(cursor ? { cursor } : {}),
-        });
-        entries.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor && entries.length < maxTraceScan);
+      const entries = await traceOf(deviceId, sessionId);
       if (entries.length === 0) throw new ApiError(ApiErrorCode.NotFound, `no session ${id}`);
-      const rec = await store.sessions.get(deviceId, sessionId);
-      const live = rec !== undefined && isLive(rec.state);
+      const live = (await liveKeys(deviceId)).has(sessionId);
       const first = entries[0] as TraceEntry;
       const last = entries[entries.length - 1] as TraceEntry;
       const messages: TraceMessageView[] = entries.map((e, i) => ({
@@ -476,7 +519,11 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         at: iso(e.at),
         contentType: e.contentType,
         size: e.size,
-        xml: traceXml(e.body, e.contentType),
+        // Traces older than the redaction on write are redacted on the way out too.
+        xml: traceXml(
+          redactMessage(e.body, { secrets: store.secrets, tokens: [e.sessionId ?? undefined] }),
+          e.contentType,
+        ),
       }));
       return {
         session: {

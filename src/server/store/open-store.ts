@@ -16,6 +16,7 @@ import { migrateToLatest } from './migrations.ts';
 import { NodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import { SecretBox } from './secret-box.ts';
+import { DEFAULT_SECRET_LEAVES, SecretLeaves } from './secret-leaves.ts';
 import { SqlAuditLog } from './sql-audit-log.ts';
 import { SqlCommandQueue } from './sql-command-queue.ts';
 import { SqlDeviceStore } from './sql-device-store.ts';
@@ -30,6 +31,11 @@ import type { Store, SweepReport, TraceRetention } from './types.ts';
 export interface StoreOptions {
   /** 32-byte key sealing server-side secrets (AES-256-GCM). See docs/storage.md. */
   readonly secretKey?: Uint8Array;
+  /**
+   * Leaves whose values are secrets, on top of those the standard DDFs mark (no Get): leaf names
+   * or URI patterns (`*` = one segment). Default {@link DEFAULT_SECRET_LEAVES}. See secret-leaves.ts.
+   */
+  readonly secretLeaves?: readonly string[];
   /** Clock (ms); injected by tests. Default `Date.now`. */
   readonly now?: () => number;
   /** Trace retention; defaults 1000 messages per device, 7 days. */
@@ -144,6 +150,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     backend: location.backend,
     now: options.now ?? Date.now,
     box,
+    secrets: new SecretLeaves(options.secretLeaves ?? DEFAULT_SECRET_LEAVES),
     events,
     ...(remote ? { remote } : {}),
     retention: {
@@ -166,6 +173,7 @@ export class SqlStore implements Store {
   readonly audit: SqlAuditLog;
   readonly tokens: SqlTokenStore;
   readonly notifications: SqlNotificationStore;
+  readonly secrets: SecretLeaves;
   readonly #ctx: StoreContext;
   #closed = false;
   #lastCountPass = Number.NEGATIVE_INFINITY;
@@ -173,6 +181,7 @@ export class SqlStore implements Store {
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
     this.backend = ctx.backend;
+    this.secrets = ctx.secrets;
     this.devices = new SqlDeviceStore(ctx);
     this.tree = new SqlTreeCache(ctx);
     this.queue = new SqlCommandQueue(ctx);
@@ -194,11 +203,8 @@ export class SqlStore implements Store {
     let resent = 0;
     let unknown = 0;
     for (const s of expiredSessions) {
-      const r = await this.queue.releaseSession(
-        s.deviceId,
-        s.sessionId,
-        `session ${s.sessionId} expired while idle`,
-      );
+      // The reason is shown to viewers: it never names the session key (a RespURI token).
+      const r = await this.queue.releaseSession(s.deviceId, s.sessionId, 'session expired while idle');
       requeued += r.requeued;
       resent += r.resent;
       unknown += r.unknown;

@@ -4,6 +4,7 @@
  * come from the store's injected clock unless a method takes `now`.
  */
 import type { DmCommand } from './command.ts';
+import type { SecretLeaves } from './secret-leaves.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Devices
@@ -868,6 +869,8 @@ export interface Store extends AsyncDisposable {
   readonly audit: AuditLog;
   readonly tokens: TokenStore;
   readonly notifications: NotificationStore;
+  /** Which tree leaves hold secrets (sealed at rest, redacted in API answers and traces). */
+  readonly secrets: SecretLeaves;
   /**
    * Periodic maintenance (run every few seconds by each server process; idempotent and safe to run
    * concurrently): expire idle sessions and release their commands, recover dead leases, expire
