@@ -27,7 +27,9 @@ import type {
 } from '../protocol/server-sources.ts';
 import { ServerPhase, type ServerSessionState } from '../protocol/server-state.ts';
 import type { DmCommand } from './store/index.ts';
-import { isStoreError, StoreErrorCode } from './store/index.ts';
+import { FINAL_STATES, isStoreError, StoreErrorCode } from './store/index.ts';
+import type { CommandState } from './store/index.ts';
+import { MAX_EVENT_DATA } from './store/sql-event-store.ts';
 import type {
   Device,
   DeviceCredentials,
@@ -306,6 +308,10 @@ function inventory(values: readonly ResultItem[]): {
   return { devInfo, devDetail };
 }
 
+function isFinal(state: CommandState): boolean {
+  return FINAL_STATES.includes(state);
+}
+
 function queueId(id: string): number {
   return Number(id);
 }
@@ -337,6 +343,52 @@ export function commandSource(ctx: DmContext): CommandSource {
         ...(Object.keys(devDetail).length ? { devDetail } : {}),
       });
     }
+  }
+
+  /** Commands counted as completed by this node, per device (a repeated alert in one message is not counted twice). */
+  const counted = new Map<string, Set<number>>();
+  function firstCount(session: SessionRef, id: number): boolean {
+    let set = counted.get(session.deviceId);
+    if (!set) {
+      if (counted.size > 10_000) counted.clear(); // bounded whatever happens
+      set = new Set();
+      counted.set(session.deviceId, set);
+    }
+    if (set.has(id)) return false;
+    if (set.size > 1000) set.clear();
+    set.add(id);
+    return true;
+  }
+
+  /** One event per item of a Generic Alert / Client Event (sizes bounded: the device is not trusted). */
+  async function recordEvents(session: SessionRef, alert: ClientAlert): Promise<void> {
+    const cut = (v: string | undefined, max = 2048) => (v === undefined ? null : v.slice(0, max));
+    const at = Date.now();
+    const items = alert.items.length > 0 ? alert.items.slice(0, 100) : [undefined];
+    await store.events.append(
+      items.map((i) => {
+        const format = i?.Meta?.Format;
+        const data =
+          i?.Data === undefined
+            ? null
+            : i.Data.kind === 'bytes' && (format === 'b64' || format === 'bin')
+              ? Buffer.from(i.Data.bytes).toString('base64')
+              : dataText(i.Data);
+        return {
+          deviceId: session.deviceId,
+          at,
+          alertCode: alert.code,
+          alertType: cut(i?.Meta?.Type),
+          format: cut(format),
+          mark: cut(i?.Meta?.Mark),
+          sourceUri: cut(i?.Source?.LocURI),
+          targetUri: cut(i?.Target?.LocURI),
+          correlator: cut(alert.correlator),
+          data: data === null ? null : data.slice(0, MAX_EVENT_DATA),
+          sessionId: session.sessionId,
+        };
+      }),
+    );
   }
 
   return {
@@ -374,7 +426,9 @@ export function commandSource(ctx: DmContext): CommandSource {
             ...(results.length ? { results } : {}),
             ...(o.members ? { members: o.members.map((m) => ({ status: m.status ?? 0 })) } : {}),
           });
-          metrics.commandsDelivered.inc({ state: rec.state });
+          // Pending (an Exec answered 202) is counted when its Generic Alert finishes it.
+          if (isFinal(rec.state) && firstCount(session, rec.id))
+            metrics.commandsDelivered.inc({ state: rec.state });
           if (rec.state === 'succeeded' && rec.kind === 'Delete') {
             await store.tree.deleteSubtree(session.deviceId, cacheUri(rec.uri));
           }
@@ -424,15 +478,23 @@ export function commandSource(ctx: DmContext): CommandSource {
     },
 
     async alert(session: SessionRef, alert: ClientAlert): Promise<number> {
+      // Every Generic Alert and Client Event is kept, whatever its type, with or without a
+      // Correlator (feature code and operators read outcomes from the device's events).
+      if (alert.code === 1226 || alert.code === 1224) await recordEvents(session, alert);
       if (alert.code === 1226 && alert.correlator) {
         const first = alert.items[0];
         const raw = first?.Data !== undefined ? dataText(first.Data).trim() : '';
         const status = /^\d+$/.test(raw) ? Number(raw) : 200;
+        const startedAt = Date.now();
         const rec = await store.queue.completeByCorrelator(session.deviceId, alert.correlator, {
           status,
           ...(raw && !/^\d+$/.test(raw) ? { data: raw } : {}),
         });
-        if (rec) metrics.commandsDelivered.inc({ state: rec.state });
+        // Counted once, when this alert finished it: an alert read before its Exec's Status (same
+        // message) leaves the command sent and `settle` counts it; a repeated alert changes nothing.
+        if (rec && isFinal(rec.state) && rec.completedAt !== null && rec.completedAt >= startedAt) {
+          if (firstCount(session, rec.id)) metrics.commandsDelivered.inc({ state: rec.state });
+        }
         return 200;
       }
       if (alert.code === 1226 || alert.code === 1224) return 200;

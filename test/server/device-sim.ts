@@ -65,6 +65,11 @@ export class DeviceSim {
       this.tree.set(uri, { value, format: 'chr' });
   }
 
+  /** Queues an alert (e.g. a Generic Alert of any type) for the next session's messages. */
+  queueAlert(alert: Alert): void {
+    this.#alerts.push({ id: String(++this.#alertSeq), alert });
+  }
+
   get pendingAlerts(): number {
     return this.#alerts.length + this.#held.length;
   }

@@ -190,6 +190,7 @@ for (const { name, skip } of await backends()) {
         assert.equal(res.status, 400, JSON.stringify(body));
         assert.equal(res.body.error.code, 'validation', JSON.stringify(body));
         assert.equal(typeof res.body.error.message, 'string');
+        assert.match(JSON.stringify(res.body.error.details ?? []), /value/, JSON.stringify(body));
       }
       // Tab, newline, CR, astral characters and valid base64 are fine.
       for (const body of [

@@ -1,5 +1,5 @@
 /**
- * `omadm device add|list|show|rm|set`: provisioning and inspection of devices through the REST API.
+ * `omadm device add|list|show|rm|set|notify|events`: provisioning and inspection of devices through the REST API.
  */
 import { type Command, Option } from 'commander';
 import type { ApiClient } from '../api/client.ts';
@@ -24,6 +24,28 @@ export interface DeviceView {
   devDetail: Record<string, string> | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** A device event as the API returns it (docs/api.md). */
+export interface DeviceEventView {
+  id: string;
+  deviceId: string;
+  at: string;
+  alertCode: number;
+  alertType: string | null;
+  format: string | null;
+  mark: string | null;
+  sourceUri: string | null;
+  targetUri: string | null;
+  correlator: string | null;
+  data: string | null;
+  sessionId: string | null;
+}
+
+/** Data for a table cell: one line, at most 60 characters, control characters shown as escapes. */
+function oneLine(text: string): string {
+  const flat = JSON.stringify(text).slice(1, -1);
+  return flat.length > 60 ? `${flat.slice(0, 59)}…` : flat;
 }
 
 interface Page<T> {
@@ -257,6 +279,56 @@ export function register(program: Command): void {
       stdio.out(opts.json ? json(d) : `updated ${d.id}\n`);
     },
   );
+
+  withApiOptions(
+    device
+      .command('events')
+      .description('the alerts the device sent on its own (Generic Alerts, Client Events), newest first')
+      .argument('<id>', 'the DevId')
+      .option('--type <type>', 'only this alert type (Meta/Type)')
+      .option('--correlator <c>', 'only alerts with this Correlator')
+      .option('--limit <n>', 'at most this many events (default 50)'),
+  ).action(async (id: string, opts: ApiOptions & { type?: string; correlator?: string; limit?: string }) => {
+    const limit = opts.limit === undefined ? 50 : Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new CliError(`--limit must be a positive integer, not ${opts.limit}`, ExitCode.BadInput);
+    }
+    const api = clientFor(opts);
+    const events: DeviceEventView[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api.get<Page<DeviceEventView>>(`/devices/${seg(id)}/events`, {
+        type: opts.type,
+        correlator: opts.correlator,
+        limit: Math.min(500, limit - events.length),
+        cursor,
+      });
+      events.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor && events.length < limit);
+    if (opts.json) {
+      stdio.out(json(events));
+      return;
+    }
+    if (events.length === 0) {
+      stdio.out('no events\n');
+      return;
+    }
+    stdio.out(
+      table(
+        ['AT', 'ALERT', 'TYPE', 'MARK', 'SOURCE', 'CORRELATOR', 'DATA'],
+        events.map((e) => [
+          e.at,
+          String(e.alertCode),
+          e.alertType ?? '-',
+          e.mark ?? '-',
+          e.sourceUri ?? '-',
+          e.correlator ?? '-',
+          e.data === null ? '-' : oneLine(e.data),
+        ]),
+      ),
+    );
+  });
 
   withApiOptions(
     device

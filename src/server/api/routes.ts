@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, ApiErrorCode } from '../errors.ts';
+import { valueProblem } from '../store/index.ts';
 import { principalOf } from './auth.ts';
 import { type Notifier, parseUiMode } from '../notify.ts';
 import type { ApiBackend, CommandRequest } from './backend.ts';
@@ -17,6 +18,8 @@ import {
   CommandQuery,
   Device,
   DeviceCreate,
+  DeviceEvent,
+  EventListQuery,
   DeviceListQuery,
   DeviceParams,
   DeviceUpdate,
@@ -472,6 +475,31 @@ export async function apiRoutes(
     },
   );
 
+  // ---- events ------------------------------------------------------------------------------------
+  app.get<{
+    Params: { id: string };
+    Querystring: { type?: string; correlator?: string; limit?: number; cursor?: string };
+  }>(
+    '/devices/:id/events',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "The device's events: every Generic Alert and Client Event it sent, newest first",
+        description:
+          'One event per alert item, whatever its type and whether or not it carries a Correlator ' +
+          '(an Exec it completes also shows the outcome in the command). Kept per the event retention.',
+        tags: ['devices'],
+        params: DeviceParams,
+        querystring: EventListQuery,
+        response: { 200: Page(DeviceEvent) },
+      },
+    },
+    async (req) => {
+      const { limit = 50, cursor, type, correlator } = req.query;
+      return backend.listEvents(req.params.id, { type, correlator }, limit, cursor);
+    },
+  );
+
   // ---- sessions and trace ----------------------------------------------------------------------
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
     '/devices/:id/sessions',
@@ -681,8 +709,10 @@ function checkCommandShape(c: CommandRequest, path: string): void {
   if (c.format === 'bool' && c.value !== undefined && !/^(true|false)$/i.test(c.value)) {
     bad('value', 'is not true or false (format bool)');
   }
-  if (c.format === 'b64' && c.value !== undefined && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(c.value)) {
-    bad('value', 'is not base64 (format b64)');
+  // What the wire cannot carry is refused here, not found out by the device's session.
+  if (c.value !== undefined) {
+    const problem = valueProblem(c.value, c.format);
+    if (problem) bad('value', problem);
   }
 }
 

@@ -364,6 +364,35 @@ export const CommandListQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const DeviceEvent = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  at: Iso,
+  alertCode: Type.Integer({ description: '1226 Generic Alert, 1224 Client Event.' }),
+  alertType: Nullable(
+    Type.String({ description: 'Meta/Type, e.g. org.openmobilealliance.dm.firmwareupdate.update.' }),
+  ),
+  format: Nullable(Type.String({ description: 'Meta/Format of the data.' })),
+  mark: Nullable(
+    Type.String({ description: 'Meta/Mark: fatal, critical, major, minor, warning, informational…' }),
+  ),
+  sourceUri: Nullable(Type.String({ description: 'The node the alert is about (Item Source).' })),
+  targetUri: Nullable(Type.String()),
+  correlator: Nullable(Type.String({ description: 'Ties the alert to an Exec.' })),
+  data: Nullable(Type.String({ description: 'Item Data as text (b64/bin data as base64).' })),
+  sessionId: Nullable(Type.String({ description: 'DM SessionID of the session that carried it.' })),
+});
+
+export const EventListQuery = Type.Object(
+  {
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Only this alert type.' })),
+    correlator: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+
 export const Session = Type.Object({
   id: Type.String(),
   deviceId: Type.String(),

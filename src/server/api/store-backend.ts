@@ -499,6 +499,32 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       return commandView(rec, store.secrets);
     },
 
+    async listEvents(deviceId, filter, limit, cursor) {
+      await device(deviceId);
+      const page = await store.events.list(deviceId, {
+        ...(filter.type ? { alertType: filter.type } : {}),
+        ...(filter.correlator ? { correlator: filter.correlator } : {}),
+        limit,
+        ...(cursor ? { cursor } : {}),
+      });
+      return {
+        items: page.items.map((e) => ({
+          id: String(e.id),
+          deviceId: e.deviceId,
+          at: iso(e.at),
+          alertCode: e.alertCode,
+          alertType: e.alertType,
+          format: e.format,
+          mark: e.mark,
+          sourceUri: e.sourceUri,
+          targetUri: e.targetUri,
+          correlator: e.correlator,
+          data: e.data,
+          sessionId: e.sessionId,
+        })),
+        nextCursor: page.nextCursor ?? null,
+      };
+    },
     async listSessions(deviceId, limit, cursor) {
       const all = await sessionsOf(deviceId);
       const start = cursor ? decodeScan(cursor).k : 0;

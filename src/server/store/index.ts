@@ -22,6 +22,7 @@ export {
   type ReplaceCommand,
   type SequenceCommand,
   type SequenceMember,
+  valueProblem,
 } from './command.ts';
 export { isStoreError, StoreError, StoreErrorCode } from './errors.ts';
 export { NodeSqliteDialect, type NodeSqliteDialectConfig } from './node-sqlite-dialect.ts';

@@ -25,7 +25,8 @@ import { SqlNotificationStore } from './sql-notification-store.ts';
 import { SqlTokenStore } from './sql-token-store.ts';
 import { SqlTraceStore } from './sql-trace-store.ts';
 import { SqlTreeCache } from './sql-tree-cache.ts';
-import type { Store, SweepReport, TraceRetention } from './types.ts';
+import { SqlEventStore } from './sql-event-store.ts';
+import type { EventRetention, Store, SweepReport, TraceRetention } from './types.ts';
 
 /** Options of {@link openStore}. */
 export interface StoreOptions {
@@ -40,6 +41,8 @@ export interface StoreOptions {
   readonly now?: () => number;
   /** Trace retention; defaults 1000 messages per device, 7 days. */
   readonly traceRetention?: Partial<TraceRetention>;
+  /** Device event retention; defaults 1000 events per device, 90 days. */
+  readonly eventRetention?: Partial<EventRetention>;
   /** Apply a device's trace retention inline every N of its appends (default 64). */
   readonly pruneEvery?: number;
   /** Finished commands (and their correlators) are deleted this long after completion (default 90 days). */
@@ -145,21 +148,27 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     location.backend === 'postgres'
       ? pgRemote(db, location.url, events, options.schema ?? location.schema)
       : undefined;
-  return new SqlStore({
-    db,
-    backend: location.backend,
-    now: options.now ?? Date.now,
-    box,
-    secrets: new SecretLeaves(options.secretLeaves ?? DEFAULT_SECRET_LEAVES),
-    events,
-    ...(remote ? { remote } : {}),
-    retention: {
-      maxPerDevice: options.traceRetention?.maxPerDevice ?? 1000,
-      maxAgeMs: options.traceRetention?.maxAgeMs ?? 7 * 24 * 3600 * 1000,
+  return new SqlStore(
+    {
+      db,
+      backend: location.backend,
+      now: options.now ?? Date.now,
+      box,
+      secrets: new SecretLeaves(options.secretLeaves ?? DEFAULT_SECRET_LEAVES),
+      events,
+      ...(remote ? { remote } : {}),
+      retention: {
+        maxPerDevice: options.traceRetention?.maxPerDevice ?? 1000,
+        maxAgeMs: options.traceRetention?.maxAgeMs ?? 7 * 24 * 3600 * 1000,
+      },
+      pruneEvery: Math.max(1, Math.floor(options.pruneEvery ?? 64)),
+      commandRetentionMs: options.commandRetentionMs ?? 90 * 24 * 3600 * 1000,
     },
-    pruneEvery: Math.max(1, Math.floor(options.pruneEvery ?? 64)),
-    commandRetentionMs: options.commandRetentionMs ?? 90 * 24 * 3600 * 1000,
-  });
+    {
+      maxPerDevice: options.eventRetention?.maxPerDevice ?? 1000,
+      maxAgeMs: options.eventRetention?.maxAgeMs ?? 90 * 24 * 3600 * 1000,
+    },
+  );
 }
 
 /** The SQL-backed {@link Store}. */
@@ -173,12 +182,16 @@ export class SqlStore implements Store {
   readonly audit: SqlAuditLog;
   readonly tokens: SqlTokenStore;
   readonly notifications: SqlNotificationStore;
+  readonly events: SqlEventStore;
   readonly secrets: SecretLeaves;
   readonly #ctx: StoreContext;
   #closed = false;
   #lastCountPass = Number.NEGATIVE_INFINITY;
 
-  constructor(ctx: StoreContext) {
+  constructor(
+    ctx: StoreContext,
+    eventRetention: EventRetention = { maxPerDevice: 1000, maxAgeMs: 90 * 24 * 3600 * 1000 },
+  ) {
     this.#ctx = ctx;
     this.backend = ctx.backend;
     this.secrets = ctx.secrets;
@@ -190,6 +203,7 @@ export class SqlStore implements Store {
     this.audit = new SqlAuditLog(ctx);
     this.tokens = new SqlTokenStore(ctx);
     this.notifications = new SqlNotificationStore(ctx);
+    this.events = new SqlEventStore(ctx, eventRetention);
   }
 
   /** The underlying Kysely instance (for the server's own read-only reports; not for writes). */
@@ -215,8 +229,11 @@ export class SqlStore implements Store {
     if (countPass) this.#lastCountPass = now;
     const tracesPruned = await this.traces.prune(undefined, now, { countPass });
     const commandsPurged = await this.queue.purgeFinished(now - this.#ctx.commandRetentionMs);
+    // Events grow slowly: their retention runs with the trace count pass.
+    const eventsPruned = countPass ? await this.events.prune(undefined, now) : 0;
     return {
       commandsPurged,
+      eventsPruned,
       sessionsExpired: expiredSessions.length,
       requeued: requeued + r.requeued,
       resent: resent + r.resent,

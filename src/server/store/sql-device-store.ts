@@ -452,6 +452,7 @@ export class SqlDeviceStore implements DeviceStore {
       // Tables without a foreign key (sessions and traces may precede enrollment) go by hand.
       await tx.deleteFrom('omadm_session').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_trace').where('device_id', '=', id).execute();
+      await tx.deleteFrom('omadm_device_event').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_correlator').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_command').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_tree_value').where('device_id', '=', id).execute();

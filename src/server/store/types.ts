@@ -678,6 +678,74 @@ export interface TraceStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Device events
+
+/**
+ * An alert a device sent on its own: every Generic Alert (1226) item, whatever its type and
+ * whether or not it carries a Correlator, and Client Events (1224). Feature code (firmware and
+ * software management) reads the outcomes it waits for from here.
+ */
+export interface DeviceEvent {
+  readonly id: number;
+  readonly deviceId: string;
+  /** When the server received it. */
+  readonly at: number;
+  /** The Alert code: 1226 Generic Alert, 1224 Client Event. */
+  readonly alertCode: number;
+  /** Meta/Type of the item (e.g. `org.openmobilealliance.dm.firmwareupdate.update`); null when absent. */
+  readonly alertType: string | null;
+  /** Meta/Format of the item (`int`, `chr`, `b64`, …). */
+  readonly format: string | null;
+  /** Meta/Mark (`fatal`, `critical`, `major`, `minor`, `warning`, `informational`, `harmless`, `indeterminate`). */
+  readonly mark: string | null;
+  /** Item Source/LocURI: the node the alert is about. */
+  readonly sourceUri: string | null;
+  /** Item Target/LocURI, when the device gave one. */
+  readonly targetUri: string | null;
+  /** The Alert's Correlator (ties it to an Exec); null when absent. */
+  readonly correlator: string | null;
+  /** Item Data as text (binary data as base64); null when absent. */
+  readonly data: string | null;
+  /** DM SessionID of the session that carried it. */
+  readonly sessionId: string | null;
+}
+
+export type DeviceEventInput = Omit<DeviceEvent, 'id'>;
+
+/** Retention bounds of device events; the older events go first. */
+export interface EventRetention {
+  /** Keep at most this many events per device (default 1000). */
+  readonly maxPerDevice: number;
+  /** Drop events older than this (ms, default 90 days). */
+  readonly maxAgeMs: number;
+}
+
+/**
+ * Device events, bounded by {@link EventRetention}.
+ *
+ * @example
+ * await store.events.append([{ deviceId, at: Date.now(), alertCode: 1226, alertType: 'x.y', format: 'chr', mark: null, sourceUri: './X', targetUri: null, correlator: null, data: '200', sessionId: '1' }]);
+ * const page = await store.events.list(deviceId, { limit: 50 });
+ */
+export interface EventStore {
+  /** Stores events (of any devices) in order; returns them with their ids. Data longer than 64 KiB is refused. */
+  append(events: readonly DeviceEventInput[]): Promise<readonly DeviceEvent[]>;
+  /** A device's events, newest first; filters combine with AND. */
+  list(
+    deviceId: string,
+    query?: {
+      readonly alertType?: string;
+      readonly correlator?: string;
+      readonly since?: number;
+      readonly limit?: number;
+      readonly cursor?: string;
+    },
+  ): Promise<Page<DeviceEvent>>;
+  /** Applies retention now (to one device, or all); returns how many events were dropped. */
+  prune(deviceId?: string, now?: number): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit
 
 export interface AuditEntry {
@@ -760,6 +828,8 @@ export interface SweepReport extends RecoveryReport {
   readonly tracesPruned: number;
   /** Finished commands deleted after the command retention period. */
   readonly commandsPurged: number;
+  /** Device events dropped by their retention. */
+  readonly eventsPruned: number;
 }
 
 /**
@@ -869,6 +939,8 @@ export interface Store extends AsyncDisposable {
   readonly audit: AuditLog;
   readonly tokens: TokenStore;
   readonly notifications: NotificationStore;
+  /** Alerts devices sent on their own (Generic Alerts, Client Events). */
+  readonly events: EventStore;
   /** Which tree leaves hold secrets (sealed at rest, redacted in API answers and traces). */
   readonly secrets: SecretLeaves;
   /**

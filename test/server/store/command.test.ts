@@ -23,7 +23,12 @@ const leaf = fc.oneof(
     format: fc.constantFrom('chr', 'int'),
   }),
   // b64 values must be base64 (they carry bytes).
-  fc.record({ kind: fc.constant('Replace'), target: uri, data: fc.base64String(), format: fc.constant('b64') }),
+  fc.record({
+    kind: fc.constant('Replace'),
+    target: uri,
+    data: fc.base64String(),
+    format: fc.constant('b64'),
+  }),
   fc.record({ kind: fc.constant('Delete'), target: uri }),
   fc.record({ kind: fc.constant('Copy'), source: uri, target: uri }),
   fc.record({ kind: fc.constant('Exec'), target: uri }),

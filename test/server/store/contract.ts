@@ -1007,6 +1007,7 @@ export function storeContract(backend: TestBackend): void {
         expired: 0,
         tracesPruned: 0,
         commandsPurged: 0,
+        eventsPruned: 0,
       });
       assert.equal((await f.store.queue.get(c.id))?.state, 'queued');
       assert.equal((await f.store.queue.get(d.id))?.state, 'unknown');
