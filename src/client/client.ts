@@ -11,7 +11,7 @@
  * await client.notify(package0Bytes);        // server-initiated (Alert 1200, the trigger's SessionID)
  * ```
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpTransport, type HttpTransportOptions } from '../binding/http/index.ts';
 import {
@@ -573,7 +573,9 @@ export async function createClient(options: ClientOptions = {}): Promise<DmClien
   let store = options.store;
   let outboxFile: string | undefined;
   if (options.dataDir) {
-    mkdirSync(options.dataDir, { recursive: true });
+    // The tree holds the accounts' secrets (AAuthSecret): the data directory is the owner's only.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(options.dataDir, 0o700);
     store ??= new JournalTreeStore({ dir: join(options.dataDir, 'tree') });
     outboxFile = join(options.dataDir, 'alerts.json');
   }

@@ -194,7 +194,8 @@ export function readConfig(file: string): AgentConfig {
 /** Writes `agent.json` into the data directory (atomically). */
 export function writeConfig(dataDir: string, config: AgentConfig): string {
   const file = join(dataDir, CONFIG_FILE);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(config, null, 2)}\n`);
+  // It may name secrets (the account's AAuthSecret, a key file): owner only.
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
   return file;
 }

@@ -15,13 +15,19 @@
  */
 import { readFileSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import pino from 'pino';
 import { authHook } from './api/auth.ts';
 import { apiRoutes } from './api/routes.ts';
 import { storeBackend } from './api/store-backend.ts';
 import { typeboxValidatorCompiler } from './api/validation.ts';
 import { type AutoEnrollPolicy, registerDm } from './dm.ts';
+import { ApiErrorCode, errorBody } from './errors.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { HttpChannelBearer, registerHttpChannel } from './http-channel.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
@@ -94,10 +100,31 @@ function version(): string {
   }
 }
 
+/**
+ * The TLS 1.2 suites the server offers (docs/security.md): forward secrecy (ECDHE, DHE) with an
+ * AEAD cipher only, strongest first. TLS 1.3 suites (all AEAD with forward secrecy) stay Node's.
+ */
+export const TLS12_CIPHERS: readonly string[] = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-CHACHA20-POLY1305',
+];
+
 function httpsOptions(
   tls: TlsOptions,
 ): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   return {
+    minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS.join(':'),
+    honorCipherOrder: true,
+    // Well-known DH groups (RFC 7919) for the DHE suites.
+    dhparam: 'auto',
     cert: tls.cert,
     key: tls.key,
     ...(tls.ca ? { ca: tls.ca } : {}),
@@ -128,6 +155,21 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     // Per-request lines would dominate the log of a fleet; errors are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A path that is not valid percent-encoding never reaches a route: answer in the API's shape.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400;
+      const url = err.code === 'FST_ERR_BAD_URL';
+      reply
+        .status(status)
+        .header('cache-control', 'no-store')
+        .send(
+          errorBody(
+            ApiErrorCode.Validation,
+            url ? 'the request path is not valid percent-encoded UTF-8' : 'the request cannot be routed',
+            [{ path: 'url', message: url ? 'is not a valid URL path' : 'is not valid' }],
+          ),
+        );
+    },
     forceCloseConnections: 'idle',
     bodyLimit: options.apiBodyLimit ?? 2 * 1024 * 1024,
     ...(options.tls ? { https: httpsOptions(options.tls) } : {}),

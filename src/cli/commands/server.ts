@@ -5,7 +5,6 @@
  * with --token / OMADM_TOKEN, and the key that seals server secrets (data dir, or OMADM_SECRET_KEY).
  */
 import { readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
@@ -17,6 +16,7 @@ import {
   UdpBearer,
 } from '../../binding/push/index.ts';
 import { ensureAdminToken } from '../../server/bootstrap.ts';
+import { preparePrivateDir } from '../../server/data-dir.ts';
 import { loadSecretKey } from '../../server/bootstrap.ts';
 import { HttpChannelBearer } from '../../server/http-channel.ts';
 import { createServer } from '../../server/server.ts';
@@ -230,7 +230,7 @@ export function register(program: Command): void {
         throw new CliError((err as Error).message, ExitCode.BadInput);
       }
       try {
-        mkdirSync(dataDir, { recursive: true });
+        preparePrivateDir(dataDir);
       } catch (err) {
         throw new CliError(
           `cannot create the data directory ${dataDir}: ${(err as Error).message}`,

@@ -7,6 +7,7 @@
  * - `postgres://user@host:5432/db` or `postgresql://…` (any `pg` connection string), optionally with
  *   `?schema=NAME` (created if missing; the `schema` option wins).
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { newEvents, registerDirect, type StoreContext } from './context.ts';
@@ -84,6 +85,28 @@ export function parseStoreUrl(url: string): StoreLocation {
   return { backend: 'sqlite', path: url };
 }
 
+/**
+ * The database file is created 0600 before SQLite opens it (SQLite gives its WAL, shared-memory and
+ * journal files the database file's mode); existing ones are tightened. Not for `:memory:`/URIs.
+ */
+function privateSqliteFiles(path: string): void {
+  if (path === '' || path.startsWith(':') || path.startsWith('file:')) return;
+  if (!existsSync(path)) {
+    try {
+      closeSync(openSync(path, 'a', 0o600));
+    } catch {
+      return; // a missing directory or no permission: SQLite's own open reports it
+    }
+  }
+  for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch {
+      // absent (no WAL yet) or not ours
+    }
+  }
+}
+
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** int8 and numeric counts come back from pg as strings; our values fit in a double. */
@@ -135,6 +158,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     await sql`select 1`.execute(db);
     await migrateToLatest(db, 'postgres', schema);
   } else {
+    privateSqliteFiles(location.path);
     const dialect = new NodeSqliteDialect({
       path: location.path,
       ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
