@@ -75,6 +75,8 @@ export interface ServerRequest {
   readonly respUri?: ((token: string) => string) | undefined;
   /** Identity proven by the transport (e.g. TLS client certificate subject CN). */
   readonly transportIdentity?: string | undefined;
+  /** The message came over TLS (a device with auth mode `none` is accepted only then). */
+  readonly secure?: boolean | undefined;
 }
 
 export interface ServerResponse {
@@ -650,6 +652,8 @@ export class DmServerEngine {
     if (!creds) return fail('unknown device');
     const mode = creds.clientAuth;
     if (mode === 'none') {
+      // No credentials at all: only the server-authenticated TLS channel keeps it from anyone.
+      if (!req.secure) return { ok: false, code: StatusCode.Forbidden, reason: 'auth none needs TLS' };
       state.auth.authenticated = true;
       return { ok: true, code: StatusCode.AuthenticationAccepted };
     }

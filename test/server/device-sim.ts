@@ -18,7 +18,7 @@ import { dataText } from '../../src/representation/index.ts';
 export interface SimOptions {
   readonly deviceId: string;
   readonly secret: string;
-  readonly auth?: 'basic' | 'md5' | 'hmac' | 'transport';
+  readonly auth?: 'basic' | 'md5' | 'hmac' | 'transport' | 'none';
   readonly serverId?: string;
   readonly serverSecret?: string;
   readonly encoding?: 'xml' | 'wbxml';

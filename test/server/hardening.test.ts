@@ -10,10 +10,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { request } from 'node:https';
 import { connect } from 'node:tls';
+import { redirectOutput } from '../../src/cli/api/output.ts';
+import { main } from '../../src/cli/main.ts';
 import { TLS12_CIPHERS } from '../../src/server/index.ts';
 import type { Store } from '../../src/server/store/index.ts';
-import { type Backend, freshBackend, type Running, startServer } from './helpers.ts';
+import { DeviceSim, type Sender } from './device-sim.ts';
+import { api, type Backend, freshBackend, type Running, startServer } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'omadm-hardening-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +32,38 @@ function handshake(port: number, options: { ciphers?: string; maxVersion?: 'TLSv
     });
     s.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
   });
+}
+
+/** POST over HTTPS trusting the test's self-signed server certificate. */
+const tlsSender: Sender = (url, body, headers) =>
+  new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers, ca: readFileSync(join(dir, 'cert.pem')) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: new Uint8Array(Buffer.concat(chunks)),
+          headers: { get: (n: string) => (res.headers[n.toLowerCase()] as string | undefined) ?? null },
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+
+/** Provisions a device with auth `none` (the explicit confirmation included) and queues a Replace. */
+async function noAuthDevice(srv: Running, id: string): Promise<string> {
+  const refused = await api(srv.url, srv.admin, 'POST', '/devices', { id, authType: 'none' });
+  if (refused.status !== 400) throw new Error(`authType none without allowNoAuth: ${refused.status}`);
+  const ok = await api(srv.url, srv.admin, 'POST', '/devices', { id, authType: 'none', allowNoAuth: true });
+  if (ok.status !== 201) throw new Error(`provisioning: ${ok.status} ${JSON.stringify(ok.body)}`);
+  const cmd = await api(srv.url, srv.admin, 'POST', `/devices/${encodeURIComponent(id)}/commands`, {
+    type: 'Replace',
+    uri: './Sub/Name',
+    value: 'provisioned',
+  });
+  return cmd.body.id as string;
 }
 
 describe('TLS suites', () => {
@@ -49,6 +85,8 @@ describe('TLS suites', () => {
         '2',
         '-subj',
         '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
         '-keyout',
         join(dir, 'key.pem'),
         '-out',
@@ -97,6 +135,20 @@ describe('TLS suites', () => {
     assert.ok(TLS12_CIPHERS.includes(any.replace('TLSv1.2 ', '')), any);
   });
 
+  test('a device with auth none (no credentials at all) gets its sessions over TLS', async () => {
+    const id = 'HS20:none-tls';
+    // (The API's confirmation rule is checked over plain HTTP below; fetch does not take our CA.)
+    await store.devices.create({ id, authType: 'none' });
+    const cmd = (
+      await store.queue.enqueue(id, { kind: 'Replace', target: './Sub/Name', data: 'provisioned' })
+    ).id;
+    const sim = new DeviceSim({ deviceId: id, secret: '', auth: 'none', tree: { './Sub/Name': 'old' } });
+    const { result } = await sim.session(`${srv.url}/dm`, undefined, tlsSender);
+    assert.equal(result?.outcome, 'completed');
+    assert.equal(sim.tree.get('./Sub/Name')?.value, 'provisioned');
+    assert.equal((await store.queue.get(cmd))?.state, 'succeeded');
+  });
+
   test('docs/security.md lists exactly the TLS 1.2 suites offered', () => {
     const doc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
     const listed = [...doc.matchAll(/`((?:ECDHE|DHE)-[A-Z0-9-]+)`/g)].map((m) => m[1]);
@@ -118,6 +170,69 @@ describe('answers in the right shape', () => {
     await srv?.close();
     await store?.close();
     await backend?.cleanup();
+  });
+
+  test('a device with auth none is refused over plain HTTP: nothing it sends is acted on', async () => {
+    const id = 'HS20:none-plain';
+    const cmd = await noAuthDevice(srv, id);
+    const sim = new DeviceSim({ deviceId: id, secret: '', auth: 'none', tree: { './Sub/Name': 'old' } });
+    const answers: string[] = [];
+    const capture: Sender = async (url, body, headers) => {
+      const res = await fetch(url, { method: 'POST', headers, body });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      answers.push(Buffer.from(bytes).toString('utf8'));
+      return { status: res.status, body: bytes, headers: res.headers };
+    };
+    await sim.session(`${srv.url}/dm`, undefined, capture).catch(() => undefined);
+    assert.equal(sim.tree.get('./Sub/Name')?.value, 'old');
+    const after = (await api(srv.url, srv.admin, 'GET', `/commands/${cmd}`)).body;
+    assert.equal(after.state, 'queued');
+    assert.equal(after.attempts, 0);
+    // The server's answer: 403 on the SyncHdr, no command.
+    assert.match(answers[0] ?? '', /<Cmd>SyncHdr<\/Cmd>.*?<Data>403<\/Data>/);
+    assert.doesNotMatch(answers.join(''), /<Replace>/);
+  });
+
+  test('omadm device add --auth none needs --allow-no-auth, and warns', async () => {
+    const run = async (...args: string[]) => {
+      let out = '';
+      let err = '';
+      const restore = redirectOutput({
+        out: (t) => {
+          out += t;
+        },
+        err: (t) => {
+          err += t;
+        },
+      });
+      const saved = { OMADM_URL: process.env.OMADM_URL, OMADM_TOKEN: process.env.OMADM_TOKEN };
+      Object.assign(process.env, { OMADM_URL: srv.url, OMADM_TOKEN: srv.admin });
+      try {
+        return { code: await main(args), out, err };
+      } finally {
+        restore();
+        for (const [k, v] of Object.entries(saved)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    };
+    const refused = await run('device', 'add', 'HS20:cli-none', '--auth', 'none');
+    assert.equal(refused.code, 2);
+    assert.equal((await api(srv.url, srv.admin, 'GET', '/devices/HS20:cli-none')).status, 404);
+    const ok = await run('device', 'add', 'HS20:cli-none', '--auth', 'none', '--allow-no-auth');
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.err, /warning: --auth none/);
+    assert.equal((await api(srv.url, srv.admin, 'GET', '/devices/HS20:cli-none')).body.authType, 'none');
+    const misuse = await run('device', 'add', 'HS20:cli-md5', '--secret', 's', '--allow-no-auth');
+    assert.equal(misuse.code, 2);
+    // Switching an existing device to none needs the confirmation too.
+    assert.equal((await run('device', 'add', 'HS20:cli-later', '--secret', 's')).code, 0);
+    assert.equal((await run('device', 'set', 'HS20:cli-later', '--auth', 'none')).code, 2);
+    const patched = await api(srv.url, srv.admin, 'PATCH', '/devices/HS20:cli-later', { authType: 'none' });
+    assert.equal(patched.status, 400);
+    assert.equal(patched.body.error.code, 'validation');
+    assert.equal((await run('device', 'set', 'HS20:cli-later', '--auth', 'none', '--allow-no-auth')).code, 0);
   });
 
   test('/dm answers 415 to a JSON content type, whatever the body', async () => {

@@ -117,6 +117,7 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
           respUri:
             options.respUri === false ? undefined : (token) => `${base}${path}?${TOKEN_PARAM}=${token}`,
           transportIdentity,
+          secure: socket.encrypted === true,
         });
         reply.code(200).header('content-type', res.mediaType).header('cache-control', 'no-store');
         if (res.hmac) reply.header(HMAC_HEADER, res.hmac);

@@ -97,12 +97,16 @@ export function register(program: Command): void {
       .command('add')
       .description('provision a device')
       .argument('<id>', 'the DevId, as the device sends it (e.g. IMEI:490154203237518)')
-      .option('--secret <secret>', 'the client secret (only its digest is stored); not for --auth transport')
+      .option(
+        '--secret <secret>',
+        'the client secret (only its digest is stored); not for --auth transport or none',
+      )
       .addOption(
-        new Option('--auth <type>', 'how the device authenticates')
-          .choices(['basic', 'md5', 'hmac', 'transport'])
+        new Option('--auth <type>', 'how the device authenticates (none: no credentials, TLS only)')
+          .choices(['basic', 'md5', 'hmac', 'transport', 'none'])
           .default('md5'),
       )
+      .option('--allow-no-auth', 'confirm --auth none: sessions without any credentials (over TLS only)')
       .option('--server-secret <secret>', 'the server secret the server authenticates itself with')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'tags (repeat or comma-separate)', collect)
@@ -122,16 +126,19 @@ export function register(program: Command): void {
         tag?: string[];
         group?: string[];
         notify?: string;
+        allowNoAuth?: boolean;
       },
     ) => {
-      if (opts.secret === undefined && opts.auth !== 'transport') {
-        throw new CliError('--secret is required (except with --auth transport)', ExitCode.BadInput);
+      noAuthCheck(opts.auth, opts.allowNoAuth);
+      if (opts.secret === undefined && opts.auth !== 'transport' && opts.auth !== 'none') {
+        throw new CliError('--secret is required (except with --auth transport or none)', ExitCode.BadInput);
       }
       const api = clientFor(opts);
       const body = {
         id,
         ...(opts.secret !== undefined ? { secret: opts.secret } : {}),
         authType: opts.auth,
+        ...(opts.auth === 'none' ? { allowNoAuth: true } : {}),
         ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
         ...(opts.tag ? { tags: opts.tag.flat() } : {}),
@@ -245,8 +252,10 @@ export function register(program: Command): void {
           'md5',
           'hmac',
           'transport',
+          'none',
         ]),
       )
+      .option('--allow-no-auth', 'confirm --auth none: sessions without any credentials (over TLS only)')
       .option('--server-secret <secret>', 'a new server secret')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'replace the tags', collect)
@@ -263,12 +272,15 @@ export function register(program: Command): void {
         tag?: string[];
         group?: string[];
         notify?: string;
+        allowNoAuth?: boolean;
       },
     ) => {
+      if (opts.auth !== undefined) noAuthCheck(opts.auth, opts.allowNoAuth);
       const body = {
         ...(opts.notify ? { notify: notifyAddress(opts.notify, true) } : {}),
         ...(opts.secret ? { secret: opts.secret } : {}),
         ...(opts.auth ? { authType: opts.auth } : {}),
+        ...(opts.auth === 'none' ? { allowNoAuth: true } : {}),
         ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
         ...(opts.tag ? { tags: opts.tag } : {}),
@@ -344,6 +356,26 @@ export function register(program: Command): void {
     }
     if (opts.json) stdio.out(json({ removed: ids }));
   });
+}
+
+/**
+ * `--auth none` (no credentials at all) only with `--allow-no-auth`, and never silently: the
+ * warning goes to stderr.
+ */
+function noAuthCheck(auth: string, allowed: boolean | undefined): void {
+  if (auth !== 'none') {
+    if (allowed) throw new CliError('--allow-no-auth is only for --auth none', ExitCode.BadInput);
+    return;
+  }
+  if (!allowed) {
+    throw new CliError(
+      '--auth none lets the device in without any credentials; confirm with --allow-no-auth',
+      ExitCode.BadInput,
+    );
+  }
+  stdio.err(
+    'warning: --auth none: this device has no credentials; anyone reaching the server over TLS with its DevId gets its sessions\n',
+  );
 }
 
 /** `udp:10.0.0.5:2948` → { bearer: 'udp', target: '10.0.0.5:2948' }; `none` → null (when allowed). */

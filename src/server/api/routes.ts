@@ -127,6 +127,7 @@ export async function apiRoutes(
       id: string;
       secret?: string;
       authType?: AuthTypeName;
+      allowNoAuth?: boolean;
       serverId?: string;
       serverSecret?: string;
       tags?: string[];
@@ -144,13 +145,21 @@ export async function apiRoutes(
       },
     },
     async (req, reply) => {
-      const authType = req.body.authType ?? 'md5';
-      if (req.body.secret === undefined && authType !== 'transport') {
+      const { allowNoAuth, ...body } = req.body;
+      const authType = body.authType ?? 'md5';
+      checkNoAuth(authType, allowNoAuth);
+      if (body.secret === undefined && authType !== 'transport' && authType !== 'none') {
         throw new ApiError(ApiErrorCode.Validation, 'body.secret is required', [
           { path: 'body.secret', message: `is required for auth type ${authType}` },
         ]);
       }
-      const d = await backend.createDevice({ ...req.body, authType });
+      const d = await backend.createDevice({ ...body, authType });
+      if (authType === 'none') {
+        req.log.warn(
+          { event: 'device.auth.none', deviceId: d.id, actor: principalOf(req).name },
+          'device provisioned without credentials: its sessions are accepted over TLS with no authentication',
+        );
+      }
       await audit(req, 'device.create', d.id, {
         authType: d.authType,
         tags: d.tags,
@@ -176,6 +185,7 @@ export async function apiRoutes(
     Body: {
       secret?: string;
       authType?: AuthTypeName;
+      allowNoAuth?: boolean;
       serverId?: string;
       serverSecret?: string;
       tags?: string[];
@@ -194,8 +204,16 @@ export async function apiRoutes(
       },
     },
     async (req) => {
-      const d = await backend.updateDevice(req.params.id, req.body);
-      const { secret, serverSecret, ...rest } = req.body;
+      const { allowNoAuth, ...patch } = req.body;
+      if (patch.authType !== undefined) checkNoAuth(patch.authType, allowNoAuth);
+      const d = await backend.updateDevice(req.params.id, patch);
+      if (patch.authType === 'none') {
+        req.log.warn(
+          { event: 'device.auth.none', deviceId: d.id, actor: principalOf(req).name },
+          'device set to no credentials: its sessions are accepted over TLS with no authentication',
+        );
+      }
+      const { secret, serverSecret, ...rest } = patch;
       await audit(req, 'device.update', d.id, {
         ...rest,
         ...(secret !== undefined ? { secret: 'changed' } : {}),
@@ -681,6 +699,24 @@ export async function apiRoutes(
       return backend.listAudit(filter, limit, cursor);
     },
   );
+}
+
+/** `none` (no credentials at all) is never chosen by accident: it needs `allowNoAuth: true`. */
+function checkNoAuth(authType: AuthTypeName, allowNoAuth: boolean | undefined): void {
+  if (authType !== 'none') {
+    if (allowNoAuth)
+      throw new ApiError(ApiErrorCode.Validation, 'body.allowNoAuth is only for authType none', [
+        { path: 'body.allowNoAuth', message: 'is only for authType none' },
+      ]);
+    return;
+  }
+  if (allowNoAuth !== true) {
+    throw new ApiError(
+      ApiErrorCode.Validation,
+      'authType none accepts the device with no credentials at all: confirm with allowNoAuth: true',
+      [{ path: 'body.allowNoAuth', message: 'must be true for authType none' }],
+    );
+  }
 }
 
 /** Rules the schema cannot say: which fields each command type needs. */

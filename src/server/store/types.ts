@@ -19,6 +19,11 @@ export const AuthType = {
   Hmac: 'hmac',
   /** No DM-level auth: the transport (TLS client certificates) authenticates. */
   Transport: 'transport',
+  /**
+   * No credentials at all (e.g. Hotspot 2.0 subscription provisioning over server-authenticated
+   * TLS): the server accepts such a device's sessions only over TLS. Provisioned only on request.
+   */
+  None: 'none',
 } as const;
 export type AuthType = (typeof AuthType)[keyof typeof AuthType];
 export const AUTH_TYPES: readonly AuthType[] = Object.values(AuthType);
