@@ -21,11 +21,12 @@ import { loadSecretKey } from '../../server/bootstrap.ts';
 import { HttpChannelBearer } from '../../server/http-channel.ts';
 import { createServer } from '../../server/server.ts';
 import { type NotifyOptions, type NotifyPolicy, parseUiMode } from '../../server/notify.ts';
-import { openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
+import { DEFAULT_SECRET_LEAVES, openStore, parseStoreUrl, type Store } from '../../server/store/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
 import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
 
 interface ServerCliOptions {
+  secretLeaf?: string[];
   host: string;
   port: string;
   data: string;
@@ -144,6 +145,12 @@ export function register(program: Command): void {
     .option('--public-url <url>', 'URL devices reach this server at (for RespURI; default from each request)')
     .option('--server-id <id>', 'the ServerID devices know this server by', 'omadm')
     .option(
+      '--secret-leaf <name...>',
+      'more tree leaves whose values are secrets (a leaf name, or a URI pattern with * for one segment); ' +
+        'AAuthSecret, AAuthData, ServerPW, ClientPW, ServerNonce, ClientNonce always are',
+      (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)],
+    )
+    .option(
       '--auto-enroll-secret <secret>',
       'enroll unknown devices that authenticate with this shared secret (default: $OMADM_ENROLL_SECRET; off)',
     )
@@ -247,7 +254,13 @@ export function register(program: Command): void {
       const logger = pino({ level: opts.logLevel }, pino.destination(2));
       let store: Store;
       try {
-        store = await openStore(dbUrl, { secretKey: secretKey.key, ...(schema ? { schema } : {}) });
+        store = await openStore(dbUrl, {
+          secretKey: secretKey.key,
+          ...(schema ? { schema } : {}),
+          ...(opts.secretLeaf?.length
+            ? { secretLeaves: [...DEFAULT_SECRET_LEAVES, ...opts.secretLeaf] }
+            : {}),
+        });
       } catch (err) {
         throw new CliError(
           `cannot open the database ${redact(dbUrl)}: ${(err as Error).message}`,
