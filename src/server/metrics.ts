@@ -205,7 +205,7 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
   const commandsDelivered = registry.register(
     new Counter(
       'omadm_commands_completed_total',
-      'Queued commands completed in sessions on this node, by state.',
+      'Queued commands that reached a final state in sessions on this node (once each), by state.',
     ),
   );
   const { commandsByState, devices } = collectors;
