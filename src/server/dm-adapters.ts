@@ -30,6 +30,7 @@ import type { DmCommand } from './store/index.ts';
 import { FINAL_STATES, isStoreError, StoreErrorCode } from './store/index.ts';
 import type { CommandState } from './store/index.ts';
 import { MAX_EVENT_DATA } from './store/sql-event-store.ts';
+import { REDACTED } from './redact.ts';
 import type {
   Device,
   DeviceCredentials,
@@ -412,7 +413,11 @@ export function commandSource(ctx: DmContext): CommandSource {
       for (const o of outcomes) {
         const id = queueId(o.id);
         if (o.status === undefined) continue; // no Status: releaseSession decides (Get → again, else unknown)
-        const results = (o.results ?? []).map((i) => resultItem(i));
+        // A device that returns a secret leaf's value (its DDF says none may): not stored.
+        const results = (o.results ?? []).map((i) => {
+          const r = resultItem(i);
+          return r.value !== null && store.secrets.isSecret(r.uri) ? { ...r, value: REDACTED } : r;
+        });
         if (o.notSent) {
           // Refused before sending (e.g. 413 too large for the device): record it as failed.
           const rec = await store.queue.get(id);

@@ -140,6 +140,31 @@ for (const { name, skip } of await backends()) {
       });
     }
 
+    test('a secret leaf a device returns to a Get is neither shown nor stored', async () => {
+      const id = 'IMEI:secret-get';
+      await A('POST', '/devices', { id, secret: 's1' }, operator);
+      const get = await A(
+        'POST',
+        `/devices/${encodeURIComponent(id)}/commands`,
+        { type: 'Get', uri: SECRET_URI },
+        operator,
+      );
+      // A device that ignores its DDF and answers a Get on AAuthSecret.
+      const sim = new DeviceSim({ deviceId: id, secret: 's1', tree: { [SECRET_URI]: SECRET } });
+      await sim.session(`${srv.url}/dm`);
+      const cmd = await A('GET', `/commands/${get.body.id}`, undefined, viewer);
+      assert.equal(cmd.body.state, 'succeeded');
+      assert.equal(cmd.body.results[0].value, '[redacted]');
+      const shown = [
+        JSON.stringify(cmd.body),
+        JSON.stringify((await A('GET', `/devices/${encodeURIComponent(id)}/tree`, undefined, viewer)).body),
+        await dump(store, 'omadm_command'),
+        await dump(store, 'omadm_tree_value'),
+        await dump(store, 'omadm_trace'),
+      ].join('\n');
+      assert.equal(shown.includes(SECRET), false);
+    });
+
     test('a retried secret command is sealed again and still reaches the device', async () => {
       const id = 'IMEI:secret-retry';
       await A('POST', '/devices', { id, secret: 's1' }, operator);
