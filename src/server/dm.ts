@@ -66,7 +66,7 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
       const at = Date.now();
       // The token in RespURI (and in the Target of a client that repeats it) and secret values
       // never reach the trace.
-      const hide = { tokens: [key, request.sessionToken, res.token], secrets: store.secrets };
+      const hide = { tokens: [...new Set([key, request.sessionToken, res.token])], secrets: store.secrets };
       try {
         await store.traces.appendMany([
           {

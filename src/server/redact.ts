@@ -42,20 +42,27 @@ export function redactUrl(url: string): string {
  * string-table offsets right.
  */
 export function redactTokens(body: Uint8Array, tokens: readonly (string | undefined)[]): Uint8Array {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return overwrite(buf, buf.toString('latin1'), tokens) ?? body;
+}
+
+/**
+ * `redactTokens` on bytes whose latin1 text is `text` (one byte per character: offsets agree);
+ * undefined when no token occurs.
+ */
+function overwrite(buf: Buffer, text: string, tokens: readonly (string | undefined)[]): Buffer | undefined {
   let out: Buffer | undefined;
   for (const token of tokens) {
     if (!token || token.length < 8) continue;
-    const needle = Buffer.from(token, 'utf8');
-    const src = out ?? Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    let at = src.indexOf(needle);
+    let at = text.indexOf(token);
     if (at < 0) continue;
-    out ??= Buffer.from(src); // copy once: the request's own bytes are not ours to change
+    out ??= Buffer.from(buf); // copy once: the request's own bytes are not ours to change
     while (at >= 0) {
-      out.fill(0x2a, at, at + needle.length);
-      at = out.indexOf(needle, at + needle.length);
+      out.fill(0x2a, at, at + token.length);
+      at = text.indexOf(token, at + token.length);
     }
   }
-  return out ?? body;
+  return out;
 }
 
 /** What {@link redactMessage} hides. */
@@ -67,6 +74,20 @@ export interface RedactOptions {
 }
 
 const BASIC = 'auth-basic';
+const markerCache = new WeakMap<SecretLeaves, RegExp>();
+const BASIC_ONLY = /auth-basic/i;
+
+/** What a message that may need redacting contains: a secret leaf's name, or a Basic Cred. */
+function markersOf(secrets: SecretLeaves | undefined): RegExp {
+  if (!secrets) return BASIC_ONLY;
+  let m = markerCache.get(secrets);
+  if (!m) {
+    const names = secrets.markers.map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    m = new RegExp([...names, BASIC].join('|'), 'i');
+    markerCache.set(secrets, m);
+  }
+  return m;
+}
 
 /**
  * A DM message (XML or WBXML) as a trace may keep it: tokens overwritten; Data of items on secret
@@ -76,10 +97,11 @@ const BASIC = 'auth-basic';
  * decode keeps its bytes (the server acted on nothing in it).
  */
 export function redactMessage(body: Uint8Array, options: RedactOptions): Uint8Array {
-  const bytes = redactTokens(body, options.tokens ?? []);
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const markers = [...(options.secrets?.markers ?? []), BASIC];
-  if (!markers.some((m) => buf.includes(m))) return bytes;
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  // One latin1 view of the bytes for every search (tokens and markers are ASCII).
+  const text = buf.toString('latin1');
+  const bytes = overwrite(buf, text, options.tokens ?? []) ?? body;
+  if (!markersOf(options.secrets).test(text)) return bytes;
   try {
     const enc = detectEncoding(bytes);
     if (enc === 'wbxml') {

@@ -233,6 +233,11 @@ describe('answers in the right shape', () => {
     assert.equal(patched.status, 400);
     assert.equal(patched.body.error.code, 'validation');
     assert.equal((await run('device', 'set', 'HS20:cli-later', '--auth', 'none', '--allow-no-auth')).code, 0);
+    // A value XML cannot carry is refused on entry by the CLI too (through the API), nothing queued.
+    const bad = await run('cmd', 'replace', 'HS20:cli-later', './A', 'bell\u0007');
+    assert.equal(bad.code, 2, bad.err);
+    const queued = await api(srv.url, srv.admin, 'GET', '/devices/HS20:cli-later/commands');
+    assert.equal(queued.body.items.length, 0);
   });
 
   test('/dm answers 415 to a JSON content type, whatever the body', async () => {
