@@ -61,6 +61,11 @@ export interface ServerEngineOptions {
   readonly defaultAuth?: 'basic' | 'md5' | 'hmac';
   /** DM protocol version to speak when the client's is unknown. */
   readonly verProto?: string;
+  /**
+   * Accept devices with auth mode `none` on messages not marked `secure` (over plain HTTP).
+   * Default false: with no credentials, only the server-authenticated TLS channel protects them.
+   */
+  readonly noAuthWithoutTls?: boolean;
 }
 
 /** One received message, as the binding hands it over. */
@@ -653,7 +658,8 @@ export class DmServerEngine {
     const mode = creds.clientAuth;
     if (mode === 'none') {
       // No credentials at all: only the server-authenticated TLS channel keeps it from anyone.
-      if (!req.secure) return { ok: false, code: StatusCode.Forbidden, reason: 'auth none needs TLS' };
+      if (!req.secure && !this.#o.noAuthWithoutTls)
+        return { ok: false, code: StatusCode.Forbidden, reason: 'auth none needs TLS' };
       state.auth.authenticated = true;
       return { ok: true, code: StatusCode.AuthenticationAccepted };
     }
