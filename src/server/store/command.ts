@@ -112,6 +112,13 @@ function optString(v: unknown, what: string, max: number): string | undefined {
   return v;
 }
 
+/** A string that goes into the message as XML text as it is (Meta Format/Type, Correlator). */
+function optText(v: unknown, what: string, max: number): string | undefined {
+  const s = optString(v, what, max);
+  if (s !== undefined && NOT_XML_CHAR.test(s)) bad(`${what} contains characters XML 1.0 text cannot carry`);
+  return s;
+}
+
 /**
  * Why a value cannot be sent with this Meta Format, or undefined when it can. `b64` and `bin`
  * values are given as base64 text (the bytes go out as base64 text in XML, as OPAQUE in WBXML);
@@ -133,8 +140,8 @@ export function valueProblem(data: string, format: string | undefined): string |
 
 function dataFields(o: Record<string, unknown>): CommandData {
   const data = optString(o.data, 'data', MAX_DATA);
-  const format = optString(o.format, 'format', 32);
-  const type = optString(o.type, 'type', 256);
+  const format = optText(o.format, 'format', 32);
+  const type = optText(o.type, 'type', 256);
   if (data !== undefined) {
     const problem = valueProblem(data, format);
     if (problem) bad(`data ${problem}`);
@@ -173,7 +180,7 @@ function normalize(input: unknown, ctx: Context): DmCommand {
       return { kind: 'Copy', source: uri(o.source, 'source'), target: uri(o.target, 'target') };
     case 'Exec': {
       if (ctx === 'atomic') bad('Exec is not allowed inside Atomic');
-      const correlator = optString(o.correlator, 'correlator', 128) ?? newCorrelator();
+      const correlator = optText(o.correlator, 'correlator', 128) ?? newCorrelator();
       return { kind: 'Exec', target: uri(o.target, 'target'), ...dataFields(o), correlator };
     }
     case 'Atomic':

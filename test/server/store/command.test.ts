@@ -68,6 +68,19 @@ test('a value XML 1.0 cannot carry, or a b64/bin value that is not base64, is re
       (a, bad, b, format) => refused(a + String.fromCharCode(bad) + b, format),
     ),
   );
+  // Meta Type, Format and an Exec's Correlator go out as text too.
+  for (const bad of [
+    { kind: 'Replace', target: './A', data: 'x', type: 'text/plain\u0000' },
+    { kind: 'Replace', target: './A', data: 'x', format: 'chr\u0001' },
+    { kind: 'Exec', target: './A', correlator: 'c\u0008' },
+    { kind: 'Get', target: './A\uffff' },
+  ]) {
+    assert.throws(
+      () => parseCommand(bad),
+      (e: unknown) => isStoreError(e, StoreErrorCode.InvalidInput),
+      JSON.stringify(bad),
+    );
+  }
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 1 }), fc.constantFrom('b64', 'bin'), (bytes, format) => {
       const b64 = Buffer.from(bytes).toString('base64');
