@@ -178,6 +178,10 @@ for (const { name, skip } of await backends()) {
       assert.match(out, /evil/);
       assert.equal(out.includes('\u001b'), false);
       assert.equal(out.includes('\u0007'), false);
+      // The trace printout too.
+      const traced = (await cli(['trace', id], { OMADM_URL: srv.url, OMADM_TOKEN: viewer })).out;
+      assert.match(traced, /device → server/);
+      assert.equal(traced.includes('\u001b'), false);
     });
 
     test('an Exec completed by its Generic Alert in the same message as its Status is counted once', async () => {
