@@ -31,6 +31,8 @@ export const AuthFailureReason = {
   TransportMismatch: 'transport_mismatch',
   /** Refused without checking: too many requests of this source wait out their backoff. */
   RateLimited: 'rate_limited',
+  /** A device with auth mode `none` over plain HTTP: only server-authenticated TLS may carry it. */
+  NoAuthWithoutTls: 'no_auth_without_tls',
 } as const;
 export type AuthFailureReason = (typeof AuthFailureReason)[keyof typeof AuthFailureReason];
 

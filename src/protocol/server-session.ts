@@ -76,6 +76,11 @@ export interface ServerEngineOptions {
   readonly verProto?: string;
   /** Brute-force protection: backoff before checking a sender, told of every failure and success. */
   readonly guard?: AuthGuard;
+  /**
+   * Accept devices with auth mode `none` on messages not marked `secure` (over plain HTTP).
+   * Default false: with no credentials, only the server-authenticated TLS channel protects them.
+   */
+  readonly noAuthWithoutTls?: boolean;
 }
 
 /** One received message, as the binding hands it over. */
@@ -97,6 +102,8 @@ export interface ServerRequest {
   readonly transportBinding?: string | undefined;
   /** The sender's address (for backoff and logs). */
   readonly source?: string | undefined;
+  /** The message came over TLS (a device with auth mode `none` is accepted only then). */
+  readonly secure?: boolean | undefined;
 }
 
 export interface ServerResponse {
@@ -859,6 +866,14 @@ export class DmServerEngine {
     if (!creds) return fail(AuthFailureReason.UnknownDevice, 'unknown device');
     const mode = creds.clientAuth;
     if (mode === 'none') {
+      // No credentials at all: only the server-authenticated TLS channel keeps it from anyone.
+      if (!req.secure && !this.#o.noAuthWithoutTls)
+        return {
+          ok: false,
+          code: StatusCode.Forbidden,
+          reason: AuthFailureReason.NoAuthWithoutTls,
+          detail: 'auth none needs TLS',
+        };
       state.auth.authenticated = true;
       return { ok: true, code: StatusCode.AuthenticationAccepted };
     }

@@ -4,8 +4,9 @@
  * directory (or given by the operator, which several nodes on one PostgreSQL must share).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { preparePrivateDir } from './data-dir.ts';
 import type { Store } from './store/index.ts';
 
 export interface AdminTokenResult {
@@ -64,7 +65,7 @@ export function loadSecretKey(
     if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte hex key`);
     return { key: new Uint8Array(key), created: false, source: file };
   }
-  mkdirSync(dataDir, { recursive: true });
+  preparePrivateDir(dataDir);
   const key = randomBytes(32);
   writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   return { key: new Uint8Array(key), created: true, source: file };

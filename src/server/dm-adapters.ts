@@ -28,7 +28,10 @@ import type {
 } from '../protocol/server-sources.ts';
 import { ServerPhase, type ServerSessionState } from '../protocol/server-state.ts';
 import type { DmCommand } from './store/index.ts';
-import { isStoreError, StoreErrorCode } from './store/index.ts';
+import { FINAL_STATES, isStoreError, StoreErrorCode } from './store/index.ts';
+import type { CommandState } from './store/index.ts';
+import { MAX_EVENT_DATA } from './store/sql-event-store.ts';
+import { REDACTED } from './redact.ts';
 import type {
   Device,
   DeviceCredentials,
@@ -367,6 +370,10 @@ function inventory(values: readonly ResultItem[]): {
   return { devInfo, devDetail };
 }
 
+function isFinal(state: CommandState): boolean {
+  return FINAL_STATES.includes(state);
+}
+
 function queueId(id: string): number {
   return Number(id);
 }
@@ -375,7 +382,9 @@ export function commandSource(ctx: DmContext): CommandSource {
   const { store, metrics } = ctx;
   const leaseMs = ctx.leaseMs ?? 5 * 60_000;
 
-  async function cache(deviceId: string, results: readonly ResultItem[], at: number): Promise<void> {
+  async function cache(deviceId: string, all: readonly ResultItem[], at: number): Promise<void> {
+    // Secret values (a device that returns one) are never cached: the cache is read by viewers.
+    const results = all.filter((r) => !store.secrets.isSecret(r.uri));
     if (!results.length) return;
     const values: TreeValue[] = results.map((r) => ({
       uri: cacheUri(r.uri),
@@ -396,6 +405,52 @@ export function commandSource(ctx: DmContext): CommandSource {
         ...(Object.keys(devDetail).length ? { devDetail } : {}),
       });
     }
+  }
+
+  /** Commands counted as completed by this node, per device (a repeated alert in one message is not counted twice). */
+  const counted = new Map<string, Set<number>>();
+  function firstCount(session: SessionRef, id: number): boolean {
+    let set = counted.get(session.deviceId);
+    if (!set) {
+      if (counted.size > 10_000) counted.clear(); // bounded whatever happens
+      set = new Set();
+      counted.set(session.deviceId, set);
+    }
+    if (set.has(id)) return false;
+    if (set.size > 1000) set.clear();
+    set.add(id);
+    return true;
+  }
+
+  /** One event per item of a Generic Alert / Client Event (sizes bounded: the device is not trusted). */
+  async function recordEvents(session: SessionRef, alert: ClientAlert): Promise<void> {
+    const cut = (v: string | undefined, max = 2048) => (v === undefined ? null : v.slice(0, max));
+    const at = Date.now();
+    const items = alert.items.length > 0 ? alert.items.slice(0, 100) : [undefined];
+    await store.events.append(
+      items.map((i) => {
+        const format = i?.Meta?.Format;
+        const data =
+          i?.Data === undefined
+            ? null
+            : i.Data.kind === 'bytes' && (format === 'b64' || format === 'bin')
+              ? Buffer.from(i.Data.bytes).toString('base64')
+              : dataText(i.Data);
+        return {
+          deviceId: session.deviceId,
+          at,
+          alertCode: alert.code,
+          alertType: cut(i?.Meta?.Type),
+          format: cut(format),
+          mark: cut(i?.Meta?.Mark),
+          sourceUri: cut(i?.Source?.LocURI),
+          targetUri: cut(i?.Target?.LocURI),
+          correlator: cut(alert.correlator),
+          data: data === null ? null : data.slice(0, MAX_EVENT_DATA),
+          sessionId: session.sessionId,
+        };
+      }),
+    );
   }
 
   return {
@@ -421,7 +476,11 @@ export function commandSource(ctx: DmContext): CommandSource {
       for (const o of outcomes) {
         const id = queueId(o.id);
         if (o.status === undefined) continue; // no Status: releaseSession decides (Get → again, else unknown)
-        const results = (o.results ?? []).map((i) => resultItem(i));
+        // A device that returns a secret leaf's value (its DDF says none may): not stored.
+        const results = (o.results ?? []).map((i) => {
+          const r = resultItem(i);
+          return r.value !== null && store.secrets.isSecret(r.uri) ? { ...r, value: REDACTED } : r;
+        });
         if (o.notSent && o.reason !== undefined) {
           // Never sent and never will be (e.g. a value the encoding cannot carry): failed, with why.
           try {
@@ -456,14 +515,17 @@ export function commandSource(ctx: DmContext): CommandSource {
               : {}),
             ...(o.reason ? { reason: o.reason } : {}),
           });
-          metrics.commandsDelivered.inc({ state: rec.state });
+          // Pending (an Exec answered 202) is counted when its Generic Alert finishes it.
+          if (isFinal(rec.state) && firstCount(session, rec.id))
+            metrics.commandsDelivered.inc({ state: rec.state });
           if (rec.state === 'succeeded' && rec.kind === 'Delete') {
             await store.tree.deleteSubtree(session.deviceId, cacheUri(rec.uri));
           }
           if (
             (rec.kind === 'Replace' || rec.kind === 'Add') &&
             rec.state === 'succeeded' &&
-            rec.value !== null
+            rec.value !== null &&
+            !store.secrets.isSecret(rec.uri)
           ) {
             const c = rec.command as { data?: string; format?: string; type?: string };
             // What it replaced does not matter here: one upsert.
@@ -506,6 +568,9 @@ export function commandSource(ctx: DmContext): CommandSource {
 
     async alert(session: SessionRef, alert: ClientAlert): Promise<number> {
       noteActivity();
+      // Every Generic Alert and Client Event is kept, whatever its type, with or without a
+      // Correlator (feature code and operators read outcomes from the device's events).
+      if (alert.code === 1226 || alert.code === 1224) await recordEvents(session, alert);
       if (alert.code === 1226 && alert.correlator) {
         const first = alert.items[0];
         const raw = first?.Data !== undefined ? dataText(first.Data).trim() : '';
@@ -513,13 +578,18 @@ export function commandSource(ctx: DmContext): CommandSource {
         // Judged by its alert type's table (FUMO 200/250–299, SCOMO/LAWMO/DCMO 1200–1299); a
         // type no table knows is kept as sent, without a verdict.
         const judged = judgeAlert(type, raw);
+        const startedAt = Date.now();
         const rec = await store.queue.completeByCorrelator(session.deviceId, alert.correlator, {
           ...(judged.code === undefined ? {} : { status: judged.code }),
           ...(raw && String(judged.code) !== raw ? { data: raw.slice(0, 4096) } : {}),
           ...(type === undefined ? {} : { type: type.slice(0, 256) }),
           verdict: judged.verdict,
         });
-        if (rec) metrics.commandsDelivered.inc({ state: rec.state });
+        // Counted once, when this alert finished it: an alert read before its Exec's Status (same
+        // message) leaves the command sent and `settle` counts it; a repeated alert changes nothing.
+        if (rec && isFinal(rec.state) && rec.completedAt !== null && rec.completedAt >= startedAt) {
+          if (firstCount(session, rec.id)) metrics.commandsDelivered.inc({ state: rec.state });
+        }
         return 200;
       }
       if (alert.code === 1226 || alert.code === 1224) return 200;

@@ -23,6 +23,7 @@ import {
 import type { ServerMetrics } from './metrics.ts';
 import { recordMessage } from './session-recorder.ts';
 import { observeSessions, type SessionEnd } from './session-events.ts';
+import { publicSessionKey } from './redact.ts';
 import type { Store } from './store/index.ts';
 import { withActivity } from './trace-policy.ts';
 import { UnauthenticatedContacts } from './unauthenticated.ts';
@@ -114,20 +115,24 @@ export async function registerDm(app: FastifyInstance, options: DmOptions): Prom
         metrics.dmMessages.inc({ direction: 'out' });
         return res;
       }
-      // Trace under the session's unique token (DM SessionIDs repeat from session to session).
+      // Trace under the session's unique token (DM SessionIDs repeat from session to session),
+      // hashed: the token is the session's key, and a trace is read by viewers.
       const key =
         sessions.takeToken(res.deviceId, res.sessionId) ??
         request.sessionToken ??
         (await sessions.loadByDevice(res.deviceId))?.token ??
         res.sessionId;
+      // The token in RespURI (and in the Target of a client that repeats it) and secret values
+      // never reach the trace.
+      const hide = { tokens: [...new Set([key, request.sessionToken, res.token])], secrets: store.secrets };
       // How the session ended, when this answer ended it (`omadm trace` shows it).
       const own = ended.find((e) => e.current && e.token === key);
-      await recordMessage(store, app.log, request, res, key, activity, own?.outcome);
+      await recordMessage(store, app.log, request, res, publicSessionKey(key), activity, own?.outcome, hide);
       // Older sessions this message closed (superseded, expired): marked on their last message.
       for (const e of ended) {
         if (e.current || !store.traces.markEnd) continue;
         await store.traces
-          .markEnd(e.deviceId, e.token, e.outcome)
+          .markEnd(e.deviceId, publicSessionKey(e.token), e.outcome)
           .catch((err: unknown) =>
             app.log.warn({ err, deviceId: e.deviceId }, 'could not record session end'),
           );

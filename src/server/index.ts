@@ -14,7 +14,13 @@ export {
 } from './dm-adapters.ts';
 export { ApiError, ApiErrorCode, apiErrorStatus } from './errors.ts';
 export { createServerMetrics, type ServerMetrics } from './metrics.ts';
-export { createServer, type OmadmServer, type ServerOptions, type TlsOptions } from './server.ts';
+export {
+  createServer,
+  type OmadmServer,
+  type ServerOptions,
+  TLS12_CIPHERS,
+  type TlsOptions,
+} from './server.ts';
 export { type NotifyAddress, Notifier, type NotifyOptions, type NotifyResult } from './notify.ts';
 export {
   HTTP_CHANNEL_BEARER,

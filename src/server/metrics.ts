@@ -232,7 +232,7 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
   const commandsDelivered = registry.register(
     new Counter(
       'omadm_commands_completed_total',
-      'Queued commands completed in sessions on this node, by state.',
+      'Queued commands that reached a final state in sessions on this node (once each), by state.',
     ),
   );
   const rowsPruned = registry.register(
@@ -241,7 +241,7 @@ export function createServerMetrics(collectors: MetricsCollectors = {}): ServerM
   const authFailures = registry.register(
     new Counter(
       'omadm_auth_failures_total',
-      'DM client authentications refused on this node, by reason (unknown_device, missing_credentials, bad_credentials, wrong_scheme, no_certificate, transport_mismatch, rate_limited).',
+      'DM client authentications refused on this node, by reason (unknown_device, missing_credentials, bad_credentials, wrong_scheme, no_certificate, transport_mismatch, rate_limited, no_auth_without_tls).',
     ),
   );
   const notifications = registry.register(

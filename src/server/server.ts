@@ -15,7 +15,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import pino from 'pino';
 import { authHook } from './api/auth.ts';
 import { apiRoutes } from './api/routes.ts';
@@ -23,12 +28,14 @@ import { storeBackend } from './api/store-backend.ts';
 import { typeboxValidatorCompiler } from './api/validation.ts';
 import type { BackoffPolicy } from '../protocol/auth-guard.ts';
 import { type AutoEnrollPolicy, type DmEndpoint, registerDm } from './dm.ts';
+import { ApiErrorCode, errorBody } from './errors.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { HttpChannelBearer, registerHttpChannel } from './http-channel.ts';
 import { createServerMetrics, METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { OpenApiBuilder } from './openapi.ts';
 import { SizeWatch } from './size-watch.ts';
+import { publicSessionKey, redactUrl } from './redact.ts';
 import type { Store } from './store/index.ts';
 
 export interface TlsOptions {
@@ -111,10 +118,31 @@ function version(): string {
   }
 }
 
+/**
+ * The TLS 1.2 suites the server offers (docs/security.md): forward secrecy (ECDHE, DHE) with an
+ * AEAD cipher only, strongest first. TLS 1.3 suites (all AEAD with forward secrecy) stay Node's.
+ */
+export const TLS12_CIPHERS: readonly string[] = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-CHACHA20-POLY1305',
+];
+
 function httpsOptions(
   tls: TlsOptions,
 ): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   return {
+    minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS.join(':'),
+    honorCipherOrder: true,
+    // Well-known DH groups (RFC 7919) for the DHE suites.
+    dhparam: 'auto',
     cert: tls.cert,
     key: tls.key,
     ...(tls.ca ? { ca: tls.ca } : {}),
@@ -145,6 +173,21 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     // Per-request lines would dominate the log of a fleet; errors are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A path that is not valid percent-encoding never reaches a route: answer in the API's shape.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400;
+      const url = err.code === 'FST_ERR_BAD_URL';
+      reply
+        .status(status)
+        .header('cache-control', 'no-store')
+        .send(
+          errorBody(
+            ApiErrorCode.Validation,
+            url ? 'the request path is not valid percent-encoded UTF-8' : 'the request cannot be routed',
+            [{ path: 'url', message: url ? 'is not a valid URL path' : 'is not valid' }],
+          ),
+        );
+    },
     forceCloseConnections: 'idle',
     bodyLimit: options.apiBodyLimit ?? 2 * 1024 * 1024,
     ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
@@ -181,7 +224,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
     metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe(reply.elapsedTime / 1000, { area: areaOf(route) });
     if (reply.statusCode >= 500)
-      req.log.warn({ url: req.url, status: reply.statusCode }, 'server error answer');
+      req.log.warn({ url: redactUrl(req.url), status: reply.statusCode }, 'server error answer');
     done();
   });
 
@@ -277,7 +320,7 @@ export async function createServer(options: ServerOptions): Promise<OmadmServer>
               'DM session ended: expired',
             );
             void store.traces
-              .markEnd?.(gone.deviceId, gone.sessionId, 'expired')
+              .markEnd?.(gone.deviceId, publicSessionKey(gone.sessionId), 'expired')
               .catch((err: unknown) =>
                 logger.warn({ err, deviceId: gone.deviceId }, 'could not record session end'),
               );

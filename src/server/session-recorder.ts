@@ -4,6 +4,7 @@
  * the session log — a heartbeat's only trace by default.
  */
 import type { ServerRequest, ServerResponse } from '../protocol/server-session.ts';
+import { type RedactOptions, redactMessage } from './redact.ts';
 import type { Store } from './store/index.ts';
 import { type MessageActivity, traceDecision } from './trace-policy.ts';
 
@@ -11,7 +12,7 @@ export interface RecorderLog {
   warn(obj: object, msg: string): void;
 }
 
-/** Records one handled message under the session key `key` (the RespURI token). */
+/** Records one handled message under the trace key `key` (the public hash of the RespURI token). */
 export async function recordMessage(
   store: Store,
   log: RecorderLog,
@@ -21,6 +22,8 @@ export async function recordMessage(
   activity: MessageActivity,
   /** How the session ended, when this answer ended it: kept with the answer for `omadm trace`. */
   endOutcome?: string,
+  /** Tokens and secret values that never reach the trace (redact.ts). */
+  hide?: RedactOptions,
 ): Promise<void> {
   const decision = traceDecision(activity, res.done);
   const at = Date.now();
@@ -33,7 +36,7 @@ export async function recordMessage(
           sessionId: key,
           direction: 'in',
           contentType: request.contentType ?? '',
-          body: request.body,
+          body: hide ? redactMessage(request.body, hide) : request.body,
           at,
         },
         {
@@ -41,7 +44,7 @@ export async function recordMessage(
           sessionId: key,
           direction: 'out',
           contentType: res.mediaType,
-          body: res.body,
+          body: hide ? redactMessage(res.body, hide) : res.body,
           at,
           ...(endOutcome ? { outcome: endOutcome } : {}),
         },

@@ -66,6 +66,8 @@ describe('real-client package 1 captures', () => {
         credentials: creds,
         commands: new MemoryCommandSource(),
         sessions: new MemorySessionStore(),
+        // The captures are replayed over plain HTTP; in deployments hostap's OSU talks TLS.
+        noAuthWithoutTls: true,
       });
     unknown = await startDmServer({ engine: engine(new MemoryCredentialSource()) });
     const creds = new MemoryCredentialSource();

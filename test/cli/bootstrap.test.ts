@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -86,6 +86,8 @@ describe('omadm bootstrap', () => {
     const ct = parseBootstrapContentType(r.stdout.replace(/^Content-Type: /, '').trim());
     assert.equal(ct.media, 'application/vnd.syncml.dm+wbxml');
     assert.equal(ct.sec, 'netwpin');
+    // It carries the account's secrets: readable by its owner only.
+    assert.equal(statSync(out).mode & 0o777, 0o600);
     const body = new Uint8Array(readFileSync(out));
     assert.equal(verifyBootstrap(body, { profile: 'dm', sec: ct.sec!, mac: ct.mac, imsi: IMSI }), true);
     assert.equal(

@@ -6,7 +6,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -121,6 +130,33 @@ describe('omadm server', () => {
       );
     } finally {
       assert.equal(await all.stop(), 0);
+    }
+  });
+
+  test('the data directory and every file in it are private (0700/0600), also ones left readable before', async () => {
+    const data = join(tmp, 'data-modes');
+    // As an older version (or a permissive umask) left it: directory and database readable by all.
+    mkdirSync(data, { mode: 0o755 });
+    chmodSync(data, 0o755);
+    writeFileSync(join(data, 'omadm.db'), '', { mode: 0o644 });
+    chmodSync(join(data, 'omadm.db'), 0o644);
+    const token = `tok-${randomBytes(16).toString('hex')}`;
+    const s = await start(['--data', data], { OMADM_TOKEN: token });
+    try {
+      // A write, so the WAL and shared-memory files exist.
+      const r = await fetch(`${s.url}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'IMEI:modes', secret: 's' }),
+      });
+      assert.equal(r.status, 201);
+      assert.equal(statSync(data).mode & 0o777, 0o700);
+      const files = readdirSync(data);
+      for (const f of ['omadm.db', 'omadm.db-wal', 'omadm.db-shm', 'secret.key'])
+        assert.ok(files.includes(f), f);
+      for (const f of files) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
+    } finally {
+      assert.equal(await s.stop(), 0);
     }
   });
 

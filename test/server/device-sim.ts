@@ -18,7 +18,7 @@ import { dataText } from '../../src/representation/index.ts';
 export interface SimOptions {
   readonly deviceId: string;
   readonly secret: string;
-  readonly auth?: 'basic' | 'md5' | 'hmac' | 'transport';
+  readonly auth?: 'basic' | 'md5' | 'hmac' | 'transport' | 'none';
   readonly serverId?: string;
   readonly serverSecret?: string;
   readonly encoding?: 'xml' | 'wbxml';
@@ -63,6 +63,11 @@ export class DeviceSim {
     this.#o = options;
     for (const [uri, value] of Object.entries(options.tree ?? {}))
       this.tree.set(uri, { value, format: 'chr' });
+  }
+
+  /** Queues an alert (e.g. a Generic Alert of any type) for the next session's messages. */
+  queueAlert(alert: Alert): void {
+    this.#alerts.push({ id: String(++this.#alertSeq), alert });
   }
 
   get pendingAlerts(): number {

@@ -73,9 +73,15 @@ export function httpStatusOf(error: SessionError): number {
 export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOptions): Promise<void> {
   const path = options.path ?? '/dm';
   const bodyLimit = options.bodyLimit ?? 1024 * 1024;
-  // Raw bytes for the SyncML types only (this plugin's encapsulated context).
+  // Raw bytes for the SyncML types only (this plugin's encapsulated context). Every other type
+  // (JSON, forms, text) is not parsed at all, so the handler answers it 415 whatever its body:
+  // the framework's JSON parser would have answered a SyncML body labelled JSON with 400.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(ACCEPTED, { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
     done(null, body),
+  );
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, _body, done) =>
+    done(null, undefined),
   );
 
   app.route({
@@ -122,6 +128,7 @@ export async function dmHttpPlugin(app: FastifyInstance, options: DmHttpPluginOp
           transportIdentity,
           transportBinding,
           source: request.ip,
+          secure: socket.encrypted === true,
         });
         reply.code(200).header('content-type', res.mediaType).header('cache-control', 'no-store');
         if (res.hmac) reply.header(HMAC_HEADER, res.hmac);

@@ -30,7 +30,20 @@ export function redirectOutput(to: Output): () => void {
 }
 
 /** Renders rows as a table with a header; columns are left-aligned and separated by two spaces. */
-export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+/**
+ * A cell or field value for a terminal: C0/C1 control characters (escape sequences a device can
+ * put in its DevInfo or alerts) shown as `\u001b`-style escapes, never sent to the terminal;
+ * `keepLines` lets line feeds through (multi-line field values).
+ */
+export function printable(text: string, keepLines = false): string {
+  return text.replace(CONTROL, (c) =>
+    keepLines && c === '\n' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+export function table(headers: readonly string[], input: ReadonlyArray<readonly string[]>): string {
+  const rows = input.map((r) => r.map((c) => printable(c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
@@ -43,7 +56,7 @@ export function table(headers: readonly string[], rows: ReadonlyArray<readonly s
 /** `key: value` lines with aligned keys. */
 export function fields(pairs: ReadonlyArray<readonly [string, string]>): string {
   const w = Math.max(0, ...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${`${k}:`.padEnd(w + 2)}${v}`).join('\n') + '\n';
+  return pairs.map(([k, v]) => `${`${printable(k)}:`.padEnd(w + 2)}${printable(v, true)}`).join('\n') + '\n';
 }
 
 export function json(value: unknown): string {

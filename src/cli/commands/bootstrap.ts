@@ -234,7 +234,8 @@ export function register(program: Command): void {
       }
       const push = (transactionId?: number) =>
         encodeBootstrapPush({ profile: o.profile, sec: o.security, mac: signed.mac, body, transactionId });
-      if (o.out !== undefined) writeFileSync(o.out, o.wsp ? push() : body);
+      // The package carries the account's secrets (AAuthSecret in plaintext): owner only.
+      if (o.out !== undefined) writeFileSync(o.out, o.wsp ? push() : body, { mode: 0o600 });
       process.stdout.write(`Content-Type: ${signed.contentType}\n`);
       if (signed.userPinWithMac) process.stdout.write(`User enters: ${signed.userPinWithMac}\n`);
       if (o.send !== undefined) await sendOverTheAir(o, push);

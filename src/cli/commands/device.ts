@@ -1,5 +1,5 @@
 /**
- * `omadm device add|list|show|rm|set`: provisioning and inspection of devices through the REST API.
+ * `omadm device add|list|show|rm|set|notify|events`: provisioning and inspection of devices through the REST API.
  */
 import { type Command, Option } from 'commander';
 import type { ApiClient } from '../api/client.ts';
@@ -25,6 +25,28 @@ export interface DeviceView {
   createdAt: string;
   updatedAt: string;
   trace: 'full' | 'errors' | 'off' | null;
+}
+
+/** A device event as the API returns it (docs/api.md). */
+export interface DeviceEventView {
+  id: string;
+  deviceId: string;
+  at: string;
+  alertCode: number;
+  alertType: string | null;
+  format: string | null;
+  mark: string | null;
+  sourceUri: string | null;
+  targetUri: string | null;
+  correlator: string | null;
+  data: string | null;
+  sessionId: string | null;
+}
+
+/** Data for a table cell: one line, at most 60 characters, control characters shown as escapes. */
+function oneLine(text: string): string {
+  const flat = JSON.stringify(text).slice(1, -1);
+  return flat.length > 60 ? `${flat.slice(0, 59)}…` : flat;
 }
 
 interface Page<T> {
@@ -76,12 +98,16 @@ export function register(program: Command): void {
       .command('add')
       .description('provision a device')
       .argument('<id>', 'the DevId, as the device sends it (e.g. IMEI:490154203237518)')
-      .option('--secret <secret>', 'the client secret (only its digest is stored); not for --auth transport')
+      .option(
+        '--secret <secret>',
+        'the client secret (only its digest is stored); not for --auth transport or none',
+      )
       .addOption(
-        new Option('--auth <type>', 'how the device authenticates')
-          .choices(['basic', 'md5', 'hmac', 'transport'])
+        new Option('--auth <type>', 'how the device authenticates (none: no credentials, TLS only)')
+          .choices(['basic', 'md5', 'hmac', 'transport', 'none'])
           .default('md5'),
       )
+      .option('--allow-no-auth', 'confirm --auth none: sessions without any credentials (over TLS only)')
       .option('--server-secret <secret>', 'the server secret the server authenticates itself with')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'tags (repeat or comma-separate)', collect)
@@ -102,16 +128,19 @@ export function register(program: Command): void {
         group?: string[];
         notify?: string;
         trace?: string;
+        allowNoAuth?: boolean;
       },
     ) => {
-      if (opts.secret === undefined && opts.auth !== 'transport') {
-        throw new CliError('--secret is required (except with --auth transport)', ExitCode.BadInput);
+      noAuthCheck(opts.auth, opts.allowNoAuth);
+      if (opts.secret === undefined && opts.auth !== 'transport' && opts.auth !== 'none') {
+        throw new CliError('--secret is required (except with --auth transport or none)', ExitCode.BadInput);
       }
       const api = clientFor(opts);
       const body = {
         id,
         ...(opts.secret !== undefined ? { secret: opts.secret } : {}),
         authType: opts.auth,
+        ...(opts.auth === 'none' ? { allowNoAuth: true } : {}),
         ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
         ...(opts.tag ? { tags: opts.tag.flat() } : {}),
@@ -229,8 +258,10 @@ export function register(program: Command): void {
           'md5',
           'hmac',
           'transport',
+          'none',
         ]),
       )
+      .option('--allow-no-auth', 'confirm --auth none: sessions without any credentials (over TLS only)')
       .option('--server-secret <secret>', 'a new server secret')
       .option('--server-id <id>', 'the ServerID the device knows this server by')
       .option('--tag <tag...>', 'replace the tags', collect)
@@ -254,12 +285,15 @@ export function register(program: Command): void {
         group?: string[];
         notify?: string;
         trace?: string;
+        allowNoAuth?: boolean;
       },
     ) => {
+      if (opts.auth !== undefined) noAuthCheck(opts.auth, opts.allowNoAuth);
       const body = {
         ...(opts.notify ? { notify: notifyAddress(opts.notify, true) } : {}),
         ...(opts.secret ? { secret: opts.secret } : {}),
         ...(opts.auth ? { authType: opts.auth } : {}),
+        ...(opts.auth === 'none' ? { allowNoAuth: true } : {}),
         ...(opts.serverSecret ? { serverSecret: opts.serverSecret } : {}),
         ...(opts.serverId ? { serverId: opts.serverId } : {}),
         ...(opts.tag ? { tags: opts.tag } : {}),
@@ -271,6 +305,56 @@ export function register(program: Command): void {
       stdio.out(opts.json ? json(d) : `updated ${d.id}\n`);
     },
   );
+
+  withApiOptions(
+    device
+      .command('events')
+      .description('the alerts the device sent on its own (Generic Alerts, Client Events), newest first')
+      .argument('<id>', 'the DevId')
+      .option('--type <type>', 'only this alert type (Meta/Type)')
+      .option('--correlator <c>', 'only alerts with this Correlator')
+      .option('--limit <n>', 'at most this many events (default 50)'),
+  ).action(async (id: string, opts: ApiOptions & { type?: string; correlator?: string; limit?: string }) => {
+    const limit = opts.limit === undefined ? 50 : Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new CliError(`--limit must be a positive integer, not ${opts.limit}`, ExitCode.BadInput);
+    }
+    const api = clientFor(opts);
+    const events: DeviceEventView[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api.get<Page<DeviceEventView>>(`/devices/${seg(id)}/events`, {
+        type: opts.type,
+        correlator: opts.correlator,
+        limit: Math.min(500, limit - events.length),
+        cursor,
+      });
+      events.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor && events.length < limit);
+    if (opts.json) {
+      stdio.out(json(events));
+      return;
+    }
+    if (events.length === 0) {
+      stdio.out('no events\n');
+      return;
+    }
+    stdio.out(
+      table(
+        ['AT', 'ALERT', 'TYPE', 'MARK', 'SOURCE', 'CORRELATOR', 'DATA'],
+        events.map((e) => [
+          e.at,
+          String(e.alertCode),
+          e.alertType ?? '-',
+          e.mark ?? '-',
+          e.sourceUri ?? '-',
+          e.correlator ?? '-',
+          e.data === null ? '-' : oneLine(e.data),
+        ]),
+      ),
+    );
+  });
 
   withApiOptions(
     device
@@ -286,6 +370,26 @@ export function register(program: Command): void {
     }
     if (opts.json) stdio.out(json({ removed: ids }));
   });
+}
+
+/**
+ * `--auth none` (no credentials at all) only with `--allow-no-auth`, and never silently: the
+ * warning goes to stderr.
+ */
+function noAuthCheck(auth: string, allowed: boolean | undefined): void {
+  if (auth !== 'none') {
+    if (allowed) throw new CliError('--allow-no-auth is only for --auth none', ExitCode.BadInput);
+    return;
+  }
+  if (!allowed) {
+    throw new CliError(
+      '--auth none lets the device in without any credentials; confirm with --allow-no-auth',
+      ExitCode.BadInput,
+    );
+  }
+  stdio.err(
+    'warning: --auth none: this device has no credentials; anyone reaching the server over TLS with its DevId gets its sessions\n',
+  );
 }
 
 /** `udp:10.0.0.5:2948` → { bearer: 'udp', target: '10.0.0.5:2948' }; `none` → null (when allowed). */

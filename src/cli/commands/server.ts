@@ -5,7 +5,6 @@
  * with --token / OMADM_TOKEN, and the key that seals server secrets (data dir, or OMADM_SECRET_KEY).
  */
 import { readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
@@ -18,16 +17,24 @@ import {
 } from '../../binding/push/index.ts';
 import { type BackoffPolicy, defaultBackoffPolicy } from '../../protocol/auth-guard.ts';
 import { ensureAdminToken } from '../../server/bootstrap.ts';
+import { preparePrivateDir } from '../../server/data-dir.ts';
 import { loadSecretKey } from '../../server/bootstrap.ts';
 import { HttpChannelBearer } from '../../server/http-channel.ts';
 import { createServer } from '../../server/server.ts';
 import { type NotifyOptions, type NotifyPolicy, parseUiMode } from '../../server/notify.ts';
-import { openStore, parseStoreUrl, type RetentionOptions, type Store } from '../../server/store/index.ts';
+import {
+  DEFAULT_SECRET_LEAVES,
+  openStore,
+  parseStoreUrl,
+  type RetentionOptions,
+  type Store,
+} from '../../server/store/index.ts';
 import { CliError, ExitCode } from '../errors.ts';
 import { selfCommand } from '../self.ts';
 import { isLoopback, listenOrFail, listeningUrls, parsePort, untilSignal } from '../serving.ts';
 
 interface ServerCliOptions {
+  secretLeaf?: string[];
   host: string;
   port: string;
   data: string;
@@ -191,6 +198,12 @@ export function register(program: Command): void {
     )
     .option('--server-id <id>', 'the ServerID devices know this server by', 'omadm')
     .option(
+      '--secret-leaf <name...>',
+      'more tree leaves whose values are secrets (a leaf name, or a URI pattern with * for one segment); ' +
+        'AAuthSecret, AAuthData, ServerPW, ClientPW, ServerNonce, ClientNonce always are',
+      (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)],
+    )
+    .option(
       '--auto-enroll-secret <secret>',
       'enroll unknown devices that authenticate with this shared secret (default: $OMADM_ENROLL_SECRET; off)',
     )
@@ -292,7 +305,7 @@ export function register(program: Command): void {
         throw new CliError((err as Error).message, ExitCode.BadInput);
       }
       try {
-        mkdirSync(dataDir, { recursive: true });
+        preparePrivateDir(dataDir);
       } catch (err) {
         throw new CliError(
           `cannot create the data directory ${dataDir}: ${(err as Error).message}`,
@@ -313,6 +326,9 @@ export function register(program: Command): void {
           secretKey: secretKey.key,
           ...(schema ? { schema } : {}),
           retention: retentionOptions(opts),
+          ...(opts.secretLeaf?.length
+            ? { secretLeaves: [...DEFAULT_SECRET_LEAVES, ...opts.secretLeaf] }
+            : {}),
         });
       } catch (err) {
         throw new CliError(

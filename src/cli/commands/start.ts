@@ -7,10 +7,11 @@
  * URL and token are also kept in the data directory (start-url, start-token) for other shells.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
+import { FILE_MODE, preparePrivateDir } from '../../server/data-dir.ts';
 import { CliError, ExitCode } from '../errors.ts';
 import { selfCommand } from '../self.ts';
 import { listenOrFail, parsePort, untilSignal } from '../serving.ts';
@@ -39,7 +40,8 @@ async function startToken(
   const secret = `omadm_${randomBytes(24).toString('base64url')}`;
   await store.tokens.create({ name: 'start', role: 'admin', createdBy: 'omadm start', secret });
   await store.audit.append({ actor: 'system', action: 'token.generate', target: 'start' });
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  writeFileSync(file, `${secret}\n`, { mode: FILE_MODE });
+  chmodSync(file, FILE_MODE); // an older file keeps its mode through writeFileSync
   return secret;
 }
 
@@ -82,7 +84,7 @@ export function register(program: Command): void {
       const { loadSecretKey } = await import('../../server/bootstrap.ts');
       const { openStore } = await import('../../server/store/index.ts');
       const dataDir = resolve(opts.data);
-      mkdirSync(dataDir, { recursive: true });
+      preparePrivateDir(dataDir);
       let key: ReturnType<typeof loadSecretKey>;
       try {
         key = loadSecretKey(dataDir, process.env.OMADM_SECRET_KEY || undefined);

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { type ApiOptions, clientFor, seg, withApiOptions } from '../api/common.ts';
-import { json, stdio, table } from '../api/output.ts';
+import { json, printable, stdio, table } from '../api/output.ts';
 import { CliError, ExitCode } from '../errors.ts';
 
 interface SessionView {
@@ -86,7 +86,8 @@ export function register(program: Command): void {
     for (const m of trace.messages) {
       const arrow = m.direction === 'in' ? 'device → server' : 'server → device';
       parts.push(`\n#${m.seq} ${arrow}  ${m.at}  ${m.contentType}  ${m.size} bytes\n`);
-      parts.push(m.xml === null ? '(does not decode)\n' : `${m.xml.trimEnd()}\n`);
+      // Device data may hold escape sequences (WBXML strings carry any byte): shown escaped.
+      parts.push(m.xml === null ? '(does not decode)\n' : `${printable(m.xml.trimEnd(), true)}\n`);
     }
     stdio.out(parts.join(''));
   });

@@ -145,6 +145,21 @@ export interface TraceMessageView {
   readonly xml: string | null;
 }
 
+export interface DeviceEventView {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly at: string;
+  readonly alertCode: number;
+  readonly alertType: string | null;
+  readonly format: string | null;
+  readonly mark: string | null;
+  readonly sourceUri: string | null;
+  readonly targetUri: string | null;
+  readonly correlator: string | null;
+  readonly data: string | null;
+  readonly sessionId: string | null;
+}
+
 export interface TokenView {
   readonly id: string;
   readonly name: string;
@@ -200,6 +215,13 @@ export interface ApiBackend {
   /** Queues a copy of a finished command (an operator's retry of an unknown or failed one). */
   retryCommand(id: string, expiresAt: number | undefined, actor: string): Promise<CommandView>;
 
+  /** The device's events (Generic Alerts, Client Events), newest first. */
+  listEvents(
+    deviceId: string,
+    filter: { type?: string | undefined; correlator?: string | undefined },
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<PageOf<DeviceEventView>>;
   listSessions(deviceId: string, limit: number, cursor: string | undefined): Promise<PageOf<SessionView>>;
   /** Compact records of the device's ended sessions (every session, heartbeats too), newest first. */
   listSessionRecords(

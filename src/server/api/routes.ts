@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError, ApiErrorCode } from '../errors.ts';
+import { valueProblem } from '../store/index.ts';
 import { principalOf } from './auth.ts';
 import { type Notifier, parseUiMode } from '../notify.ts';
 import type { ApiBackend, CommandRequest } from './backend.ts';
@@ -17,6 +18,8 @@ import {
   CommandQuery,
   Device,
   DeviceCreate,
+  DeviceEvent,
+  EventListQuery,
   DeviceListQuery,
   DeviceParams,
   DeviceUpdate,
@@ -126,6 +129,7 @@ export async function apiRoutes(
       id: string;
       secret?: string;
       authType?: AuthTypeName;
+      allowNoAuth?: boolean;
       serverId?: string;
       serverSecret?: string;
       tags?: string[];
@@ -143,13 +147,21 @@ export async function apiRoutes(
       },
     },
     async (req, reply) => {
-      const authType = req.body.authType ?? 'md5';
-      if (req.body.secret === undefined && authType !== 'transport') {
+      const { allowNoAuth, ...body } = req.body;
+      const authType = body.authType ?? 'md5';
+      checkNoAuth(authType, allowNoAuth);
+      if (body.secret === undefined && authType !== 'transport' && authType !== 'none') {
         throw new ApiError(ApiErrorCode.Validation, 'body.secret is required', [
           { path: 'body.secret', message: `is required for auth type ${authType}` },
         ]);
       }
-      const d = await backend.createDevice({ ...req.body, authType });
+      const d = await backend.createDevice({ ...body, authType });
+      if (authType === 'none') {
+        req.log.warn(
+          { event: 'device.auth.none', deviceId: d.id, actor: principalOf(req).name },
+          'device provisioned without credentials: its sessions are accepted over TLS with no authentication',
+        );
+      }
       await audit(req, 'device.create', d.id, {
         authType: d.authType,
         tags: d.tags,
@@ -175,6 +187,7 @@ export async function apiRoutes(
     Body: {
       secret?: string;
       authType?: AuthTypeName;
+      allowNoAuth?: boolean;
       serverId?: string;
       serverSecret?: string;
       tags?: string[];
@@ -195,8 +208,16 @@ export async function apiRoutes(
       },
     },
     async (req) => {
-      const d = await backend.updateDevice(req.params.id, req.body);
-      const { secret, serverSecret, ...rest } = req.body;
+      const { allowNoAuth, ...patch } = req.body;
+      if (patch.authType !== undefined) checkNoAuth(patch.authType, allowNoAuth);
+      const d = await backend.updateDevice(req.params.id, patch);
+      if (patch.authType === 'none') {
+        req.log.warn(
+          { event: 'device.auth.none', deviceId: d.id, actor: principalOf(req).name },
+          'device set to no credentials: its sessions are accepted over TLS with no authentication',
+        );
+      }
+      const { secret, serverSecret, ...rest } = patch;
       await audit(req, 'device.update', d.id, {
         ...rest,
         ...(secret !== undefined ? { secret: 'changed' } : {}),
@@ -476,6 +497,31 @@ export async function apiRoutes(
     },
   );
 
+  // ---- events ------------------------------------------------------------------------------------
+  app.get<{
+    Params: { id: string };
+    Querystring: { type?: string; correlator?: string; limit?: number; cursor?: string };
+  }>(
+    '/devices/:id/events',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "The device's events: every Generic Alert and Client Event it sent, newest first",
+        description:
+          'One event per alert item, whatever its type and whether or not it carries a Correlator ' +
+          '(an Exec it completes also shows the outcome in the command). Kept per the event retention.',
+        tags: ['devices'],
+        params: DeviceParams,
+        querystring: EventListQuery,
+        response: { 200: Page(DeviceEvent) },
+      },
+    },
+    async (req) => {
+      const { limit = 50, cursor, type, correlator } = req.query;
+      return backend.listEvents(req.params.id, { type, correlator }, limit, cursor);
+    },
+  );
+
   // ---- sessions and trace ----------------------------------------------------------------------
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
     '/devices/:id/session-records',
@@ -700,6 +746,24 @@ export async function apiRoutes(
   );
 }
 
+/** `none` (no credentials at all) is never chosen by accident: it needs `allowNoAuth: true`. */
+function checkNoAuth(authType: AuthTypeName, allowNoAuth: boolean | undefined): void {
+  if (authType !== 'none') {
+    if (allowNoAuth)
+      throw new ApiError(ApiErrorCode.Validation, 'body.allowNoAuth is only for authType none', [
+        { path: 'body.allowNoAuth', message: 'is only for authType none' },
+      ]);
+    return;
+  }
+  if (allowNoAuth !== true) {
+    throw new ApiError(
+      ApiErrorCode.Validation,
+      'authType none accepts the device with no credentials at all: confirm with allowNoAuth: true',
+      [{ path: 'body.allowNoAuth', message: 'must be true for authType none' }],
+    );
+  }
+}
+
 /** Rules the schema cannot say: which fields each command type needs. */
 function checkCommandShape(c: CommandRequest, path: string): void {
   const bad = (field: string, message: string): never => {
@@ -726,8 +790,10 @@ function checkCommandShape(c: CommandRequest, path: string): void {
   if (c.format === 'bool' && c.value !== undefined && !/^(true|false)$/i.test(c.value)) {
     bad('value', 'is not true or false (format bool)');
   }
-  if (c.format === 'b64' && c.value !== undefined && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(c.value)) {
-    bad('value', 'is not base64 (format b64)');
+  // What the wire cannot carry is refused here, not found out by the device's session.
+  if (c.value !== undefined) {
+    const problem = valueProblem(c.value, c.format);
+    if (problem) bad('value', problem);
   }
 }
 

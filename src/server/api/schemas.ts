@@ -8,11 +8,18 @@ export const Iso = Type.String({ format: 'date-time', description: 'ISO 8601 tim
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 export const AuthTypeName = Type.Union(
-  [Type.Literal('basic'), Type.Literal('md5'), Type.Literal('hmac'), Type.Literal('transport')],
+  [
+    Type.Literal('basic'),
+    Type.Literal('md5'),
+    Type.Literal('hmac'),
+    Type.Literal('transport'),
+    Type.Literal('none'),
+  ],
   {
     description:
-      'How the device authenticates: syncml:auth-basic, syncml:auth-md5, HMAC (x-syncml-hmac), or transport ' +
-      '(TLS client certificate, no DM-level credentials).',
+      'How the device authenticates: syncml:auth-basic, syncml:auth-md5, HMAC (x-syncml-hmac), transport ' +
+      '(TLS client certificate, no DM-level credentials), or none (no credentials at all; sessions only ' +
+      'over TLS; needs allowNoAuth).',
   },
 );
 export type AuthTypeName = Static<typeof AuthTypeName>;
@@ -144,11 +151,17 @@ export const DeviceCreate = Type.Object(
         minLength: 1,
         maxLength: 256,
         description:
-          'The client secret (ClientPW); required unless authType is transport. Only its digest ' +
+          'The client secret (ClientPW); required unless authType is transport or none. Only its digest ' +
           'B64(MD5(id:secret)) is stored.',
       }),
     ),
     authType: Type.Optional(AuthTypeName),
+    allowNoAuth: Type.Optional(
+      Type.Boolean({
+        description:
+          'Must be true with authType none: the device gets sessions without any credentials (over TLS only).',
+      }),
+    ),
     serverId: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: 'The ServerID this device knows us by.' }),
     ),
@@ -171,6 +184,7 @@ export const DeviceUpdate = Type.Object(
   {
     secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     authType: Type.Optional(AuthTypeName),
+    allowNoAuth: Type.Optional(Type.Boolean({ description: 'Must be true to change authType to none.' })),
     serverId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     serverSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     tags: Type.Optional(Type.Array(Label, { maxItems: 64 })),
@@ -366,6 +380,35 @@ export const FleetCommandListQuery = Type.Object(
 export const CommandListQuery = Type.Object(
   {
     state: Type.Optional(CommandState),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+
+export const DeviceEvent = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  at: Iso,
+  alertCode: Type.Integer({ description: '1226 Generic Alert, 1224 Client Event.' }),
+  alertType: Nullable(
+    Type.String({ description: 'Meta/Type, e.g. org.openmobilealliance.dm.firmwareupdate.update.' }),
+  ),
+  format: Nullable(Type.String({ description: 'Meta/Format of the data.' })),
+  mark: Nullable(
+    Type.String({ description: 'Meta/Mark: fatal, critical, major, minor, warning, informational…' }),
+  ),
+  sourceUri: Nullable(Type.String({ description: 'The node the alert is about (Item Source).' })),
+  targetUri: Nullable(Type.String()),
+  correlator: Nullable(Type.String({ description: 'Ties the alert to an Exec.' })),
+  data: Nullable(Type.String({ description: 'Item Data as text (b64/bin data as base64).' })),
+  sessionId: Nullable(Type.String({ description: 'DM SessionID of the session that carried it.' })),
+});
+
+export const EventListQuery = Type.Object(
+  {
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Only this alert type.' })),
+    correlator: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Cursor),
   },

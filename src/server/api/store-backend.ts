@@ -4,9 +4,10 @@
  */
 import { detectEncoding, parseElement, writeXmlElement } from '../../representation/index.ts';
 import { ApiError, ApiErrorCode } from '../errors.ts';
+import { publicSessionKey, REDACTED, redactMessage } from '../redact.ts';
 import { notifyAddressOf, withNotifyAddress } from '../notify.ts';
 import { isStoreError, StoreErrorCode } from '../store/index.ts';
-import type { DmCommand } from '../store/index.ts';
+import type { DmCommand, SecretLeaves } from '../store/index.ts';
 import type {
   ApiToken,
   AuditEntry,
@@ -76,6 +77,8 @@ export function requestOf(c: DmCommand): Record<string, unknown> {
     default: {
       const out: Record<string, unknown> = { type: c.kind, uri: c.target };
       if (c.data !== undefined) out.value = c.data;
+      // A secret value (sealed at rest) is never shown: `secret` says there was one.
+      if (c.secret) out.secret = true;
       if (c.format !== undefined) out.format = c.format;
       if (c.type !== undefined) out.contentType = c.type;
       if (c.kind === 'Exec' && c.correlator) out.correlator = c.correlator;
@@ -99,7 +102,12 @@ export function commandOf(r: CommandRequest): Record<string, unknown> {
   return out;
 }
 
-export function commandView(c: CommandRecord): CommandView {
+/** A result or cached value of a secret leaf is never shown (devices should not return one). */
+function shown(uri: string, value: string | null, secrets: SecretLeaves | undefined): string | null {
+  return value !== null && secrets?.isSecret(uri) ? REDACTED : value;
+}
+
+export function commandView(c: CommandRecord, secrets?: SecretLeaves): CommandView {
   return {
     id: String(c.id),
     deviceId: c.deviceId,
@@ -109,7 +117,7 @@ export function commandView(c: CommandRecord): CommandView {
     status: c.status,
     results: (c.results ?? []).map((r) => ({
       uri: r.uri,
-      value: r.value,
+      value: shown(r.uri, r.value, secrets),
       format: r.format ?? null,
       type: r.type ?? null,
     })),
@@ -145,9 +153,13 @@ function auditView(a: AuditEntry): AuditView {
   };
 }
 
-/** The session id the API shows: DM SessionIDs repeat per device, so it names the device too. */
-export function apiSessionId(deviceId: string, sessionId: string): string {
-  return Buffer.from(`${deviceId}\n${sessionId}`, 'utf8').toString('base64url');
+/**
+ * The session id the API shows: DM SessionIDs repeat per device, so it names the device too. The
+ * trace key is the public hash of the session's token (traces written before it was hashed are
+ * keyed by the token itself: hashed here, never shown).
+ */
+export function apiSessionId(deviceId: string, traceKey: string): string {
+  return Buffer.from(`${deviceId}\n${publicSessionKey(traceKey)}`, 'utf8').toString('base64url');
 }
 
 function parseApiSessionId(id: string): { deviceId: string; sessionId: string } {
@@ -261,6 +273,38 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
     return d;
   }
 
+  /** Trace entries of one session by its public key (older traces keyed by the token included). */
+  async function traceOf(deviceId: string, key: string): Promise<TraceEntry[]> {
+    const read = async (sessionId: string) => {
+      const entries: TraceEntry[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.traces.list(deviceId, {
+          sessionId,
+          oldestFirst: true,
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        entries.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor && entries.length < maxTraceScan);
+      return entries;
+    };
+    const entries = await read(key);
+    if (entries.length > 0) return entries;
+    // A trace written before keys were hashed: find its token by the hash.
+    let cursor: string | undefined;
+    let scanned = 0;
+    do {
+      const page = await store.traces.list(deviceId, { limit: 1000, ...(cursor ? { cursor } : {}) });
+      const legacy = page.items.find((e) => e.sessionId !== null && publicSessionKey(e.sessionId) === key);
+      if (legacy?.sessionId) return read(legacy.sessionId);
+      scanned += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor && scanned < maxTraceScan);
+    return [];
+  }
+
   async function sessionsOf(deviceId: string): Promise<SessionView[]> {
     const entries: TraceEntry[] = [];
     let cursor: string | undefined;
@@ -276,14 +320,15 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
     >();
     for (const e of entries) {
       if (e.sessionId === null) continue;
-      let s = byId.get(e.sessionId);
+      const key = publicSessionKey(e.sessionId);
+      let s = byId.get(key);
       if (s) {
         s.first = Math.min(s.first, e.at);
         s.last = Math.max(s.last, e.at);
         s.n++;
       } else {
         s = { first: e.at, last: e.at, n: 1, outcomeId: -1 };
-        byId.set(e.sessionId, s);
+        byId.set(key, s);
       }
       if (e.outcome !== undefined && e.id > s.outcomeId) {
         s.outcome = e.outcome;
@@ -301,11 +346,11 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       }));
   }
 
-  /** The device's stored sessions that are not closed, by key, with their expiry. */
+  /** The device's stored sessions that are not closed, by public key, with their expiry. */
   async function liveSessions(deviceId: string): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     for (const r of await store.sessions.listByDevice(deviceId)) {
-      if (isLive(r.state)) out.set(r.sessionId, r.expiresAt);
+      if (isLive(r.state)) out.set(publicSessionKey(r.sessionId), r.expiresAt);
     }
     return out;
   }
@@ -419,7 +464,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
       const values = await store.tree.list(id, path);
       return values.map((v) => ({
         uri: v.uri,
-        value: v.value,
+        value: shown(v.uri, v.value, store.secrets),
         format: v.format,
         type: v.type,
         readAt: iso(v.readAt),
@@ -461,18 +506,18 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         ...(expiresAt !== undefined ? { expiresAt } : {}),
         createdBy: actor,
       });
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
     async getCommand(id) {
       const rec = await store.queue.get(commandId(id));
       if (!rec) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
     async waitCommand(id, ms, signal) {
       const n = commandId(id);
       const rec = await store.queue.waitFor(n, { timeoutMs: ms, until: 'final', signal });
       if (!rec) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
     async listCommands(deviceId, state, limit, cursor) {
       const page = await store.queue.list({
@@ -482,12 +527,15 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         newestFirst: true,
         ...(cursor ? { cursor } : {}),
       });
-      return { items: page.items.map(commandView), nextCursor: page.nextCursor ?? null };
+      return {
+        items: page.items.map((c) => commandView(c, store.secrets)),
+        nextCursor: page.nextCursor ?? null,
+      };
     },
     async cancelCommand(id) {
       const n = commandId(id);
       if (!(await store.queue.get(n))) throw new ApiError(ApiErrorCode.NotFound, `no command ${id}`);
-      return commandView(await store.queue.cancel(n, 'cancelled by operator'));
+      return commandView(await store.queue.cancel(n, 'cancelled by operator'), store.secrets);
     },
 
     async retryCommand(id, expiresAt, actor) {
@@ -497,7 +545,7 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         ...(expiresAt !== undefined ? { expiresAt } : {}),
         createdBy: actor,
       });
-      return commandView(rec);
+      return commandView(rec, store.secrets);
     },
 
     async listSessionRecords(deviceId, limit, cursor) {
@@ -514,6 +562,32 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         nextCursor: page.nextCursor ?? null,
       };
     },
+    async listEvents(deviceId, filter, limit, cursor) {
+      await device(deviceId);
+      const page = await store.events.list(deviceId, {
+        ...(filter.type ? { alertType: filter.type } : {}),
+        ...(filter.correlator ? { correlator: filter.correlator } : {}),
+        limit,
+        ...(cursor ? { cursor } : {}),
+      });
+      return {
+        items: page.items.map((e) => ({
+          id: String(e.id),
+          deviceId: e.deviceId,
+          at: iso(e.at),
+          alertCode: e.alertCode,
+          alertType: e.alertType,
+          format: e.format,
+          mark: e.mark,
+          sourceUri: e.sourceUri,
+          targetUri: e.targetUri,
+          correlator: e.correlator,
+          data: e.data,
+          sessionId: e.sessionId,
+        })),
+        nextCursor: page.nextCursor ?? null,
+      };
+    },
     async listSessions(deviceId, limit, cursor) {
       const all = await sessionsOf(deviceId);
       const start = cursor ? decodeScan(cursor).k : 0;
@@ -523,21 +597,9 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
     },
     async trace(id) {
       const { deviceId, sessionId } = parseApiSessionId(id);
-      const entries: TraceEntry[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await store.traces.list(deviceId, {
-          sessionId,
-          oldestFirst: true,
-          limit: 1000,
-          ...(cursor ? { cursor } : {}),
-        });
-        entries.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor && entries.length < maxTraceScan);
+      const entries = await traceOf(deviceId, sessionId);
       if (entries.length === 0) throw new ApiError(ApiErrorCode.NotFound, `no session ${id}`);
-      const rec = await store.sessions.get(deviceId, sessionId);
-      const live = rec !== undefined && isLive(rec.state) ? rec.expiresAt : undefined;
+      const live = (await liveSessions(deviceId)).get(sessionId);
       const ending = entries.findLast((e) => e.outcome !== undefined);
       const first = entries[0] as TraceEntry;
       const last = entries[entries.length - 1] as TraceEntry;
@@ -547,7 +609,11 @@ export function storeBackend(store: Store, options: StoreBackendOptions = {}): A
         at: iso(e.at),
         contentType: e.contentType,
         size: e.size,
-        xml: traceXml(e.body, e.contentType),
+        // Traces older than the redaction on write are redacted on the way out too.
+        xml: traceXml(
+          redactMessage(e.body, { secrets: store.secrets, tokens: [e.sessionId ?? undefined] }),
+          e.contentType,
+        ),
       }));
       return {
         session: {

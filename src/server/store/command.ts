@@ -16,6 +16,11 @@ export interface CommandData {
   readonly data?: string;
   readonly format?: string;
   readonly type?: string;
+  /**
+   * Set by the queue, never by the caller: the value is a secret (a secret leaf, see
+   * secret-leaves.ts). Stored sealed; records other than a session's claim leave `data` out.
+   */
+  readonly secret?: true;
 }
 
 /** `Get` one node (leaf value or interior child list). Never changes the device. */
@@ -84,6 +89,9 @@ export type CommandKind = (typeof COMMAND_KINDS)[number];
 const MAX_URI = 2048;
 const MAX_DATA = 1024 * 1024;
 const MAX_MEMBERS = 256;
+/** XML 1.0 `Char` (§2.2): what a text node of an XML or WBXML message can carry. */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
 
 function bad(msg: string): never {
   throw new StoreError(StoreErrorCode.InvalidInput, msg);
@@ -93,6 +101,7 @@ function uri(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.length === 0) bad(`${what} must be a non-empty URI`);
   if (v.length > MAX_URI) bad(`${what} is longer than ${MAX_URI} characters`);
   if (/[\u0000-\u001f]/.test(v)) bad(`${what} contains control characters`);
+  if (NOT_XML_CHAR.test(v)) bad(`${what} contains characters XML 1.0 text cannot carry`);
   return v;
 }
 
@@ -103,10 +112,40 @@ function optString(v: unknown, what: string, max: number): string | undefined {
   return v;
 }
 
+/** A string that goes into the message as XML text as it is (Meta Format/Type, Correlator). */
+function optText(v: unknown, what: string, max: number): string | undefined {
+  const s = optString(v, what, max);
+  if (s !== undefined && NOT_XML_CHAR.test(s)) bad(`${what} contains characters XML 1.0 text cannot carry`);
+  return s;
+}
+
+/**
+ * Why a value cannot be sent with this Meta Format, or undefined when it can. `b64` and `bin`
+ * values are given as base64 text (the bytes go out as base64 text in XML, as OPAQUE in WBXML);
+ * every other format (`chr` by default) goes out as text, so it must be XML 1.0 text: no control
+ * characters but TAB, LF and CR, no lone surrogates, no U+FFFE/U+FFFF.
+ */
+export function valueProblem(data: string, format: string | undefined): string | undefined {
+  const f = (format ?? 'chr').toLowerCase();
+  if (f === 'b64' || f === 'bin') {
+    if (!BASE64.test(data) || data.replace(/\s+/g, '').length % 4 !== 0)
+      return `is not base64 (format ${f} carries bytes, given as base64)`;
+    return undefined;
+  }
+  const m = NOT_XML_CHAR.exec(data);
+  if (!m) return undefined;
+  const cp = m[0].codePointAt(0) ?? 0;
+  return `contains U+${cp.toString(16).toUpperCase().padStart(4, '0')} at offset ${m.index}, which XML 1.0 text cannot carry (format ${f})`;
+}
+
 function dataFields(o: Record<string, unknown>): CommandData {
   const data = optString(o.data, 'data', MAX_DATA);
-  const format = optString(o.format, 'format', 32);
-  const type = optString(o.type, 'type', 256);
+  const format = optText(o.format, 'format', 32);
+  const type = optText(o.type, 'type', 256);
+  if (data !== undefined) {
+    const problem = valueProblem(data, format);
+    if (problem) bad(`data ${problem}`);
+  }
   return {
     ...(data !== undefined ? { data } : {}),
     ...(format !== undefined ? { format } : {}),
@@ -141,7 +180,7 @@ function normalize(input: unknown, ctx: Context): DmCommand {
       return { kind: 'Copy', source: uri(o.source, 'source'), target: uri(o.target, 'target') };
     case 'Exec': {
       if (ctx === 'atomic') bad('Exec is not allowed inside Atomic');
-      const correlator = optString(o.correlator, 'correlator', 128) ?? newCorrelator();
+      const correlator = optText(o.correlator, 'correlator', 128) ?? newCorrelator();
       return { kind: 'Exec', target: uri(o.target, 'target'), ...dataFields(o), correlator };
     }
     case 'Atomic':

@@ -10,6 +10,7 @@ import {
 import type { Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
 import type { Pruner } from './retention.ts';
+import type { SecretLeaves } from './secret-leaves.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 
 export interface StoreContext {
@@ -17,6 +18,8 @@ export interface StoreContext {
   readonly backend: 'sqlite' | 'postgres';
   readonly now: () => number;
   readonly box: SecretBox;
+  /** Which tree leaves hold secrets (their command values are sealed at rest). */
+  readonly secrets: SecretLeaves;
   /** In-process change events (`command` with the command id) for waiters. */
   readonly events: EventEmitter;
   /**

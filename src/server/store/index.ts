@@ -22,11 +22,13 @@ export {
   type ReplaceCommand,
   type SequenceCommand,
   type SequenceMember,
+  valueProblem,
 } from './command.ts';
 export { isStoreError, StoreError, StoreErrorCode } from './errors.ts';
 export { NodeSqliteDialect, type NodeSqliteDialectConfig } from './node-sqlite-dialect.ts';
 export { openStore, parseStoreUrl, SqlStore, type StoreLocation, type StoreOptions } from './open-store.ts';
 export type { Database } from './schema.ts';
+export { DEFAULT_SECRET_LEAVES, SecretLeaves } from './secret-leaves.ts';
 export { isSuccessStatus } from './sql-command-queue.ts';
 export { credentialDigest } from './sql-device-store.ts';
 export { hashToken } from './sql-token-store.ts';

@@ -349,6 +349,31 @@ export function migrations(backend: Backend): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_device_event': {
+      // Every Generic Alert / Client Event a device sends (EventStore); bounded by retention.
+      // biome-ignore lint/suspicious/noExplicitAny: see above.
+      async up(db: Kysely<any>) {
+        await serialId(db, 'omadm_device_event')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('alert_code', 'integer', (c) => c.notNull())
+          .addColumn('alert_type', 'text')
+          .addColumn('format', 'text')
+          .addColumn('mark', 'text')
+          .addColumn('source_uri', 'text')
+          .addColumn('target_uri', 'text')
+          .addColumn('correlator', 'text')
+          .addColumn('data', 'text')
+          .addColumn('session_id', 'text')
+          .execute();
+        await db.schema
+          .createIndex('omadm_device_event_device')
+          .on('omadm_device_event')
+          .columns(['device_id', 'id'])
+          .execute();
+        await db.schema.createIndex('omadm_device_event_at').on('omadm_device_event').column('at').execute();
+      },
+    },
     '0007_retention': {
       // Bounded disk (issue 21): a compact record per session (a heartbeat keeps only that), the
       // raw-trace switch of devices and groups, indexes the batched pruner walks, and on

@@ -7,7 +7,7 @@
  * - `postgres://user@host:5432/db` or `postgresql://…` (any `pg` connection string), optionally with
  *   `?schema=NAME` (created if missing; the `schema` option wins).
  */
-import { statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { newEvents, registerDirect, type StoreContext } from './context.ts';
@@ -17,6 +17,7 @@ import { migrateToLatest } from './migrations.ts';
 import { NodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import { SecretBox } from './secret-box.ts';
+import { DEFAULT_SECRET_LEAVES, SecretLeaves } from './secret-leaves.ts';
 import { SqlAuditLog } from './sql-audit-log.ts';
 import { SqlCommandQueue } from './sql-command-queue.ts';
 import { SqlDeviceStore } from './sql-device-store.ts';
@@ -28,6 +29,7 @@ import { SqlTreeCache } from './sql-tree-cache.ts';
 import { type PruneReport, Pruner, type PrunerOptions, type RetentionRule } from './retention.ts';
 import { SqlSessionLog } from './sql-session-log.ts';
 import {
+  type EventRetention,
   type ExpiredSession,
   FINAL_STATES,
   type RecoveryReport,
@@ -37,11 +39,17 @@ import {
   type SweepReport,
   type TraceRetention,
 } from './types.ts';
+import { SqlEventStore } from './sql-event-store.ts';
 
 /** Options of {@link openStore}. */
 export interface StoreOptions {
   /** 32-byte key sealing server-side secrets (AES-256-GCM). See docs/storage.md. */
   readonly secretKey?: Uint8Array;
+  /**
+   * Leaves whose values are secrets, on top of those the standard DDFs mark (no Get): leaf names
+   * or URI patterns (`*` = one segment). Default {@link DEFAULT_SECRET_LEAVES}. See secret-leaves.ts.
+   */
+  readonly secretLeaves?: readonly string[];
   /** Clock (ms); injected by tests. Default `Date.now`. */
   readonly now?: () => number;
   /** Trace retention; defaults 20 sessions per device, 7 days, 2 GiB (same as `retention.traces`). */
@@ -50,6 +58,10 @@ export interface StoreOptions {
   readonly retention?: RetentionOptions;
   /** The pruner's batch size and slow-pass interval (tests). */
   readonly pruner?: PrunerOptions;
+  /** Device event retention; defaults 1000 events per device, 90 days. */
+  readonly eventRetention?: Partial<EventRetention>;
+  /** Apply a device's event retention inline every N of its appends (default 64). */
+  readonly pruneEvery?: number;
   /** Finished commands (and their correlators) are deleted this long after completion (default 90 days). */
   readonly commandRetentionMs?: number;
   /** PostgreSQL schema to use (created if missing); default the connection's search_path. */
@@ -87,6 +99,28 @@ export function parseStoreUrl(url: string): StoreLocation {
     throw new StoreError(StoreErrorCode.BadUrl, `unsupported database URL scheme in ${url.split(':')[0]}:`);
   }
   return { backend: 'sqlite', path: url };
+}
+
+/**
+ * The database file is created 0600 before SQLite opens it (SQLite gives its WAL, shared-memory and
+ * journal files the database file's mode); existing ones are tightened. Not for `:memory:`/URIs.
+ */
+function privateSqliteFiles(path: string): void {
+  if (path === '' || path.startsWith(':') || path.startsWith('file:')) return;
+  if (!existsSync(path)) {
+    try {
+      closeSync(openSync(path, 'a', 0o600));
+    } catch {
+      return; // a missing directory or no permission: SQLite's own open reports it
+    }
+  }
+  for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch {
+      // absent (no WAL yet) or not ours
+    }
+  }
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -141,6 +175,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     await sql`select 1`.execute(db);
     await migrateToLatest(db, 'postgres', schema);
   } else {
+    privateSqliteFiles(location.path);
     const dialect = new NodeSqliteDialect({
       path: location.path,
       ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
@@ -172,6 +207,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       backend: location.backend,
       now: options.now ?? Date.now,
       box,
+      secrets: new SecretLeaves(options.secretLeaves ?? DEFAULT_SECRET_LEAVES),
       events,
       ...(remote ? { remote } : {}),
       pruner,
@@ -184,7 +220,16 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
         ? { schema: (options.schema ?? location.schema)! }
         : {}),
     },
+    eventRetention(options),
+    Math.max(1, Math.floor(options.pruneEvery ?? 64)),
   );
+}
+
+function eventRetention(options: StoreOptions): EventRetention {
+  return {
+    maxPerDevice: options.eventRetention?.maxPerDevice ?? 1000,
+    maxAgeMs: options.eventRetention?.maxAgeMs ?? 90 * DAY,
+  };
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -225,6 +270,13 @@ export function retentionRules(options: StoreOptions, commandRetentionMs: number
       timeColumn: 'at',
       maxAgeMs: r.notifyAttempts?.maxAgeMs ?? 90 * DAY,
       perDevice: { column: 'device_id', max: Math.max(1, r.notifyAttempts?.maxPerDevice ?? 100) },
+    },
+    {
+      name: 'event',
+      table: 'omadm_device_event',
+      timeColumn: 'at',
+      maxAgeMs: eventRetention(options).maxAgeMs,
+      perDevice: { column: 'device_id', max: Math.max(1, eventRetention(options).maxPerDevice) },
     },
     { name: 'audit', table: 'omadm_audit', timeColumn: 'at', maxAgeMs: r.audit?.maxAgeMs ?? 400 * DAY },
     {
@@ -267,14 +319,22 @@ export class SqlStore implements Store {
   readonly tokens: SqlTokenStore;
   readonly notifications: SqlNotificationStore;
   readonly sessionLog: SqlSessionLog;
+  readonly events: SqlEventStore;
+  readonly secrets: SecretLeaves;
   readonly #ctx: StoreContext;
   readonly #files: StoreFiles;
   #closed = false;
 
-  constructor(ctx: StoreContext, files: StoreFiles = {}) {
+  constructor(
+    ctx: StoreContext,
+    files: StoreFiles = {},
+    eventRetention: EventRetention = { maxPerDevice: 1000, maxAgeMs: 90 * DAY },
+    eventPruneEvery = 64,
+  ) {
     this.#ctx = ctx;
     this.#files = files;
     this.backend = ctx.backend;
+    this.secrets = ctx.secrets;
     this.devices = new SqlDeviceStore(ctx);
     this.tree = new SqlTreeCache(ctx);
     this.queue = new SqlCommandQueue(ctx);
@@ -284,6 +344,7 @@ export class SqlStore implements Store {
     this.tokens = new SqlTokenStore(ctx);
     this.notifications = new SqlNotificationStore(ctx);
     this.sessionLog = new SqlSessionLog(ctx);
+    this.events = new SqlEventStore(ctx, eventRetention, eventPruneEvery);
   }
 
   /** The underlying Kysely instance (for the server's own read-only reports; not for writes). */
@@ -384,7 +445,8 @@ export class SqlStore implements Store {
         const r = await this.queue.releaseSession(
           s.deviceId,
           s.dmSessionId ?? s.sessionId,
-          `session ${s.dmSessionId ?? s.sessionId} expired while idle`,
+          // The reason is shown to viewers: it never names the session key (a RespURI token).
+          'session expired while idle',
         );
         requeued += r.requeued;
         resent += r.resent;
@@ -410,6 +472,7 @@ export class SqlStore implements Store {
       unknown: unknown + r.unknown,
       expired: r.expired,
       tracesPruned: pruned.trace ?? 0,
+      eventsPruned: pruned.event ?? 0,
       pruned,
       ids: { ...ids, expired: [...(r.ids?.expired ?? [])] },
     };

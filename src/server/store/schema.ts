@@ -134,6 +134,21 @@ export interface TraceTable {
   outcome: string | null;
 }
 
+export interface DeviceEventTable {
+  id: Generated<number>;
+  device_id: string;
+  at: number;
+  alert_code: number;
+  alert_type: string | null;
+  format: string | null;
+  mark: string | null;
+  source_uri: string | null;
+  target_uri: string | null;
+  correlator: string | null;
+  data: string | null;
+  session_id: string | null;
+}
+
 export interface AuditTable {
   id: Generated<number>;
   at: number;
@@ -215,6 +230,7 @@ export interface Database {
   omadm_correlator: CorrelatorTable;
   omadm_session: SessionTable;
   omadm_trace: TraceTable;
+  omadm_device_event: DeviceEventTable;
   omadm_audit: AuditTable;
   omadm_token: TokenTable;
   omadm_notify_state: NotifyStateTable;

@@ -21,9 +21,11 @@ import {
   primaryValue,
   type SequenceMember,
 } from './command.ts';
+import { openCommand, redactCommand, sealCommand } from './command-secrets.ts';
 import { clampLimit, decodeCursor, encodeCursor, parseJson, prepared, type StoreContext } from './context.ts';
 import { StoreError, StoreErrorCode } from './errors.ts';
 import type { CommandTable, Database } from './schema.ts';
+import type { SecretBox } from './secret-box.ts';
 import {
   type AlertOutcome,
   type AlertRecord,
@@ -61,8 +63,14 @@ export function isSuccessStatus(status: number): boolean {
 
 const SETTLED_STATES: readonly CommandState[] = [...FINAL_STATES, CommandState.Pending];
 
-function toRecord(r: Row): CommandRecord {
-  const command = parseJson<DmCommand>(r.command, { kind: 'Get', target: r.uri });
+/**
+ * A row as a record. Secret values stay out (`secret: true` marks them) unless `open` is given:
+ * only a session's claim opens them, to send them.
+ */
+function toRecord(r: Row, open?: SecretBox): CommandRecord {
+  let command = parseJson<DmCommand>(r.command, { kind: 'Get', target: r.uri });
+  if (r.command.includes('"secret":true'))
+    command = open ? openCommand(command, open) : redactCommand(command);
   return Object.freeze({
     id: Number(r.id),
     deviceId: r.device_id,
@@ -337,12 +345,13 @@ export class SqlCommandQueue implements CommandQueue {
     if (new Set(correlators).size !== correlators.length) {
       throw new StoreError(StoreErrorCode.InvalidInput, 'two Execs of one command share a correlator');
     }
+    const stored = sealCommand(command, this.#ctx.box, this.#ctx.secrets);
     const values = {
       device_id: deviceId,
       kind: command.kind,
-      command: JSON.stringify(command),
+      command: JSON.stringify(stored),
       uri: primaryUri(command),
-      value: primaryValue(command),
+      value: primaryValue(redactCommand(stored)),
       destructive: isDestructive(command) ? 1 : 0,
       state: CommandState.Queued,
       created_at: now,
@@ -451,7 +460,7 @@ export class SqlCommandQueue implements CommandQueue {
       .limit(limit + 1)
       .execute();
     const more = rows.length > limit;
-    const page = (more ? rows.slice(0, limit) : rows).map(toRecord);
+    const page = (more ? rows.slice(0, limit) : rows).map((r) => toRecord(r));
     return more ? { items: page, nextCursor: encodeCursor(page[page.length - 1]!.id) } : { items: page };
   }
 
@@ -502,7 +511,7 @@ export class SqlCommandQueue implements CommandQueue {
             id: picked[0]!.id,
           })
         ).rows;
-        return one.map(toRecord);
+        return one.map((r) => toRecord(r, this.#ctx.box));
       }
       const taken = await this.#ctx.db
         .updateTable('omadm_command')
@@ -521,7 +530,7 @@ export class SqlCommandQueue implements CommandQueue {
         .where('state', '=', CommandState.Queued)
         .returningAll()
         .execute();
-      return taken.sort((a, b) => Number(a.id) - Number(b.id)).map(toRecord);
+      return taken.sort((a, b) => Number(a.id) - Number(b.id)).map((r) => toRecord(r, this.#ctx.box));
     }
     const expired = await this.#expire(this.#ctx.db, now, deviceId);
     // One statement: pick and take in the same atomic UPDATE. On PostgreSQL the picking CTE locks
@@ -560,7 +569,7 @@ export class SqlCommandQueue implements CommandQueue {
       .returningAll()
       .execute();
     this.#emit(expired);
-    return rows.sort((a, b) => Number(a.id) - Number(b.id)).map(toRecord);
+    return rows.sort((a, b) => Number(a.id) - Number(b.id)).map((r) => toRecord(r, this.#ctx.box));
   }
 
   async renewLease(deviceId: string, sessionId: string, leaseUntil: number): Promise<number> {
@@ -813,7 +822,11 @@ export class SqlCommandQueue implements CommandQueue {
       throw new StoreError(StoreErrorCode.InvalidState, `command ${id} is ${current.state}, not finished`);
     }
     // Fresh correlators: the old ones belong to the old command's alerts.
-    const command = JSON.parse(current.command, (k, v) => (k === 'correlator' ? undefined : v)) as unknown;
+    // Secret values are opened here and sealed again (fresh IV) by enqueue.
+    const command = openCommand(
+      JSON.parse(current.command, (k, v) => (k === 'correlator' ? undefined : v)) as DmCommand,
+      this.#ctx.box,
+    );
     return this.enqueue(current.device_id, command, {
       ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
       createdBy: options.createdBy ?? current.created_by ?? undefined,

@@ -470,6 +470,7 @@ export class SqlDeviceStore implements DeviceStore {
       await tx.deleteFrom('omadm_session').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_trace').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_session_log').where('device_id', '=', id).execute();
+      await tx.deleteFrom('omadm_device_event').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_correlator').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_command').where('device_id', '=', id).execute();
       await tx.deleteFrom('omadm_tree_value').where('device_id', '=', id).execute();

@@ -232,7 +232,7 @@ export class SqlSessionStore implements SessionStore {
     if (!row) {
       throw new StoreError(
         StoreErrorCode.AlreadyExists,
-        `session ${input.sessionId} of ${input.deviceId} already exists`,
+        `a live session of ${input.deviceId} already has this key`,
       );
     }
     return withState(input.deviceId, input.sessionId, input.state, row);
@@ -267,13 +267,10 @@ export class SqlSessionStore implements SessionStore {
     if (row) return withState(deviceId, sessionId, state, row);
     const current = await this.get(deviceId, sessionId);
     if (!current)
-      throw new StoreError(
-        StoreErrorCode.NotFound,
-        `session ${sessionId} of ${deviceId} not found or expired`,
-      );
+      throw new StoreError(StoreErrorCode.NotFound, `session of ${deviceId} not found or expired`);
     throw new StoreError(
       StoreErrorCode.VersionConflict,
-      `session ${sessionId} of ${deviceId} is at version ${current.version}, not ${expectedVersion}`,
+      `session of ${deviceId} is at version ${current.version}, not ${expectedVersion}`,
     );
   }
 

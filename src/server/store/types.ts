@@ -5,6 +5,7 @@
  */
 import type { DmCommand } from './command.ts';
 import type { RetentionRule } from './retention.ts';
+import type { SecretLeaves } from './secret-leaves.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Devices
@@ -19,6 +20,11 @@ export const AuthType = {
   Hmac: 'hmac',
   /** No DM-level auth: the transport (TLS client certificates) authenticates. */
   Transport: 'transport',
+  /**
+   * No credentials at all (e.g. Hotspot 2.0 subscription provisioning over server-authenticated
+   * TLS): the server accepts such a device's sessions only over TLS. Provisioned only on request.
+   */
+  None: 'none',
 } as const;
 export type AuthType = (typeof AuthType)[keyof typeof AuthType];
 export const AUTH_TYPES: readonly AuthType[] = Object.values(AuthType);
@@ -817,6 +823,74 @@ export interface TraceStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Device events
+
+/**
+ * An alert a device sent on its own: every Generic Alert (1226) item, whatever its type and
+ * whether or not it carries a Correlator, and Client Events (1224). Feature code (firmware and
+ * software management) reads the outcomes it waits for from here.
+ */
+export interface DeviceEvent {
+  readonly id: number;
+  readonly deviceId: string;
+  /** When the server received it. */
+  readonly at: number;
+  /** The Alert code: 1226 Generic Alert, 1224 Client Event. */
+  readonly alertCode: number;
+  /** Meta/Type of the item (e.g. `org.openmobilealliance.dm.firmwareupdate.update`); null when absent. */
+  readonly alertType: string | null;
+  /** Meta/Format of the item (`int`, `chr`, `b64`, …). */
+  readonly format: string | null;
+  /** Meta/Mark (`fatal`, `critical`, `major`, `minor`, `warning`, `informational`, `harmless`, `indeterminate`). */
+  readonly mark: string | null;
+  /** Item Source/LocURI: the node the alert is about. */
+  readonly sourceUri: string | null;
+  /** Item Target/LocURI, when the device gave one. */
+  readonly targetUri: string | null;
+  /** The Alert's Correlator (ties it to an Exec); null when absent. */
+  readonly correlator: string | null;
+  /** Item Data as text (binary data as base64); null when absent. */
+  readonly data: string | null;
+  /** DM SessionID of the session that carried it. */
+  readonly sessionId: string | null;
+}
+
+export type DeviceEventInput = Omit<DeviceEvent, 'id'>;
+
+/** Retention bounds of device events; the older events go first. */
+export interface EventRetention {
+  /** Keep at most this many events per device (default 1000). */
+  readonly maxPerDevice: number;
+  /** Drop events older than this (ms, default 90 days). */
+  readonly maxAgeMs: number;
+}
+
+/**
+ * Device events, bounded by {@link EventRetention}.
+ *
+ * @example
+ * await store.events.append([{ deviceId, at: Date.now(), alertCode: 1226, alertType: 'x.y', format: 'chr', mark: null, sourceUri: './X', targetUri: null, correlator: null, data: '200', sessionId: '1' }]);
+ * const page = await store.events.list(deviceId, { limit: 50 });
+ */
+export interface EventStore {
+  /** Stores events (of any devices) in order; returns them with their ids. Data longer than 64 KiB is refused. */
+  append(events: readonly DeviceEventInput[]): Promise<readonly DeviceEvent[]>;
+  /** A device's events, newest first; filters combine with AND. */
+  list(
+    deviceId: string,
+    query?: {
+      readonly alertType?: string;
+      readonly correlator?: string;
+      readonly since?: number;
+      readonly limit?: number;
+      readonly cursor?: string;
+    },
+  ): Promise<Page<DeviceEvent>>;
+  /** Applies retention now (to one device, or all); returns how many events were dropped. */
+  prune(deviceId?: string, now?: number): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit
 
 export interface AuditEntry {
@@ -903,6 +977,8 @@ export interface SweepReport extends RecoveryReport {
   readonly pruned: Readonly<Record<string, number>>;
   /** Finished commands deleted after the command retention period. */
   readonly commandsPurged: number;
+  /** Device events dropped by their retention. */
+  readonly eventsPruned: number;
 }
 
 /**
@@ -1019,6 +1095,10 @@ export interface Store extends AsyncDisposable {
   retentionRules(): readonly RetentionRule[];
   /** Database size and the oldest trace (for metrics; cheap). */
   stats(): Promise<StoreStats>;
+  /** Alerts devices sent on their own (Generic Alerts, Client Events). */
+  readonly events: EventStore;
+  /** Which tree leaves hold secrets (sealed at rest, redacted in API answers and traces). */
+  readonly secrets: SecretLeaves;
   /**
    * Periodic maintenance (run every few seconds by each server process; idempotent and safe to run
    * concurrently): expire idle sessions and release their commands, recover dead leases, expire

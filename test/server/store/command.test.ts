@@ -20,7 +20,14 @@ const leaf = fc.oneof(
     kind: fc.constant('Replace'),
     target: uri,
     data: fc.string(),
-    format: fc.constantFrom('chr', 'int', 'b64'),
+    format: fc.constantFrom('chr', 'int'),
+  }),
+  // b64 values must be base64 (they carry bytes).
+  fc.record({
+    kind: fc.constant('Replace'),
+    target: uri,
+    data: fc.base64String(),
+    format: fc.constant('b64'),
   }),
   fc.record({ kind: fc.constant('Delete'), target: uri }),
   fc.record({ kind: fc.constant('Copy'), source: uri, target: uri }),
@@ -42,6 +49,45 @@ test('arbitrary JSON never crashes the parser: a command or an INVALID_INPUT Sto
       }
     }),
     { numRuns: 2000 },
+  );
+});
+
+test('a value XML 1.0 cannot carry, or a b64/bin value that is not base64, is refused on entry', () => {
+  const refused = (data: string, format?: string) =>
+    assert.throws(
+      () => parseCommand({ kind: 'Replace', target: './A', data, ...(format ? { format } : {}) }),
+      (e: unknown) => isStoreError(e, StoreErrorCode.InvalidInput),
+      JSON.stringify({ data, format }),
+    );
+  fc.assert(
+    fc.property(
+      fc.string(),
+      fc.constantFrom(0x00, 0x01, 0x08, 0x0b, 0x0c, 0x1f, 0xfffe, 0xffff, 0xd800, 0xdfff),
+      fc.string(),
+      fc.constantFrom(undefined, 'chr', 'int', 'xml', 'bool'),
+      (a, bad, b, format) => refused(a + String.fromCharCode(bad) + b, format),
+    ),
+  );
+  // Meta Type, Format and an Exec's Correlator go out as text too.
+  for (const bad of [
+    { kind: 'Replace', target: './A', data: 'x', type: 'text/plain\u0000' },
+    { kind: 'Replace', target: './A', data: 'x', format: 'chr\u0001' },
+    { kind: 'Exec', target: './A', correlator: 'c\u0008' },
+    { kind: 'Get', target: './A\uffff' },
+  ]) {
+    assert.throws(
+      () => parseCommand(bad),
+      (e: unknown) => isStoreError(e, StoreErrorCode.InvalidInput),
+      JSON.stringify(bad),
+    );
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1 }), fc.constantFrom('b64', 'bin'), (bytes, format) => {
+      const b64 = Buffer.from(bytes).toString('base64');
+      parseCommand({ kind: 'Replace', target: './A', data: b64, format });
+      refused(`${b64}!`, format);
+      refused(b64.replace(/=+$/, '').slice(0, -1) || '#', format);
+    }),
   );
 });
 
