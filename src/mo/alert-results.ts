@@ -37,6 +37,9 @@ export const ALERT_RESULT_TABLES: readonly AlertResultTable[] = Object.freeze([
   { object: 'SCOMO', types: ['urn:oma:at:scomo:1.0:operationcomplete'], success: [[1200, 1299]] },
   { object: 'LAWMO', types: ['urn:oma:at:lawmo:1.0:operationcomplete'], success: [[1200, 1299]] },
   { object: 'DCMO', types: ['urn:oma:at:dcmo:1.0:operationcomplete'], success: [[1200, 1299]] },
+  // omadm's own type (not the standard's): the result of an asynchronous Exec on a node of the
+  // omadm agent or simulator with no MO of its own; its codes read as a Status's (2xx success).
+  { object: 'omadm', types: ['org.omadm.exec.result'], success: [[200, 299]] },
 ]);
 
 /** An alert type as compared: no `Reversed-Domain-Name:` prefix, no surrounding space, lower case. */

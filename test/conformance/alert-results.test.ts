@@ -205,6 +205,11 @@ test('the tables: success ranges by object, failure otherwise, no verdict withou
           want,
         );
       }
+      // omadm's own async Exec result reads like a Status: 2xx success.
+      assert.equal(
+        judgeAlert('org.omadm.exec.result', String(code)).verdict,
+        code >= 200 && code <= 299 ? 'success' : 'failure',
+      );
       assert.equal(judgeAlert('org.example.other', String(code)).verdict, 'none');
       assert.equal(judgeAlert(undefined, String(code)).verdict, 'none');
     }),
@@ -213,7 +218,7 @@ test('the tables: success ranges by object, failure otherwise, no verdict withou
   assert.equal(judgeAlert('org.openmobilealliance.firmwareupdate.update', '200').verdict, 'success');
   assert.deepEqual(
     ALERT_RESULT_TABLES.map((t) => t.object),
-    ['FUMO', 'SCOMO', 'LAWMO', 'DCMO'],
+    ['FUMO', 'SCOMO', 'LAWMO', 'DCMO', 'omadm'],
   );
 });
 

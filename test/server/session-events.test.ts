@@ -12,6 +12,7 @@ import pino from 'pino';
 import type { Store } from '../../src/server/store/index.ts';
 import { DeviceSim } from './device-sim.ts';
 import { api, type Backend, freshBackend, startServer } from './helpers.ts';
+import { publicSessionKey } from '../../src/server/redact.ts';
 
 const enc = encodeURIComponent;
 
@@ -181,9 +182,10 @@ describe('session log events', () => {
       expiresAt: now + 50,
       head: { dmSessionId: '7', phase: 'managing', clientMsgId: 2 },
     });
+    // Traced as the server traces it: under the public hash of the session's token.
     await store.traces.append({
       deviceId: id,
-      sessionId: 'tok-gone',
+      sessionId: publicSessionKey('tok-gone'),
       direction: 'in',
       contentType: 'application/vnd.syncml.dm+xml',
       body: new TextEncoder().encode('<SyncML/>'),

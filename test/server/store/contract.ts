@@ -1061,6 +1061,7 @@ export function storeContract(backend: TestBackend): void {
         // The ids behind the counts, for the sweep's log line.
         ids: { requeued: [c.id], resent: [], unknown: [d.id], expired: [] },
         tracesPruned: 0,
+        eventsPruned: 0,
         commandsPurged: 0,
         pruned: {},
       });
